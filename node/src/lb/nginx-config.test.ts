@@ -1,0 +1,64 @@
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { renderNginxConf, renderNginxSite, writeUpstreamLines } from './nginx-config.js';
+import { findNginx } from './nginx-process.js';
+
+const nodes = [
+  { id: 'n1', address: '127.0.0.1:8081' },
+  { id: 'n2', address: '127.0.0.1:8082' },
+  { id: 'n3', address: '127.0.0.1:8083' },
+];
+
+describe('nginx config renderer', () => {
+  it('carries the design guide settings', () => {
+    const site = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2' });
+    expect(site).to.include('max_fails=2 fail_timeout=5s');
+    expect(site).to.match(/proxy_next_upstream error timeout http_500 http_502 http_503/);
+    expect(site).to.include('proxy_next_upstream_tries 3;');
+    expect(site).to.include('client_max_body_size 50m;');
+    expect(site).to.include('proxy_read_timeout 60s;');
+    expect(site).to.include('proxy_send_timeout 60s;');
+    expect(site).to.include('keepalive 32;');
+    expect(site).to.match(/location = \/nginx_status \{\s+stub_status;/);
+  });
+
+  it('balances reads over every node and sends writes to the leader first, others as backup', () => {
+    const site = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2' });
+    const all = site.slice(site.indexOf('upstream stego_all'), site.indexOf('upstream stego_write'));
+    for (const n of nodes) expect(all).to.include(`server ${n.address} max_fails=2 fail_timeout=5s; # ${n.id}`);
+    const lines = writeUpstreamLines(nodes, 'n2');
+    expect(lines[0]).to.include('127.0.0.1:8082').and.not.include('backup');
+    expect(lines.slice(1).every((l) => l.includes(' backup;'))).to.equal(true);
+  });
+
+  it('with no known leader, writes are balanced over all nodes', () => {
+    expect(writeUpstreamLines(nodes, null).some((l) => l.includes('backup'))).to.equal(false);
+    expect(writeUpstreamLines(nodes, 'gone').some((l) => l.includes('backup'))).to.equal(false);
+  });
+
+  it('refuses addresses that could inject directives', () => {
+    expect(() => renderNginxSite({ listen: 1, nodes: [{ id: 'x', address: '1.2.3.4:1; evil' }], leaderId: null })).to.throw(
+      /invalid node address/,
+    );
+    expect(() => renderNginxSite({ listen: 1, nodes: [], leaderId: null })).to.throw(/at least one node/);
+  });
+
+  it('is accepted by the real nginx (nginx -t)', function () {
+    const bin = findNginx();
+    if (!bin) return this.skip();
+    const prefix = mkdtempSync(join(tmpdir(), 'stego-nginx-t-'));
+    try {
+      for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(prefix, 'tmp', d), { recursive: true });
+      const conf = join(prefix, 'nginx.conf');
+      writeFileSync(conf, renderNginxConf({ prefix, listen: 18080, nodes, leaderId: 'n1', user: process.getuid?.() === 0 ? 'root' : undefined }));
+      const out = execFileSync(bin, ['-t', '-p', prefix, '-c', conf], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(out).to.be.a('string');
+      expect(existsSync(conf)).to.equal(true);
+    } finally {
+      rmSync(prefix, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,160 @@
+// Renders the nginx configuration that fronts a StegoCluster. A pure function of the cluster's shape and
+// current leader, so the local supervisor (scripts/local-cluster.ts) and the Kubernetes operator render the
+// same thing and tests can assert on it without running nginx.
+//
+// Routing: every request is balanced round-robin over all nodes (the design guide's behaviour). Writes to
+// the replicated store (non-GET on /api/objects and /admin) go to an upstream whose primary is the current
+// leader and whose other members are `backup`: when the leader is gone nginx falls through to a follower,
+// which forwards to whichever node won the election, so a stale config costs one hop, never a failed write.
+
+export interface UpstreamNode {
+  id: string;
+  /** host:port of the node's HTTP listener. */
+  address: string;
+}
+
+export interface NginxSiteOptions {
+  /** Port (or address:port) nginx listens on. */
+  listen: string | number;
+  nodes: UpstreamNode[];
+  /** Current Raft leader, or null when none is known (writes are then balanced like reads). */
+  leaderId: string | null;
+  /** client_max_body_size; the design guide's 50 MB. */
+  maxBodySize?: string;
+  /** Proxy send/read timeout; the design guide's 60 s for large uploads. */
+  proxyTimeoutSeconds?: number;
+  /** TCP connect timeout to a node. Short, so a dead host fails over quickly instead of holding the request. */
+  proxyConnectTimeoutSeconds?: number;
+  keepaliveConnections?: number;
+  maxFails?: number;
+  failTimeoutSeconds?: number;
+  nextUpstreamTries?: number;
+}
+
+export interface NginxMainOptions extends NginxSiteOptions {
+  /** Directory for pid, logs and temp files (nginx -p). */
+  prefix: string;
+  /** Worker user; set to 'root' when the master runs as root so temp files in `prefix` stay writable. */
+  user?: string;
+  workerProcesses?: number | 'auto';
+  accessLog?: boolean;
+}
+
+const DEFAULTS = {
+  maxBodySize: '50m',
+  proxyTimeoutSeconds: 60,
+  proxyConnectTimeoutSeconds: 2,
+  keepaliveConnections: 32,
+  maxFails: 2,
+  failTimeoutSeconds: 5,
+  nextUpstreamTries: 3,
+};
+
+export const ALL_UPSTREAM = 'stego_all';
+export const WRITE_UPSTREAM = 'stego_write';
+
+function serverLine(node: UpstreamNode, o: typeof DEFAULTS, backup: boolean): string {
+  return `    server ${node.address} max_fails=${o.maxFails} fail_timeout=${o.failTimeoutSeconds}s${backup ? ' backup' : ''}; # ${node.id}`;
+}
+
+function upstream(name: string, lines: string[], keepalive: number): string {
+  return [`  upstream ${name} {`, ...lines, `    keepalive ${keepalive};`, '  }'].join('\n');
+}
+
+/** Orders nodes so the leader is the write upstream's only primary; unknown leader → all primaries. */
+export function writeUpstreamLines(nodes: UpstreamNode[], leaderId: string | null, o = DEFAULTS): string[] {
+  const leader = nodes.find((n) => n.id === leaderId);
+  if (!leader) return nodes.map((n) => serverLine(n, o, false));
+  return [serverLine(leader, o, false), ...nodes.filter((n) => n !== leader).map((n) => serverLine(n, o, true))];
+}
+
+function assertValid(opts: NginxSiteOptions): void {
+  if (opts.nodes.length === 0) throw new Error('nginx config needs at least one node');
+  for (const n of opts.nodes) {
+    // Refuse anything that could break out of a `server` directive.
+    if (!/^[A-Za-z0-9.\-:[\]]+$/.test(n.address)) throw new Error(`invalid node address: ${JSON.stringify(n.address)}`);
+    if (!/^[A-Za-z0-9._-]+$/.test(n.id)) throw new Error(`invalid node id: ${JSON.stringify(n.id)}`);
+  }
+}
+
+/** The `http { ... }` body: upstreams, the method→upstream map and the server block. */
+export function renderNginxSite(opts: NginxSiteOptions): string {
+  assertValid(opts);
+  const o = { ...DEFAULTS, ...stripUndefined(opts) };
+  const all = upstream(ALL_UPSTREAM, opts.nodes.map((n) => serverLine(n, o, false)), o.keepaliveConnections);
+  const write = upstream(WRITE_UPSTREAM, writeUpstreamLines(opts.nodes, opts.leaderId, o), o.keepaliveConnections);
+  const proxyCommon = [
+    '      proxy_http_version 1.1;',
+    '      proxy_set_header Connection "";',
+    '      proxy_set_header Host $host;',
+    '      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+    // Same id on every retry of one client request: the node uses it to make a retried write idempotent.
+    '      proxy_set_header X-Request-Id $request_id;',
+    `      proxy_connect_timeout ${o.proxyConnectTimeoutSeconds}s;`,
+    `      proxy_send_timeout ${o.proxyTimeoutSeconds}s;`,
+    `      proxy_read_timeout ${o.proxyTimeoutSeconds}s;`,
+    '      proxy_request_buffering on;',
+    `      proxy_next_upstream error timeout http_500 http_502 http_503 non_idempotent;`,
+    `      proxy_next_upstream_tries ${o.nextUpstreamTries};`,
+    '      add_header X-Stego-Upstream $upstream_addr always;',
+  ];
+  return [
+    `  # leader: ${opts.leaderId ?? 'unknown'}`,
+    all,
+    write,
+    '  map $request_method $stego_object_upstream {',
+    `    default ${WRITE_UPSTREAM};`,
+    `    GET ${ALL_UPSTREAM};`,
+    `    HEAD ${ALL_UPSTREAM};`,
+    '  }',
+    '  server {',
+    `    listen ${o.listen};`,
+    `    client_max_body_size ${o.maxBodySize};`,
+    '    location = /nginx_status {',
+    '      stub_status;',
+    '    }',
+    '    location /api/objects {',
+    '      proxy_pass http://$stego_object_upstream;',
+    ...proxyCommon,
+    '    }',
+    '    location /admin/ {',
+    `      proxy_pass http://${WRITE_UPSTREAM};`,
+    ...proxyCommon,
+    '    }',
+    '    location / {',
+    `      proxy_pass http://${ALL_UPSTREAM};`,
+    ...proxyCommon,
+    '    }',
+    '  }',
+  ].join('\n');
+}
+
+/** A complete nginx.conf for `nginx -p prefix -c file`: everything nginx writes stays under `prefix`. */
+export function renderNginxConf(opts: NginxMainOptions): string {
+  const p = opts.prefix.replace(/\/+$/, '');
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((k) => `  ${k}_temp_path ${p}/tmp/${k};`)
+    .join('\n');
+  return [
+    '# Generated by StegoCluster (node/src/lb/nginx-config.ts). Do not edit: it is rewritten on leader change.',
+    opts.user ? `user ${opts.user};` : '',
+    `worker_processes ${opts.workerProcesses ?? 1};`,
+    `pid ${p}/nginx.pid;`,
+    `error_log ${p}/error.log warn;`,
+    'events {',
+    '  worker_connections 1024;',
+    '}',
+    'http {',
+    opts.accessLog ? `  access_log ${p}/access.log;` : '  access_log off;',
+    temp,
+    renderNginxSite(opts),
+    '}',
+    '',
+  ]
+    .filter((l) => l !== '')
+    .join('\n');
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
