@@ -1,0 +1,188 @@
+// Runs `npm start`'s supervisor (dist/scripts/local-cluster.js) as a real child process on free ports with a
+// temp data dir, and gives tests what they need: the LB URL, node URLs and pids, and a guaranteed cleanup.
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
+export const SUPERVISOR_JS = join(root, 'dist/scripts/local-cluster.js');
+
+export interface SupervisorState {
+  lbPort: number;
+  nginxPid: number | null;
+  nodes: { id: string; httpPort: number; raftPort: number; dataDir: string; pid: number | null }[];
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A block of `n` consecutive free ports (node ports are base+i). */
+export async function freePortBlock(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const ok = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        new Promise<boolean>((res) => {
+          const s = createServer();
+          s.once('error', () => res(false));
+          s.listen(base + i, '127.0.0.1', () => s.close(() => res(true)));
+        }),
+      ),
+    );
+    if (ok.every(Boolean)) return base;
+  }
+  throw new Error('no block of free ports found');
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      lastErr = e;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+}
+
+export class LocalCluster {
+  child: ChildProcess | null = null;
+  readonly output: string[] = [];
+  lbPort = 0;
+  httpBase = 0;
+  raftBase = 0;
+
+  constructor(
+    readonly nodes = 3,
+    readonly dataDir = mkdtempSync(join(tmpdir(), 'stego-local-')),
+    readonly extraEnv: Record<string, string> = {},
+  ) {}
+
+  get lb(): string {
+    return `http://127.0.0.1:${this.lbPort}`;
+  }
+
+  nodeUrl(id: string): string {
+    const i = Number(id.slice(1)) - 1;
+    return `http://127.0.0.1:${this.httpBase + i}`;
+  }
+
+  get ids(): string[] {
+    return Array.from({ length: this.nodes }, (_, i) => `n${i + 1}`);
+  }
+
+  state(): SupervisorState {
+    return JSON.parse(readFileSync(join(this.dataDir, 'supervisor.json'), 'utf8')) as SupervisorState;
+  }
+
+  pidOf(id: string): number {
+    const pid = this.state().nodes.find((n) => n.id === id)?.pid;
+    if (!pid) throw new Error(`no pid for ${id}`);
+    return pid;
+  }
+
+  async start(): Promise<void> {
+    if (!this.lbPort) {
+      this.lbPort = await freePort();
+      this.httpBase = await freePortBlock(this.nodes);
+      this.raftBase = await freePortBlock(this.nodes);
+    }
+    const child = spawn(process.execPath, [SUPERVISOR_JS], {
+      env: {
+        ...process.env,
+        STEGO_NODES: String(this.nodes),
+        STEGO_LB_PORT: String(this.lbPort),
+        STEGO_HTTP_BASE_PORT: String(this.httpBase),
+        STEGO_RAFT_BASE_PORT: String(this.raftBase),
+        STEGO_DATA_DIR: this.dataDir,
+        ...this.extraEnv,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    for (const s of [child.stdout, child.stderr]) {
+      s?.setEncoding('utf8');
+      s?.on('data', (d: string) => {
+        this.output.push(...d.split('\n').filter(Boolean));
+        if (this.output.length > 2000) this.output.splice(0, this.output.length - 2000);
+      });
+    }
+    await until('supervisor state file', async () => existsSync(join(this.dataDir, 'supervisor.json')));
+    await until('a leader through the load balancer', async () => (await this.leaderViaLb())?.leader_id, 20000);
+  }
+
+  async leaderViaLb(): Promise<{ leader_id: string | null; term: number } | null> {
+    const res = await fetch(`${this.lb}/cluster/status`, { signal: AbortSignal.timeout(1000) });
+    if (!res.ok) return null;
+    return (await res.json()) as { leader_id: string | null; term: number };
+  }
+
+  /** SIGINT, like Ctrl-C; resolves when the supervisor has exited. */
+  async stop(signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill(signal);
+    const t = setTimeout(() => c.kill('SIGKILL'), 15000);
+    await exited;
+    clearTimeout(t);
+  }
+
+  /**
+   * Kills every node with SIGKILL at once (as a power loss would), then stops the supervisor and its nginx.
+   * nginx itself is stopped gracefully: its workers outlive a SIGKILLed master and would keep the port.
+   */
+  async crashAll(): Promise<void> {
+    const s = this.state();
+    for (const n of s.nodes) if (n.pid) tryKill(n.pid, 'SIGKILL');
+    await this.stop('SIGINT');
+  }
+
+  async destroy(): Promise<void> {
+    try {
+      if (this.child && this.child.exitCode === null) {
+        const s = existsSync(join(this.dataDir, 'supervisor.json')) ? this.state() : null;
+        await this.stop('SIGINT');
+        for (const n of s?.nodes ?? []) if (n.pid) tryKill(n.pid, 'SIGKILL');
+      }
+    } finally {
+      rmSync(this.dataDir, { recursive: true, force: true });
+    }
+  }
+
+  dump(): string {
+    return this.output.slice(-200).join('\n');
+  }
+}
+
+export function tryKill(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
