@@ -1,0 +1,373 @@
+// The node's durable Raft state: a segmented write-ahead log (entries + hard state) and snapshot files.
+// Chosen over lmdb by measurement (docs/storage.md, `npm run bench:storage`).
+//
+// Layout under `dir`:
+//   wal/<seq>.wal       append-only segments of framed records (record.ts)
+//   wal/compact.json    compaction point, written atomically (temp + fsync + rename + dir fsync)
+//   snap/<idx>-<term>/  committed snapshots (snapshots.ts)
+import { mkdirSync, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { EMPTY_SNAPSHOT, type Entry, type HardState, type SnapshotMeta } from '../raft/types.js';
+import {
+  StorageClosedError,
+  StorageCorruptError,
+  StorageError,
+  StorageFailedError,
+  StorageStalledError,
+  StorageUsageError,
+} from './errors.js';
+import { syncDir, syncDirSync, writeFileAtomic } from './fsutil.js';
+import { DEFAULT_FSYNC_DEADLINE_MS, DEFAULT_SEGMENT_BYTES, type DurableLogOptions, type StorageFaults, type StorageLogger } from './options.js';
+import { encodeEntry, encodeHardState } from './record.js';
+import { COMPACT_FILE, replayWal, segmentName, type CompactPoint, type SegmentState } from './replay.js';
+import { SnapshotStore, type PendingSnapshot, type SnapshotInfo } from './snapshots.js';
+
+export interface RecoveredState {
+  hardState: HardState;
+  /** Newest committed snapshot, or EMPTY_SNAPSHOT. */
+  snapshot: SnapshotMeta;
+  /** Log entries after `snapshot.index` (what the core needs on restart, as etcd's WAL ReadAll). */
+  entries: Entry[];
+}
+
+type SaveOp = { kind: 'save'; hs: HardState | undefined; entries: Entry[]; resolve: () => void; reject: (e: unknown) => void };
+type TaskOp = { kind: 'task'; name: string; run: () => Promise<void>; resolve: () => void; reject: (e: unknown) => void };
+type Op = SaveOp | TaskOp;
+
+const sameHardState = (a: HardState, b: HardState) => a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+
+export class DurableLog {
+  private readonly queue: Op[] = [];
+  private draining = false;
+  private failure: StorageError | undefined;
+  private closed = false;
+  /** Terms of entries compact.index+1 .. lastIndex: enough to validate appends and compactions without holding data. */
+  private terms: number[];
+  private compactPoint: CompactPoint;
+  private hs: HardState;
+  private fh: FileHandle | undefined;
+
+  private constructor(
+    private readonly walDir: string,
+    private readonly snaps: SnapshotStore,
+    private readonly segments: SegmentState[],
+    compact: CompactPoint,
+    hs: HardState,
+    terms: number[],
+    private readonly deadlineMs: number,
+    private readonly segmentBytes: number,
+    private readonly logger: StorageLogger | undefined,
+    private readonly faults: StorageFaults | undefined,
+  ) {
+    this.compactPoint = compact;
+    this.hs = hs;
+    this.terms = terms;
+  }
+
+  /**
+   * Recovers `dir` (created if absent). A torn final record is truncated with a warning; any other damage
+   * throws StorageCorruptError naming the file and offset, and the node must not start.
+   */
+  static async open(dir: string, opts: DurableLogOptions = {}): Promise<{ log: DurableLog; state: RecoveredState }> {
+    const walDir = path.join(dir, 'wal');
+    mkdirSync(walDir, { recursive: true });
+    syncDirSync(dir);
+    const snaps = SnapshotStore.loadSync(path.join(dir, 'snap'), opts.retainSnapshots ?? 2, opts.logger);
+    const replay = replayWal(walDir, opts.logger);
+    const latest = snaps.latest()?.meta;
+    if (replay.compact.index > (latest?.index ?? 0)) {
+      throw new StorageCorruptError(
+        `log is compacted through ${replay.compact.index} but the newest snapshot is at ${latest?.index ?? 0}`,
+        { file: path.join(walDir, COMPACT_FILE) },
+      );
+    }
+    const log = new DurableLog(
+      walDir,
+      snaps,
+      replay.segments,
+      replay.compact,
+      replay.hardState,
+      replay.entries.map((e) => e.term),
+      opts.fsyncDeadlineMs ?? DEFAULT_FSYNC_DEADLINE_MS,
+      opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+      opts.logger,
+      opts.faults,
+    );
+    await log.openTail();
+    // a snapshot committed just before a crash may not have been followed by its compaction yet
+    if (latest && !log.matches(latest.index, latest.term) && latest.index > log.compactPoint.index) {
+      await log.enqueueTask('reset-to-snapshot', () => log.compactNow(latest.index, latest.term, true));
+    }
+    const snapshot = latest ?? EMPTY_SNAPSHOT;
+    const entries = replay.entries.filter((e) => e.index > snapshot.index && e.index <= log.lastIndex());
+    return { log, state: { hardState: { ...log.hs }, snapshot, entries } };
+  }
+
+  // ---- writes -------------------------------------------------------------------------------------
+
+  /**
+   * Appends `entries` (overwriting the log from entries[0].index on) and records `hs`; resolves once both
+   * are fdatasync'd. Concurrent calls are applied in call order and share fsyncs (group commit).
+   */
+  save(hs: HardState | undefined, entries: Entry[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'save', hs, entries, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * Drops log records ≤ throughIndex; requires a committed snapshot at or beyond it. Durable on resolve.
+   * If the log does not contain (throughIndex, its snapshot term) — a follower that installed a newer
+   * snapshot — the whole log is discarded and restarts after the snapshot.
+   */
+  compact(throughIndex: number): Promise<void> {
+    return this.enqueueTask('compact', async () => {
+      const snap = this.snaps.latest()?.meta;
+      if (!snap || throughIndex > snap.index) {
+        throw new StorageUsageError(`cannot compact through ${throughIndex}: newest snapshot is at ${snap?.index ?? 0}`);
+      }
+      if (throughIndex <= this.compactPoint.index) return;
+      if (throughIndex === snap.index && !this.matches(snap.index, snap.term)) {
+        await this.compactNow(snap.index, snap.term, true);
+      } else if (throughIndex > this.lastIndex()) {
+        throw new StorageUsageError(`cannot compact through ${throughIndex}: log ends at ${this.lastIndex()}`);
+      } else {
+        await this.compactNow(throughIndex, this.termAt(throughIndex)!, false);
+      }
+    });
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------------
+
+  snapshots(): SnapshotInfo[] {
+    return this.snaps.list();
+  }
+
+  latestSnapshot(): SnapshotInfo | undefined {
+    return this.snaps.latest();
+  }
+
+  /**
+   * Stage a snapshot: write its bytes to `path`, then `commit()`. Committing a snapshot the log does not
+   * contain (installed from the leader) also resets the log to start after it, durably.
+   */
+  createSnapshot(meta: SnapshotMeta): PendingSnapshot {
+    this.assertUsable();
+    return this.snaps.create(meta, async (info) => {
+      if (!this.matches(info.meta.index, info.meta.term) && info.meta.index > this.compactPoint.index) {
+        await this.enqueueTask('reset-to-snapshot', () => this.compactNow(info.meta.index, info.meta.term, true));
+      }
+    });
+  }
+
+  // ---- reads --------------------------------------------------------------------------------------
+
+  firstIndex(): number {
+    return this.compactPoint.index + 1;
+  }
+
+  lastIndex(): number {
+    return this.compactPoint.index + this.terms.length;
+  }
+
+  /** Term of entry `i`, or undefined if it is compacted away or beyond the end (i = compaction point gives its term). */
+  termAt(i: number): number | undefined {
+    if (i === this.compactPoint.index) return this.compactPoint.term;
+    return this.terms[i - this.compactPoint.index - 1];
+  }
+
+  hardState(): HardState {
+    return { ...this.hs };
+  }
+
+  /** The error that put the log in the failed state, if any (the driver should step down and refuse writes). */
+  failed(): StorageError | undefined {
+    return this.failure;
+  }
+
+  /** Waits for queued writes, then closes the active segment. Later calls reject with StorageClosedError. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.enqueueTask('close', async () => {
+      this.closed = true;
+    }).catch(() => undefined);
+    this.closed = true;
+    // a failed log may still have a stalled fdatasync in flight; closing the handle is best effort
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => undefined);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------
+
+  private matches(index: number, term: number): boolean {
+    return this.termAt(index) === term;
+  }
+
+  private assertUsable(): void {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new StorageClosedError();
+  }
+
+  private enqueueTask(name: string, run: () => Promise<void>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'task', name, run, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.draining) return;
+    this.draining = true;
+    void this.drain().finally(() => {
+      this.draining = false;
+      if (this.queue.length > 0) this.pump();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const blocked = this.failure ?? (this.closed ? new StorageClosedError() : undefined);
+      if (blocked) {
+        for (const op of this.queue.splice(0)) op.reject(blocked);
+        return;
+      }
+      const head = this.queue[0]!;
+      if (head.kind === 'task') {
+        this.queue.shift();
+        await this.runGuarded(head.name, head.run).then(head.resolve, head.reject);
+        continue;
+      }
+      // group commit: every save queued by now shares one write + one fdatasync
+      const batch: SaveOp[] = [];
+      while (this.queue[0]?.kind === 'save') batch.push(this.queue.shift() as SaveOp);
+      const accepted: SaveOp[] = [];
+      const bufs: Buffer[] = [];
+      await this.runGuarded('save', async () => {
+        await this.rollIfFull();
+        for (const op of batch) {
+          const err = this.stage(op, bufs);
+          if (err) op.reject(err);
+          else accepted.push(op);
+        }
+        if (bufs.length > 0) await this.appendDurably(bufs);
+      }).then(
+        () => accepted.forEach((op) => op.resolve()),
+        (err) => accepted.forEach((op) => op.reject(err)),
+      );
+    }
+  }
+
+  /** Validates one save against the log as left by the saves before it, and encodes it. */
+  private stage(op: SaveOp, out: Buffer[]): StorageUsageError | undefined {
+    const { entries, hs } = op;
+    if (entries.length > 0) {
+      const first = entries[0]!.index;
+      if (first <= this.compactPoint.index || first > this.lastIndex() + 1) {
+        return new StorageUsageError(`entries start at ${first}; the log accepts ${this.compactPoint.index + 1}..${this.lastIndex() + 1}`);
+      }
+      for (let i = 1; i < entries.length; i++) {
+        if (entries[i]!.index !== first + i) return new StorageUsageError(`entries are not contiguous at ${entries[i]!.index}`);
+      }
+      this.terms.length = first - this.compactPoint.index - 1;
+      for (const e of entries) {
+        this.terms.push(e.term);
+        out.push(...encodeEntry(e));
+      }
+      const seg = this.segments[this.segments.length - 1]!;
+      seg.maxIndex = Math.max(seg.maxIndex, this.lastIndex());
+    }
+    if (hs && !sameHardState(hs, this.hs)) {
+      this.hs = { term: hs.term, vote: hs.vote, commit: hs.commit };
+      out.push(...encodeHardState(this.hs));
+    }
+    return undefined;
+  }
+
+  /** Runs an I/O step under the deadline; a miss or an error fails the log for good. */
+  private async runGuarded(name: string, run: () => Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StorageStalledError(`${name}: write/fsync did not complete within ${this.deadlineMs} ms`)),
+        this.deadlineMs,
+      );
+    });
+    try {
+      await Promise.race([run(), deadline]);
+    } catch (err) {
+      if (err instanceof StorageUsageError || err instanceof StorageClosedError) throw err;
+      const failure =
+        err instanceof StorageStalledError || err instanceof StorageFailedError
+          ? err
+          : new StorageFailedError(`${name}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      this.fail(failure);
+      throw failure;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private fail(err: StorageError): void {
+    if (this.failure) return;
+    this.failure = err;
+    (this.logger?.error ?? this.logger?.warn)?.call(this.logger, { err, dir: this.walDir }, 'durable log failed; refusing further writes');
+  }
+
+  private async appendDurably(bufs: Buffer[]): Promise<void> {
+    const seg = this.segments[this.segments.length - 1]!;
+    const fh = this.fh!;
+    let bytes = 0;
+    for (const b of bufs) bytes += b.length;
+    await this.faults?.beforeWrite?.({ file: seg.path, bytes });
+    const { bytesWritten } = await fh.writev(bufs, seg.size);
+    if (bytesWritten !== bytes) throw new StorageFailedError(`short write to ${seg.path}: ${bytesWritten} of ${bytes} bytes`);
+    seg.size += bytes;
+    await this.faults?.beforeSync?.({ file: seg.path, bytes });
+    await fh.datasync();
+  }
+
+  private async openTail(): Promise<void> {
+    if (this.segments.length === 0) {
+      await this.createSegment(this.compactPoint.firstSeq);
+      return;
+    }
+    this.fh = await fsp.open(this.segments[this.segments.length - 1]!.path, 'r+');
+  }
+
+  private async createSegment(seq: number): Promise<void> {
+    const file = path.join(this.walDir, segmentName(seq));
+    const fh = await fsp.open(file, 'wx');
+    await syncDir(this.walDir);
+    await this.fh?.close();
+    this.fh = fh;
+    this.segments.push({ seq, path: file, size: 0, maxIndex: 0 });
+  }
+
+  private async rollIfFull(): Promise<void> {
+    const seg = this.segments[this.segments.length - 1]!;
+    if (seg.size >= this.segmentBytes) await this.createSegment(seg.seq + 1);
+  }
+
+  /**
+   * Makes (index, term) the new start of the log. A new segment opens with the current hard state, so
+   * deleting older segments never loses it; then compact.json is replaced atomically; then the garbage goes.
+   */
+  private async compactNow(index: number, term: number, discardAll: boolean): Promise<void> {
+    const tail = this.segments[this.segments.length - 1]!;
+    await this.createSegment(tail.seq + 1);
+    await this.appendDurably(encodeHardState(this.hs));
+    const fresh = this.segments[this.segments.length - 1]!;
+    const keepFrom = discardAll ? fresh.seq : (this.segments.find((s) => s.maxIndex > index) ?? fresh).seq;
+    const next: CompactPoint = { index, term, firstSeq: keepFrom };
+    await writeFileAtomic(path.join(this.walDir, COMPACT_FILE), JSON.stringify(next));
+    this.terms = discardAll ? [] : this.terms.slice(index - this.compactPoint.index);
+    this.compactPoint = next;
+    const dropped = this.segments.filter((s) => s.seq < keepFrom);
+    this.segments.splice(0, dropped.length);
+    for (const s of dropped) await fsp.rm(s.path, { force: true });
+    if (dropped.length > 0) await syncDir(this.walDir);
+  }
+}
