@@ -1,0 +1,35 @@
+// How many payload-content bytes an image carries. Every usable slot holds one bit; the frame's header
+// and body integrity fields come out of the same bits, so with U usable slots:
+//
+//   capacity = ⌊U / 8⌋ − header − bodyOverhead
+//
+// header = 15 bytes (40 with a passphrase), bodyOverhead = 4 (CRC-32) or 28 (nonce + GCM tag). Content is
+// the UTF-8 text, or for a file 1 + filename bytes + data (see payloadSize). The header and body walks
+// together visit every usable slot exactly once, so this is exact, not an estimate.
+
+import { StegoError } from './errors.js';
+import { bodyOverhead, headerBytes } from './frame.js';
+
+export function frameOverheadBytes(encrypted: boolean): number {
+  return headerBytes(encrypted) + bodyOverhead(encrypted);
+}
+
+/** Capacity in content bytes; negative when the image cannot even hold an empty payload's frame. */
+export function capacityForSlots(usableSlots: number, encrypted: boolean): number {
+  return Math.floor(usableSlots / 8) - frameOverheadBytes(encrypted);
+}
+
+/** Throws capacity_exceeded stating both sides when `neededBytes` of content do not fit. */
+export function assertFits(neededBytes: number, usableSlots: number, encrypted: boolean): void {
+  const capacity = capacityForSlots(usableSlots, encrypted);
+  if (neededBytes <= capacity) return;
+  const overhead = frameOverheadBytes(encrypted);
+  const available = Math.max(0, capacity);
+  const what = encrypted ? 'framing and encryption' : 'framing';
+  throw new StegoError(
+    'capacity_exceeded',
+    `payload needs ${neededBytes} bytes but this image can carry at most ${available} bytes ` +
+      `(${Math.floor(usableSlots / 8)} bytes of hiding room, minus ${overhead} bytes of ${what} overhead)`,
+    { neededBytes, availableBytes: available, overheadBytes: overhead, usableBits: usableSlots },
+  );
+}

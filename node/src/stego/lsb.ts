@@ -1,0 +1,94 @@
+// LSB matching (±1 embedding): a sample whose least significant bit already equals the payload bit is left
+// alone; otherwise it moves up or down by one, the direction picked at random. Unlike LSB replacement this
+// does not create the pairs-of-values asymmetry that chi-square and RS steganalysis look for.
+//
+// Two constraints bend the rule: a sample at 0 or at the maximum can only move inwards, and a move must never
+// turn a pixel into the tRNS key colour (that would make it transparent and change which slots exist). When
+// the only inward move would produce the key, the sample moves by 3 instead: still an odd step, so the LSB
+// flips, and this can only happen to a pixel one step from the key.
+
+import { randomBytes } from 'node:crypto';
+import type { SlotSpace, SlotWalk } from './order.js';
+
+/** Random move directions; not security-relevant for extraction, so a fast xorshift seeded from the OS. */
+export class Directions {
+  private state: number;
+  private bits = 0;
+  private left = 0;
+
+  constructor(seed: number = randomBytes(4).readUInt32LE(0)) {
+    this.state = seed >>> 0 || 0x9e3779b9;
+  }
+
+  up(): boolean {
+    if (this.left === 0) {
+      let x = this.state;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      this.state = x >>> 0;
+      this.bits = this.state;
+      this.left = 32;
+    }
+    const bit = this.bits & 1;
+    this.bits >>>= 1;
+    this.left--;
+    return bit === 1;
+  }
+}
+
+/**
+ * The value a sample takes to carry `bit`. `forbidden` is a value the sample must not take (the key's
+ * value for this channel when the rest of the pixel already equals the key), or -1.
+ */
+export function matchedValue(value: number, bit: number, max: number, up: boolean, forbidden: number): number {
+  if ((value & 1) === bit) return value;
+  const step = up ? 1 : -1;
+  for (const candidate of [value + step, value - step, value + 3 * step, value - 3 * step]) {
+    if (candidate >= 0 && candidate <= max && candidate !== forbidden) return candidate;
+  }
+  throw new RangeError(`no LSB-matching move for ${value} (max ${max})`); // unreachable for max ≥ 3
+}
+
+/** Writes bytes (most significant bit first) into the walk's slots; false if the walk ran out of slots. */
+export function embedBytes(space: SlotSpace, walk: SlotWalk, bytes: Uint8Array, directions: Directions): boolean {
+  const data = space.raster.data;
+  const keyed = space.transparentKey !== undefined;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    for (let b = 7; b >= 0; b--) {
+      const sample = walk.next();
+      if (sample < 0) return false;
+      const bit = (byte >> b) & 1;
+      const value = data[sample]!;
+      if ((value & 1) === bit) continue;
+      const forbidden = keyed ? forbiddenValue(space, sample) : -1;
+      data[sample] = matchedValue(value, bit, space.maxSample, directions.up(), forbidden);
+    }
+  }
+  return true;
+}
+
+// The key's value for this sample's channel if every other colour channel of the pixel already matches the key.
+function forbiddenValue(space: SlotSpace, sample: number): number {
+  const channels = space.raster.channels;
+  const base = sample - (sample % channels);
+  const channel = sample - base;
+  const key = space.transparentKey!;
+  return space.matchesKey(base, channel, key[channel]!) ? key[channel]! : -1;
+}
+
+/** Reads n bytes from the walk's slots; null if the walk runs out first. */
+export function extractBytes(walk: SlotWalk, data: Uint8Array | Uint16Array, n: number): Uint8Array | null {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let byte = 0;
+    for (let b = 0; b < 8; b++) {
+      const sample = walk.next();
+      if (sample < 0) return null;
+      byte = (byte << 1) | (data[sample]! & 1);
+    }
+    out[i] = byte;
+  }
+  return out;
+}

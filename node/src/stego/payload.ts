@@ -1,0 +1,106 @@
+// Payloads on a decoded Raster: the frame's header goes into the first usable slots of the default order,
+// its body either continues that walk (no passphrase) or walks an order keyed by the passphrase, skipping
+// the header's slots. Everything here edits the raster in place: no copy of the image is made.
+
+import { StegoError } from './errors.js';
+import { assertFits, capacityForSlots } from './capacity.js';
+import { DEFAULT_SCRYPT_LOG2N } from './crypto.js';
+import { contentBytes, decodeFrame, encodeFrame, type FrameReader } from './frame.js';
+import { Directions, embedBytes, extractBytes } from './lsb.js';
+import { DEFAULT_ORDER_KEY, KeyedPermutation, SlotSpace, SlotWalk } from './order.js';
+import type { Raster } from './raster.js';
+
+export type Payload = { kind: 'text'; text: string } | { kind: 'file'; filename: string; data: Uint8Array };
+
+export interface PayloadOptions {
+  /** Encrypts the payload and keys the body's slot order. An empty string means "no passphrase". */
+  passphrase?: string | undefined;
+  /** scrypt cost when embedding with a passphrase (N = 2^log2N, default 15, accepted 10..16). */
+  scryptLog2N?: number | undefined;
+}
+
+const MAX_PASSPHRASE_BYTES = 1024;
+
+/** Bytes the payload counts against capacity: UTF-8 text, or 1 + filename bytes + data for a file. */
+export function payloadSize(payload: Payload): number {
+  return contentBytes(payload);
+}
+
+/** Largest payloadSize that fits this raster with these options (0 if not even an empty payload fits). */
+export function rasterCapacity(raster: Raster, opts: PayloadOptions = {}): number {
+  const encrypted = passphraseOf(opts) !== undefined;
+  return Math.max(0, capacityForSlots(new SlotSpace(raster).usableSlotCount(), encrypted));
+}
+
+export async function hideInRaster(raster: Raster, payload: Payload, opts: PayloadOptions = {}): Promise<void> {
+  const passphrase = passphraseOf(opts);
+  const space = new SlotSpace(raster);
+  // Checked before scrypt runs, so an oversized request costs one pass over alpha at most.
+  assertFits(payloadSize(payload), space.usableSlotCount(), passphrase !== undefined);
+  const frame = await encodeFrame(payload, { passphrase, scryptLog2N: opts.scryptLog2N ?? DEFAULT_SCRYPT_LOG2N });
+  const walks = new FrameWalks(space);
+  const directions = new Directions();
+  const fitted =
+    embedBytes(space, walks.header, frame.header, directions) &&
+    embedBytes(space, walks.body(frame.bodyOrderKey), frame.body, directions);
+  if (!fitted) throw new StegoError('capacity_exceeded', 'payload ran out of usable samples (capacity accounting error)');
+}
+
+export function revealFromRaster(raster: Raster, opts: PayloadOptions = {}): Promise<Payload> {
+  return decodeFrame(new RasterFrameReader(new SlotSpace(raster)), passphraseOf(opts));
+}
+
+function passphraseOf(opts: PayloadOptions): string | undefined {
+  const passphrase = opts.passphrase;
+  if (passphrase === undefined || passphrase === '') return undefined;
+  if (Buffer.byteLength(passphrase, 'utf8') > MAX_PASSPHRASE_BYTES) {
+    throw new StegoError('invalid_request', `passphrase is longer than ${MAX_PASSPHRASE_BYTES} bytes`);
+  }
+  return passphrase;
+}
+
+/** The header walk in the default order, and the body walk that follows it. */
+class FrameWalks {
+  readonly header: SlotWalk;
+  private readonly defaultOrder: KeyedPermutation;
+
+  constructor(private readonly space: SlotSpace) {
+    this.defaultOrder = new KeyedPermutation(DEFAULT_ORDER_KEY, space.slotCount);
+    this.header = new SlotWalk(space, this.defaultOrder);
+  }
+
+  /** Call once the header is written or read: the header's slots are those the default walk has passed. */
+  body(orderKey: Uint8Array | null): SlotWalk {
+    if (orderKey === null) return this.header;
+    const headerEnd = this.header.step;
+    const defaultOrder = this.defaultOrder;
+    const keyed = new KeyedPermutation(orderKey, this.space.slotCount);
+    return new SlotWalk(this.space, keyed, (slot) => defaultOrder.inverse(slot) < headerEnd);
+  }
+}
+
+class RasterFrameReader implements FrameReader {
+  private readonly walks: FrameWalks;
+  private headerBits = 0;
+
+  constructor(private readonly space: SlotSpace) {
+    this.walks = new FrameWalks(space);
+  }
+
+  header(n: number): Uint8Array | null {
+    this.headerBits += 8 * n;
+    return extractBytes(this.walks.header, this.space.raster.data, n);
+  }
+
+  // An upper bound (all slots, usable or not): exact counting would read every alpha sample, and a body
+  // that claims more than the usable slots hold is caught when its walk runs out.
+  bodyBytesAvailable(): number {
+    return Math.max(0, Math.floor((this.space.slotCount - this.headerBits) / 8));
+  }
+
+  body(n: number, orderKey: Uint8Array | null): Uint8Array {
+    const bytes = extractBytes(this.walks.body(orderKey), this.space.raster.data, n);
+    if (bytes === null) throw new StegoError('corrupt_payload', 'payload body runs past the last usable sample of the image');
+    return bytes;
+  }
+}
