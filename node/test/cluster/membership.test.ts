@@ -1,0 +1,73 @@
+// Growing a 3-node cluster to 5 and shrinking it back while a client keeps committing objects.
+// Every acknowledged write must survive and the writer must keep getting acknowledgements in each phase.
+
+import { expect } from 'chai';
+import { Cluster, dumpOnFailure } from './harness.js';
+import { BackgroundWriter, verifyObjects } from './workload.js';
+
+describe('cluster (3→5→3 processes): membership changes under write load', function () {
+  this.timeout(180_000);
+  let cluster: Cluster;
+  let writer: BackgroundWriter | undefined;
+
+  before(async function () {
+    this.timeout(60_000);
+    // Snapshots every 50 entries, so the new members are likely to be seeded by a snapshot, not only the log.
+    cluster = await Cluster.start({ size: 3, env: { STEGO_SNAPSHOT_ENTRIES: '50' } });
+  });
+  afterEach(async function () {
+    dumpOnFailure(this, cluster);
+  });
+  after(async () => {
+    await writer?.stop();
+    await cluster?.stop();
+  });
+
+  it('adds a 4th and 5th member and removes them without losing an acknowledged write', async () => {
+    const founders = cluster.allIds();
+    // The writer only talks to the founding members, which stay throughout.
+    writer = new BackgroundWriter(cluster, { concurrency: 3, targets: () => founders, tag: 'member' }).start();
+    await writer.waitForMoreAcks(10);
+
+    const n4 = await cluster.addNode();
+    await writer.waitForMoreAcks(5);
+    const n5 = await cluster.addNode();
+    await writer.waitForMoreAcks(5);
+
+    const { leaderId, statuses } = await cluster.waitForLeader();
+    for (const [id, s] of statuses) {
+      const voters = s.nodes.filter((n) => n.voter).map((n) => n.id).sort();
+      expect(voters, `${id}'s voters`).to.deep.equal([...founders, n4, n5].sort());
+      for (const n of s.nodes) expect(n.healthy, `${id} sees ${n.id} healthy`).to.equal(true);
+    }
+    const leaderView = statuses.get(leaderId)!;
+    for (const n of leaderView.nodes.filter((x) => x.id !== leaderId)) {
+      expect(n.match_index, `leader tracks ${n.id}`).to.be.a('number').greaterThan(0);
+    }
+    // New members hold everything acknowledged so far (linearizable read on them).
+    const soFar = [...writer.acked.values()];
+    expect(await verifyObjects(cluster, n4, soFar), `objects on ${n4}`).to.deep.equal([]);
+    expect(await verifyObjects(cluster, n5, soFar), `objects on ${n5}`).to.deep.equal([]);
+
+    await cluster.removeNode(n5);
+    await writer.waitForMoreAcks(5);
+    await cluster.removeNode(n4);
+    await writer.waitForMoreAcks(5);
+
+    await writer.stop();
+    const after = await cluster.waitForLeader();
+    for (const [id, s] of after.statuses) {
+      expect(s.nodes.map((n) => n.id).sort(), `${id}'s members after removal`).to.deep.equal([...founders].sort());
+    }
+    const acked = [...writer.acked.values()];
+    expect(acked.length).to.be.greaterThan(30);
+    for (const id of cluster.liveIds()) {
+      expect(await verifyObjects(cluster, id, acked), `every acknowledged write on ${id}`).to.deep.equal([]);
+    }
+    // A stale read after the linearizable ones: each node has applied everything locally too.
+    for (const id of cluster.liveIds()) {
+      expect(await verifyObjects(cluster, id, acked, { stale: true }), `stale reads on ${id}`).to.deep.equal([]);
+    }
+    await cluster.waitReady();
+  });
+});
