@@ -1,0 +1,52 @@
+// The node's Koa application: middleware wiring only. Order matters and each piece has one job:
+//   1. errorHandler    – every failure becomes {"error":{"code","message"}} with its status
+//   2. requestContext  – request id, child logger, access log, request-duration histogram
+//   3. bodyLimit       – refuse an over-limit Content-Length before reading it
+//   4. routers         – stego + meta routes, then the cluster's routers (extraRouters)
+import Koa from 'koa';
+import type { Router } from '@koa/router';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log.js';
+import type { StegoPool } from '../workers/stego-pool.js';
+import type { HttpConfig } from './http-config.js';
+import { ApiError } from './errors.js';
+import { errorHandler } from './middleware/error-handler.js';
+import { requestContext } from './middleware/request-context.js';
+import { bodyLimit } from './middleware/body-limit.js';
+import { stegoRouter } from './routes/stego.js';
+import { metaRouter } from './routes/meta.js';
+
+export interface AppDeps {
+  pool: StegoPool;
+  config: HttpConfig;
+  logger: Logger;
+  registry: Registry;
+  /** Routers mounted after the built-in ones (cluster status, objects, admin). */
+  extraRouters?: Router[];
+}
+
+const notAllowed = (): ApiError => new ApiError('method_not_allowed', 405, 'method not allowed on this path');
+const notImplemented = (): ApiError => new ApiError('not_implemented', 501, 'HTTP method not implemented');
+
+const routersOfApp = new WeakMap<Koa, Router[]>();
+
+/** Every router mounted in `app`, for tests that compare the routes with the OpenAPI document. */
+export function routersOf(app: Koa): Router[] {
+  return routersOfApp.get(app) ?? [];
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  // Errors are logged once, by the error middleware; Koa's default handler would print them again.
+  app.silent = true;
+  app.use(errorHandler(deps.logger));
+  app.use(requestContext(deps.logger, deps.registry));
+  app.use(bodyLimit(deps.config.bodyLimitBytes));
+  const routers = [stegoRouter({ pool: deps.pool, config: deps.config }), metaRouter(deps.registry), ...(deps.extraRouters ?? [])];
+  for (const router of routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true, methodNotAllowed: notAllowed, notImplemented }));
+  }
+  routersOfApp.set(app, routers);
+  return app;
+}

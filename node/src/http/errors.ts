@@ -1,0 +1,92 @@
+// How any thrown value becomes an HTTP answer. Domain errors carry their own code and status
+// (StegoError, pool and cluster errors); http-errors from Koa/router carry `status` + `expose`;
+// everything else is a bug and becomes a logged 500 whose message is not leaked to the client.
+import { StegoError } from '../stego/errors.js';
+
+/** An HTTP-level error that is not about the image or payload (body too large, wrong content type...). */
+export class ApiError extends Error {
+  readonly expose = true;
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+export interface ErrorAnswer {
+  status: number;
+  body: ErrorBody;
+  headers: Record<string, string>;
+  /** True for errors nobody anticipated: logged with their stack. */
+  unexpected: boolean;
+}
+
+const CODE_FOR_STATUS: Record<number, string> = {
+  400: 'invalid_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  408: 'request_timeout',
+  411: 'length_required',
+  413: 'body_too_large',
+  415: 'unsupported_media_type',
+  422: 'unprocessable',
+  429: 'too_many_requests',
+  501: 'not_implemented',
+  503: 'unavailable',
+};
+
+interface ErrorLike {
+  status?: unknown;
+  statusCode?: unknown;
+  code?: unknown;
+  expose?: unknown;
+  message?: unknown;
+  headers?: unknown;
+}
+
+function statusOf(e: ErrorLike): number | undefined {
+  const s = typeof e.status === 'number' ? e.status : e.statusCode;
+  return typeof s === 'number' && Number.isInteger(s) && s >= 400 && s <= 599 ? s : undefined;
+}
+
+function stringHeaders(h: unknown): Record<string, string> {
+  if (h === null || typeof h !== 'object') return {};
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (typeof v === 'string' || typeof v === 'number') out[k] = String(v);
+  return out;
+}
+
+export function errorAnswer(e: unknown): ErrorAnswer {
+  if (e instanceof StegoError) {
+    const body: ErrorBody = { error: { code: e.code, message: e.message } };
+    if (e.details) body.error.details = e.details;
+    return { status: e.status, body, headers: {}, unexpected: false };
+  }
+  const like = (e !== null && typeof e === 'object' ? e : {}) as ErrorLike;
+  const status = statusOf(like);
+  // A status with a domain code (our errors, G's cluster errors) or http-errors' `expose` is meant for
+  // the client; a bare 5xx from somewhere deep is not.
+  const meant = status !== undefined && (typeof like.code === 'string' || like.expose === true);
+  if (status !== undefined && meant) {
+    const code = typeof like.code === 'string' ? like.code : (CODE_FOR_STATUS[status] ?? `http_${status}`);
+    const message = typeof like.message === 'string' && like.message !== '' ? like.message : code;
+    return { status, body: { error: { code, message } }, headers: stringHeaders(like.headers), unexpected: status >= 500 && status !== 503 };
+  }
+  return {
+    status: 500,
+    body: { error: { code: 'internal_error', message: 'internal server error' } },
+    headers: {},
+    unexpected: true,
+  };
+}

@@ -1,0 +1,166 @@
+// Multipart parsing for every route that takes an image upload (the stego routes here, and the
+// cluster's POST /api/objects), so field names, limits and validation errors are the same everywhere.
+//
+// Storage choice: uploads are kept in memory, never written to disk. formidable streams each file
+// part into an in-memory Writable (fileWriteStreamHandler), so there are no temp files to leak on a
+// crash or an aborted upload. Memory bound per request: the file parts together are capped at the body
+// limit (formidable's maxTotalFileSize, enforced chunk by chunk while streaming, so a chunked upload
+// without Content-Length is cut off as soon as it crosses the limit) and the text fields together at
+// the body limit too (maxFieldsSize); a request whose Content-Length is over the limit is refused
+// before any byte is read (middleware/body-limit.ts). So one request holds at most ≈ 2 × bodyLimit
+// while parsing, and ≈ 1 × bodyLimit afterwards.
+import { Writable } from 'node:stream';
+import type { Context, Middleware } from 'koa';
+import { koaBody } from 'koa-body';
+import type { File, Part } from 'formidable';
+import { StegoError } from '../stego/errors.js';
+import type { Payload } from '../stego/engine.js';
+import { ApiError } from './errors.js';
+import { bodyTooLarge } from './middleware/body-limit.js';
+import { safeFilename } from './filename.js';
+
+export { safeFilename } from './filename.js';
+
+export interface StegoForm {
+  /** The cover or stego PNG (`file` part). */
+  file?: Buffer;
+  /** Text to hide (`message` field). */
+  message?: string;
+  /** File to hide (`payload` part), with the client's file name reduced to a safe base name. */
+  payload?: { filename: string; data: Buffer };
+  /** Absent when the field is missing or empty. */
+  passphrase?: string;
+}
+
+const FILE_PARTS = ['file', 'payload'] as const;
+const TEXT_FIELDS = ['message', 'passphrase'] as const;
+
+const contents = new WeakMap<object, Buffer[]>();
+
+function memoryStream(file: object | undefined): Writable {
+  const chunks: Buffer[] = [];
+  if (file) contents.set(file, chunks);
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+}
+
+// formidable decides "file or field" by the presence of a Content-Type header alone. Clients differ:
+// some send a file without Content-Type, some label a text field `text/plain`. Decide by filename.
+function classifyPart(part: Part, handle: (p: Part) => void): void {
+  if (part.originalFilename && !part.mimetype) part.mimetype = 'application/octet-stream';
+  else if (!part.originalFilename && part.mimetype?.toLowerCase().startsWith('text/plain')) part.mimetype = null;
+  handle(part);
+}
+
+interface FormidableFailure {
+  httpCode?: number;
+  code?: number;
+  message: string;
+}
+
+const FORMIDABLE_ABORTED = 1002;
+
+function translateParseError(limitBytes: number) {
+  return (err: Error): never => {
+    const f = err as Error & FormidableFailure;
+    if (f.httpCode === 413) throw bodyTooLarge(limitBytes);
+    if (f.code === FORMIDABLE_ABORTED) throw new ApiError('request_aborted', 400, 'the client aborted the upload');
+    throw new StegoError('invalid_request', `malformed multipart body: ${err.message}`);
+  };
+}
+
+/**
+ * Parses a multipart/form-data body into memory (see the header for the bounds). Any other content
+ * type is refused with 415 before the body is read.
+ */
+export function multipartBody(limitBytes: number): Middleware {
+  const parse = koaBody({
+    multipart: true,
+    json: false,
+    urlencoded: false,
+    text: false,
+    onError: translateParseError(limitBytes),
+    formidable: {
+      maxFileSize: limitBytes,
+      maxTotalFileSize: limitBytes,
+      maxFieldsSize: limitBytes,
+      maxFields: 16,
+      maxFiles: 4,
+      allowEmptyFiles: true,
+      minFileSize: 0,
+      fileWriteStreamHandler: memoryStream,
+      onPart: classifyPart,
+    },
+  });
+  return async function parseMultipart(ctx, next) {
+    if (!ctx.is('multipart/form-data')) {
+      const got = ctx.get('Content-Type') || 'none';
+      throw new ApiError('unsupported_media_type', 415, `expected a multipart/form-data body, got content type ${got}`);
+    }
+    await parse(ctx, next);
+  };
+}
+
+function single<T>(value: T | T[] | undefined, name: string): T | undefined {
+  if (!Array.isArray(value)) return value;
+  if (value.length > 1) throw new StegoError('invalid_request', `field '${name}' was sent ${value.length} times; send it once`);
+  return value[0];
+}
+
+function bytesOf(file: File): Buffer {
+  const chunks = contents.get(file);
+  if (!chunks) throw new Error(`upload '${file.originalFilename ?? ''}' was not captured in memory`);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+function readFilePart(ctx: Context, name: (typeof FILE_PARTS)[number]): File | undefined {
+  const file = single(ctx.request.files?.[name], name);
+  const asText = (ctx.request.body as Record<string, unknown> | undefined)?.[name];
+  if (!file && asText !== undefined) {
+    throw new StegoError('invalid_request', `'${name}' must be a file part (multipart with a filename), not a text field`);
+  }
+  return file;
+}
+
+function readTextField(ctx: Context, name: (typeof TEXT_FIELDS)[number]): string | undefined {
+  if (ctx.request.files?.[name] !== undefined) {
+    const hint = name === 'message' ? "; send files as 'payload'" : '';
+    throw new StegoError('invalid_request', `'${name}' must be a text field, not a file part${hint}`);
+  }
+  const value = single((ctx.request.body as Record<string, string | string[]> | undefined)?.[name], name);
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Reads and validates the fields of a parsed multipart body (multipartBody must run first). */
+export function readStegoForm(ctx: Context): StegoForm {
+  const form: StegoForm = {};
+  const file = readFilePart(ctx, 'file');
+  if (file) form.file = bytesOf(file);
+  const payload = readFilePart(ctx, 'payload');
+  if (payload) form.payload = { filename: safeFilename(payload.originalFilename), data: bytesOf(payload) };
+  const message = readTextField(ctx, 'message');
+  if (message !== undefined) form.message = message;
+  const passphrase = readTextField(ctx, 'passphrase');
+  if (passphrase) form.passphrase = passphrase;
+  return form;
+}
+
+/** The PNG of the form, or an invalid_request naming the missing field. */
+export function requireFile(form: StegoForm): Buffer {
+  if (!form.file) throw new StegoError('invalid_request', "missing 'file': attach a PNG image as the multipart part 'file'");
+  return form.file;
+}
+
+/** The one payload of the form: exactly one of `message` and `payload` must be present. */
+export function payloadOf(form: StegoForm): Payload {
+  if (form.message !== undefined && form.payload) {
+    throw new StegoError('invalid_request', "send either 'message' (text) or 'payload' (a file), not both");
+  }
+  if (form.payload) return { kind: 'file', filename: form.payload.filename, data: form.payload.data };
+  if (form.message !== undefined) return { kind: 'text', text: form.message };
+  throw new StegoError('invalid_request', "missing payload: send a 'message' text field or a 'payload' file part");
+}

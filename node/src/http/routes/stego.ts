@@ -1,0 +1,79 @@
+// The steganography endpoints. Thin: parse the form, check the PNG header, hand the work to the pool,
+// shape the answer. Errors are thrown and shaped by the error middleware.
+import { readFile } from 'node:fs/promises';
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import type { StegoPool } from '../../workers/stego-pool.js';
+import type { Payload } from '../../stego/engine.js';
+import { ApiError } from '../errors.js';
+import type { HttpConfig } from '../http-config.js';
+import { refuseWhenSaturated } from '../middleware/admission.js';
+import { multipartBody, payloadOf, readStegoForm, requireFile } from '../multipart.js';
+import { precheckPng } from '../png-precheck.js';
+
+export interface StegoRouteDeps {
+  pool: StegoPool;
+  config: HttpConfig;
+}
+
+/** Loads the default cover once; a failed load is retried on the next request rather than cached. */
+function coverLoader(path: string): () => Promise<Buffer> {
+  let cached: Promise<Buffer> | undefined;
+  return () => {
+    cached ??= readFile(path).catch((e: unknown) => {
+      cached = undefined;
+      throw new ApiError('cover_unavailable', 500, `default cover image ${path} cannot be read: ${(e as Error).message}`);
+    });
+    return cached;
+  };
+}
+
+function sendPayload(ctx: Context, payload: Payload): void {
+  if (payload.kind === 'text') {
+    ctx.body = { message: payload.text };
+    return;
+  }
+  // Koa's attachment() builds Content-Disposition with the content-disposition package: quoted
+  // ASCII fallback plus RFC 5987 filename* for non-ASCII names.
+  ctx.attachment(payload.filename);
+  ctx.type = 'application/octet-stream';
+  ctx.body = Buffer.from(payload.data.buffer, payload.data.byteOffset, payload.data.byteLength);
+}
+
+export function stegoRouter({ pool, config }: StegoRouteDeps): Router {
+  const router = new Router();
+  const cover = coverLoader(config.coverPath);
+  const upload = [refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes)] as const;
+
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'healthy' };
+  });
+
+  router.post('/api/embed', ...upload, async (ctx) => {
+    const form = readStegoForm(ctx);
+    const payload = payloadOf(form);
+    // The pool takes ownership of its input, so the cached cover is copied, never handed over.
+    const png = form.file ?? Buffer.from(await cover());
+    precheckPng(png, pool.maxPixels);
+    const out = await pool.embed(png, payload, { passphrase: form.passphrase });
+    ctx.type = 'image/png';
+    ctx.body = out.png;
+  });
+
+  router.post('/api/extract', ...upload, async (ctx) => {
+    const form = readStegoForm(ctx);
+    const png = requireFile(form);
+    precheckPng(png, pool.maxPixels);
+    sendPayload(ctx, await pool.extract(png, { passphrase: form.passphrase }));
+  });
+
+  router.post('/api/capacity', ...upload, async (ctx) => {
+    const form = readStegoForm(ctx);
+    const png = requireFile(form);
+    precheckPng(png, pool.maxPixels);
+    const c = await pool.capacity(png, { passphrase: form.passphrase });
+    ctx.body = { width: c.width, height: c.height, capacity_bytes: c.capacityBytes };
+  });
+
+  return router;
+}

@@ -1,0 +1,59 @@
+// The messages that cross the main-thread/worker boundary, and how errors survive the crossing.
+// Structured clone keeps an Error's message but drops its class and own fields, so a StegoError thrown
+// in a worker would arrive as a plain Error and turn into a 500. Errors are therefore flattened into
+// plain data here and re-created on the main thread with the same code, message and details.
+import { StegoError, type StegoErrorCode } from '../stego/errors.js';
+
+export interface JobRequest<J> {
+  id: number;
+  job: J;
+}
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+  details?: Record<string, unknown>;
+  stack?: string;
+}
+
+export type JobResponse<R> = { id: number; ok: true; result: R } | { id: number; ok: false; error: SerializedError };
+
+export function serializeError(e: unknown): SerializedError {
+  if (e instanceof StegoError) {
+    return { name: 'StegoError', code: e.code, message: e.message, details: e.details };
+  }
+  if (e instanceof Error) return { name: e.name, message: e.message, stack: e.stack };
+  return { name: 'Error', message: String(e) };
+}
+
+/** An error thrown by job code in a worker that is not a domain error: a bug, reported as a 500. */
+export class WorkerJobError extends Error {
+  readonly code = 'internal_error';
+  readonly status = 500;
+  constructor(original: SerializedError) {
+    super(`worker job failed: ${original.name}: ${original.message}`);
+    this.name = 'WorkerJobError';
+    if (original.stack) this.stack = `${this.stack}\n--- in worker ---\n${original.stack}`;
+  }
+}
+
+export function reviveError(s: SerializedError): Error {
+  if (s.name === 'StegoError' && s.code !== undefined) {
+    return new StegoError(s.code as StegoErrorCode, s.message, s.details);
+  }
+  return new WorkerJobError(s);
+}
+
+/**
+ * The ArrayBuffer behind `view` if it can be handed to another thread without copying: only when the
+ * view covers the whole buffer. A Buffer slice from Node's shared 8 KiB allocation pool must never be
+ * transferred (that would detach every other small Buffer in the pool), so such views are copied.
+ */
+export function transferableCopy(view: Uint8Array): { bytes: Uint8Array; transfer: ArrayBuffer[] } {
+  const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+  if (whole && view.buffer instanceof ArrayBuffer) return { bytes: view, transfer: [view.buffer] };
+  const copy = new Uint8Array(view.byteLength);
+  copy.set(view);
+  return { bytes: copy, transfer: [copy.buffer] };
+}

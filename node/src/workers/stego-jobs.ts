@@ -1,0 +1,19 @@
+// The jobs the stego worker understands. Kept apart from the worker entry so the main thread can
+// import the types without loading the engine.
+import type { EngineOptions, Payload } from '../stego/engine.js';
+
+export type StegoJob =
+  | { kind: 'embed'; png: Uint8Array; payload: Payload; options: EngineOptions; digest: boolean }
+  | { kind: 'extract'; png: Uint8Array; options: EngineOptions }
+  | { kind: 'capacity'; png: Uint8Array; options: EngineOptions };
+
+export interface CapacityResult {
+  width: number;
+  height: number;
+  capacityBytes: number;
+}
+
+export type StegoJobResult =
+  | { kind: 'embed'; png: Uint8Array; sha256?: string }
+  | { kind: 'extract'; payload: Payload }
+  | { kind: 'capacity'; capacity: CapacityResult };
