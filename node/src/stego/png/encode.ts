@@ -1,0 +1,185 @@
+// Raster -> PNG, the hot half of every embed. The filtered scanlines are cut into ~1 MiB pieces and
+// each piece is deflated by zlib's async API, which runs on the libuv threadpool: pieces compress in
+// parallel with each other and with the main thread filtering the next piece. Each piece is a raw
+// deflate stream primed with the previous piece's last 32 KiB (so matches across the cut survive)
+// and ended with Z_SYNC_FLUSH (byte-aligned, not final), so the pieces concatenate into one valid
+// zlib stream behind a 2-byte header and the combined Adler-32.
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import type { CarriedChunk, Raster } from '../raster.js';
+import { adler32, adler32Combine } from './adler32.js';
+import { encodeSmallChunks, idatChunkParts } from './chunks.js';
+import { BAND_ROWS, chooseFilter, filterRow, type FilterType } from './filter.js';
+
+const deflateRaw = promisify(zlib.deflateRaw) as (buf: Uint8Array, opts: zlib.ZlibOptions) => Promise<Buffer>;
+
+const PIECE_BYTES = 1 << 20;
+const WINDOW_BYTES = 32 * 1024;
+/** Middle-of-image sample used to choose the deflate strategy. */
+const STRATEGY_SAMPLE_BYTES = 256 * 1024;
+/** Z_RLE is chosen when it costs at most this much size over the default strategy. */
+const RLE_SIZE_TOLERANCE = 1.02;
+
+const CHANNELS_OF: Record<Raster['colorType'], number> = { 0: 1, 2: 3, 4: 2, 6: 4 };
+
+interface Compression {
+  level: number;
+  strategy: number;
+  /** zlib header for that level (FLEVEL is informative only). */
+  header: Uint8Array;
+}
+const DEFAULT_COMPRESSION: Compression = { level: 6, strategy: zlib.constants.Z_DEFAULT_STRATEGY, header: Uint8Array.of(0x78, 0x9c) };
+const RLE_COMPRESSION: Compression = { level: 6, strategy: zlib.constants.Z_RLE, header: Uint8Array.of(0x78, 0x01) };
+
+export async function encodePng(r: Raster): Promise<Buffer> {
+  assertRasterShape(r);
+  const rows = new RowReader(r);
+  const compression = chooseCompression(rows);
+  const pieces = await deflatePieces(rows, compression);
+  return assemble(r, compression, pieces);
+}
+
+function assertRasterShape(r: Raster): void {
+  const channels = CHANNELS_OF[r.colorType];
+  const sampleType = r.bitDepth === 16 ? Uint16Array : Uint8Array;
+  if (!Number.isInteger(r.width) || !Number.isInteger(r.height) || r.width < 1 || r.height < 1) {
+    throw new TypeError(`encodePng: bad dimensions ${r.width}x${r.height}`);
+  }
+  if (channels !== r.channels || !(r.data instanceof sampleType) || r.data.length !== r.width * r.height * channels) {
+    throw new TypeError(
+      `encodePng: raster data does not match colour type ${r.colorType}, ${r.bitDepth}-bit, ${r.width}x${r.height}`,
+    );
+  }
+}
+
+/** Scanlines as PNG bytes: views into 8-bit data, big-endian copies of 16-bit samples. */
+class RowReader {
+  readonly rowBytes: number;
+  readonly bpp: number;
+  readonly height: number;
+  private readonly zeros: Uint8Array;
+  private readonly scratch: [Uint8Array, Uint8Array];
+
+  constructor(private readonly r: Raster) {
+    this.bpp = r.channels * (r.bitDepth / 8);
+    this.rowBytes = r.width * this.bpp;
+    this.height = r.height;
+    this.zeros = new Uint8Array(this.rowBytes);
+    this.scratch = [new Uint8Array(this.rowBytes), new Uint8Array(this.rowBytes)];
+  }
+
+  /** Row y; for 16-bit the view is only valid until row y+2 is read (two scratch rows alternate). */
+  row(y: number): Uint8Array {
+    if (y < 0) return this.zeros;
+    const samples = this.r.width * this.r.channels;
+    if (this.r.data instanceof Uint8Array) return this.r.data.subarray(y * samples, (y + 1) * samples);
+    const out = this.scratch[y & 1];
+    const data = this.r.data;
+    for (let i = 0, s = y * samples; i < samples; i++, s++) {
+      const v = data[s]!;
+      out[2 * i] = v >> 8;
+      out[2 * i + 1] = v & 0xff;
+    }
+    return out;
+  }
+
+  /** Filters rows [from, to) into one buffer, filter byte first on each row. */
+  filter(from: number, to: number): Buffer {
+    const stride = this.rowBytes + 1;
+    const out = Buffer.allocUnsafe((to - from) * stride);
+    let prev = this.row(from - 1);
+    let type: FilterType = 0;
+    for (let y = from; y < to; y++) {
+      const cur = this.row(y);
+      if (y === from || y % BAND_ROWS === 0) type = chooseFilter(cur, prev, this.bpp);
+      const o = (y - from) * stride;
+      out[o] = type;
+      filterRow(type, cur, prev, this.bpp, out, o + 1);
+      prev = cur;
+    }
+    return out;
+  }
+}
+
+/**
+ * Camera noise leaves LZ77 almost nothing to match, so Z_RLE compresses photos as well as the default
+ * strategy at a third of the time; on graphics it loses badly. A sample from the middle decides.
+ */
+function chooseCompression(rows: RowReader): Compression {
+  const stride = rows.rowBytes + 1;
+  if (stride * rows.height <= STRATEGY_SAMPLE_BYTES) return DEFAULT_COMPRESSION;
+  const count = Math.max(1, Math.floor(STRATEGY_SAMPLE_BYTES / stride));
+  const from = Math.floor((rows.height - count) / 2);
+  const sample = rows.filter(from, from + count);
+  const asDefault = zlib.deflateRawSync(sample, { level: DEFAULT_COMPRESSION.level }).length;
+  const asRle = zlib.deflateRawSync(sample, { level: RLE_COMPRESSION.level, strategy: RLE_COMPRESSION.strategy }).length;
+  return asRle <= asDefault * RLE_SIZE_TOLERANCE ? RLE_COMPRESSION : DEFAULT_COMPRESSION;
+}
+
+interface DeflatedPieces {
+  compressed: Buffer[];
+  adler: number;
+}
+
+async function deflatePieces(rows: RowReader, compression: Compression): Promise<DeflatedPieces> {
+  const stride = rows.rowBytes + 1;
+  const rowsPerPiece = Math.max(1, Math.floor(PIECE_BYTES / stride));
+  const jobs: Promise<Buffer>[] = [];
+  let adler = 1;
+  let dictionary: Uint8Array | undefined;
+  for (let from = 0; from < rows.height; from += rowsPerPiece) {
+    const to = Math.min(rows.height, from + rowsPerPiece);
+    const filtered = rows.filter(from, to);
+    const last = to === rows.height;
+    jobs.push(
+      deflateRaw(filtered, {
+        level: compression.level,
+        strategy: compression.strategy,
+        finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+        // one threadpool round trip per piece instead of one per 16 KiB of output
+        chunkSize: filtered.length + (filtered.length >> 8) + 1024,
+        ...(dictionary ? { dictionary } : {}),
+      }),
+    );
+    adler = adler32Combine(adler, adler32(filtered), filtered.length);
+    dictionary = filtered.subarray(Math.max(0, filtered.length - WINDOW_BYTES));
+  }
+  return { compressed: await Promise.all(jobs), adler };
+}
+
+function assemble(r: Raster, compression: Compression, pieces: DeflatedPieces): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(r.width, 0);
+  ihdr.writeUInt32BE(r.height, 4);
+  ihdr[8] = r.bitDepth;
+  ihdr[9] = r.colorType; // compression, filter method and interlace stay 0: output is never interlaced
+  const carried = legalChunks(r);
+  const head = encodeSmallChunks([{ name: 'IHDR', data: ihdr }, ...carried.beforeIdat], true);
+  const tail = encodeSmallChunks([...carried.afterIdat, { name: 'IEND', data: new Uint8Array(0) }], false);
+  const trailer = Buffer.alloc(4);
+  trailer.writeUInt32BE(pieces.adler, 0);
+  const n = pieces.compressed.length;
+  const idat = pieces.compressed.flatMap((piece, i) =>
+    idatChunkParts([...(i === 0 ? [compression.header] : []), piece, ...(i === n - 1 ? [trailer] : [])]),
+  );
+  return Buffer.concat([head, ...idat, tail]);
+}
+
+/**
+ * Carried chunks in legal places. The output never has a PLTE, so chunks that must precede PLTE and
+ * those that must follow it both go before IDAT, in input order. Critical chunks are never carried,
+ * and tRNS is illegal with an alpha channel.
+ */
+function legalChunks(r: Raster): { beforeIdat: CarriedChunk[]; afterIdat: CarriedChunk[] } {
+  const carried = r.chunks.filter((c) => {
+    const critical = (c.name.charCodeAt(0) & 0x20) === 0;
+    return !critical && c.name.length === 4 && !(c.name === 'tRNS' && r.hasAlpha) && c.name !== 'hIST';
+  });
+  return {
+    beforeIdat: [
+      ...carried.filter((c) => c.position === 'beforePLTE'),
+      ...carried.filter((c) => c.position === 'beforeIDAT'),
+    ],
+    afterIdat: carried.filter((c) => c.position === 'afterIDAT'),
+  };
+}
