@@ -1,0 +1,210 @@
+// Synchronous façade over the state machine (etcd rawnode.go). The driver loops:
+//   tick()/step()/propose() … ; if (hasReady()) { rd = ready(); <persist, send, apply>; advance(rd) }
+// The Ready contract is spelled out on the Ready interface below and in docs/raft.md.
+import type { ConfChange } from './confchange.js';
+import type { Message } from './message.js';
+import { progressView, type PeerProgress } from './progress.js';
+import { Raft, type RaftConfig, type ReadState, type Role } from './raft.js';
+import type { ConfState, Entry, HardState, NodeId, SnapshotMeta } from './types.js';
+
+export type { RaftConfig, ReadState, Role } from './raft.js';
+
+export interface SoftState {
+  leader: NodeId | null;
+  role: Role;
+}
+
+/**
+ * One batch of work for the driver. Process it in this order, then call advance(rd):
+ * 1. snapshot: install it (its data was staged by the transport) and MemoryStorage.applySnapshot(snapshot);
+ * 2. hardState and entries: make them durable (entries may overwrite a suffix starting at entries[0].index);
+ *    when mustSync is true this requires an fsync;
+ * 3. messages: send only now — a vote or an append acknowledgement must never leave before the state it
+ *    promises is on disk;
+ * 4. committedEntries: apply in order (conf entries: call applyConfChange); readStates: serve each read once
+ *    the applied index reaches readState.index.
+ */
+export interface Ready {
+  softState?: SoftState;
+  hardState?: HardState;
+  entries: Entry[];
+  snapshot?: SnapshotMeta;
+  committedEntries: Entry[];
+  messages: Message[];
+  readStates: ReadState[];
+  mustSync: boolean;
+}
+
+export interface RaftStatus {
+  id: NodeId;
+  term: number;
+  vote: NodeId | null;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  firstIndex: number;
+  leader: NodeId | null;
+  role: Role;
+  leadTransferee: NodeId | null;
+  conf: ConfState;
+  /** Followers: ticks since the leader was last heard from. */
+  ticksSinceLeaderContact: number;
+  /** Leader only: every other member's replication progress. */
+  progress: Record<NodeId, PeerProgress>;
+}
+
+function hardStateEqual(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+export class RawNode {
+  private readonly raft: Raft;
+  private prevSoft: SoftState;
+  private prevHard: HardState;
+
+  constructor(cfg: RaftConfig) {
+    this.raft = new Raft(cfg);
+    this.prevSoft = this.softState();
+    this.prevHard = this.raft.hardState();
+  }
+
+  get id(): NodeId {
+    return this.raft.id;
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** Feeds a message received from a peer (a `snap` only once its data is fully staged). */
+  step(m: Message): void {
+    this.raft.step(m);
+  }
+
+  /** Appends a normal entry; throws NotLeaderError (with leaderHint) or ProposalDroppedError. */
+  propose(data: Uint8Array): { index: number; term: number } {
+    return this.raft.propose(data);
+  }
+
+  /** Proposes one membership change; throws ConfChangeError while another is unapplied or if it is invalid. */
+  proposeConfChange(cc: ConfChange): { index: number; term: number } {
+    return this.raft.proposeConfChange(cc);
+  }
+
+  /** Call when a committed `conf` entry is applied; returns the membership now in force. */
+  applyConfChange(cc: ConfChange): ConfState {
+    return this.raft.applyConfChange(cc);
+  }
+
+  /** Asks for a linearizable read point; the answer arrives as a Ready.readStates item with the same ctx. */
+  readIndex(ctx: Uint8Array): void {
+    this.raft.readIndex(ctx);
+  }
+
+  transferLeader(to: NodeId): void {
+    this.raft.transferLeader(to);
+  }
+
+  reportUnreachable(id: NodeId): void {
+    this.raft.reportUnreachable(id);
+  }
+
+  /** The transport finished (ok) or gave up streaming the snapshot announced by a `snap` message to `id`. */
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    this.raft.reportSnapshot(id, ok);
+  }
+
+  peerLinkLost(id: NodeId): void {
+    this.raft.peerLinkLost(id);
+  }
+
+  /** Campaign now (tests and manual failover); a no-op for non-voters and leaders. */
+  campaign(): void {
+    this.raft.hup(false);
+  }
+
+  private softState(): SoftState {
+    return { leader: this.raft.lead, role: this.raft.role };
+  }
+
+  hasReady(): boolean {
+    const r = this.raft;
+    const soft = this.softState();
+    if (soft.leader !== this.prevSoft.leader || soft.role !== this.prevSoft.role) return true;
+    if (!hardStateEqual(r.hardState(), this.prevHard)) return true;
+    if (r.log.unstable.snapshot !== undefined) return true;
+    if (r.msgs.length > 0 || r.readStates.length > 0) return true;
+    if (r.log.unstableEntries().length > 0) return true;
+    return r.log.hasNextEnts();
+  }
+
+  /** The pending batch. Call advance(rd) after processing it and before calling ready() again. */
+  ready(): Ready {
+    const r = this.raft;
+    const soft = this.softState();
+    const hard = r.hardState();
+    const entries = [...r.log.unstableEntries()];
+    const snapshot = r.log.unstable.snapshot;
+    const rd: Ready = {
+      entries,
+      committedEntries: r.log.nextEnts(),
+      messages: r.msgs,
+      readStates: r.readStates,
+      mustSync: entries.length > 0 || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
+    };
+    if (soft.leader !== this.prevSoft.leader || soft.role !== this.prevSoft.role) {
+      rd.softState = soft;
+      this.prevSoft = soft;
+    }
+    if (!hardStateEqual(hard, this.prevHard)) rd.hardState = hard;
+    if (snapshot) rd.snapshot = snapshot;
+    r.msgs = [];
+    r.readStates = [];
+    return rd;
+  }
+
+  advance(rd: Ready): void {
+    const r = this.raft;
+    if (rd.hardState) this.prevHard = rd.hardState;
+    if (rd.snapshot) {
+      r.log.stableSnapTo(rd.snapshot.index);
+      if (r.log.applied < rd.snapshot.index) r.log.applied = rd.snapshot.index;
+    }
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry) r.log.stableTo(lastEntry.index, lastEntry.term);
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastCommitted) {
+      r.log.appliedTo(lastCommitted.index);
+      r.reduceUncommittedSize(rd.committedEntries);
+    }
+  }
+
+  status(): RaftStatus {
+    const r = this.raft;
+    const progress: Record<NodeId, PeerProgress> = {};
+    if (r.role === 'leader') {
+      for (const [id, pr] of r.trk.progress) if (id !== r.id) progress[id] = progressView(pr, r.now);
+    }
+    return {
+      id: r.id,
+      term: r.term,
+      vote: r.vote,
+      commit: r.log.committed,
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+      firstIndex: r.log.firstIndex(),
+      leader: r.lead,
+      role: r.role,
+      leadTransferee: r.leadTransferee,
+      conf: r.confState(),
+      ticksSinceLeaderContact: r.role === 'leader' ? 0 : r.electionElapsed,
+      progress,
+    };
+  }
+
+  /** Test and simulation hook: the entries this node holds (storage + unstable), from its first index. */
+  debugLog(): Entry[] {
+    const r = this.raft.log;
+    return r.slice(r.firstIndex(), r.lastIndex() + 1);
+  }
+}
