@@ -1,0 +1,50 @@
+// The steganography engine as the HTTP layer and the CLI see it: PNG bytes in, PNG bytes or a payload out.
+// Pure functions of buffers (no HTTP, no files); meant to run inside a worker thread. Each call decodes the
+// image once (after refusing non-PNGs and oversized images from IHDR alone), works on that one raster in
+// place, and encodes it once: memory per call is the input, one raster and the output.
+
+import { assertWithinPixelLimit, decodePng, encodePng, readHeader } from './png/index.js';
+import { hideInRaster, payloadSize as contentSize, rasterCapacity, revealFromRaster, type Payload } from './payload.js';
+import type { Raster } from './raster.js';
+
+export type { Payload } from './payload.js';
+
+export interface EngineOptions {
+  passphrase?: string | undefined;
+  /** Refuse images with more pixels than this, before decoding (decompression bombs). */
+  maxPixels?: number | undefined;
+  /** scrypt cost for embedding with a passphrase, N = 2^log2N (default 15; tests use less). */
+  scryptLog2N?: number | undefined;
+}
+
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+export async function embed(png: Uint8Array, payload: Payload, opts: EngineOptions = {}): Promise<Buffer> {
+  const raster = decode(png, opts);
+  await hideInRaster(raster, payload, opts);
+  return encodePng(raster);
+}
+
+export async function extract(png: Uint8Array, opts: EngineOptions = {}): Promise<Payload> {
+  const raster = decode(png, opts);
+  return revealFromRaster(raster, opts);
+}
+
+export async function capacity(
+  png: Uint8Array,
+  opts: EngineOptions = {},
+): Promise<{ width: number; height: number; capacityBytes: number }> {
+  const raster = decode(png, opts);
+  return { width: raster.width, height: raster.height, capacityBytes: rasterCapacity(raster, opts) };
+}
+
+/** Bytes a payload counts against `capacityBytes` (UTF-8 text; for a file 1 + filename bytes + data). */
+export function payloadSize(payload: Payload, _opts: EngineOptions = {}): number {
+  return contentSize(payload);
+}
+
+function decode(png: Uint8Array, opts: EngineOptions): Raster {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  assertWithinPixelLimit(readHeader(png), maxPixels);
+  return decodePng(png, { maxPixels });
+}
