@@ -28,14 +28,19 @@ function coverLoader(path: string): () => Promise<Buffer> {
   };
 }
 
+function asciiFallback(name: string): string {
+  return name.replace(/[^\x20-\x7e]/g, '_');
+}
+
 function sendPayload(ctx: Context, payload: Payload): void {
   if (payload.kind === 'text') {
     ctx.body = { message: payload.text };
     return;
   }
-  // Koa's attachment() builds Content-Disposition with the content-disposition package: quoted
-  // ASCII fallback plus RFC 5987 filename* for non-ASCII names.
-  ctx.attachment(payload.filename);
+  // Koa's attachment() builds Content-Disposition with the content-disposition package (RFC 6266
+  // quoting, RFC 5987 filename* for non-ASCII). Its default fallback keeps Latin-1 letters, which are
+  // not ASCII and reach clients garbled, so the plain filename= gets a strict ASCII fallback.
+  ctx.attachment(payload.filename, { fallback: asciiFallback(payload.filename) });
   ctx.type = 'application/octet-stream';
   ctx.body = Buffer.from(payload.data.buffer, payload.data.byteOffset, payload.data.byteLength);
 }
