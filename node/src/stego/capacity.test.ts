@@ -35,6 +35,6 @@ describe('stego capacity', () => {
       error = e as StegoError;
     }
     expect(error?.details).to.include({ neededBytes: 0, availableBytes: 0 });
-    expect(error?.message).to.contain('encryption');
+    expect(error?.message).to.contain('too small').and.contain('encryption');
   });
 });

@@ -26,10 +26,15 @@ export function assertFits(neededBytes: number, usableSlots: number, encrypted: 
   const overhead = frameOverheadBytes(encrypted);
   const available = Math.max(0, capacity);
   const what = encrypted ? 'framing and encryption' : 'framing';
+  const room = Math.floor(usableSlots / 8);
+  const message =
+    capacity < 0
+      ? `this image is too small to carry any payload: it has ${room} bytes of hiding room and ${what} alone needs ${overhead}`
+      : `payload needs ${neededBytes} bytes but this image can carry at most ${available} bytes ` +
+        `(${room} bytes of hiding room minus ${overhead} bytes of ${what} overhead)`;
   throw new StegoError(
     'capacity_exceeded',
-    `payload needs ${neededBytes} bytes but this image can carry at most ${available} bytes ` +
-      `(${Math.floor(usableSlots / 8)} bytes of hiding room, minus ${overhead} bytes of ${what} overhead)`,
+    message,
     { neededBytes, availableBytes: available, overheadBytes: overhead, usableBits: usableSlots },
   );
 }

@@ -30,12 +30,13 @@ export async function extract(png: Uint8Array, opts: EngineOptions = {}): Promis
   return revealFromRaster(raster, opts);
 }
 
+/** capacityBytes is 0 both when exactly an empty payload fits and when the image is too small for any. */
 export async function capacity(
   png: Uint8Array,
   opts: EngineOptions = {},
 ): Promise<{ width: number; height: number; capacityBytes: number }> {
   const raster = decode(png, opts);
-  return { width: raster.width, height: raster.height, capacityBytes: rasterCapacity(raster, opts) };
+  return { width: raster.width, height: raster.height, capacityBytes: Math.max(0, rasterCapacity(raster, opts)) };
 }
 
 /** Bytes a payload counts against `capacityBytes` (UTF-8 text; for a file 1 + filename bytes + data). */

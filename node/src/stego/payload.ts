@@ -26,10 +26,13 @@ export function payloadSize(payload: Payload): number {
   return contentBytes(payload);
 }
 
-/** Largest payloadSize that fits this raster with these options (0 if not even an empty payload fits). */
+/**
+ * Largest payloadSize that fits this raster with these options. Negative when not even an empty payload
+ * fits (the frame alone is too big); the engine reports that as 0.
+ */
 export function rasterCapacity(raster: Raster, opts: PayloadOptions = {}): number {
   const encrypted = passphraseOf(opts) !== undefined;
-  return Math.max(0, capacityForSlots(new SlotSpace(raster).usableSlotCount(), encrypted));
+  return capacityForSlots(new SlotSpace(raster).usableSlotCount(), encrypted);
 }
 
 export async function hideInRaster(raster: Raster, payload: Payload, opts: PayloadOptions = {}): Promise<void> {
