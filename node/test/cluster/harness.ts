@@ -248,6 +248,7 @@ export async function pollUntil<T>(
       if (v !== undefined) return v;
       last = 'probe returned undefined';
     } catch (err) {
+      if (err instanceof FatalPollError) throw err;
       last = err instanceof Error ? err.message : String(err);
     }
     if (Date.now() >= deadline) {
@@ -256,6 +257,9 @@ export async function pollUntil<T>(
     await delay(interval);
   }
 }
+
+/** Thrown from a poll probe to stop polling at once (the awaited state can no longer arrive). */
+export class FatalPollError extends Error {}
 
 export function sha256(buf: Uint8Array): string {
   return createHash('sha256').update(buf).digest('hex');
@@ -275,6 +279,7 @@ export class Cluster {
 
   static async start(opts: ClusterOptions): Promise<Cluster> {
     installExitHook();
+    if (!existsSync(NODE_MAIN)) throw new Error(`node entry point ${NODE_MAIN} does not exist (build first: npx tsc -p tsconfig.json)`);
     const cluster = new Cluster(opts);
     liveClusters.add(cluster);
     try {
@@ -290,7 +295,7 @@ export class Cluster {
         const p = ports.get(id)!;
         cluster.createNode(id, p.http, p.raft, peers, false).spawn();
       }
-      await cluster.waitForLeader({ deadlineMs: opts.startDeadlineMs ?? 20_000 });
+      await cluster.waitForLeader({ deadlineMs: opts.startDeadlineMs ?? 20_000, failOnExit: true });
       return cluster;
     } catch (err) {
       // A cluster that never came up must still leave no processes or dirs behind; keep the logs in the error.
@@ -406,10 +411,13 @@ export class Cluster {
    * Polls /cluster/status on every live node until they all name the same live leader in the same term,
    * and the leader itself says it is Leader. `among` restricts which nodes must agree.
    */
-  async waitForLeader(opts: { deadlineMs?: number; among?: string[]; notId?: string; minTerm?: number } = {}): Promise<LeaderView> {
+  async waitForLeader(
+    opts: { deadlineMs?: number; among?: string[]; notId?: string; minTerm?: number; failOnExit?: boolean } = {},
+  ): Promise<LeaderView> {
     return pollUntil(
       'all live nodes to agree on one leader',
       async () => {
+        if (opts.failOnExit) this.assertNoneExited();
         const ids = opts.among ?? this.liveIds();
         const statuses = new Map<string, ClusterStatus>();
         await Promise.all(ids.map(async (id) => statuses.set(id, await this.status(id, 1_000))));
@@ -432,6 +440,15 @@ export class Cluster {
     );
   }
 
+  /** A node that exited on its own (not through kill()) will not come back: fail now, not at the deadline. */
+  assertNoneExited(): void {
+    for (const n of this.nodes.values()) {
+      if (n.state === 'stopped' && n.lastExit && n.lastExit.signal !== 'SIGKILL') {
+        throw new FatalPollError(`${n.id} exited by itself: ${JSON.stringify(n.lastExit)}\n${n.output.toString().split('\n').slice(-30).join('\n')}`);
+      }
+    }
+  }
+
   async waitReady(ids: string[] = this.liveIds(), deadlineMs = 10_000): Promise<void> {
     await pollUntil(
       `/readyz 200 on ${ids.join(',')}`,
@@ -448,7 +465,7 @@ export class Cluster {
   async waitHttpUp(id: string, deadlineMs = 10_000): Promise<void> {
     await pollUntil(`${id} /healthz`, async () => {
       const n = this.node(id);
-      if (n.state === 'stopped') throw new Error(`${id} exited: ${JSON.stringify(n.lastExit)}`);
+      if (n.state === 'stopped') throw new FatalPollError(`${id} exited: ${JSON.stringify(n.lastExit)}`);
       const r = await this.request(id, '/healthz', { timeoutMs: 1_000 });
       return r.status === 200 ? true : undefined;
     }, { deadlineMs });

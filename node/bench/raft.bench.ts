@@ -1,0 +1,144 @@
+// bench:raft — committed writes/s and latency of ~1 KiB objects through a 3-node StegoCluster, side by side
+// in the same run with a 3-member etcd 3.4 cluster (1 KiB puts through the etcd3 client), at several client
+// concurrencies. Both clusters run on loopback with fsync on. Writes go to the current leader of each.
+//
+//   npm run bench:raft -- [--seconds 8] [--warmup 1] [--levels 1,16,64,256]
+//
+// POST /api/objects embeds the message into the cover in a worker thread before proposing, so a StegoCluster
+// write costs an embed + a Raft commit; the cover is a 16×16 noise PNG, so the replicated object is ~1 KiB.
+
+import { randomBytes } from 'node:crypto';
+import { Etcd3 } from 'etcd3';
+import { Cluster, type ObjectAck } from '../test/cluster/harness.js';
+import { EtcdCluster } from '../test/cluster/etcd.js';
+import { makeCover } from '../test/cluster/fixtures.js';
+import { closedLoop, fmtMs, percentile, type LoadResult } from '../test/cluster/stats.js';
+
+interface Args {
+  seconds: number;
+  warmup: number;
+  levels: number[];
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { seconds: 8, warmup: 1, levels: [1, 16, 64, 256] };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    if (argv[i] === '--seconds' && v) args.seconds = Number(argv[++i]);
+    else if (argv[i] === '--warmup' && v) args.warmup = Number(argv[++i]);
+    else if (argv[i] === '--levels' && v) args.levels = argv[++i]!.split(',').map(Number);
+  }
+  return args;
+}
+
+/** A hand-built multipart body: FormData per request would cost the client more CPU than the server. */
+function multipart(cover: Buffer, message: string): { body: Buffer; type: string } {
+  const boundary = `----stegobench${randomBytes(8).toString('hex')}`;
+  const body = Buffer.concat([
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.png"\r\nContent-Type: image/png\r\n\r\n`,
+    ),
+    cover,
+    Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="message"\r\n\r\n${message}\r\n--${boundary}--\r\n`),
+  ]);
+  return { body, type: `multipart/form-data; boundary=${boundary}` };
+}
+
+async function stegoWrite(url: string, cover: Buffer, message: string): Promise<ObjectAck> {
+  const { body, type } = multipart(cover, message);
+  const res = await fetch(`${url}/api/objects`, { method: 'POST', body, headers: { 'content-type': type } });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`HTTP ${res.status} ${text.slice(0, 60)}`);
+  return JSON.parse(text) as ObjectAck;
+}
+
+interface Row {
+  concurrency: number;
+  stego: LoadResult;
+  etcd: LoadResult;
+}
+
+function summarize(r: LoadResult): { ops: number; p50: number; p99: number } {
+  return { ops: r.opsPerSec, p50: percentile(r.latenciesMs, 50), p99: percentile(r.latenciesMs, 99) };
+}
+
+function printTable(rows: Row[], objectBytes: number, args: Args): void {
+  console.log(`\nbench:raft — ${new Date().toISOString()} — ${args.seconds}s per level (+${args.warmup}s warm-up), ` +
+    `3 nodes each on loopback, object ${objectBytes} B (StegoCluster), value ${objectBytes} B (etcd)`);
+  console.log('| clients | Stego ops/s | Stego p50 ms | Stego p99 ms | etcd ops/s | etcd p50 ms | etcd p99 ms | ops ratio | p50 ratio | errors S/E |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const row of rows) {
+    const s = summarize(row.stego);
+    const e = summarize(row.etcd);
+    console.log(
+      `| ${row.concurrency} | ${s.ops.toFixed(0)} | ${fmtMs(s.p50)} | ${fmtMs(s.p99)} | ${e.ops.toFixed(0)} | ${fmtMs(e.p50)} | ` +
+        `${fmtMs(e.p99)} | ${(s.ops / e.ops).toFixed(2)}× | ${(s.p50 / e.p50).toFixed(2)}× | ${row.stego.errors}/${row.etcd.errors} |`,
+    );
+  }
+  const one = rows.find((r) => r.concurrency === 1);
+  const high = rows.reduce((a, b) => (b.concurrency > a.concurrency ? b : a));
+  if (one) {
+    const ratio = summarize(one.stego).p50 / summarize(one.etcd).p50;
+    console.log(`goal p50 ≤ 1.5× etcd with 1 client: ${ratio.toFixed(2)}× → ${ratio <= 1.5 ? 'MET' : 'NOT MET'}`);
+  }
+  const tput = summarize(high.stego).ops / summarize(high.etcd).ops;
+  console.log(`goal ≥ 0.7× etcd throughput at ${high.concurrency} clients: ${tput.toFixed(2)}× → ${tput >= 0.7 ? 'MET' : 'NOT MET'}`);
+  for (const row of rows) {
+    for (const [name, r] of [['stego', row.stego], ['etcd', row.etcd]] as const) {
+      if (r.errors) console.log(`  ${name} @${row.concurrency} errors: ${JSON.stringify([...r.errorKinds])}`);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const cover = makeCover(16, 16, 42);
+  let stego: Cluster | undefined;
+  let etcd: EtcdCluster | undefined;
+  let etcdClient: Etcd3 | undefined;
+  try {
+    console.log('starting a 3-node StegoCluster and a 3-member etcd cluster ...');
+    [stego, etcd] = await Promise.all([
+      Cluster.start({ size: 3, logLevel: process.env.STEGO_LOG_LEVEL ?? 'warn' }),
+      EtcdCluster.start(3),
+    ]);
+    const { leaderId } = await stego.waitForLeader();
+    const stegoUrl = stego.node(leaderId).url;
+    const etcdUrl = await etcd.leaderUrl();
+    etcdClient = new Etcd3({ hosts: etcdUrl });
+
+    const probe = await stegoWrite(stegoUrl, cover, 'probe');
+    const value = randomBytes(probe.size);
+    await etcdClient.put('probe').value(value);
+    console.log(`StegoCluster leader ${leaderId} (${stegoUrl}); etcd leader ${etcdUrl}; object size ${probe.size} B`);
+
+    const run = async (c: number, seconds: number) => {
+      const client = etcdClient!;
+      const s = await closedLoop(c, seconds, async (w, i) => {
+        await stegoWrite(stegoUrl, cover, `c${c}-w${w}-${i}`);
+      });
+      const e = await closedLoop(c, seconds, async (w, i) => {
+        await client.put(`bench/c${c}/w${w}/${i}`).value(value);
+      });
+      return { s, e };
+    };
+    const rows: Row[] = [];
+    for (const c of args.levels) {
+      if (args.warmup > 0) await run(c, args.warmup);
+      const { s, e } = await run(c, args.seconds);
+      rows.push({ concurrency: c, stego: s, etcd: e });
+      console.log(`  clients ${c}: stego ${s.opsPerSec.toFixed(0)} ops/s, etcd ${e.opsPerSec.toFixed(0)} ops/s`);
+    }
+    printTable(rows, probe.size, args);
+  } catch (err) {
+    console.error(err);
+    if (stego) console.error(stego.dumpLogs());
+    process.exitCode = 1;
+  } finally {
+    etcdClient?.close();
+    await stego?.stop();
+    await etcd?.stop();
+  }
+}
+
+await main();
