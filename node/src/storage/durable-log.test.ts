@@ -1,0 +1,175 @@
+import { expect } from 'chai';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { DurableLog } from './durable-log.js';
+import { StorageUsageError } from './errors.js';
+import { makeEntry, range, tempDir } from './testing/helpers.js';
+import type { Entry, SnapshotMeta } from '../raft/types.js';
+
+const conf = { voters: ['n1', 'n2', 'n3'], learners: [] };
+const snapMeta = (index: number, term: number): SnapshotMeta => ({ index, term, conf });
+
+function expectEntries(actual: Entry[], expected: Entry[]): void {
+  expect(actual.map((e) => [e.index, e.term, e.type])).to.deep.equal(expected.map((e) => [e.index, e.term, e.type]));
+  actual.forEach((e, i) => expect(Buffer.from(e.data).equals(Buffer.from(expected[i]!.data)), `data of ${e.index}`).to.equal(true));
+}
+
+async function writeSnapshot(log: DurableLog, meta: SnapshotMeta, bytes = `state@${meta.index}`) {
+  const pending = log.createSnapshot(meta);
+  writeFileSync(pending.path, bytes);
+  return pending.commit();
+}
+
+describe('storage/DurableLog', () => {
+  let t: ReturnType<typeof tempDir>;
+  beforeEach(() => (t = tempDir('log')));
+  afterEach(() => t.cleanup());
+
+  const reopen = async (log: DurableLog, opts = {}) => {
+    await log.close();
+    return DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, ...opts });
+  };
+
+  it('opens an empty directory with a zero hard state and no entries', async () => {
+    const { log, state } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 1000 });
+    expect(state.hardState).to.deep.equal({ term: 0, vote: null, commit: 0 });
+    expect(state.snapshot.index).to.equal(0);
+    expect(state.entries).to.deep.equal([]);
+    expect([log.firstIndex(), log.lastIndex()]).to.deep.equal([1, 0]);
+    await log.close();
+  });
+
+  it('persists entries and the hard state (vote) across reopen', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
+    await log.save({ term: 3, vote: 'n2', commit: 0 }, []);
+    await log.save({ term: 3, vote: 'n2', commit: 5 }, range(1, 10, 3));
+    const { log: again, state } = await reopen(log);
+    expect(state.hardState).to.deep.equal({ term: 3, vote: 'n2', commit: 5 });
+    expectEntries(state.entries, range(1, 10, 3));
+    await again.close();
+  });
+
+  it('overwrites a conflicting suffix, also across segments', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, segmentBytes: 4096 });
+    await log.save(undefined, range(1, 30, 1));
+    await log.save({ term: 2, vote: null, commit: 3 }, range(12, 20, 2));
+    expect(log.lastIndex()).to.equal(20);
+    await log.save(undefined, range(21, 25, 2));
+    const { log: again, state } = await reopen(log, { segmentBytes: 4096 });
+    expect(readdirSync(path.join(t.dir, 'wal')).filter((f) => f.endsWith('.wal')).length).to.be.greaterThan(2);
+    expectEntries(state.entries, [...range(1, 11, 1), ...range(12, 25, 2)]);
+    expect(again.termAt(11)).to.equal(1);
+    expect(again.termAt(12)).to.equal(2);
+    await again.close();
+  });
+
+  it('applies concurrent saves in call order and group-commits them into few fsyncs', async () => {
+    let syncs = 0;
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, faults: { beforeSync: () => void syncs++ } });
+    const saves: Promise<void>[] = [];
+    for (let i = 1; i <= 256; i++) saves.push(log.save({ term: 1, vote: 'n1', commit: i - 1 }, [makeEntry(i)]));
+    await Promise.all(saves);
+    expect(syncs).to.be.lessThan(20);
+    const { log: again, state } = await reopen(log);
+    expectEntries(state.entries, range(1, 256));
+    expect(state.hardState.commit).to.equal(255);
+    await again.close();
+  });
+
+  it('rejects a save that would leave a gap, without failing the log', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
+    await log.save(undefined, range(1, 3));
+    const bad = log.save(undefined, [makeEntry(5)]);
+    const notContiguous = log.save(undefined, [makeEntry(4), makeEntry(6)]);
+    const good = log.save(undefined, [makeEntry(4)]);
+    await expectRejects(bad, StorageUsageError);
+    await expectRejects(notContiguous, StorageUsageError);
+    await good;
+    expect(log.failed()).to.equal(undefined);
+    expect(log.lastIndex()).to.equal(4);
+    await log.close();
+  });
+
+  it('commits snapshots atomically, keeps the newest two, and compacts behind them', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, segmentBytes: 2048 });
+    for (let i = 1; i <= 60; i += 5) await log.save({ term: 1, vote: 'n1', commit: 60 }, range(i, i + 4));
+    const s1 = await writeSnapshot(log, snapMeta(20, 1));
+    await writeSnapshot(log, snapMeta(40, 1));
+    await writeSnapshot(log, snapMeta(50, 1));
+    expect(log.snapshots().map((s) => s.meta.index)).to.deep.equal([40, 50]);
+    expect(existsSync(s1.path)).to.equal(false);
+    await log.compact(45);
+    expect(log.firstIndex()).to.equal(46);
+    await expectRejects(log.compact(55), StorageUsageError);
+    const segs = readdirSync(path.join(t.dir, 'wal')).filter((f) => f.endsWith('.wal'));
+    expect(segs[0]).to.not.equal('0000000000000001.wal');
+    const { log: again, state } = await reopen(log, { segmentBytes: 2048 });
+    expect(state.snapshot).to.deep.equal(snapMeta(50, 1));
+    expect(state.hardState).to.deep.equal({ term: 1, vote: 'n1', commit: 60 });
+    expectEntries(state.entries, range(51, 60));
+    expect(again.firstIndex()).to.equal(46);
+    expect(again.latestSnapshot()!.size).to.equal('state@50'.length);
+    await again.save(undefined, range(61, 62));
+    await again.close();
+  });
+
+  it('resets the log when a snapshot it does not contain is installed (follower catch-up)', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
+    await log.save({ term: 2, vote: 'n1', commit: 5 }, range(1, 8, 2));
+    await writeSnapshot(log, snapMeta(100, 4));
+    expect([log.firstIndex(), log.lastIndex()]).to.deep.equal([101, 100]);
+    await log.save({ term: 4, vote: null, commit: 101 }, range(101, 103, 4));
+    const { log: again, state } = await reopen(log);
+    expect(state.snapshot.index).to.equal(100);
+    expectEntries(state.entries, range(101, 103, 4));
+    await again.close();
+  });
+
+  it('drops a suffix that conflicts with an installed snapshot at the same index', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
+    await log.save(undefined, range(1, 20, 2));
+    await writeSnapshot(log, snapMeta(10, 3));
+    expect(log.lastIndex()).to.equal(10);
+    const { log: again, state } = await reopen(log);
+    expect(state.entries).to.deep.equal([]);
+    expect(again.termAt(10)).to.equal(3);
+    await again.close();
+  });
+
+  it('finishes a snapshot reset interrupted by a crash (snapshot published, log untouched)', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
+    await log.save(undefined, range(1, 5, 1));
+    await log.close();
+    // publish a snapshot dir by hand, as if the process died right after the rename
+    const { log: l2 } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
+    const pending = l2.createSnapshot(snapMeta(30, 2));
+    writeFileSync(pending.path, 'x');
+    await l2.close();
+    await pending.commit().catch(() => undefined); // log closed: the snapshot is published, the reset is not
+    const { log: l3, state } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
+    expect(state.snapshot.index).to.equal(30);
+    expect([l3.firstIndex(), l3.lastIndex()]).to.deep.equal([31, 30]);
+    await l3.save(undefined, range(31, 32, 2));
+    await l3.close();
+  });
+
+  it('aborting a pending snapshot leaves nothing behind', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
+    const pending = log.createSnapshot(snapMeta(1, 1));
+    writeFileSync(pending.path, 'partial');
+    await pending.abort();
+    expect(readdirSync(path.join(t.dir, 'snap'))).to.deep.equal([]);
+    expect(log.snapshots()).to.deep.equal([]);
+    await log.close();
+  });
+});
+
+export async function expectRejects(p: Promise<unknown>, type: new (...args: never[]) => Error): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).to.be.instanceOf(type);
+    return err as Error;
+  }
+  throw new Error(`expected rejection with ${type.name}`);
+}
