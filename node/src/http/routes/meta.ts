@@ -1,15 +1,12 @@
 // Endpoints about the service itself: its API description and its metrics.
 import { Router } from '@koa/router';
 import type { Registry } from 'prom-client';
-// tsc copies an imported JSON file into dist/, so the document kept in the repo is what gets served.
-import openapi from '../openapi.json' with { type: 'json' };
-
-export const openapiDocument: unknown = openapi;
+import { openapiDocument } from '../openapi.js';
 
 export function metaRouter(registry: Registry): Router {
   const router = new Router();
   router.get('/openapi.json', (ctx) => {
-    ctx.body = openapi;
+    ctx.body = openapiDocument;
   });
   router.get('/metrics', async (ctx) => {
     ctx.type = registry.contentType;

@@ -1,0 +1,43 @@
+import { expect } from 'chai';
+import { StegoError } from '../stego/errors.js';
+import { PoolSaturatedError, WorkerCrashedError } from '../workers/pool.js';
+import { ApiError, errorAnswer } from './errors.js';
+
+describe('errorAnswer', () => {
+  it('maps a StegoError to its status, code, message and details', () => {
+    const a = errorAnswer(new StegoError('capacity_exceeded', 'needs 10 bytes, capacity 4', { neededBytes: 10, availableBytes: 4 }));
+    expect(a.status).to.equal(413);
+    expect(a.body).to.deep.equal({ error: { code: 'capacity_exceeded', message: 'needs 10 bytes, capacity 4', details: { neededBytes: 10, availableBytes: 4 } } });
+    expect(a.unexpected).to.equal(false);
+  });
+
+  it('keeps the Retry-After header of a saturated pool and does not treat 503 as a bug', () => {
+    const a = errorAnswer(new PoolSaturatedError(5, 2, 4));
+    expect(a.status).to.equal(503);
+    expect(a.headers).to.deep.equal({ 'Retry-After': '5' });
+    expect(a.body.error.code).to.equal('pool_saturated');
+    expect(a.unexpected).to.equal(false);
+  });
+
+  it('reports a crashed worker as a logged 500 with its code', () => {
+    const a = errorAnswer(new WorkerCrashedError('exit code 1'));
+    expect(a.status).to.equal(500);
+    expect(a.body.error.code).to.equal('worker_crashed');
+    expect(a.unexpected).to.equal(true);
+  });
+
+  it('uses http-errors style status + expose, deriving a code from the status', () => {
+    const e = Object.assign(new Error('Method Not Allowed'), { status: 405, expose: true });
+    expect(errorAnswer(e)).to.deep.include({ status: 405, body: { error: { code: 'method_not_allowed', message: 'Method Not Allowed' } } });
+    expect(errorAnswer(new ApiError('body_too_large', 413, 'too big')).body.error.code).to.equal('body_too_large');
+  });
+
+  it('hides the message of anything unexpected behind a 500 internal_error', () => {
+    for (const thrown of [new TypeError('x is undefined'), 'a string', null, Object.assign(new Error('secret path'), { status: 500 })]) {
+      const a = errorAnswer(thrown);
+      expect(a.status).to.equal(500);
+      expect(a.body).to.deep.equal({ error: { code: 'internal_error', message: 'internal server error' } });
+      expect(a.unexpected).to.equal(true);
+    }
+  });
+});

@@ -1,0 +1,48 @@
+import { expect } from 'chai';
+import { Router } from '@koa/router';
+import { silentLogger } from '../log.js';
+import { createRegistry } from '../metrics/registry.js';
+import { StegoPool } from '../workers/stego-pool.js';
+import { createApp } from './app.js';
+import { httpConfig } from './http-config.js';
+import { openapiDocument, undocumentedRoutes } from './openapi.js';
+
+let pool: StegoPool;
+before(() => {
+  pool = new StegoPool({ size: 1 });
+});
+after(() => pool.close());
+
+function appWith(extra: Router[] = []) {
+  return createApp({ pool, config: httpConfig(), logger: silentLogger(), registry: createRegistry({ defaultMetrics: false }), extraRouters: extra });
+}
+
+describe('OpenAPI document', () => {
+  it('describes every route the app serves', () => {
+    expect(undocumentedRoutes(appWith())).to.deep.equal([]);
+  });
+
+  it('notices a route it does not describe', () => {
+    const extra = new Router();
+    extra.get('/api/objects/:id', (ctx) => {
+      ctx.body = {};
+    });
+    expect(undocumentedRoutes(appWith([extra]))).to.deep.equal(['GET /api/objects/:id']);
+  });
+
+  it('is OpenAPI 3 with a shared error schema used by every error response', () => {
+    const doc = openapiDocument as unknown as {
+      openapi: string;
+      paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>>;
+    };
+    expect(doc.openapi).to.match(/^3\.\d+\.\d+$/);
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const [status, response] of Object.entries(op.responses)) {
+          if (Number(status) < 400) continue;
+          expect(response.content?.['application/json']?.schema.$ref, `${method} ${path} ${status}`).to.equal('#/components/schemas/Error');
+        }
+      }
+    }
+  });
+});
