@@ -1,0 +1,900 @@
+// The driver: the one place where the pure consensus core (raft/), the durable log (storage/), the
+// transport (transport/) and the object store meet. It owns time (a tick every tickMs) and I/O.
+//
+// Ready cycle (never two in flight; see docs/cluster.md):
+//   1. softState     → role/leader bookkeeping, election log lines, metrics
+//   2. snapshot      → move the staged file into the durable snapshot store, restore the object store
+//                      from it, install it in MemoryStorage
+//   3. hardState + entries → DurableLog.save (resolves after fdatasync), then MemoryStorage
+//   4. messages      → transport (only now: votes and acks must not precede their durability)
+//   5. committedEntries → object store, in order; conf changes into the core; proposals resolved
+//   6. readStates    → linearizable reads released once applied ≥ their index
+//   7. advance
+// A storage failure at any step halts the node: it stops ticking, closes its links and refuses work.
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import type { RaftMetrics, RoleName, PeerSample } from '../metrics/raft.js';
+import { decodeConfChange, type ConfChange } from '../raft/confchange.js';
+import { NotLeaderError, ProposalDroppedError } from '../raft/errors.js';
+import type { Message } from '../raft/message.js';
+import { RawNode, type Ready } from '../raft/rawnode.js';
+import { MemoryStorage } from '../raft/storage.js';
+import type { ConfState, Entry, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
+import { DurableLog, StorageError, type StorageFaults } from '../storage/index.js';
+import type { Transport } from '../transport/types.js';
+import { decodeCommand, encodeCommand, type Command } from './commands.js';
+import { ElectionLog } from './election-log.js';
+import { ClusterError } from './errors.js';
+import { ObjectStore } from './object-store.js';
+import { AppliedWaiters, ProposalTracker } from './waiters.js';
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  dataDir: string;
+  /** Initial address book (PEERS), including this node. */
+  peers: Map<NodeId, string>;
+  /** Start empty and wait to be added instead of bootstrapping from `peers`. */
+  join: boolean;
+  tickMs: number;
+  heartbeatTicks: number;
+  electionTicks: number;
+  snapshotEntries: number;
+  snapshotBytes: number;
+  snapshotTrailingEntries: number;
+  fsyncDeadlineMs: number;
+  requestTimeoutMs: number;
+  transport: Transport;
+  logger: Logger;
+  metrics?: RaftMetrics;
+  /** Test-only storage fault injection (E's hook). */
+  storageFaults?: StorageFaults;
+  randomSeed?: number;
+}
+
+export interface NodeStatusView {
+  id: NodeId;
+  role: RoleName;
+  healthy: boolean;
+  voter: boolean;
+  match_index?: number;
+  next_index?: number;
+  last_contact_ms?: number;
+  raft_address: string | null;
+}
+
+export interface ClusterStatusView {
+  node_id: NodeId;
+  term: number;
+  leader_id: NodeId | null;
+  commit_index: number;
+  applied_index: number;
+  last_index: number;
+  snapshot_index: number;
+  storage_failed: string | null;
+  removed: boolean;
+  nodes: NodeStatusView[];
+}
+
+/** Shape of RawNode.status() we rely on (progress only on the leader). */
+interface CoreProgress {
+  match: number;
+  next: number;
+  state?: string;
+  recentActive?: boolean;
+}
+
+const BOOTSTRAP_INDEX = 1;
+const BOOTSTRAP_TERM = 1;
+const MAX_SIZE_PER_MSG = 4 * 1024 * 1024;
+const MAX_INFLIGHT_MSGS = 256;
+const MAX_UNCOMMITTED_BYTES = 512 * 1024 * 1024;
+
+export class RaftNode {
+  readonly id: NodeId;
+  readonly store: ObjectStore;
+  private readonly raw: RawNode;
+  private readonly mem: MemoryStorage;
+  private readonly log: DurableLog;
+  private readonly transport: Transport;
+  private readonly logger: Logger;
+  private readonly metrics: RaftMetrics | undefined;
+  private readonly electionLog: ElectionLog;
+  private readonly proposals = new ProposalTracker();
+  readonly appliedWaiters: AppliedWaiters;
+  private readonly readWaiters = new Map<string, { resolve: (index: number) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly leaderWaiters = new Set<() => void>();
+  /** Staged snapshot files received from the leader, by "index/term". */
+  private readonly staged = new Map<string, string>();
+  private readonly snapshotsSending = new Set<NodeId>();
+  private readonly lastHeard = new Map<NodeId, number>();
+
+  private ticker: NodeJS.Timeout | undefined;
+  private readyScheduled = false;
+  private inReady = false;
+  private stopped = false;
+  private failure: StorageError | undefined;
+  private removedFromCluster = false;
+
+  private role: RoleName = 'Follower';
+  private leader: NodeId | null = null;
+  private hs: HardState;
+  private applied: number;
+  private conf: ConfState;
+  private snapshotIndex: number;
+  private snapshotting = false;
+  private entriesSinceSnapshot = 0;
+  private bytesSinceSnapshot = 0;
+  private readSeq = 0;
+
+  private constructor(
+    private readonly opts: RaftNodeOptions,
+    parts: { log: DurableLog; mem: MemoryStorage; store: ObjectStore; raw: RawNode; hs: HardState; conf: ConfState; applied: number },
+  ) {
+    this.id = opts.id;
+    this.transport = opts.transport;
+    this.logger = opts.logger;
+    this.metrics = opts.metrics;
+    this.log = parts.log;
+    this.mem = parts.mem;
+    this.store = parts.store;
+    this.raw = parts.raw;
+    this.hs = parts.hs;
+    this.conf = parts.conf;
+    this.applied = parts.applied;
+    this.snapshotIndex = parts.applied;
+    this.appliedWaiters = new AppliedWaiters(() => this.applied);
+    const electionMs = opts.electionTicks * opts.tickMs;
+    this.electionLog = new ElectionLog(opts.logger, opts.id, 2 * electionMs, opts.metrics);
+  }
+
+  /** Opens the durable state, replays it into the core and starts ticking. */
+  static async start(opts: RaftNodeOptions): Promise<RaftNode> {
+    const logger = opts.logger;
+    const { log, state } = await DurableLog.open(path.join(opts.dataDir, 'raft'), {
+      fsyncDeadlineMs: opts.fsyncDeadlineMs,
+      logger,
+      ...(opts.storageFaults ? { faults: opts.storageFaults } : {}),
+    });
+    const store = await ObjectStore.open(path.join(opts.dataDir, 'objects'));
+    store.seedMembers(opts.peers);
+
+    let snapshot = state.snapshot;
+    const fresh = snapshot.index === 0 && state.entries.length === 0 && state.hardState.term === 0;
+    if (fresh && !opts.join) {
+      snapshot = await writeBootstrapSnapshot(log, store, [...opts.peers.keys()].sort());
+      logger.info({ voters: snapshot.conf.voters }, 'bootstrapped a new cluster from PEERS');
+    } else if (snapshot.index > 0) {
+      const info = log.latestSnapshot();
+      if (!info) throw new Error('durable log reports a snapshot but has no snapshot file');
+      await store.loadFromSnapshot(info.path);
+      store.seedMembers(opts.peers);
+    }
+
+    const mem = new MemoryStorage();
+    if (snapshot.index > 0) mem.applySnapshot(snapshot);
+    mem.setHardState(state.hardState);
+    mem.append(state.entries);
+
+    const raw = new RawNode({
+      id: opts.id,
+      storage: mem,
+      electionTicks: opts.electionTicks,
+      heartbeatTicks: opts.heartbeatTicks,
+      randomSeed: opts.randomSeed ?? randomBytes(4).readUInt32BE(0),
+      preVote: true,
+      checkQuorum: true,
+      maxSizePerMsg: MAX_SIZE_PER_MSG,
+      maxInflightMsgs: MAX_INFLIGHT_MSGS,
+      maxUncommittedBytes: MAX_UNCOMMITTED_BYTES,
+      applied: snapshot.index,
+    });
+
+    const node = new RaftNode(opts, { log, mem, store, raw, hs: state.hardState, conf: snapshot.conf, applied: snapshot.index });
+    node.wireTransport();
+    node.updatePeers();
+    node.ticker = setInterval(() => node.onTick(), opts.tickMs);
+    node.metrics?.attach(node.metricsSource());
+    logger.info(
+      { snapshot_index: snapshot.index, last_index: mem.lastIndex(), commit: state.hardState.commit, term: state.hardState.term, join: opts.join },
+      'raft node started',
+    );
+    node.kick();
+    return node;
+  }
+
+  // ---- public API used by the HTTP layer and admin operations ---------------------------------------
+
+  get leaderId(): NodeId | null {
+    return this.failure || this.removedFromCluster ? null : this.leader;
+  }
+
+  get isLeader(): boolean {
+    return this.leaderId === this.id;
+  }
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  get commitIndex(): number {
+    return this.hs.commit;
+  }
+
+  get term(): number {
+    return this.hs.term;
+  }
+
+  get storageFailure(): StorageError | undefined {
+    return this.failure;
+  }
+
+  get removed(): boolean {
+    return this.removedFromCluster;
+  }
+
+  confState(): ConfState {
+    return { voters: [...this.conf.voters], learners: [...this.conf.learners] };
+  }
+
+  /** Ready: knows a leader and has applied everything it knows to be committed. */
+  readiness(): { ready: boolean; reason: string } {
+    if (this.failure) return { ready: false, reason: `storage failed: ${this.failure.message}` };
+    if (this.removedFromCluster) return { ready: false, reason: 'removed from the cluster' };
+    if (this.stopped) return { ready: false, reason: 'stopping' };
+    if (this.leader === null) return { ready: false, reason: 'no leader known' };
+    if (this.applied < this.hs.commit) return { ready: false, reason: `applying (applied ${this.applied} < commit ${this.hs.commit})` };
+    return { ready: true, reason: 'ok' };
+  }
+
+  /** Throws the ClusterError that explains why this node cannot take part in a request right now. */
+  assertServing(): void {
+    if (this.failure) throw new ClusterError('unavailable', `node ${this.id} stepped down after a storage failure: ${this.failure.message}`);
+    if (this.removedFromCluster) throw new ClusterError('unavailable', `node ${this.id} was removed from the cluster`);
+    if (this.stopped) throw new ClusterError('unavailable', `node ${this.id} is stopping`);
+  }
+
+  /** Local (stale) reads need no leader, only a replica that still follows the log. */
+  assertServingReads(): void {
+    this.assertServing();
+  }
+
+  /** Proposes on this node, which must be the leader; resolves with the index once applied here. */
+  async proposeLocal(data: Uint8Array): Promise<number> {
+    this.assertServing();
+    const started = process.hrtime.bigint();
+    let pos: { index: number; term: number };
+    try {
+      pos = this.raw.propose(data);
+    } catch (e) {
+      throw this.translateProposeError(e);
+    }
+    this.kick();
+    try {
+      const index = await this.proposals.track(pos.index, pos.term, this.opts.requestTimeoutMs);
+      this.metrics?.proposals.inc({ outcome: 'committed' });
+      this.metrics?.proposalSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      return index;
+    } catch (e) {
+      this.metrics?.proposals.inc({ outcome: (e as ClusterError).code === 'proposal_lost' ? 'lost' : 'failed' });
+      throw e;
+    }
+  }
+
+  async proposeCommand(cmd: Command): Promise<number> {
+    return this.proposeLocal(encodeCommand(cmd));
+  }
+
+  /** Proposes a membership change on the leader; resolves once it is applied here. */
+  async proposeConfChange(cc: ConfChange): Promise<number> {
+    this.assertServing();
+    let pos: { index: number; term: number };
+    try {
+      pos = this.raw.proposeConfChange(cc);
+    } catch (e) {
+      throw this.translateProposeError(e);
+    }
+    this.kick();
+    return this.proposals.track(pos.index, pos.term, this.opts.requestTimeoutMs);
+  }
+
+  /**
+   * Waits until this node can serve a linearizable read: ReadIndex (forwarded to the leader by the core
+   * when we are a follower), then applied ≥ the read index.
+   */
+  async readBarrier(): Promise<void> {
+    this.assertServing();
+    if (this.leader === null) await this.waitForLeader(this.leaderWaitMs());
+    const ctx = Buffer.alloc(12);
+    ctx.writeUInt32BE(++this.readSeq >>> 0, 0);
+    randomBytes(8).copy(ctx, 4);
+    const key = ctx.toString('hex');
+    const index = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.readWaiters.delete(key);
+        reject(new ClusterError('timeout', `read index not confirmed by a leader within ${this.opts.requestTimeoutMs} ms`));
+      }, this.opts.requestTimeoutMs);
+      this.readWaiters.set(key, { resolve, reject, timer });
+      this.raw.readIndex(ctx);
+      this.kick();
+    });
+    await this.appliedWaiters.wait(index, this.opts.requestTimeoutMs);
+  }
+
+  /** Resolves when a leader is known (or rejects with no_leader after `ms`). */
+  waitForLeader(ms: number): Promise<NodeId> {
+    this.assertServing();
+    if (this.leader !== null) return Promise.resolve(this.leader);
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        if (this.leader === null) return;
+        clearTimeout(timer);
+        this.leaderWaiters.delete(done);
+        resolve(this.leader);
+      };
+      const timer = setTimeout(() => {
+        this.leaderWaiters.delete(done);
+        reject(new ClusterError('no_leader', `no leader elected within ${ms} ms; retry shortly`));
+      }, ms);
+      this.leaderWaiters.add(done);
+    });
+  }
+
+  /** How long a request waits for an election before answering 503: a bit more than one slow election. */
+  leaderWaitMs(): number {
+    return Math.min(this.opts.requestTimeoutMs, 4 * this.opts.electionTicks * this.opts.tickMs);
+  }
+
+  transferLeader(to: NodeId): void {
+    this.assertServing();
+    this.raw.transferLeader(to);
+    this.kick();
+  }
+
+  /** Leader only: replication progress of a peer. */
+  progressOf(id: NodeId): { match: number; next: number } | undefined {
+    const p = this.progressMap().get(id);
+    return p ? { match: p.match, next: p.next } : undefined;
+  }
+
+  lastIndex(): number {
+    return this.mem.lastIndex();
+  }
+
+  status(): ClusterStatusView {
+    const members = this.store.members();
+    const ids = new Set<NodeId>([...this.conf.voters, ...this.conf.learners]);
+    if (ids.size === 0) ids.add(this.id);
+    const progress = this.progressMap();
+    const links = this.transport.linkStats();
+    const now = Date.now();
+    const stale = 4 * this.opts.electionTicks * this.opts.tickMs;
+    const nodes: NodeStatusView[] = [...ids].sort().map((id) => {
+      const voter = this.conf.voters.includes(id);
+      const view: NodeStatusView = { id, role: 'Unknown', healthy: false, voter, raft_address: members.get(id) ?? null };
+      if (id === this.id) {
+        view.healthy = this.failure === undefined && !this.removedFromCluster;
+        view.role = view.healthy ? this.role : 'Unknown';
+      } else {
+        const link = links.get(id);
+        const heard = this.lastHeard.get(id);
+        const contact = link?.lastContactMs ?? (heard === undefined ? undefined : now - heard);
+        if (contact !== undefined) view.last_contact_ms = contact;
+        view.healthy = (link?.connected ?? false) && (contact === undefined || contact < stale);
+        if (view.healthy) view.role = id === this.leader ? 'Leader' : voter ? 'Follower' : 'Learner';
+      }
+      const p = progress.get(id);
+      if (p) {
+        view.match_index = p.match;
+        view.next_index = p.next;
+      }
+      return view;
+    });
+    return {
+      node_id: this.id,
+      term: this.hs.term,
+      leader_id: this.leaderId,
+      commit_index: this.hs.commit,
+      applied_index: this.applied,
+      last_index: this.mem.lastIndex(),
+      snapshot_index: this.snapshotIndex,
+      storage_failed: this.failure ? this.failure.message : null,
+      removed: this.removedFromCluster,
+      nodes,
+    };
+  }
+
+  /** Graceful stop: hand leadership over if we hold it, then stop ticking and close the log. */
+  async stop(opts: { transferLeadership?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    if (opts.transferLeadership !== false && this.isLeader) await this.handOverLeadership(2000).catch(() => undefined);
+    this.stopped = true;
+    clearInterval(this.ticker);
+    const err = new ClusterError('unavailable', `node ${this.id} is stopping`);
+    this.failWaiters(err);
+    // let an in-flight Ready finish its fsync so nothing acknowledged is lost
+    const deadline = Date.now() + 2000;
+    while (this.inReady && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await this.log.close();
+  }
+
+  /** Transfers leadership to the most caught-up other voter and waits until someone else leads. */
+  async handOverLeadership(timeoutMs: number, to?: NodeId): Promise<NodeId> {
+    const target = to ?? this.bestTransferTarget();
+    if (target === undefined) throw new ClusterError('invalid_member', 'no other voter to hand leadership to');
+    this.transferLeader(target);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.leader !== null && this.leader !== this.id) return this.leader;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    throw new ClusterError('timeout', `leadership did not move to ${target} within ${timeoutMs} ms`);
+  }
+
+  bestTransferTarget(): NodeId | undefined {
+    const progress = this.progressMap();
+    let best: NodeId | undefined;
+    let bestMatch = -1;
+    for (const id of this.conf.voters) {
+      if (id === this.id || !this.transport.isConnected(id)) continue;
+      const m = progress.get(id)?.match ?? 0;
+      if (m > bestMatch) {
+        best = id;
+        bestMatch = m;
+      }
+    }
+    return best;
+  }
+
+  // ---- transport wiring ---------------------------------------------------------------------------
+
+  private wireTransport(): void {
+    this.transport.on('message', (m) => this.onMessage(m as unknown as Message));
+    this.transport.on('linkDown', (peer) => {
+      if (this.halted()) return;
+      if (peer === this.leader) this.electionLog.leaderLinkLost();
+      this.raw.peerLinkLost(peer);
+      this.kick();
+    });
+    this.transport.on('snapshot', (from, meta, file) => {
+      const key = snapKey(meta);
+      const old = this.staged.get(key);
+      if (old && old !== file) void fs.rm(old, { force: true }).catch(() => undefined);
+      this.staged.set(key, file);
+      this.metrics?.snapshots.inc({ event: 'received' });
+      this.logger.info({ from, index: meta.index, term: meta.term }, 'snapshot received and staged');
+    });
+  }
+
+  private onMessage(m: Message): void {
+    if (this.halted()) return;
+    this.lastHeard.set(m.from, Date.now());
+    if (m.type === 'snap' && m.snapshot && !this.staged.has(snapKey(m.snapshot))) {
+      this.logger.warn({ from: m.from, index: m.snapshot.index }, 'snap message without a staged snapshot file; dropped');
+      return;
+    }
+    if (m.type === 'timeoutNow') this.electionLog.timeoutNowReceived();
+    try {
+      this.raw.step(m);
+    } catch (e) {
+      this.logger.warn({ err: (e as Error).message, type: m.type, from: m.from }, 'core refused a message');
+      return;
+    }
+    this.kick();
+  }
+
+  private updatePeers(): void {
+    if (this.halted()) return;
+    const all = this.store.members();
+    const members = new Set([...this.conf.voters, ...this.conf.learners]);
+    const peers = new Map<NodeId, string>();
+    for (const [id, addr] of all) {
+      if (id === this.id) continue;
+      // before we know the configuration (joining), keep links to every configured peer
+      if (members.size === 0 || members.has(id) || !this.knownRemoved(id)) peers.set(id, addr);
+    }
+    this.transport.setPeers(peers);
+  }
+
+  private knownRemoved(id: NodeId): boolean {
+    // an address without a membership entry is a member being added (address first, then addLearner)
+    return !this.store.members().has(id);
+  }
+
+  // ---- tick and Ready loop ------------------------------------------------------------------------
+
+  private onTick(): void {
+    if (this.halted()) return;
+    this.raw.tick();
+    if (this.raw.hasReady()) this.kick();
+  }
+
+  private halted(): boolean {
+    return this.stopped || this.failure !== undefined || this.removedFromCluster;
+  }
+
+  /** Schedules a Ready cycle; coalesces many events (messages, ticks, proposals) into one. */
+  private kick(): void {
+    if (this.readyScheduled || this.inReady) return;
+    this.readyScheduled = true;
+    setImmediate(() => {
+      this.readyScheduled = false;
+      void this.readyLoop();
+    });
+  }
+
+  private async readyLoop(): Promise<void> {
+    if (this.inReady) return;
+    this.inReady = true;
+    try {
+      while (!this.halted() && this.raw.hasReady()) {
+        const rd = this.raw.ready();
+        await this.handleReady(rd);
+        if (this.failure) return;
+        this.raw.advance(rd);
+      }
+    } catch (e) {
+      this.onFatal(e);
+    } finally {
+      this.inReady = false;
+    }
+    // events that arrived during the last await found inReady set and did not schedule a cycle
+    if (!this.halted() && this.raw.hasReady()) this.kick();
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, rd.hardState?.term ?? this.hs.term);
+    if (rd.snapshot && rd.snapshot.index > 0) await this.installSnapshot(rd.snapshot);
+    if (rd.hardState || rd.entries.length > 0) await this.persist(rd.hardState, rd.entries, rd.mustSync);
+    if (this.failure) return;
+    for (const m of rd.messages) this.send(m);
+    if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
+    for (const rs of rd.readStates) this.releaseRead(rs.index, rs.ctx);
+    this.maybeSnapshot();
+  }
+
+  private onSoftState(roleRaw: string, leader: NodeId | null, term: number): void {
+    const prev = { role: this.role, leader: this.leader, term: this.hs.term };
+    this.role = this.roleName(roleRaw);
+    if (leader !== this.leader && leader !== null && this.leader !== null) this.metrics?.leaderChanges.inc();
+    if (leader !== this.leader && leader !== null && this.leader === null) this.metrics?.leaderChanges.inc();
+    this.leader = leader;
+    this.electionLog.transition(prev, { role: this.role, leader, term });
+    if (leader !== null) for (const w of [...this.leaderWaiters]) w();
+  }
+
+  private roleName(raw: string): RoleName {
+    switch (raw.toLowerCase().replace(/[^a-z]/g, '')) {
+      case 'leader':
+        return 'Leader';
+      case 'candidate':
+        return 'Candidate';
+      case 'precandidate':
+        return 'PreCandidate';
+      case 'follower':
+        return this.conf.learners.includes(this.id) ? 'Learner' : 'Follower';
+      case 'learner':
+        return 'Learner';
+      default:
+        return 'Unknown';
+    }
+  }
+
+  private async persist(hs: HardState | undefined, entries: Entry[], mustSync: boolean): Promise<void> {
+    const started = process.hrtime.bigint();
+    try {
+      await this.log.save(hs, entries);
+    } catch (e) {
+      this.onFatal(e);
+      return;
+    }
+    if (mustSync || entries.length > 0) this.metrics?.fsyncSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (entries.length > 0) {
+      this.mem.append(entries);
+      for (const e of entries) this.bytesSinceSnapshot += e.data.byteLength;
+    }
+    if (hs) {
+      this.mem.setHardState(hs);
+      this.hs = { ...hs };
+    }
+  }
+
+  private send(m: Message): void {
+    this.electionLog.outgoing(m);
+    if (m.type === 'snap') {
+      void this.sendSnapshot(m);
+      return;
+    }
+    this.transport.send(m as never);
+  }
+
+  // ---- apply --------------------------------------------------------------------------------------
+
+  private async applyEntries(entries: Entry[]): Promise<void> {
+    const started = process.hrtime.bigint();
+    for (const e of entries) {
+      if (e.index <= this.applied) continue;
+      let err: Error | undefined;
+      if (e.type === 'normal' && e.data.byteLength > 0) err = await this.applyCommand(e);
+      else if (e.type === 'conf') this.applyConf(e);
+      this.applied = e.index;
+      this.entriesSinceSnapshot++;
+      this.proposals.applied(e.index, e.term, err);
+      if (this.halted()) break;
+    }
+    this.appliedWaiters.notify();
+    this.metrics?.applySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private async applyCommand(e: Entry): Promise<Error | undefined> {
+    let cmd: Command;
+    try {
+      cmd = decodeCommand(e.data);
+    } catch (err) {
+      // every node decodes the same bytes the same way, so skipping keeps the replicas identical
+      this.logger.error({ index: e.index, err: (err as Error).message }, 'undecodable command skipped');
+      return err as Error;
+    }
+    try {
+      await this.store.apply(cmd);
+    } catch (err) {
+      // a failing object write means this replica can no longer follow the log faithfully
+      this.onFatal(new StorageErrorLike(`applying entry ${e.index} failed: ${(err as Error).message}`));
+      return err as Error;
+    }
+    if (cmd.kind === 'setMember' || cmd.kind === 'removeMember') this.updatePeers();
+    return undefined;
+  }
+
+  private applyConf(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    const wasMember = this.conf.voters.includes(this.id) || this.conf.learners.includes(this.id);
+    this.conf = this.raw.applyConfChange(cc);
+    this.logger.info({ index: e.index, change: cc, voters: this.conf.voters, learners: this.conf.learners }, 'membership change applied');
+    const isMember = this.conf.voters.includes(this.id) || this.conf.learners.includes(this.id);
+    if (this.role === 'Follower' || this.role === 'Learner') this.role = this.roleName('follower');
+    this.updatePeers();
+    if (wasMember && !isMember) this.leaveCluster();
+  }
+
+  private leaveCluster(): void {
+    this.removedFromCluster = true;
+    clearInterval(this.ticker);
+    this.logger.warn({ term: this.hs.term }, 'this node was removed from the cluster; it no longer takes part');
+    this.failWaiters(new ClusterError('unavailable', `node ${this.id} was removed from the cluster`));
+    // give the final acknowledgements a moment to leave before the links close
+    setTimeout(() => this.transport.setPeers(new Map()), 500).unref();
+  }
+
+  private releaseRead(index: number, ctx: Uint8Array): void {
+    const key = Buffer.from(ctx.buffer, ctx.byteOffset, ctx.byteLength).toString('hex');
+    const w = this.readWaiters.get(key);
+    if (!w) return;
+    this.readWaiters.delete(key);
+    clearTimeout(w.timer);
+    w.resolve(index);
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------------
+
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.halted() || this.applied <= this.snapshotIndex) return;
+    const due = this.applied - this.snapshotIndex >= this.opts.snapshotEntries || this.bytesSinceSnapshot >= this.opts.snapshotBytes;
+    if (!due) return;
+    this.snapshotting = true;
+    // the object list is captured synchronously inside writeSnapshot, i.e. exactly at `applied`
+    const meta: SnapshotMeta = { index: this.applied, term: this.mem.term(this.applied), conf: this.confState() };
+    const bytesAtStart = this.bytesSinceSnapshot;
+    void this.createSnapshot(meta)
+      .then(() => {
+        this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - bytesAtStart);
+      })
+      .catch((e: unknown) => {
+        if (e instanceof StorageError && (e.code === 'storage_stalled' || e.code === 'storage_failed')) this.onFatal(e);
+        else this.logger.warn({ err: (e as Error).message, index: meta.index }, 'snapshot not taken');
+      })
+      .finally(() => {
+        this.snapshotting = false;
+      });
+  }
+
+  private async createSnapshot(meta: SnapshotMeta): Promise<void> {
+    const started = Date.now();
+    const pending = this.log.createSnapshot(meta);
+    let size: number;
+    try {
+      size = await this.store.writeSnapshot(pending.path, meta);
+      await pending.commit();
+    } catch (e) {
+      await pending.abort().catch(() => undefined);
+      throw e;
+    }
+    this.metrics?.snapshots.inc({ event: 'created' });
+    if (meta.index <= this.mem.snapshot().index) return; // a newer snapshot was installed meanwhile
+    this.mem.createSnapshot(meta.index, meta.conf);
+    this.snapshotIndex = meta.index;
+    const compactTo = meta.index - this.opts.snapshotTrailingEntries;
+    if (compactTo >= this.mem.firstIndex()) {
+      this.mem.compact(compactTo);
+      await this.log.compact(compactTo);
+    }
+    this.logger.info({ index: meta.index, term: meta.term, bytes: size, ms: Date.now() - started, compacted_through: compactTo }, 'snapshot taken');
+  }
+
+  private async sendSnapshot(m: Message): Promise<void> {
+    const to = m.to;
+    const meta = m.snapshot;
+    if (!meta || this.snapshotsSending.has(to)) return;
+    const info = this.log.snapshots().find((s) => s.meta.index === meta.index && s.meta.term === meta.term) ?? this.log.latestSnapshot();
+    if (!info) {
+      this.raw.reportSnapshot(to, false);
+      return;
+    }
+    this.snapshotsSending.add(to);
+    const started = Date.now();
+    try {
+      await this.transport.sendSnapshot(to, info.meta, { size: info.size, open: (offset) => createReadStream(info.path, { start: offset }) });
+      if (this.halted()) return;
+      // the follower steps the snap message once the staged file is there, which it now is
+      this.transport.send({ ...m, snapshot: info.meta } as never);
+      this.raw.reportSnapshot(to, true);
+      this.metrics?.snapshots.inc({ event: 'sent' });
+      this.logger.info({ to, index: info.meta.index, bytes: info.size, ms: Date.now() - started }, 'snapshot sent');
+    } catch (e) {
+      if (this.halted()) return;
+      this.logger.warn({ to, index: info.meta.index, err: (e as Error).message }, 'snapshot send failed');
+      this.raw.reportSnapshot(to, false);
+      this.raw.reportUnreachable(to);
+    } finally {
+      this.snapshotsSending.delete(to);
+      this.kick();
+    }
+  }
+
+  private async installSnapshot(meta: SnapshotMeta): Promise<void> {
+    const key = snapKey(meta);
+    const stagedFile = this.staged.get(key);
+    if (!stagedFile) throw new Error(`core asked to install snapshot ${key} but no staged file exists`);
+    const started = Date.now();
+    const pending = this.log.createSnapshot(meta);
+    try {
+      await moveFile(stagedFile, pending.path);
+      await pending.commit();
+    } catch (e) {
+      await pending.abort().catch(() => undefined);
+      throw e;
+    }
+    this.staged.delete(key);
+    const info = this.log.latestSnapshot();
+    if (!info || info.meta.index !== meta.index) throw new Error(`snapshot ${key} committed but not the latest`);
+    await this.store.restore(info.path);
+    this.mem.applySnapshot(meta);
+    this.conf = { voters: [...meta.conf.voters], learners: [...meta.conf.learners] };
+    this.applied = meta.index;
+    this.snapshotIndex = meta.index;
+    this.entriesSinceSnapshot = 0;
+    this.bytesSinceSnapshot = 0;
+    this.proposals.failUpTo(meta.index);
+    this.appliedWaiters.notify();
+    this.updatePeers();
+    this.discardStagedUpTo(meta.index);
+    this.metrics?.snapshots.inc({ event: 'installed' });
+    this.logger.info({ index: meta.index, term: meta.term, objects: this.store.size, ms: Date.now() - started }, 'snapshot installed');
+  }
+
+  private discardStagedUpTo(index: number): void {
+    for (const [key, file] of this.staged) {
+      if (Number(key.split('/')[0]) > index) continue;
+      this.staged.delete(key);
+      void fs.rm(file, { force: true }).catch(() => undefined);
+    }
+  }
+
+  // ---- failure ------------------------------------------------------------------------------------
+
+  private onFatal(e: unknown): void {
+    if (this.failure) return;
+    const err = e instanceof StorageError ? e : new StorageErrorLike((e as Error)?.message ?? String(e));
+    this.failure = err;
+    clearInterval(this.ticker);
+    const wasLeader = this.role === 'Leader';
+    this.role = 'Unknown';
+    this.electionLog.storageFailure(this.hs.term, err);
+    this.logger.fatal(
+      { err: err.message, code: err.code, was_leader: wasLeader, term: this.hs.term },
+      'STORAGE FAILURE: this node stepped down and refuses all work; restart it (crash-only recovery) once the disk is healthy',
+    );
+    this.transport.setPeers(new Map());
+    this.failWaiters(new ClusterError('unavailable', `node ${this.id} stepped down after a storage failure: ${err.message}`));
+  }
+
+  private failWaiters(err: ClusterError): void {
+    this.proposals.failAll(err);
+    this.appliedWaiters.failAll(err);
+    for (const [key, w] of this.readWaiters) {
+      this.readWaiters.delete(key);
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+
+  private translateProposeError(e: unknown): Error {
+    if (e instanceof NotLeaderError) {
+      return new ClusterError('no_leader', e.leaderHint === null ? 'no leader is known; retry shortly' : `not the leader (leader is ${e.leaderHint})`);
+    }
+    if (e instanceof ProposalDroppedError) return new ClusterError('unavailable', `proposal dropped: ${e.reason}`);
+    return e as Error;
+  }
+
+  // ---- observability ------------------------------------------------------------------------------
+
+  private progressMap(): Map<NodeId, CoreProgress> {
+    if (this.role !== 'Leader') return new Map();
+    const st = this.raw.status() as unknown as { progress?: Map<NodeId, CoreProgress> | Record<NodeId, CoreProgress> };
+    const p = st.progress;
+    if (!p) return new Map();
+    return p instanceof Map ? p : new Map(Object.entries(p));
+  }
+
+  private metricsSource() {
+    return {
+      term: () => this.hs.term,
+      role: () => (this.failure || this.removedFromCluster ? ('Unknown' as const) : this.role),
+      commitIndex: () => this.hs.commit,
+      appliedIndex: () => this.applied,
+      storageFailed: () => this.failure !== undefined,
+      peers: (): PeerSample[] => {
+        const links = this.transport.linkStats();
+        const progress = this.progressMap();
+        const last = this.mem.lastIndex();
+        const ids = new Set<NodeId>([...links.keys(), ...progress.keys()]);
+        ids.delete(this.id);
+        return [...ids].map((id) => {
+          const p = progress.get(id);
+          const s: PeerSample = { id, linkUp: links.get(id)?.connected ?? false };
+          if (p) {
+            s.matchIndex = p.match;
+            s.lag = Math.max(0, last - p.match);
+          }
+          return s;
+        });
+      },
+    };
+  }
+}
+
+/** A non-storage failure that still forces a step-down (e.g. an object file cannot be written). */
+class StorageErrorLike extends StorageError {
+  constructor(message: string) {
+    super('storage_failed', message);
+  }
+}
+
+function snapKey(meta: SnapshotMeta): string {
+  return `${meta.index}/${meta.term}`;
+}
+
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await fs.rename(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    await fs.copyFile(from, to);
+    await fs.rm(from, { force: true });
+  }
+}
+
+/**
+ * A brand-new cluster starts from the same snapshot on every node: index 1, term 1, the PEERS ids as
+ * voters, no objects. Identical bytes everywhere, so the members agree on the configuration without
+ * any exchange, and a member added later receives a real snapshot file like any lagging follower.
+ */
+async function writeBootstrapSnapshot(log: DurableLog, store: ObjectStore, voters: NodeId[]): Promise<SnapshotMeta> {
+  const meta: SnapshotMeta = { index: BOOTSTRAP_INDEX, term: BOOTSTRAP_TERM, conf: { voters, learners: [] } };
+  const pending = log.createSnapshot(meta);
+  await store.writeSnapshot(pending.path, meta);
+  await pending.commit();
+  return meta;
+}

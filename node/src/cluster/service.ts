@@ -1,0 +1,314 @@
+// What the HTTP routes call: replicated writes from any node (forwarded to the leader over the raft
+// link, never through HTTP), linearizable or stale reads, and the admin operations on membership.
+//
+// Writes are retried across leader changes. That is safe because every command is idempotent: the
+// receiving node picks the object id before proposing, so a put that did commit before the leader died
+// and is proposed again simply writes the same object twice.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log.js';
+import { parseHostPort } from '../config.js';
+import type { NodeId } from '../raft/types.js';
+import { RemoteError, TransportError } from '../transport/errors.js';
+import type { Transport } from '../transport/types.js';
+import { encodeCommand, type Command } from './commands.js';
+import { ClusterError, type ClusterErrorCode } from './errors.js';
+import { OBJECT_ID_RE, type ObjectMeta } from './object-store.js';
+import type { RaftNode } from './raft-node.js';
+
+export const RPC_PROPOSE = 'propose';
+export const RPC_ADMIN = 'admin';
+
+const MEMBER_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const CLUSTER_CODES = new Set<ClusterErrorCode>([
+  'no_leader', 'unavailable', 'timeout', 'proposal_lost', 'change_in_progress', 'invalid_member', 'not_found', 'object_too_large',
+]);
+const RETRYABLE = new Set<string>(['no_leader', 'proposal_lost', 'link_down', 'link_lost', 'not_leader']);
+
+export interface ServiceOptions {
+  requestTimeoutMs: number;
+  maxObjectBytes: number;
+  /** Entries a learner may still be behind when it is promoted. */
+  promoteLagEntries?: number;
+  /** How long POST /admin/members waits for the learner to catch up before answering 202. */
+  catchUpTimeoutMs?: number;
+  logger: Logger;
+}
+
+export interface MemberChangeResult {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+type AdminRequest =
+  | { op: 'add'; id: NodeId; raft_address: string }
+  | { op: 'remove'; id: NodeId }
+  | { op: 'transfer'; to?: NodeId };
+
+export class ClusterService {
+  private changeInProgress: string | null = null;
+
+  constructor(
+    readonly node: RaftNode,
+    private readonly transport: Transport,
+    private readonly opts: ServiceOptions,
+  ) {
+    transport.handle(RPC_PROPOSE, async (_from, body) => encodeIndex(await this.node.proposeLocal(body)));
+    transport.handle(RPC_ADMIN, async (_from, body) => {
+      const req = JSON.parse(Buffer.from(body).toString('utf8')) as AdminRequest;
+      return Buffer.from(JSON.stringify(await this.runAdminHere(req)));
+    });
+  }
+
+  get id(): NodeId {
+    return this.node.id;
+  }
+
+  // ---- objects ------------------------------------------------------------------------------------
+
+  async putObject(png: Buffer, sha256: string): Promise<ObjectMeta> {
+    if (png.length > this.opts.maxObjectBytes) {
+      throw new ClusterError('object_too_large', `the stego image is ${png.length} bytes; the object limit is ${this.opts.maxObjectBytes} bytes`);
+    }
+    const cmd: Command = {
+      kind: 'put',
+      id: randomUUID(),
+      sha256: Buffer.from(sha256, 'hex'),
+      createdAt: Date.now(),
+      contentType: 'image/png',
+      bytes: png,
+    };
+    await this.write(encodeCommand(cmd));
+    return { id: cmd.id, sha256, size: png.length, contentType: cmd.contentType, createdAt: cmd.createdAt };
+  }
+
+  /** False when the object does not exist (as of a linearizable read). */
+  async deleteObject(id: string): Promise<boolean> {
+    if (!OBJECT_ID_RE.test(id)) return false;
+    await this.node.readBarrier();
+    if (!this.node.store.get(id)) return false;
+    await this.write(encodeCommand({ kind: 'delete', id }));
+    return true;
+  }
+
+  async getObject(id: string, stale: boolean): Promise<{ meta: ObjectMeta; bytes: Buffer } | undefined> {
+    if (!OBJECT_ID_RE.test(id)) return undefined;
+    if (stale) this.node.assertServingReads();
+    else await this.node.readBarrier();
+    const meta = this.node.store.get(id);
+    if (!meta) return undefined;
+    const bytes = await this.node.store.read(id);
+    return bytes ? { meta, bytes } : undefined;
+  }
+
+  async listObjects(stale: boolean): Promise<ObjectMeta[]> {
+    if (stale) this.node.assertServingReads();
+    else await this.node.readBarrier();
+    return this.node.store.list();
+  }
+
+  /**
+   * Commits `data` through the leader and resolves once it is applied on *this* node too, so a client
+   * that reads from the node it wrote to sees its write even with ?stale=true.
+   */
+  async write(data: Uint8Array): Promise<number> {
+    const deadline = Date.now() + this.opts.requestTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      this.node.assertServing();
+      try {
+        const leader = this.node.leaderId ?? (await this.node.waitForLeader(this.node.leaderWaitMs()));
+        if (leader === this.node.id) return await this.node.proposeLocal(data);
+        const left = Math.max(1, deadline - Date.now());
+        const index = decodeIndex(await this.transport.request(leader, RPC_PROPOSE, data, left));
+        await this.node.appliedWaiters.wait(index, Math.max(1, deadline - Date.now()));
+        return index;
+      } catch (e) {
+        const err = fromRemote(e);
+        const code = (err as { code?: string }).code ?? '';
+        if (!RETRYABLE.has(code) || Date.now() > deadline - 20) throw asClusterError(err);
+        this.opts.logger.debug({ attempt, code, err: err.message }, 'write retried after a leader change');
+        await sleep(Math.min(100, 10 * (attempt + 1)));
+      }
+    }
+  }
+
+  // ---- membership ---------------------------------------------------------------------------------
+
+  addMember(id: string, raftAddress: string): Promise<MemberChangeResult> {
+    if (!MEMBER_ID_RE.test(id)) throw new ClusterError('invalid_member', `member id ${JSON.stringify(id)} must match ${MEMBER_ID_RE.source}`);
+    if (typeof raftAddress !== 'string' || parseHostPort(raftAddress) === null) {
+      throw new ClusterError('invalid_member', `raft_address ${JSON.stringify(raftAddress)} must look like host:port`);
+    }
+    return this.admin({ op: 'add', id, raft_address: raftAddress });
+  }
+
+  removeMember(id: string): Promise<MemberChangeResult> {
+    if (!MEMBER_ID_RE.test(id)) throw new ClusterError('invalid_member', `member id ${JSON.stringify(id)} is not valid`);
+    return this.admin({ op: 'remove', id });
+  }
+
+  transferLeadership(to?: string): Promise<MemberChangeResult> {
+    if (to !== undefined && !MEMBER_ID_RE.test(to)) throw new ClusterError('invalid_member', `member id ${JSON.stringify(to)} is not valid`);
+    return this.admin(to === undefined ? { op: 'transfer' } : { op: 'transfer', to });
+  }
+
+  /** Runs an admin operation on the leader: here, or forwarded over the raft link. */
+  private async admin(req: AdminRequest): Promise<MemberChangeResult> {
+    const timeout = this.catchUpTimeout() + this.opts.requestTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      this.node.assertServing();
+      const leader = this.node.leaderId ?? (await this.node.waitForLeader(this.node.leaderWaitMs()));
+      try {
+        if (leader === this.node.id) return await this.runAdminHere(req);
+        const raw = await this.transport.request(leader, RPC_ADMIN, Buffer.from(JSON.stringify(req)), timeout);
+        return JSON.parse(Buffer.from(raw).toString('utf8')) as MemberChangeResult;
+      } catch (e) {
+        const err = fromRemote(e);
+        const code = (err as { code?: string }).code ?? '';
+        if (!RETRYABLE.has(code) || attempt >= 5) throw asClusterError(err);
+        await sleep(50 * (attempt + 1));
+      }
+    }
+  }
+
+  private async runAdminHere(req: AdminRequest): Promise<MemberChangeResult> {
+    if (!this.node.isLeader) throw new ClusterError('no_leader', `${this.node.id} is not the leader`);
+    switch (req.op) {
+      case 'add':
+        return this.exclusive(`add ${req.id}`, () => this.addHere(req.id, req.raft_address));
+      case 'remove':
+        return this.removeHere(req.id);
+      case 'transfer': {
+        const leader = await this.node.handOverLeadership(this.opts.requestTimeoutMs, req.to);
+        return { status: 200, body: { leader_id: leader } };
+      }
+    }
+  }
+
+  private async exclusive(what: string, run: () => Promise<MemberChangeResult>): Promise<MemberChangeResult> {
+    if (this.changeInProgress !== null) {
+      throw new ClusterError('change_in_progress', `a membership change is in progress (${this.changeInProgress}); retry when it is done`);
+    }
+    this.changeInProgress = what;
+    let release = true;
+    try {
+      const r = await run();
+      // a learner still catching up keeps the slot until it is promoted in the background
+      if (r.status === 202) release = false;
+      return r;
+    } finally {
+      if (release) this.changeInProgress = null;
+    }
+  }
+
+  private async addHere(id: NodeId, address: string): Promise<MemberChangeResult> {
+    const conf = this.node.confState();
+    if (conf.voters.includes(id)) return { status: 200, body: this.memberBody(id, 'voter') };
+    // 1. every node learns the address first (a replicated command), so the new member can be dialled
+    if (this.node.store.members().get(id) !== address) await this.node.proposeCommand({ kind: 'setMember', id, address });
+    // 2. it joins as a learner: replicates (snapshot + log) without counting toward any quorum
+    if (!conf.learners.includes(id)) await this.node.proposeConfChange({ type: 'addLearner', node: id });
+    this.opts.logger.info({ member: id, address }, 'member added as learner; waiting for it to catch up');
+    // 3. promoted once nearly caught up, so the quorum never waits on a member still copying the log
+    if (await this.waitCaughtUp(id, this.catchUpTimeout())) {
+      await this.node.proposeConfChange({ type: 'promote', node: id });
+      this.opts.logger.info({ member: id }, 'learner promoted to voter');
+      return { status: 200, body: this.memberBody(id, 'voter') };
+    }
+    void this.promoteWhenCaughtUp(id);
+    return { status: 202, body: this.memberBody(id, 'learner') };
+  }
+
+  private async promoteWhenCaughtUp(id: NodeId): Promise<void> {
+    try {
+      while (this.node.isLeader && this.node.confState().learners.includes(id)) {
+        if (await this.waitCaughtUp(id, 5_000)) {
+          await this.node.proposeConfChange({ type: 'promote', node: id });
+          this.opts.logger.info({ member: id }, 'learner promoted to voter (background)');
+          return;
+        }
+      }
+    } catch (e) {
+      this.opts.logger.warn({ member: id, err: (e as Error).message }, 'background promotion failed; call POST /admin/members again');
+    } finally {
+      this.changeInProgress = null;
+    }
+  }
+
+  private async waitCaughtUp(id: NodeId, timeoutMs: number): Promise<boolean> {
+    const lag = this.opts.promoteLagEntries ?? 64;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && this.node.isLeader) {
+      const p = this.node.progressOf(id);
+      if (p && p.match > 0 && p.match + lag >= this.node.lastIndex()) return true;
+      await sleep(20);
+    }
+    return false;
+  }
+
+  private async removeHere(id: NodeId): Promise<MemberChangeResult> {
+    const conf = this.node.confState();
+    const isMember = conf.voters.includes(id) || conf.learners.includes(id);
+    if (!isMember) {
+      if (this.node.store.members().has(id)) await this.node.proposeCommand({ kind: 'removeMember', id });
+      throw new ClusterError('not_found', `${id} is not a member of this cluster`);
+    }
+    if (id === this.node.id) {
+      // the leader never removes itself: it hands over first and the new leader performs the removal
+      await this.node.handOverLeadership(this.opts.requestTimeoutMs);
+      return this.admin({ op: 'remove', id });
+    }
+    return this.exclusive(`remove ${id}`, async () => {
+      await this.node.proposeConfChange({ type: 'removeNode', node: id });
+      await this.node.proposeCommand({ kind: 'removeMember', id });
+      this.opts.logger.info({ member: id }, 'member removed');
+      return { status: 200, body: { id, removed: true, voters: this.node.confState().voters, learners: this.node.confState().learners } };
+    });
+  }
+
+  private memberBody(id: NodeId, status: 'voter' | 'learner'): Record<string, unknown> {
+    const p = this.node.progressOf(id);
+    const conf = this.node.confState();
+    return {
+      id,
+      status,
+      match_index: p?.match ?? 0,
+      leader_last_index: this.node.lastIndex(),
+      voters: conf.voters,
+      learners: conf.learners,
+    };
+  }
+
+  private catchUpTimeout(): number {
+    return this.opts.catchUpTimeoutMs ?? 30_000;
+  }
+}
+
+function encodeIndex(index: number): Uint8Array {
+  const b = Buffer.alloc(8);
+  b.writeDoubleBE(index, 0);
+  return b;
+}
+
+function decodeIndex(b: Uint8Array): number {
+  if (b.byteLength !== 8) throw new ClusterError('unavailable', 'malformed propose answer from the leader');
+  return Buffer.from(b.buffer, b.byteOffset, 8).readDoubleBE(0);
+}
+
+/** A remote cluster error keeps its code (and so its HTTP status) on this side of the link. */
+function fromRemote(e: unknown): Error {
+  if (e instanceof RemoteError && CLUSTER_CODES.has(e.code as ClusterErrorCode)) return new ClusterError(e.code as ClusterErrorCode, e.message);
+  return e as Error;
+}
+
+function asClusterError(e: Error): Error {
+  if (e instanceof ClusterError) return e;
+  if (e instanceof TransportError) {
+    return new ClusterError(e.code === 'timeout' ? 'timeout' : 'no_leader', `the leader could not be reached: ${e.message}`);
+  }
+  if (e instanceof RemoteError) return new ClusterError('unavailable', `the leader refused: ${e.code}: ${e.message}`);
+  return e;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,218 @@
+// Node configuration from the environment. Every variable is declared once in VARS, so parsing,
+// validation and `--help` can never disagree about names or defaults.
+
+import path from 'node:path';
+import type { NodeId } from './raft/types.js';
+
+export interface NodeConfig {
+  nodeId: NodeId;
+  /** Every known member's raft address (host:port), including this node. */
+  peers: Map<NodeId, string>;
+  httpHost: string;
+  httpPort: number;
+  raftHost: string;
+  raftPort: number;
+  dataDir: string;
+  clusterSecret: string;
+  /** Empty string disables the admin API (every admin call answers 401). */
+  adminToken: string;
+  /** Start with an empty configuration and wait to be added by the leader instead of bootstrapping. */
+  join: boolean;
+  tickMs: number;
+  heartbeatTicks: number;
+  electionTicks: number;
+  snapshotEntries: number;
+  snapshotBytes: number;
+  /** Entries kept behind a snapshot so a slightly lagging follower catches up from the log. */
+  snapshotTrailingEntries: number;
+  maxObjectBytes: number;
+  bodyLimitBytes: number;
+  logLevel: string;
+  fsyncDeadlineMs: number;
+  /** How long an HTTP write or linearizable read waits for the cluster before answering 503. */
+  requestTimeoutMs: number;
+  maxInflightBytes: number;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}\nRun with --help to list every variable.`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface VarSpec {
+  name: string;
+  default: string;
+  help: string;
+}
+
+const MiB = 1024 * 1024;
+
+export const VARS: readonly VarSpec[] = [
+  { name: 'NODE_ID', default: '(required)', help: 'this member\'s id, e.g. n1 ([A-Za-z0-9_.-]{1,64})' },
+  { name: 'PEERS', default: 'NODE_ID=RAFT_HOST:RAFT_PORT', help: 'comma list id=host:raftPort of the initial members, including this node' },
+  { name: 'HTTP_HOST', default: '127.0.0.1', help: 'HTTP listen address (0.0.0.0 in Kubernetes)' },
+  { name: 'HTTP_PORT', default: '8080', help: 'HTTP listen port (0 picks a free port)' },
+  { name: 'RAFT_HOST', default: '127.0.0.1', help: 'raft link listen address' },
+  { name: 'RAFT_PORT', default: '(port of NODE_ID in PEERS, else 7080)', help: 'raft link listen port' },
+  { name: 'DATA_DIR', default: './data/$NODE_ID', help: 'raft log, snapshots and objects live here' },
+  { name: 'STEGO_CLUSTER_SECRET', default: '(required with more than one member or STEGO_JOIN)', help: 'shared secret authenticating raft links' },
+  { name: 'STEGO_ADMIN_TOKEN', default: '(unset: admin API refuses every call)', help: 'bearer token for /admin/*' },
+  { name: 'STEGO_JOIN', default: '0', help: '1: start as a new member that waits to be added instead of bootstrapping from PEERS' },
+  { name: 'STEGO_TICK_MS', default: '5', help: 'raft tick period in ms' },
+  { name: 'STEGO_HEARTBEAT_MS', default: '50', help: 'leader heartbeat interval in ms' },
+  { name: 'STEGO_ELECTION_MS', default: '150', help: 'base election timeout in ms (randomized up to 2x)' },
+  { name: 'STEGO_SNAPSHOT_ENTRIES', default: '10000', help: 'take a snapshot after this many applied entries' },
+  { name: 'STEGO_SNAPSHOT_BYTES', default: String(256 * MiB), help: 'or after this many bytes of log' },
+  { name: 'STEGO_SNAPSHOT_TRAILING_ENTRIES', default: 'min(5000, STEGO_SNAPSHOT_ENTRIES/2)', help: 'log entries kept behind a snapshot for slow followers' },
+  { name: 'STEGO_MAX_OBJECT_BYTES', default: String(16 * MiB), help: 'largest stego object accepted by POST /api/objects' },
+  { name: 'STEGO_BODY_LIMIT_BYTES', default: String(50 * 1000 * 1000), help: 'largest HTTP request body' },
+  { name: 'STEGO_LOG_LEVEL', default: 'info', help: 'pino level: trace|debug|info|warn|error|fatal|silent' },
+  { name: 'STEGO_FSYNC_DEADLINE_MS', default: '2000', help: 'an fsync slower than this steps the node down' },
+  { name: 'STEGO_REQUEST_TIMEOUT_MS', default: '10000', help: 'how long a write or linearizable read waits for the cluster' },
+  { name: 'STEGO_MAX_INFLIGHT_BYTES', default: String(64 * MiB), help: 'in-flight raft bytes per peer link' },
+];
+
+export function helpText(): string {
+  const width = Math.max(...VARS.map((v) => v.name.length));
+  const lines = VARS.map((v) => `  ${v.name.padEnd(width)}  ${v.help}\n  ${' '.repeat(width)}  default: ${v.default}`);
+  return [
+    'Usage: node dist/node/src/main.js [--help]',
+    '',
+    'A StegoCluster node: HTTP API + raft member. Configured only through the environment:',
+    '',
+    ...lines,
+    '',
+    'Example (3 nodes on one host):',
+    '  NODE_ID=n1 PEERS=n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 HTTP_PORT=8001 \\',
+    '  STEGO_CLUSTER_SECRET=s3cret DATA_DIR=/tmp/n1 node dist/node/src/main.js',
+    '',
+  ].join('\n');
+}
+
+const ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+type Env = Record<string, string | undefined>;
+
+/** Collects every problem instead of stopping at the first, so one run shows the whole misconfiguration. */
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  str(name: string, dflt: string): string {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? dflt : v.trim();
+  }
+
+  int(name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    const raw = this.env[name];
+    if (raw === undefined || raw.trim() === '') return dflt;
+    const n = Number(raw.trim());
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.problems.push(`${name}=${JSON.stringify(raw)} must be an integer in [${min}, ${max}]`);
+      return dflt;
+    }
+    return n;
+  }
+
+  bool(name: string): boolean {
+    const raw = (this.env[name] ?? '').trim().toLowerCase();
+    if (raw === '' || raw === '0' || raw === 'false' || raw === 'no') return false;
+    if (raw === '1' || raw === 'true' || raw === 'yes') return true;
+    this.problems.push(`${name}=${JSON.stringify(raw)} must be 1/0/true/false`);
+    return false;
+  }
+}
+
+export function parsePeers(raw: string, problems: string[]): Map<NodeId, string> {
+  const peers = new Map<NodeId, string>();
+  for (const part of raw.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    const id = eq > 0 ? part.slice(0, eq) : '';
+    const addr = eq > 0 ? part.slice(eq + 1) : '';
+    if (!ID_RE.test(id) || parseHostPort(addr) === null) {
+      problems.push(`PEERS entry ${JSON.stringify(part)} must look like id=host:port`);
+      continue;
+    }
+    if (peers.has(id)) problems.push(`PEERS lists ${id} twice`);
+    peers.set(id, addr);
+  }
+  return peers;
+}
+
+export function parseHostPort(addr: string): { host: string; port: number } | null {
+  const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(addr);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return null;
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function ticks(name: string, ms: number, tickMs: number, problems: string[]): number {
+  const t = Math.round(ms / tickMs);
+  if (t < 1) problems.push(`${name}=${ms} is shorter than one tick (STEGO_TICK_MS=${tickMs})`);
+  return Math.max(1, t);
+}
+
+export function loadConfig(env: Env): NodeConfig {
+  const r = new Reader(env);
+  const nodeId = r.str('NODE_ID', '');
+  if (!ID_RE.test(nodeId)) r.problems.push(`NODE_ID=${JSON.stringify(nodeId)} is required and must match ${ID_RE.source}`);
+
+  const raftHost = r.str('RAFT_HOST', '127.0.0.1');
+  const peersRaw = r.str('PEERS', '');
+  const peers = parsePeers(peersRaw, r.problems);
+  const selfAddr = peers.get(nodeId);
+  const defaultRaftPort = selfAddr ? (parseHostPort(selfAddr)?.port ?? 7080) : 7080;
+  const raftPort = r.int('RAFT_PORT', defaultRaftPort, 0, 65535);
+  if (!selfAddr && nodeId !== '') peers.set(nodeId, `${raftHost}:${raftPort}`);
+
+  const join = r.bool('STEGO_JOIN');
+  const clusterSecret = r.str('STEGO_CLUSTER_SECRET', '');
+  if (clusterSecret === '' && (peers.size > 1 || join)) {
+    r.problems.push('STEGO_CLUSTER_SECRET is required when the cluster has more than one member or STEGO_JOIN=1');
+  }
+
+  const tickMs = r.int('STEGO_TICK_MS', 5, 1, 1000);
+  const heartbeatMs = r.int('STEGO_HEARTBEAT_MS', 50, 1);
+  const electionMs = r.int('STEGO_ELECTION_MS', 150, 1);
+  const heartbeatTicks = ticks('STEGO_HEARTBEAT_MS', heartbeatMs, tickMs, r.problems);
+  const electionTicks = ticks('STEGO_ELECTION_MS', electionMs, tickMs, r.problems);
+  if (electionTicks <= heartbeatTicks) {
+    r.problems.push(`STEGO_ELECTION_MS (${electionMs}) must be longer than STEGO_HEARTBEAT_MS (${heartbeatMs})`);
+  }
+
+  const snapshotEntries = r.int('STEGO_SNAPSHOT_ENTRIES', 10_000, 2);
+  const logLevel = r.str('STEGO_LOG_LEVEL', 'info');
+  if (!LOG_LEVELS.has(logLevel)) r.problems.push(`STEGO_LOG_LEVEL=${logLevel} is not a pino level`);
+
+  const cfg: NodeConfig = {
+    nodeId,
+    peers,
+    httpHost: r.str('HTTP_HOST', '127.0.0.1'),
+    httpPort: r.int('HTTP_PORT', 8080, 0, 65535),
+    raftHost,
+    raftPort,
+    dataDir: path.resolve(r.str('DATA_DIR', path.join('data', nodeId || 'node'))),
+    clusterSecret,
+    adminToken: r.str('STEGO_ADMIN_TOKEN', ''),
+    join,
+    tickMs,
+    heartbeatTicks,
+    electionTicks,
+    snapshotEntries,
+    snapshotBytes: r.int('STEGO_SNAPSHOT_BYTES', 256 * MiB, 1024),
+    snapshotTrailingEntries: r.int('STEGO_SNAPSHOT_TRAILING_ENTRIES', Math.min(5000, Math.floor(snapshotEntries / 2)), 0),
+    maxObjectBytes: r.int('STEGO_MAX_OBJECT_BYTES', 16 * MiB, 1),
+    bodyLimitBytes: r.int('STEGO_BODY_LIMIT_BYTES', 50 * 1000 * 1000, 1),
+    logLevel,
+    fsyncDeadlineMs: r.int('STEGO_FSYNC_DEADLINE_MS', 2000, 1),
+    requestTimeoutMs: r.int('STEGO_REQUEST_TIMEOUT_MS', 10_000, 1),
+    maxInflightBytes: r.int('STEGO_MAX_INFLIGHT_BYTES', 64 * MiB, 1024),
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return cfg;
+}

@@ -1,0 +1,118 @@
+// Raft and cluster metrics. Gauges are read from the driver at scrape time (collect callbacks), so they
+// cannot drift from the state they describe; counters and histograms are pushed as events happen.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export const ROLES = ['Leader', 'Follower', 'Candidate', 'PreCandidate', 'Learner', 'Unknown'] as const;
+export type RoleName = (typeof ROLES)[number];
+
+export interface PeerSample {
+  id: string;
+  linkUp: boolean;
+  /** Only known on the leader. */
+  matchIndex?: number;
+  lag?: number;
+}
+
+/** What the metrics read at scrape time. */
+export interface RaftMetricsSource {
+  term(): number;
+  role(): RoleName;
+  commitIndex(): number;
+  appliedIndex(): number;
+  storageFailed(): boolean;
+  peers(): PeerSample[];
+}
+
+export class RaftMetrics {
+  readonly leaderChanges: Counter;
+  readonly proposals: Counter<'outcome'>;
+  readonly proposalSeconds: Histogram;
+  readonly fsyncSeconds: Histogram;
+  readonly applySeconds: Histogram;
+  readonly snapshots: Counter<'event'>;
+  readonly electionEvents: Counter<'event'>;
+  private source: RaftMetricsSource | undefined;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    const src = (): RaftMetricsSource | undefined => this.source;
+    new Gauge({
+      name: 'stego_raft_term', help: 'current raft term', registers,
+      collect() { const s = src(); if (s) this.set(s.term()); },
+    });
+    new Gauge({
+      name: 'stego_raft_role', help: '1 for the role this node has now, 0 for the others', labelNames: ['role'], registers,
+      collect() {
+        const s = src();
+        if (!s) return;
+        const role = s.role();
+        for (const r of ROLES) this.set({ role: r }, r === role ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'stego_raft_commit_index', help: 'highest log index known committed', registers,
+      collect() { const s = src(); if (s) this.set(s.commitIndex()); },
+    });
+    new Gauge({
+      name: 'stego_raft_applied_index', help: 'highest log index applied to the object store', registers,
+      collect() { const s = src(); if (s) this.set(s.appliedIndex()); },
+    });
+    new Gauge({
+      name: 'stego_raft_storage_failed', help: '1 when the durable log failed and the node stepped down', registers,
+      collect() { const s = src(); if (s) this.set(s.storageFailed() ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'stego_raft_peer_link_up', help: '1 when the persistent raft link to the peer is up', labelNames: ['peer'], registers,
+      collect() {
+        const s = src();
+        if (!s) return;
+        this.reset();
+        for (const p of s.peers()) this.set({ peer: p.id }, p.linkUp ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'stego_raft_peer_match_index', help: 'leader only: highest index known replicated on the peer', labelNames: ['peer'], registers,
+      collect() {
+        const s = src();
+        if (!s) return;
+        this.reset();
+        for (const p of s.peers()) if (p.matchIndex !== undefined) this.set({ peer: p.id }, p.matchIndex);
+      },
+    });
+    new Gauge({
+      name: 'stego_raft_peer_lag_entries', help: 'leader only: entries the peer is behind the leader\'s last index', labelNames: ['peer'], registers,
+      collect() {
+        const s = src();
+        if (!s) return;
+        this.reset();
+        for (const p of s.peers()) if (p.lag !== undefined) this.set({ peer: p.id }, p.lag);
+      },
+    });
+    this.leaderChanges = new Counter({ name: 'stego_raft_leader_changes_total', help: 'times the known leader changed', registers });
+    this.proposals = new Counter({
+      name: 'stego_raft_proposals_total', help: 'proposals by outcome (committed, lost, failed, forwarded)', labelNames: ['outcome'], registers,
+    });
+    this.proposalSeconds = new Histogram({
+      name: 'stego_raft_proposal_duration_seconds', help: 'propose → applied on this node', registers,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    });
+    this.fsyncSeconds = new Histogram({
+      name: 'stego_storage_fsync_duration_seconds', help: 'durable log save (write + fdatasync) per Ready', registers,
+      buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2],
+    });
+    this.applySeconds = new Histogram({
+      name: 'stego_raft_apply_duration_seconds', help: 'applying one Ready\'s committed entries', registers,
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+    });
+    this.snapshots = new Counter({
+      name: 'stego_raft_snapshots_total', help: 'snapshots created, sent, received and installed', labelNames: ['event'], registers,
+    });
+    this.electionEvents = new Counter({
+      name: 'stego_raft_election_events_total', help: 'election events logged by this node', labelNames: ['event'], registers,
+    });
+  }
+
+  attach(source: RaftMetricsSource): void {
+    this.source = source;
+  }
+}
