@@ -1,0 +1,211 @@
+// Binary frames of the raft link.
+//
+//   [u8 version][u8 kind][u32 BE header length][header: UTF-8 JSON][blobs]
+//
+// The header is the frame object (minus its kind) as JSON, with every Uint8Array anywhere in it
+// replaced by the marker {"$b": byteLength}; the bytes themselves follow the header, concatenated in
+// the order the markers appear in the JSON text. This keeps payloads (entry data, snapshot chunks, RPC
+// bodies) out of JSON and lets the raft message gain fields without a codec change.
+import type { NodeId, SnapshotMeta } from '../raft/types.js';
+import { CodecError } from './errors.js';
+import type { Message } from './types.js';
+
+export const WIRE_VERSION = 1;
+const PREAMBLE_BYTES = 6;
+
+export type Frame =
+  | { t: 'raft'; msg: Message }
+  | { t: 'req'; id: number; kind: string; body: Uint8Array }
+  | { t: 'res'; id: number; body: Uint8Array }
+  | { t: 'err'; id: number; code: string; message: string }
+  | { t: 'snapOffer'; sid: string; meta: SnapshotMeta; size: number }
+  | { t: 'snapAccept'; sid: string; offset: number }
+  | { t: 'snapChunk'; sid: string; offset: number; data: Uint8Array }
+  | { t: 'snapAck'; sid: string; offset: number }
+  | { t: 'snapEnd'; sid: string; sha256: string }
+  | { t: 'snapDone'; sid: string; ok: boolean; code?: string; message?: string }
+  | { t: 'challenge'; cluster: string; id: NodeId; nonce: string }
+  | { t: 'auth'; cluster: string; from: NodeId; to: NodeId; nonce: string; incarnation: string; mac: string }
+  | { t: 'welcome'; incarnation: string; mac: string }
+  | { t: 'deny'; code: string; message: string };
+
+export type FrameKind = Frame['t'];
+export type FrameOf<K extends FrameKind> = Extract<Frame, { t: K }>;
+
+// Wire numbers are part of the format: never renumber, only append.
+const KIND_CODES: Record<FrameKind, number> = {
+  raft: 1,
+  req: 2,
+  res: 3,
+  err: 4,
+  snapOffer: 5,
+  snapAccept: 6,
+  snapChunk: 7,
+  snapAck: 8,
+  snapEnd: 9,
+  snapDone: 10,
+  challenge: 11,
+  auth: 12,
+  welcome: 13,
+  deny: 14,
+};
+const KIND_BY_CODE = new Map<number, FrameKind>(
+  Object.entries(KIND_CODES).map(([k, c]) => [c, k as FrameKind]),
+);
+
+export function encodeFrame(frame: Frame): Buffer {
+  const blobs: Uint8Array[] = [];
+  const { t, ...fields } = frame;
+  const header = Buffer.from(JSON.stringify(fields, blobReplacer(blobs)), 'utf8');
+  const blobBytes = blobs.reduce((n, b) => n + b.byteLength, 0);
+  const out = Buffer.allocUnsafe(PREAMBLE_BYTES + header.length + blobBytes);
+  out[0] = WIRE_VERSION;
+  out[1] = KIND_CODES[t];
+  out.writeUInt32BE(header.length, 2);
+  header.copy(out, PREAMBLE_BYTES);
+  let at = PREAMBLE_BYTES + header.length;
+  for (const b of blobs) {
+    out.set(b, at);
+    at += b.byteLength;
+  }
+  return out;
+}
+
+/** Entry payload bytes of a raft message: what the per-peer in-flight cap is about (see docs/transport.md). */
+export function payloadBytesOf(m: Message): number {
+  let n = 0;
+  const entries = m['entries'];
+  if (Array.isArray(entries)) for (const e of entries) n += (e as { data?: Uint8Array }).data?.byteLength ?? 0;
+  return n;
+}
+
+// Uses `this[key]` rather than `value` because Buffer.toJSON runs before the replacer.
+function blobReplacer(blobs: Uint8Array[]) {
+  return function (this: Record<string, unknown>, key: string, value: unknown): unknown {
+    const raw = this[key];
+    if (raw instanceof Uint8Array) {
+      blobs.push(raw);
+      return { $b: raw.byteLength };
+    }
+    return value;
+  };
+}
+
+export function decodeFrame(buf: Uint8Array): Frame {
+  if (buf.byteLength < PREAMBLE_BYTES) throw new CodecError(`frame of ${buf.byteLength} bytes is shorter than its preamble`);
+  if (buf[0] !== WIRE_VERSION) throw new CodecError(`unsupported wire version ${buf[0]} (we speak ${WIRE_VERSION})`);
+  const t = KIND_BY_CODE.get(buf[1]!);
+  if (t === undefined) throw new CodecError(`unknown frame kind ${buf[1]}`);
+  const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const headerLen = view.readUInt32BE(2);
+  const blobStart = PREAMBLE_BYTES + headerLen;
+  if (blobStart > view.length) throw new CodecError(`header length ${headerLen} exceeds the frame`);
+  const fields = parseHeader(view, blobStart);
+  const frame = { t, ...fields } as Frame;
+  validateFrame(frame);
+  return frame;
+}
+
+function parseHeader(view: Buffer, blobStart: number): Record<string, unknown> {
+  let cursor = blobStart;
+  let parsed: unknown;
+  try {
+    // JSON.parse revives depth-first in document order, so markers meet their blobs in encoding order.
+    parsed = JSON.parse(view.toString('utf8', PREAMBLE_BYTES, blobStart), (_key, value: unknown) => {
+      if (!isBlobMarker(value)) return value;
+      const end = cursor + value.$b;
+      if (end > view.length) throw new CodecError(`blob of ${value.$b} bytes runs past the frame end`);
+      const blob = new Uint8Array(view.buffer, view.byteOffset + cursor, value.$b);
+      cursor = end;
+      return blob;
+    });
+  } catch (err) {
+    if (err instanceof CodecError) throw err;
+    throw new CodecError(`header is not valid JSON: ${(err as Error).message}`);
+  }
+  if (cursor !== view.length) throw new CodecError(`${view.length - cursor} trailing bytes after the last blob`);
+  if (!isPlainObject(parsed)) throw new CodecError('header is not a JSON object');
+  return parsed;
+}
+
+function isBlobMarker(v: unknown): v is { $b: number } {
+  if (!isPlainObject(v)) return false;
+  const keys = Object.keys(v);
+  return keys.length === 1 && keys[0] === '$b' && isUint(v['$b']);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+type FieldType = 'uint' | 'string' | 'bytes' | 'bool' | 'meta' | 'msg' | 'string?';
+const FIELDS: { [K in FrameKind]: Record<Exclude<keyof FrameOf<K>, 't'>, FieldType> } = {
+  raft: { msg: 'msg' },
+  req: { id: 'uint', kind: 'string', body: 'bytes' },
+  res: { id: 'uint', body: 'bytes' },
+  err: { id: 'uint', code: 'string', message: 'string' },
+  snapOffer: { sid: 'string', meta: 'meta', size: 'uint' },
+  snapAccept: { sid: 'string', offset: 'uint' },
+  snapChunk: { sid: 'string', offset: 'uint', data: 'bytes' },
+  snapAck: { sid: 'string', offset: 'uint' },
+  snapEnd: { sid: 'string', sha256: 'string' },
+  snapDone: { sid: 'string', ok: 'bool', code: 'string?', message: 'string?' },
+  challenge: { cluster: 'string', id: 'string', nonce: 'string' },
+  auth: { cluster: 'string', from: 'string', to: 'string', nonce: 'string', incarnation: 'string', mac: 'string' },
+  welcome: { incarnation: 'string', mac: 'string' },
+  deny: { code: 'string', message: 'string' },
+};
+
+function validateFrame(frame: Frame): void {
+  const spec = FIELDS[frame.t] as Record<string, FieldType>;
+  const rec = frame as unknown as Record<string, unknown>;
+  for (const [name, type] of Object.entries(spec)) {
+    if (!fieldMatches(rec[name], type)) throw new CodecError(`${frame.t} frame: field '${name}' is not a valid ${type}`);
+  }
+}
+
+function fieldMatches(v: unknown, type: FieldType): boolean {
+  switch (type) {
+    case 'uint':
+      return isUint(v);
+    case 'string':
+      return typeof v === 'string';
+    case 'string?':
+      return v === undefined || typeof v === 'string';
+    case 'bytes':
+      return v instanceof Uint8Array;
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'meta':
+      return isSnapshotMeta(v);
+    case 'msg':
+      return isWireMessage(v);
+  }
+}
+
+export function isSnapshotMeta(v: unknown): v is SnapshotMeta {
+  if (!isPlainObject(v) || !isUint(v['index']) || !isUint(v['term'])) return false;
+  const conf = v['conf'];
+  return isPlainObject(conf) && isStringArray(conf['voters']) && isStringArray(conf['learners']);
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
+
+// The transport only relies on type/from/to; entries are checked because their blobs are ours to restore.
+function isWireMessage(v: unknown): v is Message {
+  if (!isPlainObject(v)) return false;
+  if (typeof v['type'] !== 'string' || typeof v['from'] !== 'string' || typeof v['to'] !== 'string') return false;
+  if (v['term'] !== undefined && !isUint(v['term'])) return false;
+  const entries = v['entries'];
+  if (entries === undefined) return true;
+  return (
+    Array.isArray(entries) &&
+    entries.every((e) => isPlainObject(e) && isUint(e['index']) && isUint(e['term']) && e['data'] instanceof Uint8Array)
+  );
+}

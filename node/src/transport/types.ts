@@ -1,0 +1,72 @@
+// The transport's public vocabulary: the interface both WsTransport and InMemoryTransport implement.
+import type { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+import type { NodeId, SnapshotMeta } from '../raft/types.js';
+
+/**
+ * A raft message as the transport sees it. The transport never interprets a message beyond `type`,
+ * `from` and `to`: every other field is carried generically (JSON header + binary blobs for every
+ * Uint8Array), so fields the core adds later need no codec change.
+ * Kept structurally compatible with raft/message.ts `Message` (D).
+ */
+export interface WireMessage {
+  type: string;
+  from: NodeId;
+  to: NodeId;
+  [field: string]: unknown;
+}
+
+export type Message = WireMessage;
+
+export interface SnapshotSource {
+  /** Total number of bytes `open(0)` yields. */
+  size: number;
+  /** A fresh stream of the snapshot bytes starting at `offset` (the receiver may already hold a prefix). */
+  open(offset: number): Readable;
+}
+
+export type RequestHandler = (from: NodeId, body: Uint8Array) => Promise<Uint8Array>;
+
+export interface SnapshotSendResult {
+  /** The offset the receiver already held (0 for a fresh transfer). */
+  resumedFrom: number;
+  bytesSent: number;
+}
+
+export interface LinkStats {
+  connected: boolean;
+  /** Bytes handed to the link that have not reached the kernel yet (our own accounting + ws bufferedAmount). */
+  inflightBytes: number;
+  sentMsgs: number;
+  droppedMsgs: number;
+  /** How many times the link came back after having been up before. */
+  reconnects: number;
+  /** Connections claiming to be (or dialled as) this peer that failed authentication. */
+  authFailures: number;
+  /** Milliseconds since anything (frame or pong) was last received from the peer; undefined if never. */
+  lastContactMs?: number;
+}
+
+export interface TransportEvents {
+  message: [m: Message];
+  linkUp: [peer: NodeId];
+  linkDown: [peer: NodeId];
+  /** A snapshot file was fully received, size- and sha256-verified and fsync'd; the listener owns `path`. */
+  snapshot: [from: NodeId, meta: SnapshotMeta, path: string];
+}
+
+export interface Transport extends EventEmitter<TransportEvents> {
+  readonly id: NodeId;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The peers to keep links with (dial targets). Links to peers no longer listed are closed. */
+  setPeers(peers: Map<NodeId, string>): void;
+  /** Fire-and-forget; silently dropped (and counted) when the link is down or the in-flight cap is reached. */
+  send(m: Message): void;
+  /** Resolves once the receiver has the whole snapshot fsync'd and verified (it then emits 'snapshot'). */
+  sendSnapshot(to: NodeId, meta: SnapshotMeta, source: SnapshotSource): Promise<SnapshotSendResult>;
+  request(to: NodeId, kind: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  handle(kind: string, fn: RequestHandler): void;
+  linkStats(): Map<NodeId, LinkStats>;
+  isConnected(peer: NodeId): boolean;
+}

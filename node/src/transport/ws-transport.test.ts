@@ -1,0 +1,245 @@
+import { expect } from 'chai';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+import { WebSocket } from 'ws';
+import { encodeFrame } from './codec.js';
+import { RemoteError, TransportError } from './errors.js';
+import { Harness, append, heartbeat, waitFor } from './test-helpers.js';
+import type { Message } from './types.js';
+import { WsTransport } from './ws-transport.js';
+
+describe('WsTransport links', function () {
+  const h = new Harness();
+  afterEach(() => h.cleanup());
+
+  it('brings one link up between two nodes and carries messages both ways, entries with binary data intact', async () => {
+    const a = await h.node('a');
+    const b = await h.node('b');
+    const ups: string[] = [];
+    a.on('linkUp', (p) => ups.push(`a:${p}`));
+    b.on('linkUp', (p) => ups.push(`b:${p}`));
+    h.mesh(a, b);
+    await h.linked(a, b);
+    await waitFor('both linkUp events', () => ups.length === 2);
+    expect(ups.sort()).to.deep.equal(['a:b', 'b:a']);
+
+    const atB: Message[] = [];
+    const atA: Message[] = [];
+    b.on('message', (m) => atB.push(m));
+    a.on('message', (m) => atA.push(m));
+    const blob = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 31) & 0xff);
+    a.send(append('a', 'b', [blob, new Uint8Array(0), Uint8Array.of(0, 255)]));
+    b.send({ type: 'appResp', from: 'b', to: 'a', term: 1, index: 3, reject: false, ctx: Uint8Array.of(9, 8, 7) });
+    await waitFor('messages delivered', () => atB.length === 1 && atA.length === 1);
+
+    const entries = atB[0]!['entries'] as { data: Uint8Array; index: number }[];
+    expect(entries.map((e) => e.index)).to.deep.equal([1, 2, 3]);
+    expect(Buffer.from(entries[0]!.data).equals(Buffer.from(blob))).to.equal(true);
+    expect([...entries[2]!.data]).to.deep.equal([0, 255]);
+    expect([...(atA[0]!['ctx'] as Uint8Array)]).to.deep.equal([9, 8, 7]);
+    expect(atA[0]!['reject']).to.equal(false);
+    expect(a.linkStats().get('b')).to.include({ connected: true, sentMsgs: 1, droppedMsgs: 0, authFailures: 0 });
+  });
+
+  it('keeps exactly one link when both sides dial at once', async () => {
+    const a = await h.node('a');
+    const b = await h.node('b');
+    h.mesh(a, b);
+    await h.linked(a, b);
+    // Let any duplicate resolution settle, then check that traffic flows and nobody flapped.
+    const got: Message[] = [];
+    b.on('message', (m) => got.push(m));
+    for (let i = 0; i < 50; i++) a.send(heartbeat('a', 'b', i + 1));
+    await waitFor('50 heartbeats', () => got.length === 50);
+    expect(got.map((m) => m['term'])).to.deep.equal(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(a.linkStats().get('b')!.reconnects).to.equal(0);
+    expect(b.linkStats().get('a')!.reconnects).to.equal(0);
+    // After the grace period only the winning socket remains (the one dialled by the smaller id, 'a').
+    const inbound = (t: WsTransport) => (t as unknown as { server: { clients: Set<unknown> } }).server.clients.size;
+    await waitFor('loser retired', () => inbound(a) + inbound(b) === 1, 5000);
+    expect(inbound(b)).to.equal(1);
+    expect(a.isConnected('b') && b.isConnected('a')).to.equal(true);
+  });
+
+  it('refuses and counts a peer with the wrong secret, and one of another cluster', async () => {
+    const a = await h.node('a');
+    const intruder = await h.node('x', { secret: 'not-the-secret' });
+    const foreign = await h.node('y', { clusterId: 'other-cluster' });
+    const delivered: Message[] = [];
+    a.on('message', (m) => delivered.push(m));
+    intruder.setPeers(new Map([['a', `127.0.0.1:${a.port}`]]));
+    foreign.setPeers(new Map([['a', `127.0.0.1:${a.port}`]]));
+    await waitFor('refusals counted on both sides', () => a.authFailures >= 2 && intruder.authFailures >= 1 && foreign.authFailures >= 1);
+    intruder.send(heartbeat('x', 'a'));
+    expect(a.isConnected('x')).to.equal(false);
+    expect(a.isConnected('y')).to.equal(false);
+    expect(intruder.linkStats().get('a')).to.include({ connected: false, droppedMsgs: 1 });
+    expect(intruder.linkStats().get('a')!.authFailures).to.be.greaterThan(0);
+    expect(delivered).to.have.length(0);
+  });
+
+  it('refuses a raw client that skips authentication or replays a recorded auth frame', async () => {
+    const a = await h.node('a');
+    const before = a.authFailures;
+    const ws = new WebSocket(`ws://127.0.0.1:${a.port}/raft`);
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    ws.on('open', () =>
+      ws.send(encodeFrame({ t: 'auth', cluster: 'stegocluster', from: 'b', to: 'a', nonce: '00', incarnation: 'i', mac: 'ab'.repeat(32) })),
+    );
+    expect(await closed).to.equal(4401);
+    expect(a.authFailures).to.equal(before + 1);
+    expect(a.isConnected('b')).to.equal(false);
+  });
+
+  it('emits linkDown promptly when the peer dies and relinks when it comes back', async () => {
+    const a = await h.node('a', { reconnectMaxMs: 200 });
+    let b = await h.node('b');
+    h.mesh(a, b);
+    await h.linked(a, b);
+    const downs: number[] = [];
+    const ups: number[] = [];
+    a.on('linkDown', () => downs.push(Date.now()));
+    a.on('linkUp', () => ups.push(Date.now()));
+    const port = b.port;
+    const killedAt = Date.now();
+    await b.stop();
+    await waitFor('linkDown at a', () => downs.length === 1, 2000);
+    console.log(`      linkDown ${downs[0]! - killedAt} ms after the peer stopped`);
+    expect(a.isConnected('b')).to.equal(false);
+    a.send(heartbeat('a', 'b'));
+    expect(a.linkStats().get('b')!.droppedMsgs).to.equal(1);
+
+    b = await h.node('b', { listenPort: port, peers: new Map([['a', `127.0.0.1:${a.port}`]]) });
+    await waitFor('linkUp again', () => ups.length === 1 && a.isConnected('b'));
+    expect(a.linkStats().get('b')!.reconnects).to.equal(1);
+    const got: Message[] = [];
+    b.on('message', (m) => got.push(m));
+    a.send(heartbeat('a', 'b', 7));
+    await waitFor('message on the new link', () => got.length === 1);
+  });
+
+  it('detects a silent peer with ping/pong and declares the link down', async () => {
+    const a = await h.node('a', { pingIntervalMs: 50, deadAfterMs: 300 });
+    const b = await h.node('b', { pingIntervalMs: 10_000, deadAfterMs: 60_000 });
+    const proxy = await freezableProxy(b.port);
+    try {
+      a.setPeers(new Map([['b', `127.0.0.1:${proxy.port}`]]));
+      await h.linked(a, b);
+      const downs: string[] = [];
+      a.on('linkDown', (p) => downs.push(p));
+      const frozenAt = Date.now();
+      proxy.freeze(); // the TCP connection stays open but nothing crosses it any more, like SIGSTOP
+      await waitFor('linkDown for a silent peer', () => downs.length >= 1, 3000);
+      console.log(`      silent peer declared down after ${Date.now() - frozenAt} ms (deadAfterMs 300)`);
+      expect(downs[0]).to.equal('b');
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('drops entry-carrying messages over the in-flight cap but still passes heartbeats', async () => {
+    const a = await h.node('a', { maxInflightBytes: 1 << 20 });
+    const b = await h.node('b');
+    h.mesh(a, b);
+    await h.linked(a, b);
+    const got: Message[] = [];
+    b.on('message', (m) => got.push(m));
+    const big = new Uint8Array(400 << 10);
+    for (let i = 0; i < 10; i++) a.send(append('a', 'b', [big]));
+    a.send(heartbeat('a', 'b', 99));
+    const stats = a.linkStats().get('b')!;
+    expect(stats.droppedMsgs).to.be.greaterThan(0);
+    expect(stats.sentMsgs).to.equal(11 - stats.droppedMsgs);
+    expect(stats.inflightBytes).to.be.at.most((1 << 20) + (1 << 20));
+    await waitFor('heartbeat delivered', () => got.some((m) => m.type === 'heartbeat'));
+    await waitFor('all admitted delivered', () => got.length === stats.sentMsgs);
+  });
+
+  it('drops (and counts) messages to a peer without a link', async () => {
+    const a = await h.node('a');
+    a.send(heartbeat('a', 'nobody'));
+    expect(a.linkStats().get('nobody')).to.include({ connected: false, droppedMsgs: 1, sentMsgs: 0 });
+  });
+});
+
+describe('WsTransport app RPC', function () {
+  const h = new Harness();
+  afterEach(() => h.cleanup());
+
+  async function pair(): Promise<[WsTransport, WsTransport]> {
+    const a = await h.node('a');
+    const b = await h.node('b');
+    h.mesh(a, b);
+    await h.linked(a, b);
+    return [a, b];
+  }
+
+  it('answers a request with the handler result', async () => {
+    const [a, b] = await pair();
+    b.handle('echo', async (from, body) => Buffer.concat([Buffer.from(`${from}:`), body]));
+    const res = await a.request('b', 'echo', Buffer.from('hello'), 1000);
+    expect(Buffer.from(res).toString()).to.equal('a:hello');
+  });
+
+  it('propagates a remote error code and message', async () => {
+    const [a, b] = await pair();
+    b.handle('fail', async () => {
+      throw Object.assign(new Error('not the leader'), { code: 'not_leader' });
+    });
+    const err = await a.request('b', 'fail', new Uint8Array(0), 1000).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(RemoteError);
+    expect(err).to.include({ code: 'not_leader', message: 'not the leader', peer: 'b' });
+    const missing = await a.request('b', 'nope', new Uint8Array(0), 1000).catch((e: unknown) => e);
+    expect(missing).to.include({ code: 'no_handler' });
+  });
+
+  it('times out a request the handler never answers', async () => {
+    const [a, b] = await pair();
+    b.handle('hang', () => new Promise(() => undefined));
+    const err = await a.request('b', 'hang', new Uint8Array(0), 100).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(TransportError);
+    expect(err).to.include({ code: 'timeout' });
+  });
+
+  it('rejects pending requests promptly when the link is lost, and requests without a link at once', async () => {
+    const [a, b] = await pair();
+    b.handle('hang', () => new Promise(() => undefined));
+    const pending = a.request('b', 'hang', new Uint8Array(0), 30_000).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 20));
+    const t0 = Date.now();
+    a.dropLink('b');
+    const err = await pending;
+    expect(err).to.include({ code: 'link_lost' });
+    expect(Date.now() - t0).to.be.below(5000);
+    const none = await a.request('zz', 'x', new Uint8Array(0), 1000).catch((e: unknown) => e);
+    expect(none).to.include({ code: 'link_down' });
+  });
+});
+
+/** A TCP relay whose connections can be frozen: bytes stop flowing but no side sees a close. */
+async function freezableProxy(targetPort: number): Promise<{ port: number; freeze(): void; close(): void }> {
+  const sockets: Socket[] = [];
+  const server = createServer((client) => {
+    const upstream = createConnection(targetPort, '127.0.0.1');
+    sockets.push(client, upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    freeze() {
+      for (const s of sockets) {
+        s.unpipe();
+        s.pause();
+      }
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}

@@ -1,0 +1,660 @@
+// Raft links over persistent WebSockets (ws@8) on a dedicated port. Design and wire format:
+// docs/transport.md. In short: both sides dial; after an HMAC challenge-response each side keeps one
+// link per peer (duplicates resolved by incarnation, then "the link dialled by the smaller id wins");
+// raft messages, app RPCs and snapshot chunks share the link; entry-carrying frames are capped per peer.
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { NodeId, SnapshotMeta } from '../raft/types.js';
+import { handshakeMac, macMatches, newNonce, type HandshakeTranscript } from './auth.js';
+import { decodeFrame, encodeFrame, payloadBytesOf, type Frame, type FrameOf } from './codec.js';
+import { RemoteError, TransportError } from './errors.js';
+import { SnapshotInbox, SnapshotSender } from './snapshot.js';
+import type { LinkStats, Message, RequestHandler, SnapshotSendResult, SnapshotSource, Transport, TransportEvents } from './types.js';
+
+/** pino-compatible subset. */
+export interface TransportLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/** Optional push hooks; `linkStats()` remains the pull source for gauges. */
+export interface TransportMetricsSink {
+  authFailure?(claimedPeer: NodeId | undefined, reason: string): void;
+  linkUp?(peer: NodeId): void;
+  linkDown?(peer: NodeId): void;
+  dropped?(peer: NodeId, reason: 'link_down' | 'backpressure'): void;
+}
+
+export interface WsTransportOptions {
+  id: NodeId;
+  listenHost: string;
+  /** 0 picks a free port; read it back from `port` after start(). */
+  listenPort: number;
+  peers: Map<NodeId, string /* host:port */>;
+  secret: string | Uint8Array;
+  /** Cap on bytes queued towards one peer for frames carrying entry payloads (see docs/transport.md). */
+  maxInflightBytes: number;
+  snapshotStagingDir: string;
+  /** Bound into every handshake MAC: nodes of another cluster are refused even with the same secret. */
+  clusterId?: string;
+  logger?: TransportLogger;
+  metrics?: TransportMetricsSink;
+  /** Frames without entry payload may exceed maxInflightBytes by this much (votes, heartbeats, responses). */
+  controlReserveBytes?: number;
+  pingIntervalMs?: number;
+  /** A link with nothing received (not even a pong) for this long is declared dead. */
+  deadAfterMs?: number;
+  reconnectBaseMs?: number;
+  reconnectMaxMs?: number;
+  handshakeTimeoutMs?: number;
+  maxFrameBytes?: number;
+  snapshotChunkBytes?: number;
+  snapshotWindowBytes?: number;
+  snapshotStallMs?: number;
+}
+
+const DEFAULTS = {
+  clusterId: 'stegocluster',
+  controlReserveBytes: 1 << 20,
+  pingIntervalMs: 500,
+  deadAfterMs: 2000,
+  reconnectBaseMs: 50,
+  reconnectMaxMs: 1000,
+  handshakeTimeoutMs: 3000,
+  maxFrameBytes: 256 << 20,
+  snapshotChunkBytes: 1 << 20,
+  snapshotWindowBytes: 4 << 20,
+  snapshotStallMs: 30_000,
+};
+
+const CLOSE_DUPLICATE = 4000;
+const CLOSE_REMOVED = 4001;
+const CLOSE_AUTH = 4401;
+const CLOSE_PROTOCOL = 4400;
+const CLOSE_DEAD = 4408;
+const RAFT_PATH = '/raft';
+/**
+ * How long the losing link of a duplicate pair stays open. Each side switches to the winner as soon as
+ * it has authenticated it (about one round trip apart), so frames sent on the loser meanwhile still
+ * arrive instead of being cut off by an immediate close.
+ */
+const DUPLICATE_GRACE_MS = 2000;
+
+class Link {
+  inflight = 0;
+  closed = false;
+  lastRecv = Date.now();
+  pingTimer: NodeJS.Timeout | undefined;
+  /** Set on the losing link of a duplicate pair: it keeps delivering until this fires, then closes. */
+  retireTimer: NodeJS.Timeout | undefined;
+  constructor(
+    readonly peer: NodeId,
+    readonly ws: WebSocket,
+    readonly dialledBy: NodeId,
+    readonly peerIncarnation: string,
+  ) {}
+}
+
+interface PeerState {
+  id: NodeId;
+  addr: string | undefined;
+  /** The link we send on. */
+  link: Link | undefined;
+  /** Losing duplicates still open for DUPLICATE_GRACE_MS: frames the peer sent on them are delivered. */
+  spares: Set<Link>;
+  dialing: boolean;
+  retryTimer: NodeJS.Timeout | undefined;
+  attempt: number;
+  everUp: boolean;
+  sentMsgs: number;
+  droppedMsgs: number;
+  reconnects: number;
+  authFailures: number;
+  lastContact: number | undefined;
+  snapshotOut: { link: Link; sender: SnapshotSender } | undefined;
+}
+
+interface PendingRequest {
+  peer: NodeId;
+  resolve(body: Uint8Array): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+type Settings = typeof DEFAULTS & WsTransportOptions;
+
+export class WsTransport extends EventEmitter<TransportEvents> implements Transport {
+  readonly id: NodeId;
+  /** Random per process start: lets the peer tell a restarted node's new link from a duplicate dial. */
+  readonly incarnation = randomUUID();
+  private readonly cfg: Settings;
+  private readonly secret: Uint8Array;
+  private readonly peers = new Map<NodeId, PeerState>();
+  private readonly handlers = new Map<string, RequestHandler>();
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly inbox: SnapshotInbox;
+  private server: WebSocketServer | undefined;
+  private nextRequestId = 1;
+  private stopped = false;
+  private totalAuthFailures = 0;
+
+  constructor(opts: WsTransportOptions) {
+    super();
+    this.cfg = { ...DEFAULTS, ...stripUndefined(opts) } as Settings;
+    this.id = opts.id;
+    this.secret = typeof opts.secret === 'string' ? Buffer.from(opts.secret, 'utf8') : opts.secret;
+    if (this.secret.byteLength === 0) throw new Error('WsTransport: the cluster secret must not be empty');
+    this.inbox = new SnapshotInbox(opts.snapshotStagingDir, (from, meta, path) => this.emitUnlessStopped('snapshot', from, meta, path));
+    for (const [peer, addr] of opts.peers) if (peer !== this.id) this.peerState(peer).addr = addr;
+  }
+
+  /** The bound listen port (useful with listenPort 0). */
+  get port(): number {
+    const addr = this.server?.address() as AddressInfo | undefined;
+    if (!addr) throw new Error('WsTransport not started');
+    return addr.port;
+  }
+
+  async start(): Promise<void> {
+    await this.inbox.init();
+    const server = new WebSocketServer({
+      host: this.cfg.listenHost,
+      port: this.cfg.listenPort,
+      path: RAFT_PATH,
+      perMessageDeflate: false,
+      maxPayload: this.cfg.maxFrameBytes,
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    server.on('error', (err) => this.cfg.logger?.warn({ err }, 'raft listener error'));
+    server.on('connection', (ws, req) => {
+      req.socket.setNoDelay(true);
+      this.acceptInbound(ws);
+    });
+    this.server = server;
+    for (const p of this.peers.values()) this.ensureDialing(p);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const p of this.peers.values()) {
+      clearTimeout(p.retryTimer);
+      p.snapshotOut?.sender.fail(new TransportError('stopped', 'transport stopped'));
+      for (const l of linksOf(p)) l.ws.terminate();
+    }
+    for (const [id, req] of this.pending) {
+      clearTimeout(req.timer);
+      this.pending.delete(id);
+      req.reject(new TransportError('stopped', 'transport stopped'));
+    }
+    await this.inbox.abortAll();
+    const server = this.server;
+    if (server) {
+      for (const client of server.clients) client.terminate();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  setPeers(peers: Map<NodeId, string>): void {
+    for (const [id, addr] of peers) {
+      if (id === this.id) continue;
+      const p = this.peerState(id);
+      p.addr = addr;
+      this.ensureDialing(p);
+    }
+    for (const p of this.peers.values()) {
+      if (peers.has(p.id) || p.addr === undefined) continue;
+      p.addr = undefined;
+      clearTimeout(p.retryTimer);
+      p.retryTimer = undefined;
+      for (const l of linksOf(p)) l.ws.close(CLOSE_REMOVED, 'removed from the cluster');
+    }
+  }
+
+  isConnected(peer: NodeId): boolean {
+    return this.peers.get(peer)?.link !== undefined;
+  }
+
+  /** Closes the current link to `peer` (it redials as after any link loss). For tests and operators. */
+  dropLink(peer: NodeId): void {
+    const p = this.peers.get(peer);
+    if (p) for (const l of linksOf(p)) l.ws.terminate();
+  }
+
+  /** Connections refused for failed authentication, whatever peer they claimed to be. */
+  get authFailures(): number {
+    return this.totalAuthFailures;
+  }
+
+  send(m: Message): void {
+    const p = this.peerState(m.to);
+    const link = p.link;
+    if (!link) return this.drop(p, 'link_down');
+    const payload = payloadBytesOf(m);
+    const limit = payload > 0 ? this.cfg.maxInflightBytes : this.cfg.maxInflightBytes + this.cfg.controlReserveBytes;
+    if (link.inflight + payload > limit) return this.drop(p, 'backpressure');
+    p.sentMsgs++;
+    this.writeFrame(link, { t: 'raft', msg: m }).catch(() => undefined);
+  }
+
+  async sendSnapshot(to: NodeId, meta: SnapshotMeta, source: SnapshotSource): Promise<SnapshotSendResult> {
+    const p = this.peerState(to);
+    const link = p.link;
+    if (!link) throw new TransportError('link_down', `no link to ${to}`);
+    if (p.snapshotOut) throw new TransportError('busy', `a snapshot to ${to} is already streaming`);
+    const sender = new SnapshotSender((f) => this.writeFrame(link, f), to, {
+      chunkBytes: this.cfg.snapshotChunkBytes,
+      windowBytes: this.cfg.snapshotWindowBytes,
+      stallMs: this.cfg.snapshotStallMs,
+    });
+    p.snapshotOut = { link, sender };
+    try {
+      return await sender.run(meta, source);
+    } finally {
+      p.snapshotOut = undefined;
+    }
+  }
+
+  request(to: NodeId, kind: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const link = this.peers.get(to)?.link;
+    if (!link) return Promise.reject(new TransportError('link_down', `no link to ${to}`));
+    if (link.inflight + body.byteLength > this.cfg.maxInflightBytes) {
+      return Promise.reject(new TransportError('backpressure', `in-flight cap towards ${to} reached`));
+    }
+    const id = this.nextRequestId++;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new TransportError('timeout', `request '${kind}' to ${to} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { peer: to, resolve, reject, timer });
+      this.writeFrame(link, { t: 'req', id, kind, body }).catch(() => undefined);
+    });
+  }
+
+  handle(kind: string, fn: RequestHandler): void {
+    this.handlers.set(kind, fn);
+  }
+
+  linkStats(): Map<NodeId, LinkStats> {
+    const now = Date.now();
+    const out = new Map<NodeId, LinkStats>();
+    for (const p of this.peers.values()) {
+      const stats: LinkStats = {
+        connected: p.link !== undefined,
+        inflightBytes: p.link ? Math.max(p.link.inflight, p.link.ws.bufferedAmount) : 0,
+        sentMsgs: p.sentMsgs,
+        droppedMsgs: p.droppedMsgs,
+        reconnects: p.reconnects,
+        authFailures: p.authFailures,
+      };
+      if (p.lastContact !== undefined) stats.lastContactMs = now - p.lastContact;
+      out.set(p.id, stats);
+    }
+    return out;
+  }
+
+  // ---- links -------------------------------------------------------------------------------------
+
+  private peerState(id: NodeId): PeerState {
+    let p = this.peers.get(id);
+    if (!p) {
+      p = {
+        id, addr: undefined, link: undefined, spares: new Set(), dialing: false, retryTimer: undefined, attempt: 0, everUp: false,
+        sentMsgs: 0, droppedMsgs: 0, reconnects: 0, authFailures: 0, lastContact: undefined, snapshotOut: undefined,
+      };
+      this.peers.set(id, p);
+    }
+    return p;
+  }
+
+  private ensureDialing(p: PeerState): void {
+    if (this.stopped || !this.server || p.addr === undefined || p.link || p.dialing || p.retryTimer) return;
+    // First retry is immediate; then 50 ms doubling to 1 s, each delay jittered to 50–100 % of its value.
+    const ceiling = Math.min(this.cfg.reconnectMaxMs, this.cfg.reconnectBaseMs * 2 ** (p.attempt - 1));
+    const delay = p.attempt === 0 ? 0 : ceiling * (0.5 + Math.random() / 2);
+    p.attempt++;
+    p.retryTimer = setTimeout(() => {
+      p.retryTimer = undefined;
+      if (this.stopped || p.link || p.addr === undefined) return;
+      p.dialing = true;
+      this.dial(p, p.addr)
+        .catch((err: Error) => this.cfg.logger?.debug({ peer: p.id, err: err.message }, 'raft dial failed'))
+        .finally(() => {
+          p.dialing = false;
+          this.ensureDialing(p);
+        });
+    }, delay);
+  }
+
+  /** Client side of the handshake: challenge → auth → welcome. Resolves once the link is adopted. */
+  private dial(p: PeerState, addr: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(`ws://${addr}${RAFT_PATH}`, {
+        perMessageDeflate: false,
+        maxPayload: this.cfg.maxFrameBytes,
+        handshakeTimeout: this.cfg.handshakeTimeoutMs,
+      });
+      const clientNonce = newNonce();
+      let serverNonce: string | undefined;
+      let settled = false;
+      const finish = (err?: Error, authFailure?: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        ws.off('message', onMessage);
+        ws.off('close', onClose);
+        if (authFailure) this.countAuthFailure(p.id, authFailure);
+        if (err) {
+          ws.on('error', () => undefined);
+          ws.terminate();
+          reject(err);
+        } else resolve();
+      };
+      const timer = setTimeout(() => finish(new Error('handshake timeout'), 'handshake_timeout'), this.cfg.handshakeTimeoutMs);
+      ws.on('upgrade', (res) => res.socket.setNoDelay(true));
+      ws.on('error', (err) => finish(err));
+      const onClose = () => finish(new Error('closed during handshake'));
+      ws.on('close', onClose);
+      const onMessage = (data: RawData) => {
+        const f = this.decodeOrNull(data);
+        if (f?.t === 'challenge' && serverNonce === undefined) {
+          if (f.cluster !== this.cfg.clusterId || f.id !== p.id) {
+            return finish(new Error(`peer at ${addr} is ${f.id}@${f.cluster}, expected ${p.id}@${this.cfg.clusterId}`), 'wrong_peer');
+          }
+          serverNonce = f.nonce;
+          const t = this.transcript(this.id, p.id, serverNonce, clientNonce, this.incarnation);
+          ws.send(encodeFrame({ t: 'auth', cluster: this.cfg.clusterId, from: this.id, to: p.id, nonce: clientNonce, incarnation: this.incarnation, mac: handshakeMac(this.secret, 'client', t) }));
+        } else if (f?.t === 'welcome' && serverNonce !== undefined) {
+          const t = this.transcript(this.id, p.id, serverNonce, clientNonce, f.incarnation);
+          if (!macMatches(this.secret, 'server', t, f.mac)) return finish(new Error(`${p.id} failed to prove the secret`), 'bad_mac');
+          finish();
+          this.adopt(p.id, ws, this.id, f.incarnation);
+        } else if (f?.t === 'deny') {
+          finish(new Error(`${p.id} refused us: ${f.code} ${f.message}`), f.code);
+        } else {
+          finish(new Error(`unexpected frame during handshake with ${p.id}`), 'protocol');
+        }
+      };
+      ws.on('message', onMessage);
+    });
+  }
+
+  /** Server side of the handshake: send a challenge, verify the dialler's auth, answer with welcome. */
+  private acceptInbound(ws: WebSocket): void {
+    ws.on('error', () => undefined);
+    if (this.stopped) return ws.terminate();
+    const serverNonce = newNonce();
+    let done = false;
+    const refuse = (claimed: NodeId | undefined, code: string, message: string) => {
+      done = true;
+      clearTimeout(timer);
+      this.countAuthFailure(claimed, code);
+      ws.removeAllListeners('message');
+      ws.send(encodeFrame({ t: 'deny', code, message }), () => ws.close(CLOSE_AUTH, code));
+    };
+    const timer = setTimeout(() => refuse(undefined, 'handshake_timeout', 'no auth frame in time'), this.cfg.handshakeTimeoutMs);
+    ws.on('close', () => {
+      if (!done) refuse(undefined, 'closed_unauthenticated', 'closed before authenticating');
+    });
+    ws.once('message', (data) => {
+      if (done) return;
+      const f = this.decodeOrNull(data);
+      if (f?.t !== 'auth') return refuse(undefined, 'protocol', 'expected an auth frame');
+      if (f.cluster !== this.cfg.clusterId) return refuse(f.from, 'wrong_cluster', `this is cluster ${this.cfg.clusterId}`);
+      if (f.to !== this.id || f.from === this.id) return refuse(f.from, 'wrong_peer', `this is node ${this.id}`);
+      const claimed = this.transcript(f.from, this.id, serverNonce, f.nonce, f.incarnation);
+      if (!macMatches(this.secret, 'client', claimed, f.mac)) return refuse(f.from, 'bad_mac', 'authentication failed');
+      done = true;
+      clearTimeout(timer);
+      const mine = this.transcript(f.from, this.id, serverNonce, f.nonce, this.incarnation);
+      ws.send(encodeFrame({ t: 'welcome', incarnation: this.incarnation, mac: handshakeMac(this.secret, 'server', mine) }));
+      this.adopt(f.from, ws, f.from, f.incarnation);
+    });
+    ws.send(encodeFrame({ t: 'challenge', cluster: this.cfg.clusterId, id: this.id, nonce: serverNonce }));
+  }
+
+  private transcript(client: NodeId, server: NodeId, serverNonce: string, clientNonce: string, incarnation: string): HandshakeTranscript {
+    return { cluster: this.cfg.clusterId, client, server, serverNonce, clientNonce, incarnation };
+  }
+
+  /**
+   * Makes an authenticated socket a link to `peer`. With a link already present: a different peer
+   * incarnation means the old link goes to a dead process (linkDown, then linkUp for the new one); the
+   * same incarnation means both sides dialled, and both sides send on the link dialled by the smaller id
+   * (the newer one if the same side dialled both), retiring the other after DUPLICATE_GRACE_MS.
+   */
+  private adopt(peer: NodeId, ws: WebSocket, dialledBy: NodeId, peerIncarnation: string): void {
+    if (this.stopped) return ws.terminate();
+    const p = this.peerState(peer);
+    const link = new Link(peer, ws, dialledBy, peerIncarnation);
+    ws.on('message', (data) => this.onData(link, data));
+    ws.on('pong', () => this.touch(link));
+    ws.on('close', () => this.linkClosed(link));
+    ws.on('error', (err) => {
+      this.cfg.logger?.debug({ peer, err: err.message }, 'raft link error');
+      ws.terminate();
+    });
+    link.pingTimer = setInterval(() => this.keepAlive(link), this.cfg.pingIntervalMs);
+    this.touch(link);
+    p.attempt = 0;
+    clearTimeout(p.retryTimer);
+    p.retryTimer = undefined;
+
+    const old = p.link;
+    if (old && old.peerIncarnation === peerIncarnation) {
+      const preferNew = old.dialledBy !== minId(this.id, peer) || dialledBy === old.dialledBy;
+      const [winner, loser] = preferNew ? [link, old] : [old, link];
+      p.link = winner;
+      this.retire(p, loser);
+      this.cfg.logger?.debug({ peer, dialledBy: winner.dialledBy }, 'raft duplicate link resolved');
+      return;
+    }
+    if (old) {
+      // The peer restarted: everything on the old link (and its spares) belonged to a dead process.
+      for (const l of linksOf(p)) this.closeLink(l, CLOSE_DUPLICATE, 'peer restarted');
+    }
+    p.link = link;
+    if (p.everUp) p.reconnects++;
+    p.everUp = true;
+    this.cfg.logger?.info({ peer, dialledBy }, 'raft link up');
+    this.cfg.metrics?.linkUp?.(peer);
+    this.emitUnlessStopped('linkUp', peer);
+  }
+
+  private retire(p: PeerState, loser: Link): void {
+    p.spares.add(loser);
+    loser.retireTimer = setTimeout(() => loser.ws.close(CLOSE_DUPLICATE, 'duplicate link'), DUPLICATE_GRACE_MS);
+  }
+
+  /** Closes a link now and processes its loss synchronously (the ws 'close' event comes later). */
+  private closeLink(link: Link, code: number, reason: string): void {
+    link.ws.close(code, reason);
+    link.ws.terminate();
+    this.linkClosed(link);
+  }
+
+  private keepAlive(link: Link): void {
+    if (Date.now() - link.lastRecv > this.cfg.deadAfterMs) {
+      this.cfg.logger?.info({ peer: link.peer }, 'raft link silent: closing');
+      link.ws.close(CLOSE_DEAD, 'no traffic');
+      link.ws.terminate();
+      return;
+    }
+    link.ws.ping();
+  }
+
+  private touch(link: Link): void {
+    link.lastRecv = Date.now();
+    this.peerState(link.peer).lastContact = link.lastRecv;
+  }
+
+  private linkClosed(link: Link): void {
+    if (link.closed) return;
+    link.closed = true;
+    clearInterval(link.pingTimer);
+    clearTimeout(link.retireTimer);
+    const p = this.peerState(link.peer);
+    p.spares.delete(link);
+    if (p.snapshotOut?.link === link) p.snapshotOut.sender.fail(new TransportError('link_lost', `link to ${link.peer} closed`));
+    if (p.link !== link) return;
+    const spare = [...p.spares].find((l) => l.ws.readyState === WebSocket.OPEN);
+    if (spare) {
+      // The winner of a duplicate pair died first: the still-open loser carries on, nothing was lost.
+      p.spares.delete(spare);
+      clearTimeout(spare.retireTimer);
+      p.link = spare;
+      return;
+    }
+    p.link = undefined;
+    this.peerLost(p);
+  }
+
+  private peerLost(p: PeerState): void {
+    for (const [id, req] of this.pending) {
+      if (req.peer !== p.id) continue;
+      clearTimeout(req.timer);
+      this.pending.delete(id);
+      req.reject(new TransportError('link_lost', `link to ${p.id} closed before the response`));
+    }
+    void this.inbox.abort(p.id);
+    this.cfg.logger?.info({ peer: p.id }, 'raft link down');
+    this.cfg.metrics?.linkDown?.(p.id);
+    this.emitUnlessStopped('linkDown', p.id);
+    this.ensureDialing(p);
+  }
+
+  // ---- frames ------------------------------------------------------------------------------------
+
+  private writeFrame(link: Link, f: Frame): Promise<void> {
+    if (link.closed) return Promise.reject(new TransportError('link_lost', `link to ${link.peer} closed`));
+    const buf = encodeFrame(f);
+    link.inflight += buf.length;
+    return new Promise<void>((resolve, reject) => {
+      link.ws.send(buf, { binary: true }, (err) => {
+        link.inflight -= buf.length;
+        if (err) reject(new TransportError('link_lost', `link to ${link.peer} closed: ${err.message}`));
+        else resolve();
+      });
+    });
+  }
+
+  private onData(link: Link, data: RawData): void {
+    this.touch(link);
+    const f = this.decodeOrNull(data);
+    if (!f) {
+      link.ws.close(CLOSE_PROTOCOL, 'bad frame');
+      return;
+    }
+    switch (f.t) {
+      case 'raft':
+        return this.onRaft(link, f.msg);
+      case 'req':
+        return void this.onRequest(link, f);
+      case 'res':
+      case 'err':
+        return this.onResponse(link, f);
+      case 'snapOffer':
+        return void this.inbox.onOffer(link.peer, f, (r) => void this.writeFrame(link, r).catch(() => undefined));
+      case 'snapChunk':
+        return this.inbox.onChunk(link.peer, f);
+      case 'snapEnd':
+        return this.inbox.onEnd(link.peer, f);
+      case 'snapAccept':
+      case 'snapAck':
+      case 'snapDone': {
+        const out = this.peerState(link.peer).snapshotOut;
+        if (out && out.sender.sid === f.sid) out.sender.onFrame(f);
+        return;
+      }
+      default:
+        link.ws.close(CLOSE_PROTOCOL, `unexpected ${f.t} frame`);
+    }
+  }
+
+  private onRaft(link: Link, m: Message): void {
+    // The link's peer id was authenticated; a message claiming another sender is not believed.
+    if (m.from !== link.peer || m.to !== this.id) {
+      this.cfg.logger?.warn({ peer: link.peer, from: m.from, to: m.to }, 'raft message with foreign from/to dropped');
+      return;
+    }
+    this.emitUnlessStopped('message', m);
+  }
+
+  private async onRequest(link: Link, f: FrameOf<'req'>): Promise<void> {
+    const handler = this.handlers.get(f.kind);
+    let reply: Frame;
+    if (!handler) {
+      reply = { t: 'err', id: f.id, code: 'no_handler', message: `no handler for '${f.kind}' on ${this.id}` };
+    } else {
+      try {
+        reply = { t: 'res', id: f.id, body: await handler(link.peer, f.body) };
+      } catch (err) {
+        const e = err as { code?: unknown; message?: unknown };
+        reply = { t: 'err', id: f.id, code: typeof e.code === 'string' ? e.code : 'internal', message: String(e.message ?? err) };
+      }
+    }
+    // Answer on the link we send on now: the one the request came in on may be a retiring duplicate.
+    const out = this.peerState(link.peer).link ?? link;
+    await this.writeFrame(out, reply).catch(() => undefined);
+  }
+
+  private onResponse(link: Link, f: FrameOf<'res'> | FrameOf<'err'>): void {
+    const req = this.pending.get(f.id);
+    if (!req || req.peer !== link.peer) return; // late answer to a request that already timed out
+    this.pending.delete(f.id);
+    clearTimeout(req.timer);
+    if (f.t === 'res') req.resolve(f.body);
+    else req.reject(new RemoteError(f.code, f.message, link.peer));
+  }
+
+  private decodeOrNull(data: RawData): Frame | null {
+    try {
+      return decodeFrame(rawToBuffer(data));
+    } catch (err) {
+      this.cfg.logger?.warn({ err: (err as Error).message }, 'undecodable raft frame');
+      return null;
+    }
+  }
+
+  private drop(p: PeerState, reason: 'link_down' | 'backpressure'): void {
+    p.droppedMsgs++;
+    this.cfg.metrics?.dropped?.(p.id, reason);
+  }
+
+  private countAuthFailure(claimed: NodeId | undefined, reason: string): void {
+    this.totalAuthFailures++;
+    if (claimed !== undefined && this.peers.has(claimed)) this.peers.get(claimed)!.authFailures++;
+    this.cfg.logger?.warn({ peer: claimed, reason }, 'raft link authentication failed');
+    this.cfg.metrics?.authFailure?.(claimed, reason);
+  }
+
+  private emitUnlessStopped<K extends keyof TransportEvents>(event: K, ...args: TransportEvents[K]): void {
+    if (!this.stopped) (this.emit as (e: K, ...a: TransportEvents[K]) => boolean)(event, ...args);
+  }
+}
+
+function linksOf(p: PeerState): Link[] {
+  return p.link ? [p.link, ...p.spares] : [...p.spares];
+}
+
+function minId(a: NodeId, b: NodeId): NodeId {
+  return a < b ? a : b;
+}
+
+function rawToBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
