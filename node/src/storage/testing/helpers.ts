@@ -12,7 +12,8 @@ export function tempDir(tag: string): { dir: string; cleanup: () => void } {
 
 /** Deterministic content per (index, term), with sizes varying from 0 to ~3 KiB so records straddle pages. */
 export function entryData(index: number, term: number): Uint8Array {
-  const size = (index * 7919 + term * 131) % 3000;
+  // every 97th entry is large, so one write spans many pages and a kill can land inside it
+  const size = index % 97 === 0 ? 300_000 + index : (index * 7919 + term * 131) % 3000;
   const out = Buffer.alloc(size);
   let block = createHash('sha256').update(`${index}/${term}`).digest();
   for (let off = 0; off < size; off += block.length) {
