@@ -8,7 +8,10 @@
 // bodies) out of JSON and lets the raft message gain fields without a codec change.
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import { CodecError } from './errors.js';
-import type { Message } from './types.js';
+import { MESSAGE_TYPES, type Message, type MessageType } from '../raft/message.js';
+
+const MESSAGE_TYPE_SET = new Set<MessageType>(MESSAGE_TYPES);
+const ENTRY_TYPES = new Set(['normal', 'conf', 'noop']);
 
 export const WIRE_VERSION = 1;
 const PREAMBLE_BYTES = 6;
@@ -74,8 +77,7 @@ export function encodeFrame(frame: Frame): Buffer {
 /** Entry payload bytes of a raft message: what the per-peer in-flight cap is about (see docs/transport.md). */
 export function payloadBytesOf(m: Message): number {
   let n = 0;
-  const entries = m['entries'];
-  if (Array.isArray(entries)) for (const e of entries) n += (e as { data?: Uint8Array }).data?.byteLength ?? 0;
+  for (const e of m.entries ?? []) n += e.data.byteLength;
   return n;
 }
 
@@ -197,15 +199,21 @@ function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((s) => typeof s === 'string');
 }
 
-// The transport only relies on type/from/to; entries are checked because their blobs are ours to restore.
+// Checks the fields raft/message.ts declares; fields added later pass through unchecked.
 function isWireMessage(v: unknown): v is Message {
   if (!isPlainObject(v)) return false;
-  if (typeof v['type'] !== 'string' || typeof v['from'] !== 'string' || typeof v['to'] !== 'string') return false;
-  if (v['term'] !== undefined && !isUint(v['term'])) return false;
+  if (!MESSAGE_TYPE_SET.has(v['type'] as MessageType) || typeof v['from'] !== 'string' || typeof v['to'] !== 'string') return false;
+  for (const f of ['term', 'logTerm', 'index', 'commit', 'rejectHint'] as const) if (!isUint(v[f])) return false;
+  if (typeof v['reject'] !== 'boolean') return false;
+  if (v['ctx'] !== undefined && !(v['ctx'] instanceof Uint8Array)) return false;
+  if (v['snapshot'] !== undefined && !isSnapshotMeta(v['snapshot'])) return false;
   const entries = v['entries'];
   if (entries === undefined) return true;
+  return Array.isArray(entries) && entries.every(isEntry);
+}
+
+function isEntry(e: unknown): boolean {
   return (
-    Array.isArray(entries) &&
-    entries.every((e) => isPlainObject(e) && isUint(e['index']) && isUint(e['term']) && e['data'] instanceof Uint8Array)
+    isPlainObject(e) && isUint(e['index']) && isUint(e['term']) && ENTRY_TYPES.has(e['type'] as string) && e['data'] instanceof Uint8Array
   );
 }

@@ -7,7 +7,6 @@ export type {
   SnapshotSource,
   Transport,
   TransportEvents,
-  WireMessage,
 } from './types.js';
 export { WsTransport, type TransportLogger, type TransportMetricsSink, type WsTransportOptions } from './ws-transport.js';
 export { InMemoryNetwork, InMemoryTransport, type DelayFn, type DropFilter, type InMemoryTransportOptions } from './in-memory.js';

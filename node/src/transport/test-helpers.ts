@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeId } from '../raft/types.js';
-import type { Message } from './types.js';
+import { makeMessage, type Message } from '../raft/message.js';
 import { WsTransport, type WsTransportOptions } from './ws-transport.js';
 
 /** Polls `pred` until true; fails with `what` after the deadline. */
@@ -16,14 +16,14 @@ export async function waitFor(what: string, pred: () => boolean, timeoutMs = 500
 }
 
 export function heartbeat(from: NodeId, to: NodeId, term = 1): Message {
-  return { type: 'heartbeat', from, to, term, commit: 0 };
+  return makeMessage({ type: 'heartbeat', from, to, term });
 }
 
 export function append(from: NodeId, to: NodeId, datas: Uint8Array[], term = 1): Message {
-  return {
-    type: 'app', from, to, term, logTerm: term, index: 0, commit: 0,
-    entries: datas.map((data, i) => ({ term, index: i + 1, type: 'normal', data })),
-  };
+  return makeMessage({
+    type: 'app', from, to, term, logTerm: term,
+    entries: datas.map((data, i) => ({ term, index: i + 1, type: 'normal' as const, data })),
+  });
 }
 
 /** Creates, starts and tracks WsTransports on free ports with private staging dirs. */

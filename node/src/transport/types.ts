@@ -1,22 +1,13 @@
 // The transport's public vocabulary: the interface both WsTransport and InMemoryTransport implement.
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
+import type { Message } from '../raft/message.js';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 
-/**
- * A raft message as the transport sees it. The transport never interprets a message beyond `type`,
- * `from` and `to`: every other field is carried generically (JSON header + binary blobs for every
- * Uint8Array), so fields the core adds later need no codec change.
- * Kept structurally compatible with raft/message.ts `Message` (D).
- */
-export interface WireMessage {
-  type: string;
-  from: NodeId;
-  to: NodeId;
-  [field: string]: unknown;
-}
-
-export type Message = WireMessage;
+// The transport relies only on `type`, `from`, `to` and `entries[].data`: the codec carries every other
+// field generically (JSON header + binary blobs for every Uint8Array), so fields the core adds later
+// need no codec change.
+export type { Message } from '../raft/message.js';
 
 export interface SnapshotSource {
   /** Total number of bytes `open(0)` yields. */

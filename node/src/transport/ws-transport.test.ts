@@ -4,7 +4,7 @@ import { WebSocket } from 'ws';
 import { encodeFrame } from './codec.js';
 import { RemoteError, TransportError } from './errors.js';
 import { Harness, append, heartbeat, waitFor } from './test-helpers.js';
-import type { Message } from './types.js';
+import { makeMessage, type Message } from '../raft/message.js';
 import { WsTransport } from './ws-transport.js';
 
 describe('WsTransport links', function () {
@@ -28,15 +28,15 @@ describe('WsTransport links', function () {
     a.on('message', (m) => atA.push(m));
     const blob = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 31) & 0xff);
     a.send(append('a', 'b', [blob, new Uint8Array(0), Uint8Array.of(0, 255)]));
-    b.send({ type: 'appResp', from: 'b', to: 'a', term: 1, index: 3, reject: false, ctx: Uint8Array.of(9, 8, 7) });
+    b.send(makeMessage({ type: 'appResp', from: 'b', to: 'a', term: 1, index: 3, ctx: Uint8Array.of(9, 8, 7) }));
     await waitFor('messages delivered', () => atB.length === 1 && atA.length === 1);
 
-    const entries = atB[0]!['entries'] as { data: Uint8Array; index: number }[];
+    const entries = atB[0]!.entries!;
     expect(entries.map((e) => e.index)).to.deep.equal([1, 2, 3]);
     expect(Buffer.from(entries[0]!.data).equals(Buffer.from(blob))).to.equal(true);
     expect([...entries[2]!.data]).to.deep.equal([0, 255]);
-    expect([...(atA[0]!['ctx'] as Uint8Array)]).to.deep.equal([9, 8, 7]);
-    expect(atA[0]!['reject']).to.equal(false);
+    expect([...atA[0]!.ctx!]).to.deep.equal([9, 8, 7]);
+    expect(atA[0]).to.include({ type: 'appResp', index: 3, reject: false });
     expect(a.linkStats().get('b')).to.include({ connected: true, sentMsgs: 1, droppedMsgs: 0, authFailures: 0 });
   });
 
@@ -50,7 +50,7 @@ describe('WsTransport links', function () {
     b.on('message', (m) => got.push(m));
     for (let i = 0; i < 50; i++) a.send(heartbeat('a', 'b', i + 1));
     await waitFor('50 heartbeats', () => got.length === 50);
-    expect(got.map((m) => m['term'])).to.deep.equal(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(got.map((m) => m.term)).to.deep.equal(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(a.linkStats().get('b')!.reconnects).to.equal(0);
     expect(b.linkStats().get('a')!.reconnects).to.equal(0);
     // After the grace period only the winning socket remains (the one dialled by the smaller id, 'a').
