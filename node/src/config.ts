@@ -32,6 +32,9 @@ export interface NodeConfig {
   /** How long an HTTP write or linearizable read waits for the cluster before answering 503. */
   requestTimeoutMs: number;
   maxInflightBytes: number;
+  /** Worker threads for PNG work (0 = one per core). */
+  workers: number;
+  maxPixels: number;
 }
 
 export class ConfigError extends Error {
@@ -72,6 +75,8 @@ export const VARS: readonly VarSpec[] = [
   { name: 'STEGO_LOG_LEVEL', default: 'info', help: 'pino level: trace|debug|info|warn|error|fatal|silent' },
   { name: 'STEGO_FSYNC_DEADLINE_MS', default: '2000', help: 'an fsync slower than this steps the node down' },
   { name: 'STEGO_REQUEST_TIMEOUT_MS', default: '10000', help: 'how long a write or linearizable read waits for the cluster' },
+  { name: 'STEGO_WORKERS', default: '0 (one per core)', help: 'worker threads for PNG decode/encode' },
+  { name: 'STEGO_MAX_PIXELS', default: '40000000', help: 'largest image (width x height) accepted' },
   { name: 'STEGO_MAX_INFLIGHT_BYTES', default: String(64 * MiB), help: 'in-flight raft bytes per peer link' },
 ];
 
@@ -212,6 +217,8 @@ export function loadConfig(env: Env): NodeConfig {
     fsyncDeadlineMs: r.int('STEGO_FSYNC_DEADLINE_MS', 2000, 1),
     requestTimeoutMs: r.int('STEGO_REQUEST_TIMEOUT_MS', 10_000, 1),
     maxInflightBytes: r.int('STEGO_MAX_INFLIGHT_BYTES', 64 * MiB, 1024),
+    workers: r.int('STEGO_WORKERS', 0, 0, 256),
+    maxPixels: r.int('STEGO_MAX_PIXELS', 40_000_000, 1),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return cfg;

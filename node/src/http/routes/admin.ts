@@ -1,0 +1,72 @@
+// Membership and leadership administration, behind a bearer token. Operations run on the leader: a
+// follower forwards them over the raft link, so an operator may call any node.
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { Router } from '@koa/router';
+import type { Middleware } from 'koa';
+import { koaBody } from 'koa-body';
+import type { ClusterService } from '../../cluster/service.js';
+import { ApiError } from '../errors.js';
+import { stegoHeaders } from './objects.js';
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Constant-time check of `Authorization: Bearer <token>`; an unset token disables the admin API. */
+export function requireAdminToken(token: string): Middleware {
+  const want = digest(token);
+  return async function checkAdminToken(ctx, next) {
+    if (token === '') throw new ApiError('unauthorized', 401, 'the admin API is disabled: STEGO_ADMIN_TOKEN is not set on this node');
+    const m = /^Bearer\s+(.+)$/i.exec(ctx.get('Authorization'));
+    if (!m || !timingSafeEqual(digest(m[1]!.trim()), want)) {
+      ctx.set('WWW-Authenticate', 'Bearer realm="stego-admin"');
+      throw new ApiError('unauthorized', 401, 'missing or wrong admin bearer token');
+    }
+    await next();
+  };
+}
+
+function jsonObject(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null || body === '') return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw new ApiError('invalid_request', 400, 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function optionalString(o: Record<string, unknown>, key: string): string | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new ApiError('invalid_request', 400, `'${key}' must be a string`);
+  return v;
+}
+
+export function adminRouter(service: ClusterService, adminToken: string): Router {
+  const router = new Router({ prefix: '/admin' });
+  router.use(stegoHeaders(service));
+  router.use(requireAdminToken(adminToken));
+  const json = koaBody({ json: true, multipart: false, urlencoded: false, text: false, jsonLimit: '64kb', jsonStrict: true });
+
+  router.post('/members', json, async (ctx) => {
+    const body = jsonObject(ctx.request.body);
+    const id = optionalString(body, 'id');
+    const address = optionalString(body, 'raft_address');
+    if (!id || !address) throw new ApiError('invalid_request', 400, "send {\"id\": \"n4\", \"raft_address\": \"host:port\"}");
+    const r = await service.addMember(id, address);
+    ctx.status = r.status;
+    ctx.body = r.body;
+  });
+
+  router.delete('/members/:id', async (ctx) => {
+    const r = await service.removeMember(ctx.params.id!);
+    ctx.status = r.status;
+    ctx.body = r.body;
+  });
+
+  router.post('/transfer-leadership', json, async (ctx) => {
+    const to = optionalString(jsonObject(ctx.request.body), 'to');
+    const r = await service.transferLeadership(to);
+    ctx.status = r.status;
+    ctx.body = r.body;
+  });
+
+  return router;
+}

@@ -1,0 +1,99 @@
+// Replicated stego objects. POST embeds on the receiving node (its worker pool does the CPU work, so
+// followers share the load) and only the finished PNG travels to the leader through Raft.
+import { readFile } from 'node:fs/promises';
+import { Router } from '@koa/router';
+import type { Middleware } from 'koa';
+import type { ClusterService } from '../../cluster/service.js';
+import { ClusterError } from '../../cluster/errors.js';
+import type { StegoPool } from '../../workers/stego-pool.js';
+import { ApiError } from '../errors.js';
+import type { HttpConfig } from '../http-config.js';
+import { refuseWhenSaturated } from '../middleware/admission.js';
+import { multipartBody, payloadOf, readStegoForm } from '../multipart.js';
+import { precheckPng } from '../png-precheck.js';
+
+export interface ObjectRouteDeps {
+  service: ClusterService;
+  pool: StegoPool;
+  config: HttpConfig;
+}
+
+/** Every cluster response names the node that answered and the leader it knows (empty when none). */
+export function stegoHeaders(service: ClusterService): Middleware {
+  return async function setStegoHeaders(ctx, next) {
+    ctx.set('X-Stego-Node', service.id);
+    const set = (): void => {
+      ctx.set('X-Stego-Leader', service.node.leaderId ?? '');
+    };
+    set();
+    try {
+      await next();
+    } finally {
+      // the leader may have changed while the request waited for a commit
+      set();
+    }
+  };
+}
+
+function isStale(q: unknown): boolean {
+  return q === 'true' || q === '1';
+}
+
+function coverLoader(path: string): () => Promise<Buffer> {
+  let cached: Promise<Buffer> | undefined;
+  return () => {
+    cached ??= readFile(path).catch((e: unknown) => {
+      cached = undefined;
+      throw new ApiError('cover_unavailable', 500, `default cover image ${path} cannot be read: ${(e as Error).message}`);
+    });
+    return cached;
+  };
+}
+
+export function objectsRouter({ service, pool, config }: ObjectRouteDeps): Router {
+  const router = new Router();
+  const cover = coverLoader(config.coverPath);
+  router.use(stegoHeaders(service));
+
+  // Refuse before reading a (large) body when this node cannot take part in a write at all.
+  const serving: Middleware = async (_ctx, next) => {
+    service.node.assertServing();
+    await next();
+  };
+
+  router.post('/api/objects', serving, refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes), async (ctx) => {
+    const form = readStegoForm(ctx);
+    const payload = payloadOf(form);
+    const png = form.file ?? Buffer.from(await cover());
+    precheckPng(png, pool.maxPixels);
+    const out = await pool.embed(png, payload, { passphrase: form.passphrase, digest: true });
+    if (!out.sha256) throw new Error('worker did not return the digest it was asked for');
+    const meta = await service.putObject(out.png, out.sha256);
+    ctx.status = 201;
+    ctx.set('Location', `/api/objects/${meta.id}`);
+    ctx.body = { id: meta.id, sha256: meta.sha256, size: meta.size };
+  });
+
+  router.get('/api/objects', async (ctx) => {
+    const list = await service.listObjects(isStale(ctx.query.stale));
+    ctx.body = {
+      objects: list.map((o) => ({ id: o.id, sha256: o.sha256, size: o.size, created_at: new Date(o.createdAt).toISOString() })),
+    };
+  });
+
+  router.get('/api/objects/:id', async (ctx) => {
+    const got = await service.getObject(ctx.params.id!, isStale(ctx.query.stale));
+    if (!got) throw new ClusterError('not_found', `no object ${ctx.params.id}`);
+    ctx.type = got.meta.contentType;
+    ctx.set('ETag', `"${got.meta.sha256}"`);
+    ctx.set('X-Stego-Sha256', got.meta.sha256);
+    ctx.body = got.bytes;
+  });
+
+  router.delete('/api/objects/:id', async (ctx) => {
+    if (!(await service.deleteObject(ctx.params.id!))) throw new ClusterError('not_found', `no object ${ctx.params.id}`);
+    ctx.status = 204;
+  });
+
+  return router;
+}
