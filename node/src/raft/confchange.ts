@@ -5,14 +5,18 @@
 import { ConfChangeError } from './errors.js';
 import type { ConfState, NodeId } from './types.js';
 
-export type ConfChangeType = 'addLearner' | 'promote' | 'removeNode';
+/**
+ * `addVoter` only appears in the bootstrap entries a brand-new cluster writes at indexes 1..n (so that
+ * a member joining later learns the initial membership from the log); proposeConfChange refuses it.
+ */
+export type ConfChangeType = 'addLearner' | 'promote' | 'removeNode' | 'addVoter';
 
 export interface ConfChange {
   type: ConfChangeType;
   node: NodeId;
 }
 
-const TYPES: readonly ConfChangeType[] = ['addLearner', 'promote', 'removeNode'];
+const TYPES: readonly ConfChangeType[] = ['addLearner', 'promote', 'removeNode', 'addVoter'];
 
 export function encodeConfChange(cc: ConfChange): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ type: cc.type, node: cc.node }));
@@ -37,6 +41,8 @@ export function confChangeProblem(conf: ConfState, cc: ConfChange): string | nul
   const isVoter = conf.voters.includes(cc.node);
   const isLearner = conf.learners.includes(cc.node);
   switch (cc.type) {
+    case 'addVoter':
+      return isVoter ? `${cc.node} is already a voter` : null;
     case 'addLearner':
       if (isVoter) return `${cc.node} is already a voter`;
       if (isLearner) return `${cc.node} is already a learner`;
@@ -58,6 +64,6 @@ export function applyToConf(conf: ConfState, cc: ConfChange): ConfState {
   const voters = conf.voters.filter((id) => id !== cc.node);
   const learners = conf.learners.filter((id) => id !== cc.node);
   if (cc.type === 'addLearner') learners.push(cc.node);
-  if (cc.type === 'promote') voters.push(cc.node);
+  if (cc.type === 'promote' || cc.type === 'addVoter') voters.push(cc.node);
   return { voters: voters.sort(), learners: learners.sort() };
 }

@@ -27,6 +27,8 @@ export interface UnsafeTestingKnobs {
   voteTwice?: boolean;
   /** Commit by counting replicas regardless of the entry's term (breaks §5.4.2 / leader completeness). */
   commitPreviousTermEntries?: boolean;
+  /** Grant votes without the §5.4.1 up-to-date check (breaks leader completeness). */
+  ignoreLogUpToDate?: boolean;
 }
 
 export interface RaftConfig {
@@ -48,9 +50,9 @@ export interface RaftConfig {
   maxCommittedSizePerReady?: number;
   /** Last index already applied by the state machine (restart with a durable state machine). */
   applied?: number;
-  /** Bootstrap voters, used only when the storage holds neither a snapshot membership nor entries. */
+  /** Initial voters of a brand-new cluster: written as committed conf entries 1..n when the storage is empty. Leave empty on a node that joins an existing cluster. */
   peers?: NodeId[];
-  /** Bootstrap learners (same condition as peers). */
+  /** Initial learners (same condition as peers). */
   learners?: NodeId[];
   /** peerLinkLost: ticks between the campaigns of consecutive voters in id order (default 3). */
   linkLostRankTicks?: number;
@@ -125,15 +127,36 @@ export class Raft {
     this.log = new RaftLog(cfg.storage, cfg.maxCommittedSizePerReady ?? DEFAULT_MAX_APPLY_BYTES);
 
     const { hardState, confState } = cfg.storage.initialState();
-    const empty = confState.voters.length === 0 && confState.learners.length === 0 && cfg.storage.lastIndex() === 0;
-    let conf: ConfState = empty ? { voters: [...(cfg.peers ?? [])], learners: [...(cfg.learners ?? [])] } : confState;
-    if (hardState.term !== 0 || hardState.commit !== 0) this.loadHardState(hardState);
-    if (cfg.applied !== undefined && cfg.applied > 0) {
-      conf = this.replayConfChanges(conf, cfg.applied);
-      this.log.appliedTo(cfg.applied);
+    let conf: ConfState = confState;
+    const fresh = cfg.storage.lastIndex() === 0 && cfg.storage.snapshot().index === 0 && hardState.term === 0;
+    if (fresh && (cfg.peers?.length ?? 0) > 0) {
+      conf = this.bootstrap(cfg.peers ?? [], cfg.learners ?? []);
+    } else {
+      if (hardState.term !== 0 || hardState.commit !== 0) this.loadHardState(hardState);
+      if (cfg.applied !== undefined && cfg.applied > 0) {
+        conf = this.replayConfChanges(conf, cfg.applied);
+        this.log.appliedTo(cfg.applied);
+      }
     }
     this.applyConf(conf);
     this.becomeFollower(this.term, null);
+  }
+
+  /**
+   * A brand-new cluster member writes the initial membership as committed conf entries at term 1 (as
+   * etcd's Bootstrap does). Every initial member writes identical entries, and a member added later reads
+   * the membership from the log like any other change. The driver applies them again: a no-op.
+   */
+  private bootstrap(peers: NodeId[], learners: NodeId[]): ConfState {
+    const changes: ConfChange[] = [
+      ...[...new Set(peers)].sort().map((node): ConfChange => ({ type: 'addVoter', node })),
+      ...[...new Set(learners)].sort().map((node): ConfChange => ({ type: 'addLearner', node })),
+    ];
+    const ents: Entry[] = changes.map((cc, i) => ({ term: 1, index: i + 1, type: 'conf', data: encodeConfChange(cc) }));
+    this.log.append(ents);
+    this.log.commitTo(ents.length);
+    this.term = 1;
+    return changes.reduce<ConfState>((c, cc) => applyToConf(c, cc), { voters: [], learners: [] });
   }
 
   private loadHardState(hs: HardState): void {
@@ -390,7 +413,7 @@ export class Raft {
       (m.type === 'preVote' && m.term > this.term) ||
       (this.knobs.voteTwice === true && m.type === 'vote');
     // §5.4.1 election restriction.
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    if (canVote && (this.log.isUpToDate(m.index, m.logTerm) || this.knobs.ignoreLogUpToDate === true)) {
       this.send(makeMessage({ type: respType, from: this.id, to: m.from, term: m.term }));
       if (m.type === 'vote') {
         this.electionElapsed = 0;
@@ -576,6 +599,7 @@ export class Raft {
     if (this.pendingConfIndex > this.log.applied) {
       throw new ConfChangeError(`a membership change (index ${this.pendingConfIndex}) is still being applied; one change at a time`);
     }
+    if (cc.type === 'addVoter') throw new ConfChangeError('add the node as a learner, then promote it once it has caught up');
     const problem = confChangeProblem(this.confState(), cc);
     if (problem !== null) throw new ConfChangeError(problem);
     const r = this.appendEntries([{ type: 'conf', data: encodeConfChange(cc) }], false);

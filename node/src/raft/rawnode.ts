@@ -65,11 +65,41 @@ export class RawNode {
   constructor(cfg: RaftConfig) {
     this.raft = new Raft(cfg);
     this.prevSoft = this.softState();
-    this.prevHard = this.raft.hardState();
+    // Compare against what is durable, so bootstrap entries and their hard state come out in the first Ready.
+    this.prevHard = cfg.storage.initialState().hardState;
   }
 
   get id(): NodeId {
     return this.raft.id;
+  }
+
+  /** Cheap accessors for drivers and metrics (status() builds a full snapshot). */
+  get role(): Role {
+    return this.raft.role;
+  }
+
+  get term(): number {
+    return this.raft.term;
+  }
+
+  get leader(): NodeId | null {
+    return this.raft.lead;
+  }
+
+  get commitIndex(): number {
+    return this.raft.log.committed;
+  }
+
+  get appliedIndex(): number {
+    return this.raft.log.applied;
+  }
+
+  get lastIndex(): number {
+    return this.raft.log.lastIndex();
+  }
+
+  get firstIndex(): number {
+    return this.raft.log.firstIndex();
   }
 
   tick(): void {
@@ -200,6 +230,13 @@ export class RawNode {
       ticksSinceLeaderContact: r.role === 'leader' ? 0 : r.electionElapsed,
       progress,
     };
+  }
+
+  /** Test and simulation hook: term of entry i in this node's log (undefined if compacted or absent). */
+  debugTerm(i: number): number | undefined {
+    const log = this.raft.log;
+    if (i < log.firstIndex() - 1 || i > log.lastIndex()) return undefined;
+    return log.term(i);
   }
 
   /** Test and simulation hook: the entries this node holds (storage + unstable), from its first index. */
