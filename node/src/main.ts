@@ -1,5 +1,6 @@
 // The node process: configuration → durable state → raft driver → raft links → HTTP. Everything it
 // needs comes from the environment (see `--help`); logs are JSON lines on stdout.
+import './cluster/uv-threadpool.js';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { ClusterService } from './cluster/service.js';

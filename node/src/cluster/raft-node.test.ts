@@ -86,3 +86,126 @@ describe('cluster: RaftNode + ClusterService over InMemoryTransport', function (
     expect((err as ClusterError).status).to.equal(503);
   });
 });
+
+describe('cluster: snapshots, membership and storage failure (in-process)', function () {
+  let c: TestCluster | undefined;
+  afterEach(async () => {
+    await c?.stop();
+    c = undefined;
+  });
+
+  async function writeMany(from: TestCluster, via: string, n: number, prefix: string): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const { png, sha256 } = fakePng(`${prefix}-${i}`, 512);
+      ids.push((await from.member(via).service.putObject(png, sha256)).id);
+    }
+    return ids;
+  }
+
+  it('a follower that was down past a compaction catches up through a streamed snapshot', async () => {
+    c = await TestCluster.start({ overrides: { snapshotEntries: 20, snapshotTrailingEntries: 5 } });
+    const leader = await c.waitForLeader();
+    const lagging = [...c.members.keys()].find((id) => id !== leader)!;
+    await c.crash(lagging);
+    const ids = await writeMany(c, leader, 60, 'snap');
+    const del = ids.shift()!;
+    expect(await c.member(leader).service.deleteObject(del)).to.equal(true);
+    await pollUntil('leader to compact its log', 5000, () => c!.member(leader).node.status().snapshot_index > 20);
+    const back = await c.restart(lagging, ['n1', 'n2', 'n3']);
+    await pollUntil('lagging node to catch up', 10_000, () => back.node.appliedIndex >= c!.member(leader).node.commitIndex);
+    expect(back.node.status().snapshot_index).to.be.greaterThan(1);
+    expect(back.node.store.size).to.equal(ids.length);
+    expect(back.node.store.get(del)).to.equal(undefined);
+    for (const id of ids.slice(-3)) expect((await back.service.getObject(id, true))?.bytes.length).to.equal(512);
+    // and it restarts from its own snapshot + log
+    await c.crash(lagging);
+    const again = await c.restart(lagging, ['n1', 'n2', 'n3']);
+    await pollUntil('restarted node to replay its log', 5000, () => again.node.readiness().ready);
+    expect(again.node.store.size).to.equal(ids.length);
+  });
+
+  it('adds a member as learner, promotes it once caught up, then removes it; removing the leader hands over first', async () => {
+    c = await TestCluster.start({ overrides: { snapshotEntries: 10, snapshotTrailingEntries: 2 } });
+    const leader = await c.waitForLeader();
+    const ids = await writeMany(c, leader, 15, 'member');
+    const n4 = await c.startMember('n4', ['n1', 'n2', 'n3', 'n4'], true);
+    const follower = [...c.members.keys()].find((id) => id !== leader && id !== 'n4')!;
+    // admin calls may land on any node: a follower forwards them to the leader
+    const added = await c.member(follower).service.addMember('n4', c.addressOf('n4'));
+    expect(added.status).to.equal(200);
+    expect(c.member(leader).node.confState().voters).to.include('n4');
+    await pollUntil('n4 to apply everything', 5000, () => n4.node.appliedIndex >= c!.member(leader).node.commitIndex);
+    expect(n4.node.store.size).to.equal(ids.length);
+    expect(n4.node.store.members().get('n1')).to.equal(c.addressOf('n1'));
+
+    const removed = await c.member(leader).service.removeMember('n4');
+    expect(removed.status).to.equal(200);
+    await pollUntil('n4 to notice its removal', 5000, () => n4.node.removed);
+    expect(c.member(leader).node.confState().voters).to.not.include('n4');
+    expect(c.member(leader).node.status().nodes.map((n) => n.id)).to.deep.equal(['n1', 'n2', 'n3']);
+
+    const removedLeader = await c.member(follower).service.removeMember(leader);
+    expect(removedLeader.status).to.equal(200);
+    const rest = ['n1', 'n2', 'n3'].filter((id) => id !== leader);
+    const next = await c.waitForLeader(rest);
+    expect(next).to.not.equal(leader);
+    expect(c.member(next).node.confState().voters).to.deep.equal(rest);
+    await pollUntil('old leader to notice its removal', 5000, () => c!.member(leader).node.removed);
+  });
+
+  it('refuses a second membership change while one is in progress, and unknown members', async () => {
+    c = await TestCluster.start();
+    const leader = await c.waitForLeader();
+    const err = await c.member(leader).service.removeMember('n9').catch((e: unknown) => e);
+    expect((err as ClusterError).code).to.equal('not_found');
+    const bad = await Promise.resolve()
+      .then(() => c!.member(leader).service.addMember('n4', 'no-port'))
+      .catch((e: unknown) => e);
+    expect((bad as ClusterError).status).to.equal(400);
+    // n4 never starts: the add stays pending as a learner (202) and blocks other changes (409)
+    const pending = c.member(leader).service.addMember('n4', 'mem-n4:1');
+    await pollUntil('n4 to be a learner', 5000, () => c!.member(leader).node.confState().learners.includes('n4'));
+    const conflict = await c.member(leader).service.removeMember('n4').catch((e: unknown) => e);
+    expect((conflict as ClusterError).status).to.equal(409);
+    void pending.catch(() => undefined);
+  });
+
+  it('transfers leadership on request', async () => {
+    c = await TestCluster.start();
+    const leader = await c.waitForLeader();
+    const target = [...c.members.keys()].find((id) => id !== leader)!;
+    const r = await c.member(leader).service.transferLeadership(target);
+    expect(r.body.leader_id).to.equal(target);
+    expect(await c.waitForLeader()).to.equal(target);
+  });
+
+  it('a leader whose fsync fails steps down, refuses work with 503, and the others carry on', async () => {
+    c = await TestCluster.start({ overrides: { fsyncDeadlineMs: 300 } });
+    const leader = await c.waitForLeader();
+    await writeMany(c, leader, 2, 'pre');
+    c.member(leader).faults.fail = true;
+    const { png, sha256 } = fakePng('doomed');
+    const err = await c.member(leader).service.putObject(png, sha256).catch((e: unknown) => e);
+    expect((err as ClusterError).status).to.equal(503);
+    const sick = c.member(leader).node;
+    expect(sick.storageFailure).to.not.equal(undefined);
+    expect(sick.readiness().ready).to.equal(false);
+    expect(sick.status().storage_failed).to.be.a('string');
+    const rest = [...c.members.keys()].filter((id) => id !== leader);
+    const next = await c.waitForLeader(rest);
+    const ids = await writeMany(c, next, 2, 'post');
+    expect(c.member(next).node.store.get(ids[1]!)).to.not.equal(undefined);
+  });
+
+  it('a stalled fsync (past the deadline) also steps the node down', async () => {
+    c = await TestCluster.start({ overrides: { fsyncDeadlineMs: 200 } });
+    const leader = await c.waitForLeader();
+    c.member(leader).faults.stallMs = 1500;
+    const { png, sha256 } = fakePng('stalled');
+    const err = await c.member(leader).service.putObject(png, sha256).catch((e: unknown) => e);
+    expect((err as ClusterError).status).to.equal(503);
+    expect(c.member(leader).node.storageFailure?.code).to.equal('storage_stalled');
+    await c.waitForLeader([...c.members.keys()].filter((id) => id !== leader));
+  });
+});

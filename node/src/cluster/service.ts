@@ -114,8 +114,9 @@ export class ClusterService {
     const deadline = Date.now() + this.opts.requestTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       this.node.assertServing();
+      // waiting for an election is bounded on its own: with no leader in sight, answer 503 promptly
+      const leader = this.node.leaderId ?? (await this.node.waitForLeader(this.node.leaderWaitMs()));
       try {
-        const leader = this.node.leaderId ?? (await this.node.waitForLeader(this.node.leaderWaitMs()));
         if (leader === this.node.id) return await this.node.proposeLocal(data);
         const left = Math.max(1, deadline - Date.now());
         const index = decodeIndex(await this.transport.request(leader, RPC_PROPOSE, data, left));
