@@ -340,6 +340,10 @@ export class DurableLog {
   private async createSegment(seq: number): Promise<void> {
     const file = path.join(this.walDir, segmentName(seq));
     const fh = await fsp.open(file, 'wx');
+    // Preallocate (sparse): with the size already durable, each fdatasync need not commit an inode size
+    // change; measured 2-4x faster appends on this machine (docs/storage.md). Replay treats the zero tail as the end.
+    await fh.truncate(this.segmentBytes);
+    await fh.sync();
     await syncDir(this.walDir);
     await this.fh?.close();
     this.fh = fh;

@@ -21,6 +21,7 @@ function spans(file: string): RecordSpan[] {
   const out: RecordSpan[] = [];
   for (let off = 0; off < buf.length; ) {
     const r = parseRecord(buf, off);
+    if (!r.ok && buf.subarray(off).every((b) => b === 0)) break; // preallocated tail
     if (!r.ok) throw new Error(`fixture unreadable at ${off}`);
     out.push({ start: off, end: r.next, ...(r.record.type === RecordType.Entry ? { entryIndex: r.record.entry.index } : {}) });
     off = r.next;

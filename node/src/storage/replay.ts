@@ -66,7 +66,8 @@ export function replayWal(walDir: string, logger: StorageLogger | undefined): Re
     while (off < buf.length) {
       const r = parseRecord(buf, off);
       if (!r.ok) {
-        off = handleDamage(file, buf, off, r.detail, isLast, logger);
+        // segments are preallocated: a zero tail is unused space, not damage
+        if (!isAllZero(buf, off)) off = handleDamage(file, buf, off, r.detail, isLast, logger);
         break;
       }
       if (r.record.type === RecordType.HardState) {
@@ -107,6 +108,16 @@ function handleDamage(file: string, buf: Buffer, off: number, detail: string, is
     closeSync(fd);
   }
   return off;
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+function isAllZero(buf: Buffer, from: number): boolean {
+  for (let off = from; off < buf.length; off += ZEROS.length) {
+    const chunk = buf.subarray(off, Math.min(buf.length, off + ZEROS.length));
+    if (!chunk.equals(ZEROS.subarray(0, chunk.length))) return false;
+  }
+  return true;
 }
 
 function listSegments(walDir: string, firstSeq: number, logger: StorageLogger | undefined): number[] {
