@@ -1,5 +1,6 @@
 // CLI: npm run sim -- --seeds N [--start S] [--steps K] [--voters 3|5]
 // Runs N seeded schedules and prints a summary; on a violation prints the seed and how to replay it.
+import { votersFor } from './seeds.js';
 import { runSeed, type SimResult } from './sim.js';
 
 interface Args {
@@ -27,10 +28,6 @@ function parseArgs(argv: string[]): Args {
     i++;
   }
   return args;
-}
-
-export function votersFor(seed: number): number {
-  return seed % 2 === 0 ? 5 : 3;
 }
 
 function main(): void {
