@@ -11,87 +11,85 @@
 // answers "is this slot one of the header's?" without remembering them.
 
 import { createHash } from 'node:crypto';
+import { StegoError } from './errors.js';
 import type { Raster } from './raster.js';
 
-const ROUNDS = 8;
+const ROUNDS = 6;
+/** Largest slot count the int32 arithmetic below supports (2^31 − 1: 715 M RGB pixels). */
+export const MAX_SLOTS = 0x7fffffff;
 
 /** The order used for headers and unencrypted bodies (no passphrase). */
 export const DEFAULT_ORDER_KEY: Uint8Array = createHash('sha256').update('StegoCluster/v1/default-slot-order').digest();
 
+// Everything below stays in int32 arithmetic on purpose: V8 keeps it in registers, while uint32 values
+// above 2^31 become doubles and made the walk three times slower.
 export class KeyedPermutation {
   readonly domain: number;
-  private readonly roundKeys: Uint32Array;
+  private readonly roundKeys: Int32Array;
   private readonly rightBits: number;
   private readonly leftMask: number;
   private readonly rightMask: number;
-  private readonly rightScale: number;
 
   constructor(key: Uint8Array, domain: number) {
-    if (!Number.isSafeInteger(domain) || domain < 0 || domain > 2 ** 32) throw new RangeError(`bad permutation domain ${domain}`);
+    if (!Number.isInteger(domain) || domain < 0 || domain > MAX_SLOTS) throw new RangeError(`bad permutation domain ${domain}`);
     this.domain = domain;
     const bits = Math.max(2, Math.ceil(Math.log2(Math.max(domain, 1))));
     const leftBits = bits >> 1;
     this.rightBits = bits - leftBits;
-    this.leftMask = 2 ** leftBits - 1;
-    this.rightMask = 2 ** this.rightBits - 1;
-    this.rightScale = 2 ** this.rightBits;
+    this.leftMask = (1 << leftBits) - 1;
+    this.rightMask = (1 << this.rightBits) - 1;
     this.roundKeys = expandKey(key, bits);
   }
 
-  /** The slot visited at step i of the walk (0 ≤ i < domain). */
+  /** The slot visited at step i of the walk (0 ≤ i < domain). Cycle walking: re-encipher until inside. */
   forward(i: number): number {
+    const { roundKeys: keys, rightBits, leftMask, rightMask, domain } = this;
     let x = i;
-    do x = this.encipher(x);
-    while (x >= this.domain);
+    do {
+      let left = x >>> rightBits;
+      let right = x & rightMask;
+      for (let r = 0; r < ROUNDS; r += 2) {
+        left = (left ^ mix(right, keys[r]!)) & leftMask;
+        right = (right ^ mix(left, keys[r + 1]!)) & rightMask;
+      }
+      x = (left << rightBits) | right;
+    } while (x >= domain);
     return x;
   }
 
   /** The step at which slot s is visited. */
   inverse(s: number): number {
+    const { roundKeys: keys, rightBits, leftMask, rightMask, domain } = this;
     let x = s;
-    do x = this.decipher(x);
-    while (x >= this.domain);
+    do {
+      let left = x >>> rightBits;
+      let right = x & rightMask;
+      for (let r = ROUNDS - 2; r >= 0; r -= 2) {
+        right = (right ^ mix(left, keys[r + 1]!)) & rightMask;
+        left = (left ^ mix(right, keys[r]!)) & leftMask;
+      }
+      x = (left << rightBits) | right;
+    } while (x >= domain);
     return x;
-  }
-
-  private encipher(x: number): number {
-    let left = Math.floor(x / this.rightScale);
-    let right = x & this.rightMask;
-    for (let r = 0; r < ROUNDS; r++) {
-      if ((r & 1) === 0) left = (left ^ mix(right, this.roundKeys[r]!)) & this.leftMask;
-      else right = (right ^ mix(left, this.roundKeys[r]!)) & this.rightMask;
-    }
-    return left * this.rightScale + right;
-  }
-
-  private decipher(x: number): number {
-    let left = Math.floor(x / this.rightScale);
-    let right = x & this.rightMask;
-    for (let r = ROUNDS - 1; r >= 0; r--) {
-      if ((r & 1) === 0) left = (left ^ mix(right, this.roundKeys[r]!)) & this.leftMask;
-      else right = (right ^ mix(left, this.roundKeys[r]!)) & this.rightMask;
-    }
-    return left * this.rightScale + right;
   }
 }
 
 // Round keys depend on the domain width too, so orders of different image sizes are unrelated.
-function expandKey(key: Uint8Array, bits: number): Uint32Array {
+function expandKey(key: Uint8Array, bits: number): Int32Array {
   const digest = createHash('sha256').update(key).update(Uint8Array.of(bits)).digest();
-  const words = new Uint32Array(ROUNDS);
-  for (let r = 0; r < ROUNDS; r++) words[r] = digest.readUInt32BE(r * 4);
+  const words = new Int32Array(ROUNDS);
+  for (let r = 0; r < ROUNDS; r++) words[r] = digest.readInt32BE(r * 4);
   return words;
 }
 
 // A 32-bit avalanche mix (lowbias32); the key enters before mixing so every round is a different function.
 function mix(x: number, key: number): number {
-  let h = (x ^ key) >>> 0;
+  let h = x ^ key;
   h ^= h >>> 16;
   h = Math.imul(h, 0x7feb352d);
   h ^= h >>> 15;
   h = Math.imul(h, 0x846ca68b);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return h ^ (h >>> 16);
 }
 
 /** The raster seen as slots: colour samples of usable pixels. */
@@ -107,6 +105,9 @@ export class SlotSpace {
     this.raster = raster;
     this.colourChannels = raster.hasAlpha ? raster.channels - 1 : raster.channels;
     this.slotCount = raster.width * raster.height * this.colourChannels;
+    if (this.slotCount > MAX_SLOTS) {
+      throw new StegoError('image_too_large', `image has ${this.slotCount} colour samples, at most ${MAX_SLOTS} are supported`);
+    }
     this.maxSample = raster.bitDepth === 16 ? 0xffff : 0xff;
     this.alphaOffset = raster.hasAlpha ? raster.channels - 1 : -1;
     this.key = raster.transparentKey?.length === this.colourChannels ? raster.transparentKey : undefined;
@@ -164,21 +165,26 @@ export class SlotSpace {
 export class SlotWalk {
   /** Steps of the permutation consumed so far (including skipped slots). */
   step: number;
+  private readonly checkUsable: boolean;
 
   constructor(
     private readonly space: SlotSpace,
     private readonly order: KeyedPermutation,
-    private readonly excluded: (slot: number) => boolean = () => false,
+    private readonly excluded: ((slot: number) => boolean) | null = null,
     start = 0,
   ) {
     this.step = start;
+    this.checkUsable = space.hasTransparency;
   }
 
   /** Sample index of the next usable slot, or -1 once every slot has been visited. */
   next(): number {
-    while (this.step < this.order.domain) {
+    const domain = this.order.domain;
+    while (this.step < domain) {
       const slot = this.order.forward(this.step++);
-      if (this.space.isSlotUsable(slot) && !this.excluded(slot)) return this.space.sampleIndex(slot);
+      if (this.checkUsable && !this.space.isSlotUsable(slot)) continue;
+      if (this.excluded !== null && this.excluded(slot)) continue;
+      return this.space.sampleIndex(slot);
     }
     return -1;
   }

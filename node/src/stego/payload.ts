@@ -20,6 +20,7 @@ export interface PayloadOptions {
 }
 
 const MAX_PASSPHRASE_BYTES = 1024;
+const HEADER_SET_LIMIT = 1 << 16;
 
 /** Bytes the payload counts against capacity: UTF-8 text, or 1 + filename bytes + data for a file. */
 export function payloadSize(payload: Payload): number {
@@ -75,10 +76,20 @@ class FrameWalks {
   /** Call once the header is written or read: the header's slots are those the default walk has passed. */
   body(orderKey: Uint8Array | null): SlotWalk {
     if (orderKey === null) return this.header;
+    const keyed = new KeyedPermutation(orderKey, this.space.slotCount);
+    return new SlotWalk(this.space, keyed, this.headerSlots());
+  }
+
+  // The header's slots are the first `step` slots of the default order. Usually a few hundred: a Set of
+  // them is the cheapest test. When transparency makes the header's walk long, the permutation's inverse
+  // answers the same question in O(1) memory.
+  private headerSlots(): (slot: number) => boolean {
     const headerEnd = this.header.step;
     const defaultOrder = this.defaultOrder;
-    const keyed = new KeyedPermutation(orderKey, this.space.slotCount);
-    return new SlotWalk(this.space, keyed, (slot) => defaultOrder.inverse(slot) < headerEnd);
+    if (headerEnd > HEADER_SET_LIMIT) return (slot) => defaultOrder.inverse(slot) < headerEnd;
+    const slots = new Set<number>();
+    for (let i = 0; i < headerEnd; i++) slots.add(defaultOrder.forward(i));
+    return (slot) => slots.has(slot);
   }
 }
 
