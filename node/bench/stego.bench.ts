@@ -1,0 +1,246 @@
+// npm run bench:stego — StegoCluster's embed/extract against stepic (PIL's C codec underneath), a
+// plain pngjs read+write round trip and the codec floor (native inflate of the input's IDAT plus a
+// default-level deflate of the same filtered bytes), all in one run, on generated photo-like images:
+// 1920x1080 RGBA and 4000x3000 RGB. The input PNGs are written by PIL (compress level 6, its own
+// filter choice), i.e. by an encoder that is not ours. Every measurement runs in its own child process
+// so peak RSS (getrusage maxrss) belongs to that tool alone; tools run in interleaved rounds and the
+// median over rounds is reported.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+import { PNG } from 'pngjs';
+import { embed, extract } from '../src/stego/engine.js';
+import { splitPng } from '../src/stego/png/chunks.js';
+import { decodePng, readHeader } from '../src/stego/png/index.js';
+import { photoLikeRaster } from '../src/stego/png/synthetic.js';
+
+const PYTHON = '/usr/bin/python3'; // Debian's python, which has python3-pil and stepic
+const MESSAGE_BYTES = 4096;
+const CASES = [
+  { name: '1920x1080 RGBA', width: 1920, height: 1080, channels: 4 as const, seed: 1080 },
+  { name: '4000x3000 RGB (12 MP)', width: 4000, height: 3000, channels: 3 as const, seed: 12 },
+];
+
+interface ChildResult {
+  times: number[];
+  /** Second timed phase where a tool has one (pngjs write, floor deflate). */
+  times2?: number[];
+  maxRssKB: number;
+  outputBytes?: number;
+  ok?: boolean;
+}
+
+// ---------- children: one operation, repeated, timed in-process ----------
+
+interface ChildArgs {
+  input: string;
+  output?: string;
+  message?: string;
+  reps: number;
+}
+
+async function runChild(op: string, args: ChildArgs): Promise<ChildResult> {
+  const input = fs.readFileSync(args.input);
+  const message = args.message ? fs.readFileSync(args.message, 'latin1') : '';
+  const times: number[] = [];
+  const times2: number[] = [];
+  let outputBytes: number | undefined;
+  let ok = true;
+  for (let i = 0; i < args.reps; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const t0 = performance.now();
+    if (op === 'embed') {
+      const out = await embed(input, { kind: 'text', text: message });
+      times.push(performance.now() - t0);
+      outputBytes = out.length;
+      if (args.output) fs.writeFileSync(args.output, out);
+    } else if (op === 'extract') {
+      const payload = await extract(input);
+      times.push(performance.now() - t0);
+      ok &&= payload.kind === 'text' && payload.text === message;
+    } else if (op === 'pngjs') {
+      const png = PNG.sync.read(input);
+      const t1 = performance.now();
+      // keep the input's colour type (RGB stays RGB) so pngjs is not charged for writing a 4th channel
+      const out = PNG.sync.write(png, { colorType: readHeader(input).colorType as 2 | 6 });
+      times.push(t1 - t0);
+      times2.push(performance.now() - t1);
+      outputBytes = out.length;
+    } else if (op === 'floor') {
+      const header = readHeader(input);
+      const idat = Buffer.concat(splitPng(input, header.colorType).idat);
+      const t1 = performance.now();
+      const filtered = zlib.inflateSync(idat);
+      const t2 = performance.now();
+      const out = zlib.deflateSync(filtered);
+      times.push(t2 - t1);
+      times2.push(performance.now() - t2);
+      outputBytes = out.length;
+    } else if (op === 'raw') {
+      // our decode of a file, for the PIL cross-check
+      fs.writeFileSync(args.output!, decodePng(input, { maxPixels: 40_000_000 }).data);
+      times.push(performance.now() - t0);
+    }
+  }
+  return { times, times2, maxRssKB: process.resourceUsage().maxRSS, ok, ...(outputBytes === undefined ? {} : { outputBytes }) };
+}
+
+const STEPIC_CHILD = String.raw`
+import gc, io, json, resource, sys, time
+from PIL import Image
+import stepic
+op, args = sys.argv[1], json.loads(sys.argv[2])
+data = open(args['input'], 'rb').read()
+message = open(args['message'], 'rb').read() if args.get('message') else b''
+times, out_bytes, ok = [], None, True
+for _ in range(args['reps']):
+    gc.collect()
+    t0 = time.perf_counter()
+    image = Image.open(io.BytesIO(data))
+    if op == 'embed':   # what the stepic CLI does: encode_inplace, then save as PNG
+        stepic.encode_inplace(image, message)
+        buf = io.BytesIO(); image.save(buf, 'PNG'); out = buf.getvalue()
+        times.append((time.perf_counter() - t0) * 1000)
+        out_bytes = len(out)
+        if args.get('output'): open(args['output'], 'wb').write(out)
+    elif op == 'extract':
+        text = stepic.decode(image)
+        times.append((time.perf_counter() - t0) * 1000)
+        ok = ok and text.encode('latin-1') == message
+    elif op == 'pilcheck':   # PIL reads our output to the same samples as our decoder
+        ok = image.tobytes() == open(args['output'], 'rb').read() and image.mode in ('RGB', 'RGBA')
+        times.append((time.perf_counter() - t0) * 1000)
+print(json.dumps({'times': times, 'maxRssKB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, 'outputBytes': out_bytes, 'ok': ok}))
+`;
+
+// ---------- parent ----------
+
+function spawnJson(cmd: string, argv: string[]): ChildResult {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.slice(0, 3).join(' ')} failed: ${r.stderr || r.error}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as ChildResult;
+}
+
+const self = fileURLToPath(import.meta.url);
+const node = (op: string, args: ChildArgs) => spawnJson(process.execPath, ['--expose-gc', self, '--child', op, JSON.stringify(args)]);
+const python = (op: string, args: ChildArgs) => spawnJson(PYTHON, ['-c', STEPIC_CHILD, op, JSON.stringify(args)]);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+function stepicAvailable(): boolean {
+  return spawnSync(PYTHON, ['-c', 'import stepic, PIL']).status === 0;
+}
+
+function makeMessage(file: string): void {
+  const words = 'the quick brown fox jumps over the lazy dog while stego hides bits in noise '.repeat(80);
+  fs.writeFileSync(file, words.slice(0, MESSAGE_BYTES), 'latin1');
+}
+
+/** The input is written by PIL from our generated pixels, so its encoder is not the one we measure. */
+function makeInput(dir: string, c: (typeof CASES)[number]): string {
+  const raster = photoLikeRaster(c);
+  const raw = path.join(dir, `${c.width}x${c.height}.raw`);
+  const png = path.join(dir, `${c.width}x${c.height}.png`);
+  fs.writeFileSync(raw, raster.data);
+  const mode = c.channels === 4 ? 'RGBA' : 'RGB';
+  const script = `from PIL import Image; Image.frombytes('${mode}', (${c.width}, ${c.height}), open('${raw}', 'rb').read()).save('${png}')`;
+  const r = spawnSync(PYTHON, ['-c', script]);
+  if (r.status !== 0) throw new Error(`PIL could not write the input: ${r.stderr}`);
+  fs.rmSync(raw);
+  return png;
+}
+
+const ms = (x: number) => `${Math.round(x)} ms`;
+const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
+
+const ROUNDS = 3;
+
+/**
+ * The machine is shared, so load drifts during a run: tools are measured in interleaved rounds (each
+ * round runs every tool once), and each node child does one untimed warm-up repetition first.
+ */
+function merged(results: ChildResult[]): ChildResult & { times2: number[] } {
+  return {
+    times: results.flatMap((r) => r.times.slice(-1)),
+    times2: results.flatMap((r) => (r.times2 ?? []).slice(-1)),
+    maxRssKB: Math.max(...results.map((r) => r.maxRssKB)),
+    ok: results.every((r) => r.ok !== false),
+    ...(results[0]?.outputBytes === undefined ? {} : { outputBytes: results[0].outputBytes }),
+  };
+}
+
+async function benchCase(dir: string, c: (typeof CASES)[number], message: string, haveStepic: boolean): Promise<void> {
+  const input = makeInput(dir, c);
+  const inputBytes = fs.statSync(input).size;
+  const oursOut = path.join(dir, 'ours.png');
+  const stepicOut = path.join(dir, 'stepic.png');
+  const rawOut = path.join(dir, 'ours.raw');
+  const warm = 2; // node children: warm-up + measured repetition
+  const runs: Record<string, ChildResult[]> = { oursEmbed: [], oursExtract: [], pngjs: [], floor: [], stepicEmbed: [], stepicExtract: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    runs.oursEmbed!.push(node('embed', { input, output: oursOut, message, reps: warm }));
+    if (haveStepic) runs.stepicEmbed!.push(python('embed', { input, output: stepicOut, message, reps: 1 }));
+    runs.floor!.push(node('floor', { input, reps: warm }));
+    runs.oursExtract!.push(node('extract', { input: oursOut, message, reps: warm }));
+    if (haveStepic) runs.stepicExtract!.push(python('extract', { input: stepicOut, message, reps: 1 }));
+    runs.pngjs!.push(node('pngjs', { input, reps: round === 0 ? warm : 1 }));
+  }
+  node('raw', { input: oursOut, output: rawOut, reps: 1 });
+  const pilCheck = haveStepic ? python('pilcheck', { input: oursOut, output: rawOut, reps: 1 }) : undefined;
+
+  const oursEmbed = merged(runs.oursEmbed!);
+  const oursExtract = merged(runs.oursExtract!);
+  const pngjs = merged(runs.pngjs!);
+  const floor = merged(runs.floor!);
+  const stepicEmbed = haveStepic ? merged(runs.stepicEmbed!) : undefined;
+  const stepicExtract = haveStepic ? merged(runs.stepicExtract!) : undefined;
+  const ours = median(oursEmbed.times);
+  const floorMs = median(floor.times) + median(floor.times2);
+  const pngjsMs = median(pngjs.times) + median(pngjs.times2);
+  const size = (r: ChildResult) => `${r.outputBytes} (${(r.outputBytes! / inputBytes).toFixed(3)}x)`;
+  const rows: string[][] = [
+    ['StegoCluster (decode + embed + encode)', ms(ours), ms(median(oursExtract.times)), mb(oursEmbed.maxRssKB), mb(oursExtract.maxRssKB), size(oursEmbed)],
+  ];
+  if (stepicEmbed && stepicExtract) {
+    rows.push(['stepic 0.5 (PIL 9.4)', ms(median(stepicEmbed.times)), ms(median(stepicExtract.times)), mb(stepicEmbed.maxRssKB), mb(stepicExtract.maxRssKB), size(stepicEmbed)]);
+  }
+  rows.push(['pngjs 7 sync read + write', ms(pngjsMs), `${ms(median(pngjs.times))} (read)`, mb(pngjs.maxRssKB), '', size(pngjs)]);
+  rows.push(['codec floor: inflate + deflate(6)', `${ms(floorMs)} (${ms(median(floor.times))} + ${ms(median(floor.times2))})`, `${ms(median(floor.times))} (inflate)`, mb(floor.maxRssKB), '', size(floor)]);
+
+  console.log(`\n### ${c.name}: input ${inputBytes} bytes (written by PIL), message ${MESSAGE_BYTES} bytes, median of ${ROUNDS} interleaved rounds\n`);
+  console.log('| tool | embed | extract | peak RSS embed | peak RSS extract | output bytes (vs input) |');
+  console.log('|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  console.log('');
+  if (stepicEmbed) console.log(`- embed speed-up vs stepic: ${(median(stepicEmbed.times) / ours).toFixed(2)}x (goal: > 1 on 12 MP, >= 4 on 1080p)`);
+  console.log(`- embed / codec floor: ${(ours / floorMs).toFixed(2)}x (goal <= 1.3x)`);
+  console.log(`- embed speed-up vs pngjs round trip: ${(pngjsMs / ours).toFixed(2)}x`);
+  console.log(`- output / input size: ${(oursEmbed.outputBytes! / inputBytes).toFixed(3)} (goal <= 1.1)`);
+  console.log(`- extract returned the message: ours ${oursExtract.ok}${stepicExtract ? `, stepic ${stepicExtract.ok}` : ''}; PIL reads our output to our decoder's samples: ${pilCheck ? pilCheck.ok : 'not checked (no PIL)'}`);
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--child') {
+    console.log(JSON.stringify(await runChild(process.argv[3]!, JSON.parse(process.argv[4]!) as ChildArgs)));
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stego-bench-'));
+  try {
+    const message = path.join(dir, 'message.txt');
+    makeMessage(message);
+    const haveStepic = stepicAvailable();
+    console.log(`# bench:stego — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    if (!haveStepic) console.log(`(stepic/PIL not importable by ${PYTHON}: stepic rows skipped)`);
+    for (const c of CASES) await benchCase(dir, c, message, haveStepic);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
