@@ -34,6 +34,7 @@ export class MutableFaults implements StorageFaults {
 export interface TestClusterOptions {
   size?: number;
   overrides?: Partial<RaftNodeOptions>;
+  maxObjectBytes?: number;
   logger?: Logger;
 }
 
@@ -86,7 +87,7 @@ export class TestCluster {
       ...this.opts.overrides,
     });
     await transport.start();
-    const service = new ClusterService(node, transport, { requestTimeoutMs: 5000, maxObjectBytes: 1 << 24, logger: this.opts.logger ?? silentLogger(), catchUpTimeoutMs: 10_000 });
+    const service = new ClusterService(node, transport, { requestTimeoutMs: 5000, maxObjectBytes: this.opts.maxObjectBytes ?? 1 << 24, logger: this.opts.logger ?? silentLogger(), catchUpTimeoutMs: 10_000 });
     const m: TestMember = { id, dir, transport, node, service, faults };
     this.members.set(id, m);
     return m;
