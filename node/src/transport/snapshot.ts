@@ -44,7 +44,10 @@ export class SnapshotSender {
   ) {}
 
   onFrame(f: SenderFrame): void {
-    if (f.t === 'snapAccept') this.accepted = f.offset;
+    if (f.t === 'snapAccept') {
+      this.accepted = f.offset;
+      this.acked = f.offset; // the bytes the receiver already holds count as acknowledged
+    }
     else if (f.t === 'snapAck') this.acked = Math.max(this.acked, f.offset);
     else this.done = f;
     this.notify();
@@ -210,12 +213,11 @@ export class SnapshotInbox {
   }
 
   onOffer(from: NodeId, f: FrameOf<'snapOffer'>, reply: (f: Frame) => void): Promise<void> {
-    this.offers = this.offers.then(() => this.accept(from, f, reply));
-    return this.offers;
+    return this.serial(() => this.accept(from, f, reply));
   }
 
   private async accept(from: NodeId, f: FrameOf<'snapOffer'>, reply: (f: Frame) => void): Promise<void> {
-    await this.abort(from);
+    await this.abortNow(from);
     const partialPath = join(this.stagingDir, `${snapshotBaseName(from, f.meta)}-${f.size}.partial`);
     try {
       const held = await existingBytes(partialPath, f.size);
@@ -238,17 +240,29 @@ export class SnapshotInbox {
   onChunk(from: NodeId, f: FrameOf<'snapChunk'>): void {
     const inc = this.active.get(from);
     if (!inc || inc.sid !== f.sid) return; // a frame of a transfer we already dropped
-    inc.queue = inc.queue.then(() => this.writeChunk(inc, f));
+    inc.queue = inc.queue.then(() => this.writeChunk(inc, f)).catch((err: Error) => this.refuse(inc, 'io_error', err.message, false));
   }
 
   onEnd(from: NodeId, f: FrameOf<'snapEnd'>): void {
     const inc = this.active.get(from);
     if (!inc || inc.sid !== f.sid) return;
-    inc.queue = inc.queue.then(() => this.finish(inc, f.sha256));
+    inc.queue = inc.queue.then(() => this.finish(inc, f.sha256)).catch((err: Error) => this.refuse(inc, 'io_error', err.message, false));
   }
 
-  /** The link to `from` closed: stop writing, keep the partial file for a resume. */
-  async abort(from: NodeId): Promise<void> {
+  /**
+   * The link to `from` closed: stop writing, keep the partial file for a resume. Runs on the offer chain
+   * so a quick re-offer only measures the partial file once the last queued write has landed.
+   */
+  abort(from: NodeId): Promise<void> {
+    return this.serial(() => this.abortNow(from));
+  }
+
+  private serial(step: () => Promise<void>): Promise<void> {
+    this.offers = this.offers.catch(() => undefined).then(step);
+    return this.offers;
+  }
+
+  private async abortNow(from: NodeId): Promise<void> {
     const inc = this.active.get(from);
     if (!inc) return;
     this.active.delete(from);
@@ -259,6 +273,7 @@ export class SnapshotInbox {
 
   async abortAll(): Promise<void> {
     await Promise.all([...this.active.keys()].map((from) => this.abort(from)));
+    await this.offers;
   }
 
   private async writeChunk(inc: Incoming, f: FrameOf<'snapChunk'>): Promise<void> {

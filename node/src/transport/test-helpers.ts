@@ -29,6 +29,7 @@ export function append(from: NodeId, to: NodeId, datas: Uint8Array[], term = 1):
 /** Creates, starts and tracks WsTransports on free ports with private staging dirs. */
 export class Harness {
   readonly transports: WsTransport[] = [];
+  readonly stagingDirs = new Map<WsTransport, string>();
   private dirs: string[] = [];
 
   async node(id: NodeId, overrides: Partial<WsTransportOptions> = {}): Promise<WsTransport> {
@@ -48,6 +49,7 @@ export class Harness {
     });
     await t.start();
     this.transports.push(t);
+    this.stagingDirs.set(t, overrides.snapshotStagingDir ?? join(dir, 'staging'));
     return t;
   }
 
@@ -63,6 +65,7 @@ export class Harness {
   async cleanup(): Promise<void> {
     await Promise.all(this.transports.map((t) => t.stop()));
     this.transports.length = 0;
+    this.stagingDirs.clear();
     await Promise.all(this.dirs.map((d) => rm(d, { recursive: true, force: true })));
     this.dirs = [];
   }

@@ -77,9 +77,8 @@ const CLOSE_PROTOCOL = 4400;
 const CLOSE_DEAD = 4408;
 const RAFT_PATH = '/raft';
 /**
- * How long the losing link of a duplicate pair stays open. Each side switches to the winner as soon as
- * it has authenticated it (about one round trip apart), so frames sent on the loser meanwhile still
- * arrive instead of being cut off by an immediate close.
+ * How long the smaller id keeps a duplicate link open before closing it: the bigger id may have adopted
+ * that one first and be sending on it; closing it later than the handshake race lets that traffic land.
  */
 const DUPLICATE_GRACE_MS = 2000;
 
@@ -115,6 +114,10 @@ interface PeerState {
   authFailures: number;
   lastContact: number | undefined;
   snapshotOut: { link: Link; sender: SnapshotSender } | undefined;
+  /** The link the current incoming snapshot's offer came on (keeps a duplicate from being retired under it). */
+  snapshotInLink: Link | undefined;
+  /** Set while links to a restarted peer process are torn down, so that no redial starts meanwhile. */
+  replacing: boolean;
 }
 
 interface PendingRequest {
@@ -218,13 +221,14 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   }
 
   isConnected(peer: NodeId): boolean {
-    return this.peers.get(peer)?.link !== undefined;
+    const p = this.peers.get(peer);
+    return p !== undefined && this.sendLink(p) !== undefined;
   }
 
   /** Closes the current link to `peer` (it redials as after any link loss). For tests and operators. */
   dropLink(peer: NodeId): void {
     const p = this.peers.get(peer);
-    if (p) for (const l of linksOf(p)) l.ws.terminate();
+    if (p) for (const l of linksOf(p)) this.closeLink(l, CLOSE_DEAD, 'dropped');
   }
 
   /** Connections refused for failed authentication, whatever peer they claimed to be. */
@@ -234,7 +238,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 
   send(m: Message): void {
     const p = this.peerState(m.to);
-    const link = p.link;
+    const link = this.sendLink(p);
     if (!link) return this.drop(p, 'link_down');
     const payload = payloadBytesOf(m);
     const limit = payload > 0 ? this.cfg.maxInflightBytes : this.cfg.maxInflightBytes + this.cfg.controlReserveBytes;
@@ -245,7 +249,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 
   async sendSnapshot(to: NodeId, meta: SnapshotMeta, source: SnapshotSource): Promise<SnapshotSendResult> {
     const p = this.peerState(to);
-    const link = p.link;
+    const link = this.sendLink(p);
     if (!link) throw new TransportError('link_down', `no link to ${to}`);
     if (p.snapshotOut) throw new TransportError('busy', `a snapshot to ${to} is already streaming`);
     const sender = new SnapshotSender((f) => this.writeFrame(link, f), to, {
@@ -262,7 +266,8 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   }
 
   request(to: NodeId, kind: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
-    const link = this.peers.get(to)?.link;
+    const p = this.peers.get(to);
+    const link = p && this.sendLink(p);
     if (!link) return Promise.reject(new TransportError('link_down', `no link to ${to}`));
     if (link.inflight + body.byteLength > this.cfg.maxInflightBytes) {
       return Promise.reject(new TransportError('backpressure', `in-flight cap towards ${to} reached`));
@@ -274,7 +279,11 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
         reject(new TransportError('timeout', `request '${kind}' to ${to} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { peer: to, resolve, reject, timer });
-      this.writeFrame(link, { t: 'req', id, kind, body }).catch(() => undefined);
+      this.writeFrame(link, { t: 'req', id, kind, body }).catch((err: Error) => {
+        if (!this.pending.delete(id)) return;
+        clearTimeout(timer);
+        reject(err);
+      });
     });
   }
 
@@ -287,7 +296,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     const out = new Map<NodeId, LinkStats>();
     for (const p of this.peers.values()) {
       const stats: LinkStats = {
-        connected: p.link !== undefined,
+        connected: this.isConnected(p.id),
         inflightBytes: p.link ? Math.max(p.link.inflight, p.link.ws.bufferedAmount) : 0,
         sentMsgs: p.sentMsgs,
         droppedMsgs: p.droppedMsgs,
@@ -308,6 +317,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       p = {
         id, addr: undefined, link: undefined, spares: new Set(), dialing: false, retryTimer: undefined, attempt: 0, everUp: false,
         sentMsgs: 0, droppedMsgs: 0, reconnects: 0, authFailures: 0, lastContact: undefined, snapshotOut: undefined,
+        snapshotInLink: undefined, replacing: false,
       };
       this.peers.set(id, p);
     }
@@ -315,7 +325,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   }
 
   private ensureDialing(p: PeerState): void {
-    if (this.stopped || !this.server || p.addr === undefined || p.link || p.dialing || p.retryTimer) return;
+    if (this.stopped || !this.server || p.replacing || p.addr === undefined || p.link || p.dialing || p.retryTimer) return;
     // First retry is immediate; then 50 ms doubling to 1 s, each delay jittered to 50–100 % of its value.
     const ceiling = Math.min(this.cfg.reconnectMaxMs, this.cfg.reconnectBaseMs * 2 ** (p.attempt - 1));
     const delay = p.attempt === 0 ? 0 : ceiling * (0.5 + Math.random() / 2);
@@ -449,16 +459,19 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 
     const old = p.link;
     if (old && old.peerIncarnation === peerIncarnation) {
-      const preferNew = old.dialledBy !== minId(this.id, peer) || dialledBy === old.dialledBy;
-      const [winner, loser] = preferNew ? [link, old] : [old, link];
-      p.link = winner;
-      this.retire(p, loser);
-      this.cfg.logger?.debug({ peer, dialledBy: winner.dialledBy }, 'raft duplicate link resolved');
+      // Both sides dialled. Each side keeps sending on the link it adopted first; only the smaller id
+      // closes duplicates, so the bigger id's current link may be closed under it, and it then
+      // promotes its spare (the smaller id's choice). Frames on a spare are still delivered.
+      p.spares.add(link);
+      if (this.id < peer) this.scheduleRetire(p, link);
+      this.cfg.logger?.debug({ peer, dialledBy }, 'raft duplicate link kept as spare');
       return;
     }
     if (old) {
       // The peer restarted: everything on the old link (and its spares) belonged to a dead process.
+      p.replacing = true;
       for (const l of linksOf(p)) this.closeLink(l, CLOSE_DUPLICATE, 'peer restarted');
+      p.replacing = false;
     }
     p.link = link;
     if (p.everUp) p.reconnects++;
@@ -468,9 +481,24 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     this.emitUnlessStopped('linkUp', peer);
   }
 
-  private retire(p: PeerState, loser: Link): void {
-    p.spares.add(loser);
-    loser.retireTimer = setTimeout(() => loser.ws.close(CLOSE_DUPLICATE, 'duplicate link'), DUPLICATE_GRACE_MS);
+  /** Closes a duplicate after DUPLICATE_GRACE_MS, or later while a snapshot still streams on it. */
+  private scheduleRetire(p: PeerState, link: Link): void {
+    link.retireTimer = setTimeout(() => {
+      if (link.closed || p.link === link) return;
+      if (p.snapshotOut?.link === link || p.snapshotInLink === link) return this.scheduleRetire(p, link);
+      link.ws.close(CLOSE_DUPLICATE, 'duplicate link');
+    }, DUPLICATE_GRACE_MS);
+  }
+
+  /** The link to send on: the current one while open, else an open spare, which becomes current. */
+  private sendLink(p: PeerState): Link | undefined {
+    if (p.link && p.link.ws.readyState === WebSocket.OPEN) return p.link;
+    const spare = [...p.spares].find((l) => l.ws.readyState === WebSocket.OPEN);
+    if (!spare || !p.link) return undefined;
+    p.spares.delete(spare);
+    p.spares.add(p.link);
+    p.link = spare;
+    return spare;
   }
 
   /** Closes a link now and processes its loss synchronously (the ws 'close' event comes later). */
@@ -503,12 +531,12 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     const p = this.peerState(link.peer);
     p.spares.delete(link);
     if (p.snapshotOut?.link === link) p.snapshotOut.sender.fail(new TransportError('link_lost', `link to ${link.peer} closed`));
+    if (p.snapshotInLink === link) p.snapshotInLink = undefined;
     if (p.link !== link) return;
     const spare = [...p.spares].find((l) => l.ws.readyState === WebSocket.OPEN);
     if (spare) {
-      // The winner of a duplicate pair died first: the still-open loser carries on, nothing was lost.
+      // The other side closed the duplicate we were sending on: carry on with the one it kept.
       p.spares.delete(spare);
-      clearTimeout(spare.retireTimer);
       p.link = spare;
       return;
     }
@@ -561,6 +589,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       case 'err':
         return this.onResponse(link, f);
       case 'snapOffer':
+        this.peerState(link.peer).snapshotInLink = link;
         return void this.inbox.onOffer(link.peer, f, (r) => void this.writeFrame(link, r).catch(() => undefined));
       case 'snapChunk':
         return this.inbox.onChunk(link.peer, f);
@@ -601,7 +630,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       }
     }
     // Answer on the link we send on now: the one the request came in on may be a retiring duplicate.
-    const out = this.peerState(link.peer).link ?? link;
+    const out = this.sendLink(this.peerState(link.peer)) ?? link;
     await this.writeFrame(out, reply).catch(() => undefined);
   }
 
@@ -644,9 +673,6 @@ function linksOf(p: PeerState): Link[] {
   return p.link ? [p.link, ...p.spares] : [...p.spares];
 }
 
-function minId(a: NodeId, b: NodeId): NodeId {
-  return a < b ? a : b;
-}
 
 function rawToBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
