@@ -26,6 +26,8 @@ const CASES = [
 
 interface ChildResult {
   times: number[];
+  /** CPU time (user + system, all threads) of each repetition; includes file writes in embed children. */
+  cpu?: number[];
   /** Second timed phase where a tool has one (pngjs write, floor deflate). */
   times2?: number[];
   maxRssKB: number;
@@ -49,8 +51,10 @@ async function runChild(op: string, args: ChildArgs): Promise<ChildResult> {
   const times2: number[] = [];
   let outputBytes: number | undefined;
   let ok = true;
+  const cpu: number[] = [];
   for (let i = 0; i < args.reps; i++) {
     (globalThis as { gc?: () => void }).gc?.();
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     if (op === 'embed') {
       const out = await embed(input, { kind: 'text', text: message });
@@ -84,8 +88,10 @@ async function runChild(op: string, args: ChildArgs): Promise<ChildResult> {
       fs.writeFileSync(args.output!, decodePng(input, { maxPixels: 40_000_000 }).data);
       times.push(performance.now() - t0);
     }
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
-  return { times, times2, maxRssKB: process.resourceUsage().maxRSS, ok, ...(outputBytes === undefined ? {} : { outputBytes }) };
+  return { times, times2, cpu, maxRssKB: process.resourceUsage().maxRSS, ok, ...(outputBytes === undefined ? {} : { outputBytes }) };
 }
 
 const STEPIC_CHILD = String.raw`
@@ -95,9 +101,10 @@ import stepic
 op, args = sys.argv[1], json.loads(sys.argv[2])
 data = open(args['input'], 'rb').read()
 message = open(args['message'], 'rb').read() if args.get('message') else b''
-times, out_bytes, ok = [], None, True
+times, cpu, out_bytes, ok = [], [], None, True
 for _ in range(args['reps']):
     gc.collect()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     image = Image.open(io.BytesIO(data))
     if op == 'embed':   # what the stepic CLI does: encode_inplace, then save as PNG
@@ -106,14 +113,18 @@ for _ in range(args['reps']):
         times.append((time.perf_counter() - t0) * 1000)
         out_bytes = len(out)
         if args.get('output'): open(args['output'], 'wb').write(out)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu.append((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1000)
     elif op == 'extract':
         text = stepic.decode(image)
         times.append((time.perf_counter() - t0) * 1000)
         ok = ok and text.encode('latin-1') == message
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu.append((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1000)
     elif op == 'pilcheck':   # PIL reads our output to the same samples as our decoder
         ok = image.tobytes() == open(args['output'], 'rb').read() and image.mode in ('RGB', 'RGBA')
         times.append((time.perf_counter() - t0) * 1000)
-print(json.dumps({'times': times, 'maxRssKB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, 'outputBytes': out_bytes, 'ok': ok}))
+print(json.dumps({'times': times, 'cpu': cpu, 'maxRssKB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, 'outputBytes': out_bytes, 'ok': ok}))
 `;
 
 // ---------- parent ----------
@@ -165,9 +176,10 @@ const ROUNDS = 3;
  * The machine is shared, so load drifts during a run: tools are measured in interleaved rounds (each
  * round runs every tool once), and each node child does one untimed warm-up repetition first.
  */
-function merged(results: ChildResult[]): ChildResult & { times2: number[] } {
+function merged(results: ChildResult[]): ChildResult & { times2: number[]; cpu: number[] } {
   return {
     times: results.flatMap((r) => r.times.slice(-1)),
+    cpu: results.flatMap((r) => (r.cpu ?? []).slice(-1)),
     times2: results.flatMap((r) => (r.times2 ?? []).slice(-1)),
     maxRssKB: Math.max(...results.map((r) => r.maxRssKB)),
     ok: results.every((r) => r.ok !== false),
@@ -205,16 +217,16 @@ async function benchCase(dir: string, c: (typeof CASES)[number], message: string
   const pngjsMs = median(pngjs.times) + median(pngjs.times2);
   const size = (r: ChildResult) => `${r.outputBytes} (${(r.outputBytes! / inputBytes).toFixed(3)}x)`;
   const rows: string[][] = [
-    ['StegoCluster (decode + embed + encode)', ms(ours), ms(median(oursExtract.times)), mb(oursEmbed.maxRssKB), mb(oursExtract.maxRssKB), size(oursEmbed)],
+    ['StegoCluster (decode + embed + encode)', `${ms(ours)} (cpu ${ms(median(oursEmbed.cpu))})`, `${ms(median(oursExtract.times))} (cpu ${ms(median(oursExtract.cpu))})`, mb(oursEmbed.maxRssKB), mb(oursExtract.maxRssKB), size(oursEmbed)],
   ];
   if (stepicEmbed && stepicExtract) {
-    rows.push(['stepic 0.5 (PIL 9.4)', ms(median(stepicEmbed.times)), ms(median(stepicExtract.times)), mb(stepicEmbed.maxRssKB), mb(stepicExtract.maxRssKB), size(stepicEmbed)]);
+    rows.push(['stepic 0.5 (PIL 9.4)', `${ms(median(stepicEmbed.times))} (cpu ${ms(median(stepicEmbed.cpu))})`, `${ms(median(stepicExtract.times))} (cpu ${ms(median(stepicExtract.cpu))})`, mb(stepicEmbed.maxRssKB), mb(stepicExtract.maxRssKB), size(stepicEmbed)]);
   }
   rows.push(['pngjs 7 sync read + write', ms(pngjsMs), `${ms(median(pngjs.times))} (read)`, mb(pngjs.maxRssKB), '', size(pngjs)]);
   rows.push(['codec floor: inflate + deflate(6)', `${ms(floorMs)} (${ms(median(floor.times))} + ${ms(median(floor.times2))})`, `${ms(median(floor.times))} (inflate)`, mb(floor.maxRssKB), '', size(floor)]);
 
   console.log(`\n### ${c.name}: input ${inputBytes} bytes (written by PIL), message ${MESSAGE_BYTES} bytes, median of ${ROUNDS} interleaved rounds\n`);
-  console.log('| tool | embed | extract | peak RSS embed | peak RSS extract | output bytes (vs input) |');
+  console.log('| tool | embed: wall (cpu) | extract: wall (cpu) | peak RSS embed | peak RSS extract | output bytes (vs input) |');
   console.log('|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   console.log('');
