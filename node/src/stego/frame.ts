@@ -127,7 +127,8 @@ export function decodeContent(kind: Payload['kind'], content: Uint8Array): Paylo
   if (filenameProblem(filename) !== null) {
     throw new StegoError('corrupt_payload', 'file payload carries an unsafe filename');
   }
-  return { kind: 'file', filename, data: content.slice(1 + nameLength) };
+  // A fresh, exactly sized ArrayBuffer (never a view into a pooled Buffer), so a worker can transfer it.
+  return { kind: 'file', filename, data: new Uint8Array(content.subarray(1 + nameLength)) };
 }
 
 function encodeFilename(filename: string): Uint8Array {

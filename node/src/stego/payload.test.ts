@@ -84,19 +84,21 @@ function isTransparent(r: Raster, data: ArrayLike<number>, p: number): boolean {
   return r.transparentKey?.every((k, c) => data[base + c] === k) ?? false;
 }
 
-/** Checks everything embedding promised to leave alone. */
+/** Checks everything embedding promised to leave alone (plain comparisons: chai per sample is too slow). */
 function expectImageKept(before: Raster, after: Raster): void {
   const pixels = before.width * before.height;
-  for (let p = 0; p < pixels; p++) {
+  const problems: string[] = [];
+  for (let p = 0; p < pixels && problems.length < 5; p++) {
     const transparent = isTransparent(before, before.data, p);
-    expect(isTransparent(after, after.data, p), `pixel ${p} transparency changed`).to.equal(transparent);
+    if (isTransparent(after, after.data, p) !== transparent) problems.push(`pixel ${p} transparency changed`);
     for (let c = 0; c < before.channels; c++) {
       const i = p * before.channels + c;
       const delta = Math.abs(after.data[i]! - before.data[i]!);
-      if (transparent || (before.hasAlpha && c === before.channels - 1)) expect(delta, `sample ${i} must not change`).to.equal(0);
-      else expect([0, 1, 3], `sample ${i} changed by ${delta}`).to.include(delta);
+      const frozen = transparent || (before.hasAlpha && c === before.channels - 1);
+      if (frozen ? delta !== 0 : delta !== 0 && delta !== 1 && delta !== 3) problems.push(`sample ${i} changed by ${delta}`);
     }
   }
+  expect(problems).to.deep.equal([]);
 }
 
 async function codeOf(work: () => Promise<unknown>): Promise<string> {
@@ -209,6 +211,24 @@ describe('stego payload on a raster', () => {
     const overlap = [...a].filter((i) => b.has(i)).length;
     expect(a.size).to.be.greaterThan(500);
     expect(overlap / a.size).to.be.below(0.2);
+  });
+
+  it('round-trips encrypted payloads when transparency makes the header walk long (inverse-permutation exclusion)', async () => {
+    const side = 400;
+    const data = new Uint8Array(side * side * 4).map((_, i) => (i * 97) & 0xff);
+    for (let p = 0; p < side * side; p++) data[p * 4 + 3] = p % 400 === 7 ? 255 : 0; // 1 usable pixel in 400
+    const r: Raster = {
+      width: side, height: side, colorType: 6, bitDepth: 8, channels: 4, hasAlpha: true, data, chunks: [],
+      source: { width: side, height: side, bitDepth: 8, colorType: 6, interlace: 0 },
+    };
+    const before = copy(r);
+    const opts = { passphrase: 'sparse', scryptLog2N: LOW_COST };
+    const cap = rasterCapacity(r, opts);
+    expect(cap).to.equal(Math.floor((400 * 3) / 8) - 68);
+    const payload: Payload = { kind: 'file', filename: 'f', data: new Uint8Array(cap - 2).fill(0x3c) };
+    await hideInRaster(r, payload, opts);
+    expectImageKept(before, r);
+    expect(same(await revealFromRaster(r, opts))).to.deep.equal(same(payload));
   });
 
   it('treats an empty passphrase as none and refuses absurdly long ones', async () => {
