@@ -2,14 +2,13 @@
 // cluster's POST /api/objects), so field names, limits and validation errors are the same everywhere.
 //
 // Storage choice: uploads are kept in memory, never written to disk. formidable streams each file
-// part into an in-memory Writable (fileWriteStreamHandler), so there are no temp files to leak on a
-// crash or an aborted upload. Memory bound per request: the file parts together are capped at the body
+// part into an in-memory Writable (fileWriteStreamHandler → UploadArena, one buffer of the declared
+// Content-Length per request), so there are no temp files to leak on a crash or an aborted upload. Memory bound per request: the file parts together are capped at the body
 // limit (formidable's maxTotalFileSize, enforced chunk by chunk while streaming, so a chunked upload
 // without Content-Length is cut off as soon as it crosses the limit) and the text fields together at
 // the body limit too (maxFieldsSize); a request whose Content-Length is over the limit is refused
 // before any byte is read (middleware/body-limit.ts). So one request holds at most ≈ 2 × bodyLimit
 // while parsing, and ≈ 1 × bodyLimit afterwards.
-import { Writable } from 'node:stream';
 import type { Context, Middleware } from 'koa';
 import { koaBody } from 'koa-body';
 import type { File, Part } from 'formidable';
@@ -18,6 +17,7 @@ import type { Payload } from '../stego/engine.js';
 import { ApiError } from './errors.js';
 import { bodyTooLarge } from './middleware/body-limit.js';
 import { safeFilename } from './filename.js';
+import { UploadArena } from './upload-arena.js';
 
 export { safeFilename } from './filename.js';
 
@@ -35,18 +35,7 @@ export interface StegoForm {
 const FILE_PARTS = ['file', 'payload'] as const;
 const TEXT_FIELDS = ['message', 'passphrase'] as const;
 
-const contents = new WeakMap<object, Buffer[]>();
-
-function memoryStream(file: object | undefined): Writable {
-  const chunks: Buffer[] = [];
-  if (file) contents.set(file, chunks);
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-}
+const ARENA_STATE_KEY = 'uploadArena';
 
 // formidable decides "file or field" by the presence of a Content-Type header alone. Clients differ:
 // some send a file without Content-Type, some label a text field `text/plain`. Decide by filename.
@@ -78,29 +67,35 @@ function translateParseError(limitBytes: number) {
  * type is refused with 415 before the body is read.
  */
 export function multipartBody(limitBytes: number): Middleware {
-  const parse = koaBody({
-    multipart: true,
-    json: false,
-    urlencoded: false,
-    text: false,
-    onError: translateParseError(limitBytes),
-    formidable: {
-      maxFileSize: limitBytes,
-      maxTotalFileSize: limitBytes,
-      maxFieldsSize: limitBytes,
-      maxFields: 16,
-      maxFiles: 4,
-      allowEmptyFiles: true,
-      minFileSize: 0,
-      fileWriteStreamHandler: memoryStream,
-      onPart: classifyPart,
-    },
-  });
+  const onError = translateParseError(limitBytes);
   return async function parseMultipart(ctx, next) {
     if (!ctx.is('multipart/form-data')) {
       const got = ctx.get('Content-Type') || 'none';
       throw new ApiError('unsupported_media_type', 415, `expected a multipart/form-data body, got content type ${got}`);
     }
+    const arena = new UploadArena(Math.min(ctx.request.length ?? 0, limitBytes));
+    ctx.state[ARENA_STATE_KEY] = arena;
+    // formidable's stream handler sees only the part, so each request gets its own parser instance.
+    const parse = koaBody({
+      multipart: true,
+      json: false,
+      urlencoded: false,
+      text: false,
+      onError,
+      formidable: {
+        maxFileSize: limitBytes,
+        maxTotalFileSize: limitBytes,
+        maxFieldsSize: limitBytes,
+        maxFields: 16,
+        maxFiles: 4,
+        allowEmptyFiles: true,
+        minFileSize: 0,
+        fileWriteStreamHandler: (file) => arena.stream(file ?? {}),
+        // Nothing touches the disk, so formidable need not derive a random file name (a SHA-3 per part).
+        filename: () => 'in-memory',
+        onPart: classifyPart,
+      },
+    });
     await parse(ctx, next);
   };
 }
@@ -111,10 +106,10 @@ function single<T>(value: T | T[] | undefined, name: string): T | undefined {
   return value[0];
 }
 
-function bytesOf(file: File): Buffer {
-  const chunks = contents.get(file);
-  if (!chunks) throw new Error(`upload '${file.originalFilename ?? ''}' was not captured in memory`);
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+function bytesOf(ctx: Context, file: File): Buffer {
+  const bytes = (ctx.state[ARENA_STATE_KEY] as UploadArena | undefined)?.contentOf(file);
+  if (!bytes) throw new Error(`upload '${file.originalFilename ?? ''}' was not captured in memory`);
+  return bytes;
 }
 
 function readFilePart(ctx: Context, name: (typeof FILE_PARTS)[number]): File | undefined {
@@ -135,13 +130,17 @@ function readTextField(ctx: Context, name: (typeof TEXT_FIELDS)[number]): string
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Reads and validates the fields of a parsed multipart body (multipartBody must run first). */
+/**
+ * Reads and validates the fields of a parsed multipart body (multipartBody must run first). The
+ * returned buffers are views of the request's upload arena: handing them to the worker pool moves the
+ * whole arena to the worker, after which every view of it is empty.
+ */
 export function readStegoForm(ctx: Context): StegoForm {
   const form: StegoForm = {};
   const file = readFilePart(ctx, 'file');
-  if (file) form.file = bytesOf(file);
+  if (file) form.file = bytesOf(ctx, file);
   const payload = readFilePart(ctx, 'payload');
-  if (payload) form.payload = { filename: safeFilename(payload.originalFilename), data: bytesOf(payload) };
+  if (payload) form.payload = { filename: safeFilename(payload.originalFilename), data: bytesOf(ctx, payload) };
   const message = readTextField(ctx, 'message');
   if (message !== undefined) form.message = message;
   const passphrase = readTextField(ctx, 'passphrase');

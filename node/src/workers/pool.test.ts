@@ -103,6 +103,13 @@ describe('WorkerPool', () => {
     expect((await pool.run({ op: 'block', ms: 1 })).blocked).to.equal(1);
   });
 
+  it('fails a job instead of hanging when the worker module cannot even load', async () => {
+    pool = new WorkerPool<ProbeJob, Result>({ workerUrl: new URL('./fixtures/no-such-worker.js', import.meta.url), size: 1, maxQueue: 1 });
+    const e = await rejection(pool.run({ op: 'block', ms: 1 }));
+    expect(e).to.be.instanceOf(WorkerCrashedError);
+    expect(e.message).to.include('no-such-worker');
+  });
+
   it('fails queued jobs on close and refuses new ones', async () => {
     pool = probePool({ maxQueue: 2 });
     const running = pool.run({ op: 'block', ms: 200 });

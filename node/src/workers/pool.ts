@@ -8,10 +8,13 @@
 // outlives jobTimeoutMs gets its worker terminated the same way.
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { reviveError, type JobRequest, type JobResponse } from './protocol.js';
+import { reviveError, type JobRequest, type JobResponse, type WorkerReady } from './protocol.js';
 
 export interface WorkerPoolOptions {
-  /** Module run in each worker; it answers JobRequest messages with JobResponse messages. */
+  /**
+   * Module run in each worker: it posts READY once loaded, then answers each JobRequest message with
+   * one JobResponse message.
+   */
   workerUrl: URL;
   /** Number of worker threads; defaults to the number of cores. */
   size?: number;
@@ -19,6 +22,8 @@ export interface WorkerPoolOptions {
   maxQueue?: number;
   /** A job running longer than this has its worker terminated; defaults to 120 s. */
   jobTimeoutMs?: number;
+  /** A worker not READY this long after it was started is terminated; defaults to 30 s. */
+  startTimeoutMs?: number;
   /** Seconds a client should wait before retrying after PoolSaturatedError; defaults to 1. */
   retryAfterSeconds?: number;
   workerData?: unknown;
@@ -76,7 +81,10 @@ interface PendingJob<J, R> {
 
 interface Slot<J, R> {
   worker: Worker;
+  /** Modules loaded; until then a dispatched job waits in the worker's message queue, untimed. */
+  ready: boolean;
   current: PendingJob<J, R> | null;
+  /** Job timeout while running a job, start-up timeout before READY. */
   timer: NodeJS.Timeout | null;
   /** Why the worker is going away, recorded by 'error' or a timeout before 'exit' arrives. */
   deathReason: string | null;
@@ -151,9 +159,11 @@ export class WorkerPool<J, R> {
       workerData: this.opts.workerData,
       resourceLimits: this.opts.resourceLimits,
     });
-    const slot: Slot<J, R> = { worker, current: null, timer: null, deathReason: null };
+    const slot: Slot<J, R> = { worker, ready: false, current: null, timer: null, deathReason: null };
     this.slots.add(slot);
-    worker.on('message', (msg: JobResponse<R>) => this.onMessage(slot, msg));
+    const startTimeoutMs = this.opts.startTimeoutMs ?? 30_000;
+    slot.timer = setTimeout(() => this.kill(slot, `worker did not start within ${startTimeoutMs} ms`), startTimeoutMs);
+    worker.on('message', (msg: JobResponse<R> | WorkerReady) => ('ready' in msg ? this.onReady(slot) : this.onMessage(slot, msg)));
     worker.on('error', (err) => {
       slot.deathReason ??= `${err.name}: ${err.message}`;
     });
@@ -164,6 +174,12 @@ export class WorkerPool<J, R> {
     worker.on('exit', (code) => this.onExit(slot, code));
     // Idle workers must not keep the process alive; busy ones are kept alive by their pending promise.
     worker.unref();
+  }
+
+  private onReady(slot: Slot<J, R>): void {
+    slot.ready = true;
+    this.clearTimer(slot);
+    if (slot.current) this.startJobTimer(slot);
   }
 
   private onMessage(slot: Slot<J, R>, msg: JobResponse<R>): void {
@@ -211,7 +227,7 @@ export class WorkerPool<J, R> {
   private start(slot: Slot<J, R>, pending: PendingJob<J, R>): void {
     slot.current = pending;
     slot.worker.ref();
-    slot.timer = setTimeout(() => this.timeOut(slot), this.jobTimeoutMs);
+    if (slot.ready) this.startJobTimer(slot);
     const request: JobRequest<J> = { id: pending.id, job: pending.job };
     try {
       slot.worker.postMessage(request, pending.transfer);
@@ -223,14 +239,22 @@ export class WorkerPool<J, R> {
     }
   }
 
-  private timeOut(slot: Slot<J, R>): void {
-    slot.deathReason = `job exceeded ${this.jobTimeoutMs} ms and its worker was terminated`;
+  private startJobTimer(slot: Slot<J, R>): void {
+    slot.timer = setTimeout(() => this.kill(slot, `job exceeded ${this.jobTimeoutMs} ms and its worker was terminated`), this.jobTimeoutMs);
+  }
+
+  private kill(slot: Slot<J, R>, reason: string): void {
+    slot.deathReason = reason;
     void slot.worker.terminate();
   }
 
-  private release(slot: Slot<J, R>): void {
+  private clearTimer(slot: Slot<J, R>): void {
     if (slot.timer) clearTimeout(slot.timer);
     slot.timer = null;
+  }
+
+  private release(slot: Slot<J, R>): void {
+    this.clearTimer(slot);
     slot.current = null;
     slot.worker.unref();
   }

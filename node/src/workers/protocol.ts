@@ -19,6 +19,13 @@ export interface SerializedError {
 
 export type JobResponse<R> = { id: number; ok: true; result: R } | { id: number; ok: false; error: SerializedError };
 
+/** Sent once by a worker when its modules are loaded, so job timeouts do not count start-up time. */
+export interface WorkerReady {
+  ready: true;
+}
+
+export const READY: WorkerReady = { ready: true };
+
 export function serializeError(e: unknown): SerializedError {
   if (e instanceof StegoError) {
     return { name: 'StegoError', code: e.code, message: e.message, details: e.details };
@@ -45,14 +52,26 @@ export function reviveError(s: SerializedError): Error {
   return new WorkerJobError(s);
 }
 
+const ownedByJobs = new WeakSet<ArrayBuffer>();
+
 /**
- * The ArrayBuffer behind `view` if it can be handed to another thread without copying: only when the
- * view covers the whole buffer. A Buffer slice from Node's shared 8 KiB allocation pool must never be
- * transferred (that would detach every other small Buffer in the pool), so such views are copied.
+ * Declares that `ab` belongs to whoever submits a job with a view of it: the pool may transfer (and so
+ * detach) the whole buffer even when the job's view covers only part of it. Used for upload arenas.
+ */
+export function markTransferable(ab: ArrayBuffer): void {
+  ownedByJobs.add(ab);
+}
+
+/**
+ * The ArrayBuffer behind `view` if it can be handed to another thread without copying: when the view
+ * covers the whole buffer, or the buffer was marked transferable. A Buffer slice from Node's shared
+ * 8 KiB allocation pool (or any other shared buffer) must never be transferred — that would detach
+ * every other view of it — so such views are copied.
  */
 export function transferableCopy(view: Uint8Array): { bytes: Uint8Array; transfer: ArrayBuffer[] } {
-  const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
-  if (whole && view.buffer instanceof ArrayBuffer) return { bytes: view, transfer: [view.buffer] };
+  const ab = view.buffer;
+  const whole = view.byteOffset === 0 && view.byteLength === ab.byteLength;
+  if (ab instanceof ArrayBuffer && (whole || ownedByJobs.has(ab))) return { bytes: view, transfer: [ab] };
   const copy = new Uint8Array(view.byteLength);
   copy.set(view);
   return { bytes: copy, transfer: [copy.buffer] };

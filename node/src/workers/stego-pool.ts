@@ -25,7 +25,14 @@ export interface StegoPoolOptions extends Omit<WorkerPoolOptions, 'workerUrl' | 
   maxPixels?: number;
   /** Registers pool gauges and job metrics when given. */
   registry?: Registry;
+  /**
+   * Nice value of the worker threads (Linux, per thread; default 10, 0 keeps normal priority), so the
+   * main event loop wins the CPU whenever image work and consensus compete for it.
+   */
+  workerNice?: number;
 }
+
+export const DEFAULT_WORKER_NICE = 10;
 
 export interface JobOptions {
   passphrase?: string;
@@ -55,22 +62,27 @@ export class StegoPool {
 
   constructor(opts: StegoPoolOptions = {}) {
     this.maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-    const { registry, maxPixels: _unused, ...poolOpts } = opts;
-    this.pool = new WorkerPool({ ...poolOpts, workerUrl: new URL('./stego-worker.js', import.meta.url) });
+    const { registry, maxPixels: _unused, workerNice, ...poolOpts } = opts;
+    this.pool = new WorkerPool({
+      ...poolOpts,
+      workerUrl: new URL('./stego-worker.js', import.meta.url),
+      workerData: { nice: workerNice ?? DEFAULT_WORKER_NICE },
+    });
     this.metrics = registry ? registerPoolMetrics(registry, this.pool) : undefined;
   }
 
   async embed(png: Uint8Array, payload: Payload, opts: JobOptions & { digest?: boolean } = {}): Promise<EmbedResult> {
     const input = transferableCopy(png);
-    const transfer = [...input.transfer];
+    // The image and a file payload may be views of the same upload buffer: list it once.
+    const transfer = new Set(input.transfer);
     let jobPayload = payload;
     if (payload.kind === 'file') {
       const data = transferableCopy(payload.data);
-      transfer.push(...data.transfer);
+      for (const ab of data.transfer) transfer.add(ab);
       jobPayload = { ...payload, data: data.bytes };
     }
     const job: StegoJob = { kind: 'embed', png: input.bytes, payload: jobPayload, options: this.engineOptions(opts), digest: opts.digest ?? false };
-    const result = await this.timed('embed', job, transfer);
+    const result = await this.timed('embed', job, [...transfer]);
     if (result.kind !== 'embed') throw new Error(`worker answered ${result.kind} to embed`);
     return { png: asBuffer(result.png), sha256: result.sha256 };
   }

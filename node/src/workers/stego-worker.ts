@@ -1,10 +1,12 @@
 // Worker-thread entry: runs the steganography engine (PNG decode, embed/extract, encode) off the main
 // event loop. Input buffers arrive transferred; output buffers are transferred back, so a 36 MB image
 // is never copied between threads.
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { embed, extract, capacity } from '../stego/engine.js';
-import { serializeError, transferableCopy, type JobRequest, type JobResponse } from './protocol.js';
+import { READY, serializeError, transferableCopy, type JobRequest, type JobResponse } from './protocol.js';
 import type { StegoJob, StegoJobResult } from './stego-jobs.js';
 
 interface Outcome {
@@ -30,6 +32,23 @@ async function runJob(job: StegoJob): Promise<Outcome> {
   }
 }
 
+/**
+ * Image work yields the CPU to the main thread: on Linux a worker thread has its own nice value, so
+ * raising it lets the event loop (which runs consensus) win every contended time slice. Elsewhere, or
+ * without permission, the worker simply runs at normal priority.
+ */
+function lowerThreadPriority(nice: unknown): void {
+  if (typeof nice !== 'number' || nice <= 0 || process.platform !== 'linux') return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // best effort: priority is an optimisation, not a requirement
+  }
+}
+
+lowerThreadPriority((workerData as { nice?: unknown } | undefined)?.nice);
+
 const port = parentPort;
 if (!port) throw new Error('stego-worker.js must run inside a worker thread');
 
@@ -39,3 +58,5 @@ port.on('message', (req: JobRequest<StegoJob>) => {
     (e: unknown) => port.postMessage({ id: req.id, ok: false, error: serializeError(e) } satisfies JobResponse<StegoJobResult>),
   );
 });
+
+port.postMessage(READY);

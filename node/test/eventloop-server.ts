@@ -1,0 +1,45 @@
+// A stego HTTP node in its own process for the event-loop test: the real app and worker pool, plus
+// a monitorEventLoopDelay histogram of this process's main thread, reported over IPC on request.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../src/http/app.js';
+import { httpConfig } from '../src/http/http-config.js';
+import { silentLogger } from '../src/log.js';
+import { createRegistry } from '../src/metrics/registry.js';
+import { StegoPool } from '../src/workers/stego-pool.js';
+
+export type ServerMessage =
+  | { type: 'listening'; port: number; workers: number }
+  | { type: 'report'; p50Ms: number; p99Ms: number; maxMs: number; meanMs: number; samples: number };
+
+export type ControlMessage = { type: 'start' } | { type: 'report' };
+
+const send = (m: ServerMessage): void => void process.send!(m);
+
+const registry = createRegistry();
+const pool = new StegoPool({ registry });
+const app = createApp({ pool, config: httpConfig(), logger: silentLogger(), registry });
+const server = app.listen(0, '127.0.0.1', () => {
+  send({ type: 'listening', port: (server.address() as AddressInfo).port, workers: pool.stats().size });
+});
+
+// 10 ms sampling: the histogram records how late each timer fired, i.e. how long the loop was blocked.
+const delay = monitorEventLoopDelay({ resolution: 10 });
+const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+
+process.on('message', (m: ControlMessage) => {
+  if (m.type === 'start') {
+    delay.reset();
+    delay.enable();
+  } else {
+    delay.disable();
+    send({ type: 'report', p50Ms: ms(delay.percentile(50)), p99Ms: ms(delay.percentile(99)), maxMs: ms(delay.max), meanMs: ms(delay.mean), samples: delay.count });
+  }
+});
+
+// The parent going away (test finished or died) ends this process too.
+process.on('disconnect', () => {
+  server.closeAllConnections();
+  server.close();
+  void pool.close().then(() => process.exit(0));
+});
