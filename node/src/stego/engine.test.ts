@@ -62,6 +62,7 @@ describe('stego engine', () => {
     if (back.kind === 'file') {
       expect(back.filename).to.equal('naïve.bin');
       expect(Buffer.from(back.data)).to.deep.equal(Buffer.from(data));
+      expect(back.data.buffer.byteLength, 'transferable without dragging a pool along').to.equal(data.length);
     }
     const before = decodePng(rgba16, { maxPixels: 1e6 }).data;
     const after = decodePng(out, { maxPixels: 1e6 }).data;
