@@ -59,7 +59,7 @@ const KIND_BY_CODE = new Map<number, FrameKind>(
 export function encodeFrame(frame: Frame): Buffer {
   const blobs: Uint8Array[] = [];
   const { t, ...fields } = frame;
-  const header = Buffer.from(JSON.stringify(fields, blobReplacer(blobs)), 'utf8');
+  const header = Buffer.from(JSON.stringify(withBlobMarkers(fields, blobs)), 'utf8');
   const blobBytes = blobs.reduce((n, b) => n + b.byteLength, 0);
   const out = Buffer.allocUnsafe(PREAMBLE_BYTES + header.length + blobBytes);
   out[0] = WIRE_VERSION;
@@ -81,16 +81,19 @@ export function payloadBytesOf(m: Message): number {
   return n;
 }
 
-// Uses `this[key]` rather than `value` because Buffer.toJSON runs before the replacer.
-function blobReplacer(blobs: Uint8Array[]) {
-  return function (this: Record<string, unknown>, key: string, value: unknown): unknown {
-    const raw = this[key];
-    if (raw instanceof Uint8Array) {
-      blobs.push(raw);
-      return { $b: raw.byteLength };
-    }
-    return value;
-  };
+// A copy of `value` with every Uint8Array swapped for a marker (pushed to `blobs` in JSON text order).
+// Done before JSON.stringify because Buffer.toJSON would otherwise expand a 1 MiB chunk into an array
+// of a million numbers before any replacer saw it.
+function withBlobMarkers(value: unknown, blobs: Uint8Array[]): unknown {
+  if (value instanceof Uint8Array) {
+    blobs.push(value);
+    return { $b: value.byteLength };
+  }
+  if (Array.isArray(value)) return value.map((v) => withBlobMarkers(v, blobs));
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = withBlobMarkers(v, blobs);
+  return out;
 }
 
 export function decodeFrame(buf: Uint8Array): Frame {
