@@ -149,6 +149,7 @@ describe('stego frame', () => {
       { kind: 'file', filename: 'nul\u0000', data: new Uint8Array() },
       { kind: 'file', filename: 'é'.repeat(128), data: new Uint8Array() },
     ];
+    bad.push({ kind: 'image' } as unknown as Payload, { kind: 'file', filename: 'x', data: [1, 2] } as unknown as Payload);
     for (const payload of bad) {
       expect(() => encodeContent(payload), JSON.stringify(payload)).to.throw(StegoError).with.property('code', 'invalid_request');
     }

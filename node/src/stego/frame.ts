@@ -96,6 +96,7 @@ export function bodyOverhead(encrypted: boolean): number {
 
 /** Serialises a payload's content; throws invalid_request for text or names that cannot round-trip. */
 export function encodeContent(payload: Payload): Uint8Array {
+  assertShape(payload);
   if (payload.kind === 'text') {
     assertWellFormed(payload.text, 'message');
     return utf8.encode(payload.text);
@@ -110,11 +111,21 @@ export function encodeContent(payload: Payload): Uint8Array {
 
 /** Size of encodeContent's result without building it. */
 export function contentBytes(payload: Payload): number {
+  assertShape(payload);
   if (payload.kind === 'text') {
     assertWellFormed(payload.text, 'message');
     return Buffer.byteLength(payload.text, 'utf8');
   }
   return 1 + encodeFilename(payload.filename).length + payload.data.length;
+}
+
+// Payloads arrive from other threads and the CLI: check the shape the types promise.
+function assertShape(payload: Payload): void {
+  const p = payload as Partial<Record<string, unknown>>;
+  const ok =
+    (p['kind'] === 'text' && typeof p['text'] === 'string') ||
+    (p['kind'] === 'file' && typeof p['filename'] === 'string' && p['data'] instanceof Uint8Array);
+  if (!ok) throw new StegoError('invalid_request', 'payload must be {kind: "text", text} or {kind: "file", filename, data: Uint8Array}');
 }
 
 export function decodeContent(kind: Payload['kind'], content: Uint8Array): Payload {
