@@ -28,6 +28,8 @@ export class TestNetwork {
   constructor(voters: NodeId[], overrides: NodeOverrides = {}, learners: NodeId[] = []) {
     let seed = 1;
     for (const id of [...voters, ...learners]) this.add(id, { peers: voters, learners, ...overrides, randomSeed: seed++ });
+    // Persist and apply the bootstrap entries, as a driver does right after construction.
+    this.settle();
   }
 
   add(id: NodeId, overrides: NodeOverrides, storage = new MemoryStorage()): TestNode {
@@ -107,9 +109,26 @@ export class TestNetwork {
     }
   }
 
+  /** Snapshots the node at its applied index and drops the log up to it (keeping `keep` entries). */
+  compact(id: NodeId, keep = 0): void {
+    const n = this.get(id);
+    const applied = n.node.appliedIndex;
+    n.storage.createSnapshot(applied, n.node.status().conf);
+    if (applied - keep >= n.storage.firstIndex()) n.storage.compact(applied - keep);
+  }
+
+  /** Every message queued by this node is taken out of the network (for inspecting one node's Ready). */
+  readyOf(id: NodeId): Ready {
+    return this.raw(id).ready();
+  }
+
+  /** The leader of the highest term (a cut-off old leader may still believe it leads). */
   leader(): NodeId | null {
-    for (const n of this.nodes.values()) if (n.node.status().role === 'leader') return n.id;
-    return null;
+    let best: TestNode | null = null;
+    for (const n of this.nodes.values()) {
+      if (n.node.role === 'leader' && (!best || n.node.term > best.node.term)) best = n;
+    }
+    return best?.id ?? null;
   }
 
   campaign(id: NodeId): void {
