@@ -73,6 +73,7 @@ export class DurableLog {
     const walDir = path.join(dir, 'wal');
     mkdirSync(walDir, { recursive: true });
     syncDirSync(dir);
+    syncDirSync(path.dirname(path.resolve(dir)));
     const snaps = SnapshotStore.loadSync(path.join(dir, 'snap'), opts.retainSnapshots ?? 2, opts.logger);
     const replay = replayWal(walDir, opts.logger);
     const latest = snaps.latest()?.meta;
