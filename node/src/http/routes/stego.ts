@@ -17,7 +17,7 @@ export interface StegoRouteDeps {
 }
 
 /** Loads the default cover once; a failed load is retried on the next request rather than cached. */
-function coverLoader(path: string): () => Promise<Buffer> {
+export function coverLoader(path: string): () => Promise<Buffer> {
   let cached: Promise<Buffer> | undefined;
   return () => {
     cached ??= readFile(path).catch((e: unknown) => {
