@@ -175,7 +175,8 @@ export class InMemoryTransport extends EventEmitter<TransportEvents> implements 
       return;
     }
     const payload = payloadBytesOf(m);
-    if (this.opts.maxInflightBytes !== undefined && payload > 0 && c.inflightBytes + payload > this.opts.maxInflightBytes) {
+    const cap = this.opts.maxInflightBytes;
+    if (cap !== undefined && payload > 0 && c.inflightBytes > 0 && c.inflightBytes + payload > cap) {
       c.droppedMsgs++;
       return;
     }

@@ -153,6 +153,18 @@ describe('WsTransport links', function () {
     await waitFor('all admitted delivered', () => got.length === stats.sentMsgs);
   });
 
+  it('lets one message larger than the cap through an idle link', async () => {
+    const a = await h.node('a', { maxInflightBytes: 64 << 10 });
+    const b = await h.node('b');
+    h.mesh(a, b);
+    await h.linked(a, b);
+    const got: Message[] = [];
+    b.on('message', (m) => got.push(m));
+    a.send(append('a', 'b', [new Uint8Array(1 << 20)]));
+    await waitFor('oversized append delivered', () => got.length === 1);
+    expect(a.linkStats().get('b')!.droppedMsgs).to.equal(0);
+  });
+
   it('drops (and counts) messages to a peer without a link', async () => {
     const a = await h.node('a');
     a.send(heartbeat('a', 'nobody'));

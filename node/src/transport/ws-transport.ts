@@ -242,7 +242,8 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     if (!link) return this.drop(p, 'link_down');
     const payload = payloadBytesOf(m);
     const limit = payload > 0 ? this.cfg.maxInflightBytes : this.cfg.maxInflightBytes + this.cfg.controlReserveBytes;
-    if (link.inflight + payload > limit) return this.drop(p, 'backpressure');
+    // An idle link takes any one message, so an entry larger than the cap still gets through.
+    if (link.inflight > 0 && link.inflight + payload > limit) return this.drop(p, 'backpressure');
     p.sentMsgs++;
     this.writeFrame(link, { t: 'raft', msg: m }).catch(() => undefined);
   }
@@ -269,7 +270,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     const p = this.peers.get(to);
     const link = p && this.sendLink(p);
     if (!link) return Promise.reject(new TransportError('link_down', `no link to ${to}`));
-    if (link.inflight + body.byteLength > this.cfg.maxInflightBytes) {
+    if (link.inflight > 0 && link.inflight + body.byteLength > this.cfg.maxInflightBytes) {
       return Promise.reject(new TransportError('backpressure', `in-flight cap towards ${to} reached`));
     }
     const id = this.nextRequestId++;
