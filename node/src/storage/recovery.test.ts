@@ -154,6 +154,44 @@ describe('storage/recovery', function () {
     }
   });
 
+  it('a final record whose pages never reached the preallocated file (zeros) is a torn tail', async () => {
+    const walDir = copyFixture();
+    const file = path.join(walDir, lastSegment());
+    const tail = spans(file);
+    const last = tail[tail.length - 1]!;
+    for (const from of [last.start, last.start + 5, last.start + 12, last.end - 1]) {
+      copyFixture();
+      const buf = readFileSync(file);
+      buf.fill(0, from, last.end);
+      writeFileSync(file, buf);
+      const { log, state } = await openQuiet(work.dir);
+      expect(state.entries.length).to.equal(last.entryIndex === undefined ? 40 : last.entryIndex - 1);
+      await log.close();
+    }
+  });
+
+  it('deletes segments left below the compaction point by an interrupted compaction', async () => {
+    const { log } = await openQuiet(work.dir);
+    for (let i = 1; i <= 40; i += 4) await log.save({ term: 1, vote: 'n1', commit: i }, range(i, i + 3));
+    const pending = log.createSnapshot({ index: 40, term: 1, conf: { voters: ['n1'], learners: [] } });
+    writeFileSync(pending.path, 's');
+    await pending.commit();
+    await log.compact(40);
+    await log.close();
+    const walDir = path.join(work.dir, 'wal');
+    const firstSeq = (JSON.parse(readFileSync(path.join(walDir, 'compact.json'), 'utf8')) as { firstSeq: number }).firstSeq;
+    expect(firstSeq).to.be.greaterThan(1);
+    const stale = path.join(walDir, '0000000000000001.wal');
+    copyFileSync(path.join(fixture.dir, 'wal', segments[0]!), stale);
+    const warnings: string[] = [];
+    const { log: again, state } = await DurableLog.open(work.dir, { fsyncDeadlineMs: 5000, logger: { warn: (_o, m) => void warnings.push(m) } });
+    expect(readdirSync(walDir)).to.not.include('0000000000000001.wal');
+    expect(warnings.join()).to.match(/interrupted compaction/);
+    expect(state.snapshot.index).to.equal(40);
+    expect(again.firstIndex()).to.equal(41);
+    await again.close();
+  });
+
   it('refuses to start when a segment is missing (first, middle)', async () => {
     for (const victim of [segments[0]!, segments[1]!]) {
       const walDir = copyFixture();
