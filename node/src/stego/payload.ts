@@ -50,7 +50,7 @@ export async function hideInRaster(raster: Raster, payload: Payload, opts: Paylo
   if (!fitted) throw new StegoError('capacity_exceeded', 'payload ran out of usable samples (capacity accounting error)');
 }
 
-export function revealFromRaster(raster: Raster, opts: PayloadOptions = {}): Promise<Payload> {
+export async function revealFromRaster(raster: Raster, opts: PayloadOptions = {}): Promise<Payload> {
   return decodeFrame(new RasterFrameReader(new SlotSpace(raster)), passphraseOf(opts));
 }
 
