@@ -19,7 +19,7 @@ import {
 } from './errors.js';
 import { syncDir, syncDirSync, writeFileAtomic } from './fsutil.js';
 import { DEFAULT_FSYNC_DEADLINE_MS, DEFAULT_SEGMENT_BYTES, type DurableLogOptions, type StorageFaults, type StorageLogger } from './options.js';
-import { encodeEntry, encodeHardState } from './record.js';
+import { encodeEntryYielding, encodeHardState } from './record.js';
 import { COMPACT_FILE, replayWal, segmentName, type CompactPoint, type SegmentState } from './replay.js';
 import { SnapshotStore, type PendingSnapshot, type SnapshotInfo } from './snapshots.js';
 
@@ -249,7 +249,7 @@ export class DurableLog {
       await this.runGuarded('save', async () => {
         await this.rollIfFull();
         for (const op of batch) {
-          const err = this.stage(op, bufs);
+          const err = await this.stage(op, bufs);
           if (err) op.reject(err);
           else accepted.push(op);
         }
@@ -262,7 +262,7 @@ export class DurableLog {
   }
 
   /** Validates one save against the log as left by the saves before it, and encodes it. */
-  private stage(op: SaveOp, out: Buffer[]): StorageUsageError | undefined {
+  private async stage(op: SaveOp, out: Buffer[]): Promise<StorageUsageError | undefined> {
     const { entries, hs } = op;
     if (entries.length > 0) {
       const first = entries[0]!.index;
@@ -273,10 +273,8 @@ export class DurableLog {
         if (entries[i]!.index !== first + i) return new StorageUsageError(`entries are not contiguous at ${entries[i]!.index}`);
       }
       this.terms.length = first - this.compactPoint.index - 1;
-      for (const e of entries) {
-        this.terms.push(e.term);
-        out.push(...encodeEntry(e));
-      }
+      for (const e of entries) this.terms.push(e.term);
+      for (const e of entries) out.push(...(await encodeEntryYielding(e)));
       const seg = this.segments[this.segments.length - 1]!;
       seg.maxIndex = Math.max(seg.maxIndex, this.lastIndex());
     }

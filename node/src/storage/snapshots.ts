@@ -1,6 +1,6 @@
 // Snapshot files: <dir>/<index>-<term>/{data,meta.json}. A snapshot is written into a temp directory and
 // published with one directory rename, so a crash never leaves a half-written snapshot under a final name.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { SnapshotMeta } from '../raft/types.js';
@@ -98,8 +98,12 @@ export class SnapshotStore {
 
   private async publish(meta: SnapshotMeta, tmpDir: string): Promise<SnapshotInfo> {
     const dataPath = path.join(tmpDir, 'data');
-    if (!existsSync(dataPath)) throw new StorageUsageError(`snapshot data was not written to ${dataPath}`);
-    await fsyncFile(dataPath);
+    try {
+      await fsyncFile(dataPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageUsageError(`snapshot data was not written to ${dataPath}`);
+      throw err;
+    }
     const metaFile = path.join(tmpDir, 'meta.json');
     await fsp.writeFile(metaFile, JSON.stringify(meta));
     await fsyncFile(metaFile);
