@@ -1,5 +1,6 @@
 // A stego HTTP node in its own process for the event-loop test: the real app and worker pool, plus
 // a monitorEventLoopDelay histogram of this process's main thread, reported over IPC on request.
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/http/app.js';
@@ -10,7 +11,17 @@ import { StegoPool } from '../src/workers/stego-pool.js';
 
 export type ServerMessage =
   | { type: 'listening'; port: number; workers: number }
-  | { type: 'report'; p50Ms: number; p99Ms: number; maxMs: number; meanMs: number; samples: number };
+  | {
+      type: 'report';
+      p50Ms: number;
+      p99Ms: number;
+      maxMs: number;
+      meanMs: number;
+      samples: number;
+      /** CPU time of the main thread and time it spent runnable but waiting for a CPU (Linux schedstat). */
+      cpuMs?: number;
+      runQueueWaitMs?: number;
+    };
 
 export type ControlMessage = { type: 'start' } | { type: 'report' };
 
@@ -27,14 +38,29 @@ const server = app.listen(0, '127.0.0.1', () => {
 const delay = monitorEventLoopDelay({ resolution: 10 });
 const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
 
+/** [cpu ns, run-queue wait ns] of this process's main thread, when the kernel exposes them. */
+function schedstat(): [number, number] | undefined {
+  try {
+    const [cpu, wait] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return cpu !== undefined && wait !== undefined ? [cpu, wait] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let schedAtStart: [number, number] | undefined;
+
 process.on('message', (m: ControlMessage) => {
   if (m.type === 'start') {
+    schedAtStart = schedstat();
     delay.reset();
     delay.enable();
-  } else {
-    delay.disable();
-    send({ type: 'report', p50Ms: ms(delay.percentile(50)), p99Ms: ms(delay.percentile(99)), maxMs: ms(delay.max), meanMs: ms(delay.mean), samples: delay.count });
+    return;
   }
+  delay.disable();
+  const now = schedstat();
+  const sched = now && schedAtStart ? { cpuMs: ms(now[0] - schedAtStart[0]), runQueueWaitMs: ms(now[1] - schedAtStart[1]) } : {};
+  send({ type: 'report', p50Ms: ms(delay.percentile(50)), p99Ms: ms(delay.percentile(99)), maxMs: ms(delay.max), meanMs: ms(delay.mean), samples: delay.count, ...sched });
 });
 
 // The parent going away (test finished or died) ends this process too.
