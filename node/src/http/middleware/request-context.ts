@@ -9,6 +9,9 @@ import { errorAnswer } from '../errors.js';
 
 const SANE_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** Probes and scrapes arrive every few seconds; their access lines go to debug to keep logs readable. */
+const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
 const histograms = new WeakMap<Registry, Histogram<'method' | 'route' | 'status'>>();
 
 /** One histogram per registry: several apps in one process (tests) may share a registry. */
@@ -47,7 +50,10 @@ export function requestContext(logger: Logger, registry: Registry): Middleware {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : 'unmatched';
       duration.observe({ method: ctx.method, route, status: String(status) }, seconds);
-      (ctx.state.log as Logger).info({ method: ctx.method, path: ctx.path, route, status, ms: Math.round(seconds * 1000) }, 'request');
+      const line = { method: ctx.method, path: ctx.path, route, status, ms: Math.round(seconds * 1000) };
+      const log = ctx.state.log as Logger;
+      if (QUIET_ROUTES.has(route) && status < 400) log.debug(line, 'request');
+      else log.info(line, 'request');
     }
   };
 }
