@@ -112,25 +112,41 @@ export function decodeFrame(buf: Uint8Array): Frame {
 }
 
 function parseHeader(view: Buffer, blobStart: number): Record<string, unknown> {
-  let cursor = blobStart;
   let parsed: unknown;
   try {
-    // JSON.parse revives depth-first in document order, so markers meet their blobs in encoding order.
-    parsed = JSON.parse(view.toString('utf8', PREAMBLE_BYTES, blobStart), (_key, value: unknown) => {
-      if (!isBlobMarker(value)) return value;
-      const end = cursor + value.$b;
-      if (end > view.length) throw new CodecError(`blob of ${value.$b} bytes runs past the frame end`);
-      const blob = new Uint8Array(view.buffer, view.byteOffset + cursor, value.$b);
-      cursor = end;
-      return blob;
-    });
+    parsed = JSON.parse(view.toString('utf8', PREAMBLE_BYTES, blobStart));
   } catch (err) {
-    if (err instanceof CodecError) throw err;
     throw new CodecError(`header is not valid JSON: ${(err as Error).message}`);
   }
-  if (cursor !== view.length) throw new CodecError(`${view.length - cursor} trailing bytes after the last blob`);
   if (!isPlainObject(parsed)) throw new CodecError('header is not a JSON object');
-  return parsed;
+  const cursor = { at: blobStart };
+  const header = restoreBlobs(parsed, view, cursor, 0) as Record<string, unknown>;
+  if (cursor.at !== view.length) throw new CodecError(`${view.length - cursor.at} trailing bytes after the last blob`);
+  return header;
+}
+
+const MAX_DEPTH = 64;
+
+// Walks in the same property order as withBlobMarkers did (JS property order on both sides), so the
+// markers meet their blobs in encoding order. A walk after a plain JSON.parse is several times faster
+// than a reviver.
+function restoreBlobs(value: unknown, view: Buffer, cursor: { at: number }, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth > MAX_DEPTH) throw new CodecError(`header nests deeper than ${MAX_DEPTH}`);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = restoreBlobs(value[i], view, cursor, depth + 1);
+    return value;
+  }
+  const rec = value as Record<string, unknown>;
+  if (isBlobMarker(rec)) {
+    const end = cursor.at + rec.$b;
+    if (end > view.length) throw new CodecError(`blob of ${rec.$b} bytes runs past the frame end`);
+    const blob = new Uint8Array(view.buffer, view.byteOffset + cursor.at, rec.$b);
+    cursor.at = end;
+    return blob;
+  }
+  for (const k of Object.keys(rec)) rec[k] = restoreBlobs(rec[k], view, cursor, depth + 1);
+  return rec;
 }
 
 function isBlobMarker(v: unknown): v is { $b: number } {
