@@ -1,5 +1,6 @@
 // Child process for the kill -9 test: appends entries with `concurrency` saves in flight and prints
-// each acknowledged (fsync'd) index on stdout; snapshots + compacts now and then. Runs until killed.
+// each acknowledged (fsync'd) save as "<first> <last>" on stdout; snapshots + compacts now and then.
+// Runs until killed.
 // usage: node append-child.js <dir> <term> <concurrency>
 import { writeFileSync } from 'node:fs';
 import { DurableLog } from '../durable-log.js';
@@ -19,7 +20,7 @@ function startOne(): void {
   log.save({ term, vote: 'n1', commit: index - 1 }, [makeEntry(index, term)]).then(
     () => {
       // stdout to a pipe is synchronous on Linux: once written, the parent will see it even after SIGKILL
-      process.stdout.write(`${index}\n`);
+      process.stdout.write(`${index} ${index}\n`);
       if (index % SNAPSHOT_EVERY === 0) void snapshot(index - 50);
       startOne();
     },
@@ -40,4 +41,13 @@ async function snapshot(at: number): Promise<void> {
   snapshotting = false;
 }
 
+// A new term first overwrites the last few entries, as a follower does when a new leader's log conflicts
+// with its uncommitted tail: a kill may land in the middle of that truncation too.
+const overwriteFrom = log.lastIndex() - 2;
+if (overwriteFrom > log.firstIndex() && overwriteFrom > (log.latestSnapshot()?.meta.index ?? 0)) {
+  next = overwriteFrom + 3;
+  const entries = [0, 1, 2].map((k) => makeEntry(overwriteFrom + k, term));
+  await log.save({ term, vote: 'n1', commit: overwriteFrom - 1 }, entries);
+  process.stdout.write(`${overwriteFrom} ${overwriteFrom + 2}\n`);
+}
 for (let i = 0; i < concurrency; i++) startOne();
