@@ -96,23 +96,40 @@ export class BackgroundWriter {
 
 /**
  * Reads every acknowledged object from `id` and checks its bytes against the acknowledged sha256.
- * Returns the ids that are missing or wrong (empty when all are there).
+ * Returns the ids that are missing or wrong (empty when all are there). A 503/504 or a dropped connection
+ * (an election in progress; a read index lost with the old leader) is retried until `deadlineMs`; a 404 or
+ * wrong bytes are final.
  */
 export async function verifyObjects(
   cluster: Cluster,
   id: string,
   acks: Iterable<{ id: string; sha256: string }>,
-  opts: { stale?: boolean; concurrency?: number } = {},
+  opts: { stale?: boolean; concurrency?: number; deadlineMs?: number } = {},
 ): Promise<string[]> {
   const list = [...acks];
   const bad: string[] = [];
+  const deadline = Date.now() + (opts.deadlineMs ?? 30_000);
   let next = 0;
+  const readOne = async (ack: { id: string; sha256: string }): Promise<string | null> => {
+    let last = '';
+    while (Date.now() < deadline) {
+      try {
+        // Longer than the node's own request timeout, so its 503/504 arrives before we give up.
+        const r = await cluster.getObject(id, ack.id, { stale: opts.stale ?? false, timeoutMs: 15_000 });
+        if (r.status === 200) return sha256(r.bytes!) === ack.sha256 ? null : `${ack.id}: sha256 mismatch`;
+        if (r.status !== 503 && r.status !== 504) return `${ack.id}: HTTP ${r.status} ${JSON.stringify(r.body)}`;
+        last = `HTTP ${r.status} ${JSON.stringify(r.body)}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await delay(50);
+    }
+    return `${ack.id}: still failing at the deadline: ${last}`;
+  };
   const worker = async () => {
     while (next < list.length) {
-      const ack = list[next++]!;
-      const r = await cluster.getObject(id, ack.id, { stale: opts.stale ?? false });
-      if (r.status !== 200) bad.push(`${ack.id}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
-      else if (sha256(r.bytes!) !== ack.sha256) bad.push(`${ack.id}: sha256 mismatch`);
+      const problem = await readOne(list[next++]!);
+      if (problem) bad.push(problem);
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency ?? 8 }, worker));
