@@ -42,7 +42,7 @@ describe('cluster/ObjectStore', () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'stego-store-'));
   });
   afterEach(async () => {
-    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rm(dir, { recursive: true, force: true, maxRetries: 5 });
   });
 
   it('applies puts and deletes idempotently (log replay after a crash)', async () => {
@@ -55,6 +55,8 @@ describe('cluster/ObjectStore', () => {
     expect(s.list().map((o) => o.id)).to.deep.equal(['b']);
     expect((await s.read('b'))!.toString()).to.equal('beta');
     expect(await s.read('a')).to.equal(undefined);
+    await s.flush();
+    expect(await fs.readdir(path.join(dir, 'objects'))).to.deep.equal(['b.png']);
   });
 
   it('snapshots to one file (manifest + raw bytes) and restores a replica from it exactly', async () => {

@@ -58,13 +58,27 @@ export class ObjectStore {
   /** Snapshot writers in progress: deletes wait for them so the files they stream stay readable. */
   private snapshotsInProgress = 0;
   private deferredUnlinks: string[] = [];
+  /** Objects applied whose file is not written yet: served from here meanwhile. */
+  private readonly unwritten = new Map<string, Uint8Array>();
+  private readonly chains = new Map<string, Promise<void>>();
 
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    private onWriteError: (e: Error) => void,
+  ) {}
 
-  static async open(dir: string): Promise<ObjectStore> {
+  /** `onWriteError`: an object file could not be written; the replica can no longer be trusted. */
+  static async open(dir: string, onWriteError: (e: Error) => void = (e) => {
+    throw e;
+  }): Promise<ObjectStore> {
     await fs.mkdir(dir, { recursive: true });
     await removeTempFiles(dir);
-    return new ObjectStore(dir);
+    return new ObjectStore(dir, onWriteError);
+  }
+
+  /** Replaces the write-error callback (the driver installs its step-down once it exists). */
+  setWriteErrorHandler(fn: (e: Error) => void): void {
+    this.onWriteError = fn;
   }
 
   get size(): number {
@@ -90,6 +104,8 @@ export class ObjectStore {
 
   async read(id: string): Promise<Buffer | undefined> {
     if (!this.objects.has(id)) return undefined;
+    const pending = this.unwritten.get(id);
+    if (pending) return Buffer.from(pending);
     try {
       return await fs.readFile(this.objectPath(id));
     } catch (e) {
@@ -98,23 +114,33 @@ export class ObjectStore {
     }
   }
 
-  /** Idempotent: applying the same command twice leaves the same state (log replay after restart). */
-  async apply(cmd: Command): Promise<void> {
+  /**
+   * Applies a command to the in-memory state at once and writes the object file in the background, so
+   * the raft loop never waits on object I/O (the log already holds the bytes durably). Until its file is
+   * written an object is served from memory. Idempotent: replaying the log after a restart converges.
+   */
+  apply(cmd: Command): void {
     switch (cmd.kind) {
       case 'put': {
-        await writeAtomically(this.objectPath(cmd.id), cmd.bytes);
+        const bytes = cmd.bytes;
         this.objects.set(cmd.id, {
           id: cmd.id,
           sha256: Buffer.from(cmd.sha256).toString('hex'),
-          size: cmd.bytes.length,
+          size: bytes.length,
           contentType: cmd.contentType,
           createdAt: cmd.createdAt,
+        });
+        this.unwritten.set(cmd.id, bytes);
+        this.schedule(cmd.id, async () => {
+          await writeAtomically(this.objectPath(cmd.id), bytes);
+          if (this.unwritten.get(cmd.id) === bytes) this.unwritten.delete(cmd.id);
         });
         return;
       }
       case 'delete': {
         if (!this.objects.delete(cmd.id)) return;
-        await this.unlinkObject(cmd.id);
+        this.unwritten.delete(cmd.id);
+        this.schedule(cmd.id, () => this.unlinkObject(cmd.id));
         return;
       }
       case 'setMember':
@@ -124,6 +150,21 @@ export class ObjectStore {
         this.memberAddrs.delete(cmd.id);
         return;
     }
+  }
+
+  /** Resolves once every object file scheduled so far is written (or deleted). */
+  async flush(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  }
+
+  /** Background file operations run one after another per object id, in apply order. */
+  private schedule(id: string, op: () => Promise<void>): void {
+    const prev = this.chains.get(id) ?? Promise.resolve();
+    const next = prev.then(op).catch((e: unknown) => this.onWriteError(e as Error));
+    this.chains.set(id, next);
+    void next.then(() => {
+      if (this.chains.get(id) === next) this.chains.delete(id);
+    });
   }
 
   /**
@@ -145,6 +186,8 @@ export class ObjectStore {
       });
       const manifest: SnapshotManifest = { index: meta.index, term: meta.term, conf: meta.conf, members, objects };
       const header = encodeHeader(manifest);
+      // the list is captured; now make sure the files it names are on disk
+      await this.flush();
       const paths = objects.map((o) => this.objectPath(o.id));
       async function* contents(): AsyncGenerator<Buffer> {
         yield header;
@@ -168,6 +211,8 @@ export class ObjectStore {
 
   /** Replaces the whole state with the snapshot's (install from the leader). Returns its manifest. */
   async restore(file: string): Promise<SnapshotManifest> {
+    await this.flush();
+    this.unwritten.clear();
     const { manifest, dataStart } = await readManifest(file);
     for (const o of manifest.objects) await this.extractObject(file, dataStart, o);
     const keep = new Set(manifest.objects.map((o) => o.id));

@@ -121,6 +121,8 @@ export class RaftNode {
   private role: RoleName = 'Follower';
   private leader: NodeId | null = null;
   private hs: HardState;
+  /** The hard state last written to the durable log. */
+  private hsSaved: HardState;
   private applied: number;
   private conf: ConfState;
   private snapshotIndex: number;
@@ -142,6 +144,7 @@ export class RaftNode {
     this.store = parts.store;
     this.raw = parts.raw;
     this.hs = parts.hs;
+    this.hsSaved = { ...parts.hs };
     this.conf = parts.conf;
     this.applied = parts.applied;
     this.snapshotIndex = parts.applied;
@@ -173,9 +176,12 @@ export class RaftNode {
       store.seedMembers(opts.peers);
     }
 
+    // a crash between publishing a snapshot and writing the hard state after it leaves a stored commit
+    // below the snapshot; the snapshot is committed state by definition
+    const hardState = { ...state.hardState, commit: Math.max(state.hardState.commit, snapshot.index) };
     const mem = new MemoryStorage();
     if (snapshot.index > 0) mem.applySnapshot(snapshot);
-    mem.setHardState(state.hardState);
+    mem.setHardState(hardState);
     mem.append(state.entries);
 
     const raw = new RawNode({
@@ -192,13 +198,15 @@ export class RaftNode {
       applied: snapshot.index,
     });
 
-    const node = new RaftNode(opts, { log, mem, store, raw, hs: state.hardState, conf: snapshot.conf, applied: snapshot.index });
+    const node = new RaftNode(opts, { log, mem, store, raw, hs: hardState, conf: snapshot.conf, applied: snapshot.index });
+    // an object file that cannot be written means this replica no longer follows the log faithfully
+    store.setWriteErrorHandler((e) => node.onFatal(new StorageErrorLike(`object write failed: ${e.message}`)));
     node.wireTransport();
     node.updatePeers();
     node.ticker = setInterval(() => node.onTick(), opts.tickMs);
     node.metrics?.attach(node.metricsSource());
     logger.info(
-      { snapshot_index: snapshot.index, last_index: mem.lastIndex(), commit: state.hardState.commit, term: state.hardState.term, join: opts.join },
+      { snapshot_index: snapshot.index, last_index: mem.lastIndex(), commit: hardState.commit, term: hardState.term, join: opts.join },
       'raft node started',
     );
     node.kick();
@@ -417,6 +425,8 @@ export class RaftNode {
     // let an in-flight Ready finish its fsync so nothing acknowledged is lost
     const deadline = Date.now() + 2000;
     while (this.inReady && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await this.store.flush().catch(() => undefined);
+    if (!this.failure) await this.saveCommitIndex().catch(() => undefined);
     await this.log.close();
   }
 
@@ -547,10 +557,16 @@ export class RaftNode {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, rd.hardState?.term ?? this.hs.term);
     if (rd.snapshot && rd.snapshot.index > 0) await this.installSnapshot(rd.snapshot);
-    if (rd.hardState || rd.entries.length > 0) await this.persist(rd.hardState, rd.entries, rd.mustSync);
+    // A leader may replicate in parallel with its own fsync (Raft thesis §10.2.1, as etcd does): it
+    // counts itself toward commit before its write is durable, but the commit index only leaves in a
+    // later Ready, which starts after this fsync, and nothing is applied before it. Everything else
+    // (votes, acknowledgements) is sent only once durable.
+    const early = this.role === 'Leader' && !this.changesTermOrVote(rd.hardState);
+    if (early) for (const m of rd.messages) this.send(m);
+    if (rd.hardState || rd.entries.length > 0) await this.persist(rd.hardState, rd.entries, rd.mustSync, rd.snapshot !== undefined);
     if (this.failure) return;
-    for (const m of rd.messages) this.send(m);
-    if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
+    if (!early) for (const m of rd.messages) this.send(m);
+    if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.releaseRead(rs.index, rs.ctx);
     this.maybeSnapshot();
   }
@@ -582,15 +598,28 @@ export class RaftNode {
     }
   }
 
-  private async persist(hs: HardState | undefined, entries: Entry[], mustSync: boolean): Promise<void> {
-    const started = process.hrtime.bigint();
-    try {
-      await this.log.save(hs, entries);
-    } catch (e) {
-      this.onFatal(e);
-      return;
+  private changesTermOrVote(hs: HardState | undefined): boolean {
+    return hs !== undefined && (hs.term !== this.hs.term || hs.vote !== this.hs.vote);
+  }
+
+  /**
+   * A change of the commit index alone is not written (etcd's mustSync=false): Raft does not need it
+   * durable, and an fsync per commit advance would double the write latency. It is written with the next
+   * entries or vote, before every snapshot (the core refuses a stored commit below the snapshot index)
+   * and at shutdown.
+   */
+  private async persist(hs: HardState | undefined, entries: Entry[], mustSync: boolean, force: boolean): Promise<void> {
+    if (mustSync || entries.length > 0 || force) {
+      const started = process.hrtime.bigint();
+      try {
+        await this.log.save(hs ?? this.hs, entries);
+      } catch (e) {
+        this.onFatal(e);
+        return;
+      }
+      this.metrics?.fsyncSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      this.hsSaved = { ...(hs ?? this.hs) };
     }
-    if (mustSync || entries.length > 0) this.metrics?.fsyncSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (entries.length > 0) {
       this.mem.append(entries);
       for (const e of entries) this.bytesSinceSnapshot += e.data.byteLength;
@@ -599,6 +628,14 @@ export class RaftNode {
       this.mem.setHardState(hs);
       this.hs = { ...hs };
     }
+  }
+
+  /** Makes the current commit index durable if it is not yet (before a snapshot, at shutdown). */
+  private async saveCommitIndex(): Promise<void> {
+    if (this.hsSaved.commit >= this.hs.commit && this.hsSaved.term === this.hs.term && this.hsSaved.vote === this.hs.vote) return;
+    const hs = { ...this.hs };
+    await this.log.save(hs, []);
+    if (hs.commit > this.hsSaved.commit) this.hsSaved = hs;
   }
 
   private send(m: Message): void {
@@ -612,12 +649,13 @@ export class RaftNode {
 
   // ---- apply --------------------------------------------------------------------------------------
 
-  private async applyEntries(entries: Entry[]): Promise<void> {
+  /** Synchronous: the object store updates its state at once and writes files in the background. */
+  private applyEntries(entries: Entry[]): void {
     const started = process.hrtime.bigint();
     for (const e of entries) {
       if (e.index <= this.applied) continue;
       let err: Error | undefined;
-      if (e.type === 'normal' && e.data.byteLength > 0) err = await this.applyCommand(e);
+      if (e.type === 'normal' && e.data.byteLength > 0) err = this.applyCommand(e);
       else if (e.type === 'conf') this.applyConf(e);
       this.applied = e.index;
       this.entriesSinceSnapshot++;
@@ -628,7 +666,7 @@ export class RaftNode {
     this.metrics?.applySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
   }
 
-  private async applyCommand(e: Entry): Promise<Error | undefined> {
+  private applyCommand(e: Entry): Error | undefined {
     let cmd: Command;
     try {
       cmd = decodeCommand(e.data);
@@ -637,13 +675,7 @@ export class RaftNode {
       this.logger.error({ index: e.index, err: (err as Error).message }, 'undecodable command skipped');
       return err as Error;
     }
-    try {
-      await this.store.apply(cmd);
-    } catch (err) {
-      // a failing object write means this replica can no longer follow the log faithfully
-      this.onFatal(new StorageErrorLike(`applying entry ${e.index} failed: ${(err as Error).message}`));
-      return err as Error;
-    }
+    this.store.apply(cmd);
     if (cmd.kind === 'setMember' || cmd.kind === 'removeMember') this.updatePeers();
     return undefined;
   }
@@ -706,6 +738,7 @@ export class RaftNode {
     let size: number;
     try {
       size = await this.store.writeSnapshot(pending.path, meta);
+      await this.saveCommitIndex();
       await pending.commit();
     } catch (e) {
       await pending.abort().catch(() => undefined);

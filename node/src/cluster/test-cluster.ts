@@ -128,7 +128,7 @@ export class TestCluster {
       await m.node.stop({ transferLeadership: false });
     }
     this.members.clear();
-    await fs.rm(this.root, { recursive: true, force: true });
+    await fs.rm(this.root, { recursive: true, force: true, maxRetries: 5 });
   }
 }
 
