@@ -89,6 +89,34 @@ describe('WsTransport links', function () {
     expect(a.isConnected('b')).to.equal(false);
   });
 
+  it('cuts off an unauthenticated client that sends a large frame before the handshake', async () => {
+    const a = await h.node('a');
+    const before = a.authFailures;
+    const ws = new WebSocket(`ws://127.0.0.1:${a.port}/raft`);
+    ws.on('error', () => undefined);
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    ws.on('open', () => ws.send(Buffer.alloc(1 << 20)));
+    expect(await closed).to.be.oneOf([1006, 1009]);
+    await waitFor('counted', () => a.authFailures === before + 1);
+  });
+
+  it('drops an undecodable frame from an authenticated peer without cutting the link', async () => {
+    const a = await h.node('a');
+    const b = await h.node('b');
+    h.mesh(a, b);
+    await h.linked(a, b);
+    const downs: string[] = [];
+    const got: Message[] = [];
+    b.on('linkDown', (p) => downs.push(p));
+    b.on('message', (m) => got.push(m));
+    const internals = a as unknown as { peers: Map<string, { link: unknown }>; writeFrame(link: unknown, f: unknown): Promise<void> };
+    await internals.writeFrame(internals.peers.get('b')!.link, { t: 'raft', msg: { type: 'gossip', from: 'a', to: 'b' } });
+    a.send(heartbeat('a', 'b', 5));
+    await waitFor('the next message', () => got.length === 1);
+    expect(got[0]!.term).to.equal(5);
+    expect(downs).to.deep.equal([]);
+  });
+
   it('emits linkDown promptly when the peer dies and relinks when it comes back', async () => {
     const a = await h.node('a', { reconnectMaxMs: 200 });
     let b = await h.node('b');

@@ -76,6 +76,8 @@ const CLOSE_AUTH = 4401;
 const CLOSE_PROTOCOL = 4400;
 const CLOSE_DEAD = 4408;
 const RAFT_PATH = '/raft';
+/** Until a connection has authenticated, its frames are capped far below maxFrameBytes. */
+const HANDSHAKE_FRAME_BYTES = 16 << 10;
 /**
  * How long the smaller id keeps a duplicate link open before closing it: the bigger id may have adopted
  * that one first and be sending on it; closing it later than the handshake race lets that traffic land.
@@ -371,6 +373,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       };
       const timer = setTimeout(() => finish(new Error('handshake timeout'), 'handshake_timeout'), this.cfg.handshakeTimeoutMs);
       ws.on('upgrade', (res) => res.socket.setNoDelay(true));
+      ws.on('open', () => setMaxFrameBytes(ws, HANDSHAKE_FRAME_BYTES));
       ws.on('error', (err) => finish(err));
       const onClose = () => finish(new Error('closed during handshake'));
       ws.on('close', onClose);
@@ -401,6 +404,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   /** Server side of the handshake: send a challenge, verify the dialler's auth, answer with welcome. */
   private acceptInbound(ws: WebSocket): void {
     ws.on('error', () => undefined);
+    setMaxFrameBytes(ws, HANDSHAKE_FRAME_BYTES);
     if (this.stopped) return ws.terminate();
     const serverNonce = newNonce();
     let done = false;
@@ -446,6 +450,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     if (this.stopped) return ws.terminate();
     const p = this.peerState(peer);
     const link = new Link(peer, ws, dialledBy, peerIncarnation);
+    setMaxFrameBytes(ws, this.cfg.maxFrameBytes);
     ws.on('message', (data) => this.onData(link, data));
     ws.on('pong', () => this.touch(link));
     ws.on('close', () => this.linkClosed(link));
@@ -596,10 +601,9 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   private onData(link: Link, data: RawData): void {
     this.touch(link);
     const f = this.decodeOrNull(data);
-    if (!f) {
-      link.ws.close(CLOSE_PROTOCOL, 'bad frame');
-      return;
-    }
+    // The peer is authenticated and spoke our version during the handshake: a frame we cannot read is
+    // one bad message (dropped, like a lost one), not a reason to cut the link and trigger elections.
+    if (!f) return;
     switch (f.t) {
       case 'raft':
         return this.onRaft(link, f.msg);
@@ -693,6 +697,12 @@ function linksOf(p: PeerState): Link[] {
   return p.link ? [p.link, ...p.spares] : [...p.spares];
 }
 
+
+// ws has no public per-connection frame limit; its receiver's `_maxPayload` is checked per frame.
+function setMaxFrameBytes(ws: WebSocket, bytes: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}
 
 function rawToBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
