@@ -15,6 +15,8 @@ const deflateRaw = promisify(zlib.deflateRaw) as (buf: Uint8Array, opts: zlib.Zl
 const deflate = promisify(zlib.deflate) as (buf: Uint8Array, opts: zlib.ZlibOptions) => Promise<Buffer>;
 
 const PIECE_BYTES = 1 << 20;
+/** Twice libuv's default threadpool size: enough queued work for every pool thread, bounded memory. */
+const MAX_PIECES_IN_FLIGHT = 8;
 const WINDOW_BYTES = 32 * 1024;
 /** Middle-of-image sample used to choose the deflate strategy. */
 const STRATEGY_SAMPLE_BYTES = 256 * 1024;
@@ -129,7 +131,9 @@ async function deflatePieces(rows: RowReader, compression: Compression): Promise
   const checksums: Promise<number>[] = [];
   const lengths: number[] = [];
   let dictionary: Uint8Array | undefined;
-  for (let from = 0; from < rows.height; from += rowsPerPiece) {
+  for (let from = 0, piece = 0; from < rows.height; from += rowsPerPiece, piece++) {
+    // Bound the filtered bytes waiting for the threadpool (memory per request), keep the pool busy.
+    if (piece >= MAX_PIECES_IN_FLIGHT) await Promise.all([jobs[piece - MAX_PIECES_IN_FLIGHT], checksums[piece - MAX_PIECES_IN_FLIGHT]]);
     const to = Math.min(rows.height, from + rowsPerPiece);
     const filtered = rows.filter(from, to);
     const last = to === rows.height;
