@@ -44,10 +44,14 @@ export class Directions {
 export function matchedValue(value: number, bit: number, max: number, up: boolean, forbidden: number): number {
   if ((value & 1) === bit) return value;
   const step = up ? 1 : -1;
-  for (const candidate of [value + step, value - step, value + 3 * step, value - 3 * step]) {
-    if (candidate >= 0 && candidate <= max && candidate !== forbidden) return candidate;
-  }
-  throw new RangeError(`no LSB-matching move for ${value} (max ${max})`); // unreachable for max ≥ 3
+  // Preference order: the random direction, the other one, then 3 steps (written out: this runs per bit).
+  let candidate = value + step;
+  if (candidate >= 0 && candidate <= max && candidate !== forbidden) return candidate;
+  candidate = value - step;
+  if (candidate >= 0 && candidate <= max && candidate !== forbidden) return candidate;
+  candidate = value + 3 * step;
+  if (candidate >= 0 && candidate <= max && candidate !== forbidden) return candidate;
+  return value - 3 * step; // in range whenever the others are not, since max ≥ 255
 }
 
 /** Writes bytes (most significant bit first) into the walk's slots; false if the walk ran out of slots. */
