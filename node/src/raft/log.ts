@@ -87,6 +87,11 @@ export class RaftLog {
     return this.unstable.maybeLastIndex() ?? this.storage.lastIndex();
   }
 
+  /** Last index known durable: entries still in `unstable` were handed out in a Ready but not yet advanced. */
+  lastStableIndex(): number {
+    return this.unstable.entries.length > 0 ? this.unstable.offset - 1 : this.lastIndex();
+  }
+
   lastTerm(): number {
     return this.term(this.lastIndex());
   }

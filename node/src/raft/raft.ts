@@ -218,7 +218,8 @@ export class Raft {
     const last = this.log.lastIndex();
     for (const [id, pr] of this.trk.progress) {
       const fresh = new Progress(last + 1, this.trk.maxInflight, pr.isLearner);
-      if (id === this.id) fresh.match = last;
+      // The leader counts only its durable entries toward a commit quorum (see persistedTo).
+      if (id === this.id) fresh.match = this.log.lastStableIndex();
       this.trk.progress.set(id, fresh);
     }
     this.pendingConfIndex = 0;
@@ -570,10 +571,24 @@ export class Raft {
       this.uncommittedSize += size;
     }
     li = this.log.append(ents);
-    this.trk.progress.get(this.id)?.maybeUpdate(li);
-    this.maybeCommit();
+    // Our own entries count toward the quorum only once durable (persistedTo), so appends may be sent to
+    // followers while we are still writing them (thesis §10.2.1).
     return { index: li, term: this.term };
   }
+
+  /** The driver made the log durable up to `index`: the leader may now count its own copy. */
+  persistedTo(index: number): void {
+    if (this.role !== 'leader') return;
+    const pr = this.trk.progress.get(this.id);
+    if (!pr || !pr.maybeUpdate(Math.min(index, this.log.lastStableIndex()))) return;
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndex();
+      this.bcastAppend();
+    }
+  }
+
+  /** Messages a leader may send before its own entries are durable (none of them promises durability). */
+  static earlyTypes: ReadonlySet<string> = new Set(['app', 'heartbeat', 'snap', 'timeoutNow', 'readIndexResp']);
 
   reduceUncommittedSize(ents: Entry[]): void {
     if (this.role !== 'leader') return;
@@ -802,7 +817,7 @@ export class Raft {
       const fresh = new Progress(last + 1, this.trk.maxInflight, isLearner);
       // A new member counts as active, so check-quorum does not depose the leader before it answers.
       fresh.recentActive = true;
-      if (id === this.id) fresh.match = last;
+      if (id === this.id) fresh.match = this.log.lastStableIndex();
       this.trk.progress.set(id, fresh);
     }
   }

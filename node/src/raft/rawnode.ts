@@ -33,6 +33,14 @@ export interface Ready {
   messages: Message[];
   readStates: ReadState[];
   mustSync: boolean;
+  /**
+   * True when `messages` may be sent before `hardState`/`entries` are durable: the node is leader, its term
+   * and vote did not change in this Ready, and every message is an append, heartbeat, snapshot notice,
+   * timeoutNow or read-index answer. Sending them early overlaps the leader's fsync with the followers'
+   * (thesis §10.2.1); it is safe because the leader counts its own entries toward a commit only after
+   * advance() tells it they are durable. Optional: a driver may always send after persisting.
+   */
+  sendBeforePersist: boolean;
 }
 
 export interface RaftStatus {
@@ -181,6 +189,11 @@ export class RawNode {
       messages: r.msgs,
       readStates: r.readStates,
       mustSync: entries.length > 0 || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
+      sendBeforePersist:
+        r.role === 'leader' &&
+        hard.term === this.prevHard.term &&
+        hard.vote === this.prevHard.vote &&
+        r.msgs.every((m) => Raft.earlyTypes.has(m.type)),
     };
     if (soft.leader !== this.prevSoft.leader || soft.role !== this.prevSoft.role) {
       rd.softState = soft;
@@ -201,7 +214,10 @@ export class RawNode {
       if (r.log.applied < rd.snapshot.index) r.log.applied = rd.snapshot.index;
     }
     const lastEntry = rd.entries[rd.entries.length - 1];
-    if (lastEntry) r.log.stableTo(lastEntry.index, lastEntry.term);
+    if (lastEntry) {
+      r.log.stableTo(lastEntry.index, lastEntry.term);
+      r.persistedTo(lastEntry.index);
+    }
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastCommitted) {
       r.log.appliedTo(lastCommitted.index);

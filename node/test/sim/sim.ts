@@ -51,6 +51,8 @@ interface Faults {
   confChange: number;
   loudPartition: number;
   durableStateMachine: boolean;
+  /** Probability that an fsync takes 1–3 ticks (the node keeps running meanwhile). */
+  slowDisk: number;
 }
 
 interface SmState {
@@ -74,6 +76,16 @@ interface SimNode {
   reads: Map<string, number>;
   removed: boolean;
   incarnation: number;
+  /** A Ready taken from the core whose persistence (fsync) has not completed yet. */
+  pendingReady: PendingReady | null;
+}
+
+interface PendingReady {
+  rd: Ready;
+  /** Its messages already went out (sendBeforePersist). */
+  early: boolean;
+  /** Tick at which the simulated fsync completes. */
+  at: number;
 }
 
 interface InFlight {
@@ -106,6 +118,7 @@ function pickFaults(rng: SeededRandom): Faults {
     confChange: rng.next() * 0.01,
     loudPartition: rng.next(),
     durableStateMachine: rng.chance(0.5),
+    slowDisk: rng.next() * 0.5,
   };
 }
 
@@ -150,6 +163,7 @@ export class Simulation {
       reads: new Map(),
       removed: false,
       incarnation: 0,
+      pendingReady: null,
     };
     this.nodes.set(id, n);
     this.boot(n);
@@ -221,13 +235,20 @@ export class Simulation {
     this.checker.afterStep([...this.nodes.values()].filter((n) => n.raw).map((n) => ({ id: n.id, raw: n.raw as RawNode })));
   }
 
+  /**
+   * Like the real driver: a Ready is taken, (a leader's messages possibly sent at once), persisted after a
+   * simulated fsync delay during which the node keeps ticking and stepping, then sent/applied/advanced.
+   */
   private processReadies(): void {
     for (const n of this.up()) {
-      const raw = n.raw as RawNode;
-      while (raw.hasReady()) {
-        const rd = raw.ready();
-        this.handleReady(n, rd);
-        if (n.raw === null) break;
+      for (let guard = 0; guard < 100 && n.raw; guard++) {
+        if (n.pendingReady) {
+          if (n.pendingReady.at > this.now) break;
+          this.finishReady(n, n.pendingReady);
+          continue;
+        }
+        if (!n.raw.hasReady()) break;
+        this.startReady(n, n.raw.ready());
       }
     }
   }
@@ -235,21 +256,36 @@ export class Simulation {
   /** Set to a function to see what happens (debugging a failing seed). */
   trace: ((line: string) => void) | undefined;
 
-  private handleReady(n: SimNode, rd: Ready): void {
-    const raw = n.raw as RawNode;
-    if (this.trace) {
-      const parts = [`t${this.now} ${n.id}`];
-      if (rd.softState) parts.push(`soft=${rd.softState.role}/${rd.softState.leader}`);
-      if (rd.hardState) parts.push(`hs=${JSON.stringify(rd.hardState)}`);
-      if (rd.entries.length) parts.push(`ents=${rd.entries.map((e) => `${e.index}@${e.term}${e.type[0]}`).join(',')}`);
-      if (rd.snapshot) parts.push(`snap=${rd.snapshot.index}@${rd.snapshot.term}`);
-      if (rd.committedEntries.length) parts.push(`apply=${rd.committedEntries[0]?.index}..${rd.committedEntries[rd.committedEntries.length - 1]?.index}`);
-      for (const m of rd.messages) parts.push(`${m.type}->${m.to}(t${m.term} i${m.index} lt${m.logTerm} c${m.commit}${m.reject ? ' R' + m.rejectHint : ''}${m.entries?.length ? ' n' + m.entries.length : ''})`);
-      this.trace(parts.join(' '));
-    }
+  private traceReady(n: SimNode, rd: Ready): void {
+    if (!this.trace) return;
+    const parts = [`t${this.now} ${n.id}`];
+    if (rd.softState) parts.push(`soft=${rd.softState.role}/${rd.softState.leader}`);
+    if (rd.hardState) parts.push(`hs=${JSON.stringify(rd.hardState)}`);
+    if (rd.entries.length) parts.push(`ents=${rd.entries.map((e) => `${e.index}@${e.term}${e.type[0]}`).join(',')}`);
+    if (rd.snapshot) parts.push(`snap=${rd.snapshot.index}@${rd.snapshot.term}`);
+    if (rd.committedEntries.length) parts.push(`apply=${rd.committedEntries[0]?.index}..${rd.committedEntries[rd.committedEntries.length - 1]?.index}`);
+    for (const m of rd.messages) parts.push(`${m.type}->${m.to}(t${m.term} i${m.index} lt${m.logTerm} c${m.commit}${m.reject ? ' R' + m.rejectHint : ''}${m.entries?.length ? ' n' + m.entries.length : ''})`);
+    this.trace(parts.join(' '));
+  }
+
+  private startReady(n: SimNode, rd: Ready): void {
+    this.traceReady(n, rd);
     if (rd.softState?.role === 'leader') this.result.elections++;
     // A crash here loses everything in this Ready: nothing was persisted or sent.
     if (this.rng.chance(this.faults.crash / 4)) return this.crash(n);
+    // A leader may overlap its fsync with replication; a crash before the fsync completes leaves
+    // followers ahead of its disk.
+    const early = rd.sendBeforePersist && this.rng.chance(0.7);
+    if (early) for (const m of rd.messages) this.send(n, m);
+    const delay = this.rng.chance(this.faults.slowDisk) ? 1 + this.rng.int(3) : 0;
+    n.pendingReady = { rd, early, at: this.now + delay };
+  }
+
+  private finishReady(n: SimNode, p: PendingReady): void {
+    const raw = n.raw as RawNode;
+    const { rd, early } = p;
+    n.pendingReady = null;
+    if (early && this.rng.chance(this.faults.crash / 4)) return this.crash(n);
     const persistedCommit = n.storage.hardState.commit;
     if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
     if (rd.hardState) n.storage.setHardState(rd.hardState);
@@ -257,7 +293,7 @@ export class Simulation {
     this.checker.onPersisted(n.id, raw, rd, n.storage, persistedCommit);
     // A crash here keeps what was persisted but sends nothing.
     if (this.rng.chance(this.faults.crash / 4)) return this.crash(n);
-    for (const m of rd.messages) this.send(n, m);
+    if (!early) for (const m of rd.messages) this.send(n, m);
     for (const e of rd.committedEntries) this.apply(n, e);
     for (const rs of rd.readStates) this.onReadState(n, rs.index, dec.decode(rs.ctx));
     raw.advance(rd);
@@ -384,6 +420,7 @@ export class Simulation {
   private crash(n: SimNode): void {
     this.trace?.(`t${this.now} CRASH ${n.id}`);
     n.raw = null;
+    n.pendingReady = null;
     this.result.crashes++;
     // Peers see the TCP link drop shortly after the process dies.
     for (const other of this.up()) {
