@@ -11,7 +11,7 @@ import { photoPng } from '../src/http/testing.js';
 import type { ControlMessage, ServerMessage } from './eventloop-server.js';
 
 const SERVER = fileURLToPath(new URL('./eventloop-server.js', import.meta.url));
-const CLIENTS = 2;
+const CLIENTS = 1;
 const MAX_REQUESTS = 8;
 const CLIENT_BUDGET_MS = 15_000;
 const P99_LIMIT_MS = 20;
