@@ -137,7 +137,10 @@ async function runTrials(cluster: Cluster, kind: Kind, trials: number, cover: Bu
   const failed: string[] = [];
   for (let t = 1; t <= trials; t++) {
     const { leaderId } = await settle(cluster, cover);
-    const survivors = cluster.allIds().filter((id) => id !== leaderId).map((id) => cluster.node(id).url);
+    const survivorIds = cluster.allIds().filter((id) => id !== leaderId);
+    const survivors = survivorIds.map((id) => cluster.node(id).url);
+    const marks = survivorIds.map((id) => cluster.node(id).output.snapshot().length);
+    const wallT0 = Date.now();
     const t0 = performance.now();
     cluster.node(leaderId).signal(SIGNAL[kind]);
     try {
@@ -148,6 +151,7 @@ async function runTrials(cluster: Cluster, kind: Kind, trials: number, cover: Bu
       failed.push(`#${t}: ${(err as Error).message}`);
       console.log(`  ${kind} #${t}: FAILED ${(err as Error).message}`);
     }
+    if (process.env.STEGO_BENCH_TRACE) survivorIds.forEach((id, k) => traceElection(cluster, id, marks[k]!, wallT0));
     if (kind === 'crash') {
       await cluster.node(leaderId).exited();
       await cluster.restart(leaderId);
@@ -156,6 +160,23 @@ async function runTrials(cluster: Cluster, kind: Kind, trials: number, cover: Bu
     }
   }
   return { ok, failed };
+}
+
+/** STEGO_BENCH_TRACE=1: the survivors' own account of the failover (log lines, ms after the signal). */
+function traceElection(cluster: Cluster, id: string, fromLine: number, wallT0: number): void {
+  for (const line of cluster.node(id).output.snapshot().slice(fromLine)) {
+    let rec: { time?: string; msg?: string; reason?: string; term?: number; status?: number; ms?: number; method?: string };
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (!rec.time || !rec.msg) continue;
+    if (rec.msg === 'request' && (rec.method !== 'POST' || rec.status === 503)) continue;
+    const at = Date.parse(rec.time) - wallT0;
+    const extra = rec.msg === 'request' ? `${rec.status} in ${rec.ms} ms` : `${rec.reason ?? ''} term ${rec.term ?? ''}`;
+    console.log(`      ${id} +${at} ms ${rec.msg} ${extra}`);
+  }
 }
 
 function report(results: Map<Kind, { ok: TrialResult[]; failed: string[] }>): void {
