@@ -76,6 +76,23 @@ describe('storage/DurableLog', () => {
     await again.close();
   });
 
+  it('sync: false skips the fdatasync only when every save in the batch opts out', async () => {
+    let syncs = 0;
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, segmentBytes: 4096, faults: { beforeSync: () => void syncs++ } });
+    await log.save({ term: 1, vote: 'n1', commit: 0 }, range(1, 3));
+    const before = syncs;
+    await log.save({ term: 1, vote: 'n1', commit: 2 }, [], { sync: false });
+    expect(syncs).to.equal(before);
+    await Promise.all([log.save({ term: 1, vote: 'n1', commit: 3 }, [], { sync: false }), log.save(undefined, [makeEntry(4)])]);
+    expect(syncs).to.equal(before + 1);
+    await log.save({ term: 1, vote: 'n1', commit: 4 }, [], { sync: false });
+    for (let i = 5; i <= 12; i++) await log.save(undefined, [makeEntry(i)]); // rolls segments: the unsynced bytes get flushed first
+    const { log: again, state } = await reopen(log, { segmentBytes: 4096 });
+    expect(state.hardState.commit).to.equal(4);
+    expectEntries(state.entries, range(1, 12));
+    await again.close();
+  });
+
   it('rejects a save that would leave a gap, without failing the log', async () => {
     const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
     await log.save(undefined, range(1, 3));

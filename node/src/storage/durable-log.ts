@@ -31,7 +31,16 @@ export interface RecoveredState {
   entries: Entry[];
 }
 
-type SaveOp = { kind: 'save'; hs: HardState | undefined; entries: Entry[]; resolve: () => void; reject: (e: unknown) => void };
+type SaveOp = { kind: 'save'; hs: HardState | undefined; entries: Entry[]; sync: boolean; resolve: () => void; reject: (e: unknown) => void };
+
+export interface SaveOptions {
+  /**
+   * Default true. `false` (pass Ready.mustSync) skips the fdatasync when every save in the batch opts out:
+   * the records are written in order and made durable by the next synced batch. Only for commit-index-only
+   * hard-state updates, which Raft may lose in a crash (the commit index is re-learned from the leader).
+   */
+  sync?: boolean;
+}
 type TaskOp = { kind: 'task'; name: string; run: () => Promise<void>; resolve: () => void; reject: (e: unknown) => void };
 type Op = SaveOp | TaskOp;
 
@@ -47,6 +56,8 @@ export class DurableLog {
   private compactPoint: CompactPoint;
   private hs: HardState;
   private fh: FileHandle | undefined;
+  /** Bytes written by `sync: false` saves that no fdatasync has covered yet. */
+  private unsynced = false;
 
   private constructor(
     private readonly walDir: string,
@@ -111,9 +122,9 @@ export class DurableLog {
    * Appends `entries` (overwriting the log from entries[0].index on) and records `hs`; resolves once both
    * are fdatasync'd. Concurrent calls are applied in call order and share fsyncs (group commit).
    */
-  save(hs: HardState | undefined, entries: Entry[]): Promise<void> {
+  save(hs: HardState | undefined, entries: Entry[], opts: SaveOptions = {}): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'save', hs, entries, resolve, reject });
+      this.queue.push({ kind: 'save', hs, entries, sync: opts.sync !== false, resolve, reject });
       this.pump();
     });
   }
@@ -192,6 +203,7 @@ export class DurableLog {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.enqueueTask('close', async () => {
+      if (this.unsynced) await this.fh?.datasync();
       this.closed = true;
     }).catch(() => undefined);
     this.closed = true;
@@ -253,7 +265,7 @@ export class DurableLog {
           if (err) op.reject(err);
           else accepted.push(op);
         }
-        if (bufs.length > 0) await this.appendDurably(bufs);
+        if (bufs.length > 0) await this.append(bufs, batch.some((op) => op.sync));
       }).then(
         () => accepted.forEach((op) => op.resolve()),
         (err) => accepted.forEach((op) => op.reject(err)),
@@ -315,7 +327,7 @@ export class DurableLog {
     (this.logger?.error ?? this.logger?.warn)?.call(this.logger, { err, dir: this.walDir }, 'durable log failed; refusing further writes');
   }
 
-  private async appendDurably(bufs: Buffer[]): Promise<void> {
+  private async append(bufs: Buffer[], sync = true): Promise<void> {
     const seg = this.segments[this.segments.length - 1]!;
     const fh = this.fh!;
     let bytes = 0;
@@ -324,8 +336,13 @@ export class DurableLog {
     const { bytesWritten } = await fh.writev(bufs, seg.size);
     if (bytesWritten !== bytes) throw new StorageFailedError(`short write to ${seg.path}: ${bytesWritten} of ${bytes} bytes`);
     seg.size += bytes;
+    if (!sync) {
+      this.unsynced = true;
+      return;
+    }
     await this.faults?.beforeSync?.({ file: seg.path, bytes });
     await fh.datasync();
+    this.unsynced = false;
   }
 
   private async openTail(): Promise<void> {
@@ -344,6 +361,9 @@ export class DurableLog {
     await fh.truncate(this.segmentBytes);
     await fh.sync();
     await syncDir(this.walDir);
+    // later fdatasyncs go to the new file: whatever the old one still holds unsynced must be flushed now
+    if (this.unsynced) await this.fh?.datasync();
+    this.unsynced = false;
     await this.fh?.close();
     this.fh = fh;
     this.segments.push({ seq, path: file, size: 0, maxIndex: 0 });
@@ -361,7 +381,7 @@ export class DurableLog {
   private async compactNow(index: number, term: number, discardAll: boolean): Promise<void> {
     const tail = this.segments[this.segments.length - 1]!;
     await this.createSegment(tail.seq + 1);
-    await this.appendDurably(encodeHardState(this.hs));
+    await this.append(encodeHardState(this.hs));
     const fresh = this.segments[this.segments.length - 1]!;
     const keepFrom = discardAll ? fresh.seq : (this.segments.find((s) => s.maxIndex > index) ?? fresh).seq;
     const next: CompactPoint = { index, term, firstSeq: keepFrom };
