@@ -283,6 +283,31 @@ describe('stego HTTP API (real server, real worker pool)', function () {
   });
 });
 
+describe('stego HTTP API with misbehaving clients', () => {
+  it('survives a client that disconnects mid-upload and keeps serving', async () => {
+    const srv = await startTestServer();
+    try {
+      const boundary = 'abortboundary';
+      await new Promise<void>((resolve) => {
+        const req = httpRequest(`${srv.url}/api/embed`, { method: 'POST', headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(10 * 1024 * 1024) } });
+        req.on('error', () => resolve());
+        req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`);
+        req.write(Buffer.alloc(256 * 1024, 1), () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      const res = await fetch(`${srv.url}/healthz`);
+      expect(res.status).to.equal(200);
+      const fd = new FormData();
+      fd.append('file', new Blob([await photoPng(16, 16)], { type: 'image/png' }), 'x.png');
+      expect((await fetch(`${srv.url}/api/capacity`, { method: 'POST', body: fd })).status).to.equal(200);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 describe('stego HTTP API under load', () => {
   it('answers 503 with Retry-After when every worker is busy and the queue is full', async () => {
     const srv = await startTestServer({ pool: { size: 1, maxQueue: 0, retryAfterSeconds: 2 } });
