@@ -85,10 +85,14 @@ describe('storage/DurableLog', () => {
     expect(syncs).to.equal(before);
     await Promise.all([log.save({ term: 1, vote: 'n1', commit: 3 }, [], { sync: false }), log.save(undefined, [makeEntry(4)])]);
     expect(syncs).to.equal(before + 1);
-    await log.save({ term: 1, vote: 'n1', commit: 4 }, [], { sync: false });
-    for (let i = 5; i <= 12; i++) await log.save(undefined, [makeEntry(i)]); // rolls segments: the unsynced bytes get flushed first
+    await log.save({ term: 2, vote: 'n2', commit: 3 }, [], { sync: false }); // a vote is synced regardless
+    expect(syncs).to.equal(before + 2);
+    await log.save(undefined, [makeEntry(5)], { sync: false }); // so are entries
+    expect(syncs).to.equal(before + 3);
+    await log.save({ term: 2, vote: 'n2', commit: 4 }, [], { sync: false });
+    for (let i = 6; i <= 12; i++) await log.save(undefined, [makeEntry(i)]); // rolls segments: the unsynced bytes get flushed first
     const { log: again, state } = await reopen(log, { segmentBytes: 4096 });
-    expect(state.hardState.commit).to.equal(4);
+    expect(state.hardState).to.deep.equal({ term: 2, vote: 'n2', commit: 4 });
     expectEntries(state.entries, range(1, 12));
     await again.close();
   });

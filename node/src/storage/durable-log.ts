@@ -276,6 +276,8 @@ export class DurableLog {
   /** Validates one save against the log as left by the saves before it, and encodes it. */
   private async stage(op: SaveOp, out: Buffer[]): Promise<StorageUsageError | undefined> {
     const { entries, hs } = op;
+    // only a commit-index change may skip the fsync: entries, a new term or a vote must be durable first
+    if (entries.length > 0 || (hs && (hs.term !== this.hs.term || hs.vote !== this.hs.vote))) op.sync = true;
     if (entries.length > 0) {
       const first = entries[0]!.index;
       if (first <= this.compactPoint.index || first > this.lastIndex() + 1) {
