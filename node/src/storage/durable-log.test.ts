@@ -70,6 +70,7 @@ describe('storage/DurableLog', () => {
     for (let i = 1; i <= 256; i++) saves.push(log.save({ term: 1, vote: 'n1', commit: i - 1 }, [makeEntry(i)]));
     await Promise.all(saves);
     expect(syncs).to.be.lessThan(20);
+    expect(log.stats()).to.include({ saves: 256, fsyncs: syncs, lastIndex: 256, segments: 1 });
     const { log: again, state } = await reopen(log);
     expectEntries(state.entries, range(1, 256));
     expect(state.hardState.commit).to.equal(255);

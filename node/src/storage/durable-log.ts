@@ -31,6 +31,18 @@ export interface RecoveredState {
   entries: Entry[];
 }
 
+export interface LogStats {
+  fsyncs: number;
+  batches: number;
+  saves: number;
+  firstIndex: number;
+  lastIndex: number;
+  segments: number;
+  /** Bytes of records in the segments (not counting preallocated space). */
+  walBytes: number;
+  snapshots: number;
+}
+
 type SaveOp = { kind: 'save'; hs: HardState | undefined; entries: Entry[]; sync: boolean; resolve: () => void; reject: (e: unknown) => void };
 
 export interface SaveOptions {
@@ -58,6 +70,7 @@ export class DurableLog {
   private fh: FileHandle | undefined;
   /** Bytes written by `sync: false` saves that no fdatasync has covered yet. */
   private unsynced = false;
+  private readonly counters = { fsyncs: 0, batches: 0, saves: 0 };
 
   private constructor(
     private readonly walDir: string,
@@ -194,6 +207,18 @@ export class DurableLog {
     return { ...this.hs };
   }
 
+  /** For metrics: counters since open (saves/batches = group-commit factor) and the WAL's size on disk. */
+  stats(): LogStats {
+    return {
+      ...this.counters,
+      firstIndex: this.firstIndex(),
+      lastIndex: this.lastIndex(),
+      segments: this.segments.length,
+      walBytes: this.segments.reduce((n, s) => n + s.size, 0),
+      snapshots: this.snaps.list().length,
+    };
+  }
+
   /** The error that put the log in the failed state, if any (the driver should step down and refuse writes). */
   failed(): StorageError | undefined {
     return this.failure;
@@ -267,7 +292,11 @@ export class DurableLog {
         }
         if (bufs.length > 0) await this.append(bufs, batch.some((op) => op.sync));
       }).then(
-        () => accepted.forEach((op) => op.resolve()),
+        () => {
+          this.counters.batches++;
+          this.counters.saves += accepted.length;
+          accepted.forEach((op) => op.resolve());
+        },
         (err) => accepted.forEach((op) => op.reject(err)),
       );
     }
@@ -344,6 +373,7 @@ export class DurableLog {
     }
     await this.faults?.beforeSync?.({ file: seg.path, bytes });
     await fh.datasync();
+    this.counters.fsyncs++;
     this.unsynced = false;
   }
 

@@ -1,4 +1,4 @@
-export { DurableLog, type RecoveredState, type SaveOptions } from './durable-log.js';
+export { DurableLog, type RecoveredState, type SaveOptions, type LogStats } from './durable-log.js';
 export type { DurableLogOptions, StorageFaults, StorageLogger } from './options.js';
 export type { SnapshotInfo, PendingSnapshot } from './snapshots.js';
 export {
