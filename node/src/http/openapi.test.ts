@@ -12,16 +12,17 @@ import { clusterRouter } from './routes/cluster.js';
 import { adminRouter } from './routes/admin.js';
 
 let pool: StegoPool;
-before(() => {
-  pool = new StegoPool({ size: 1 });
-});
-after(() => pool.close());
 
 function appWith(extra: Router[] = []) {
   return createApp({ pool, config: httpConfig(), logger: silentLogger(), registry: createRegistry({ defaultMetrics: false }), extraRouters: extra });
 }
 
 describe('OpenAPI document', () => {
+  before(() => {
+    pool = new StegoPool({ size: 1 });
+  });
+  after(() => pool.close());
+
   it('describes every route the app serves', () => {
     expect(undocumentedRoutes(appWith())).to.deep.equal([]);
   });
