@@ -192,6 +192,30 @@ describe('raft: log replication (Raft §5.3, §5.4)', () => {
     expect(texts(net.get('c').applied)).to.deep.equal(['old']);
   });
 
+  it('lets a leader send before its fsync but count its own copy only once durable (thesis §10.2.1)', () => {
+    const net = new TestNetwork(['a', 'b', 'c']);
+    net.raw('a').campaign();
+    const pre = net.readyOf('a');
+    expect(pre.messages.length).to.be.greaterThan(0);
+    expect(pre.sendBeforePersist, 'a candidate must persist its vote first').to.equal(false);
+    net.raw('a').advance(pre);
+    for (const m of pre.messages) net.raw(m.to).step(m);
+    net.settle();
+    expect(net.leader()).to.equal('a');
+    const { index } = net.raw('a').propose(enc.encode('x'));
+    const rd = net.readyOf('a');
+    expect(rd.sendBeforePersist).to.equal(true);
+    // b persists and acknowledges while a's own write is still in flight: one durable copy of three.
+    for (const m of rd.messages.filter((x) => x.to === 'b')) net.raw('b').step(m);
+    const b = net.readyOf('b');
+    net.raw('b').advance(b);
+    for (const m of b.messages) net.raw('a').step(m);
+    expect(net.raw('a').commitIndex).to.be.lessThan(index);
+    net.get('a').storage.append(rd.entries);
+    net.raw('a').advance(rd);
+    expect(net.raw('a').commitIndex).to.equal(index);
+  });
+
   it('caps appends in flight per follower (maxInflightMsgs) and batches by maxSizePerMsg', () => {
     const net = electA(['a', 'b', 'c'], { maxInflightMsgs: 2, maxSizePerMsg: 40 });
     net.dropTypes.add('appResp');
@@ -455,6 +479,15 @@ describe('raft: status and restart', () => {
     const restarted = new RawNode({ id: 'b', storage: b.storage, electionTicks: 10, heartbeatTicks: 1, randomSeed: 9, applied: b.node.appliedIndex });
     expect(restarted.status().conf).to.deep.equal({ voters: ['a', 'b', 'c'], learners: ['d'] });
     expect(restarted.hasReady()).to.equal(false);
+  });
+
+  it('tolerates a persisted commit index below the snapshot index', () => {
+    const storage = new MemoryStorage();
+    storage.applySnapshot({ index: 1, term: 1, conf: { voters: ['a', 'b', 'c'], learners: [] } });
+    storage.setHardState({ term: 2, vote: null, commit: 0 });
+    const node = new RawNode({ id: 'a', storage, electionTicks: 10, heartbeatTicks: 1, randomSeed: 1, applied: 1 });
+    expect(node.commitIndex).to.equal(1);
+    expect(node.status().conf.voters).to.deep.equal(['a', 'b', 'c']);
   });
 
   it('rejects an invalid configuration', () => {

@@ -160,10 +160,11 @@ export class Raft {
   }
 
   private loadHardState(hs: HardState): void {
-    if (hs.commit < this.log.committed || hs.commit > this.log.lastIndex()) {
-      throw new RaftConfigError(`hard state commit ${hs.commit} is outside [${this.log.committed}, ${this.log.lastIndex()}]`);
+    if (hs.commit > this.log.lastIndex()) {
+      throw new RaftConfigError(`hard state commit ${hs.commit} is beyond the last index ${this.log.lastIndex()} (lost log entries?)`);
     }
-    this.log.committed = hs.commit;
+    // A commit below the snapshot index is merely stale: the snapshot itself proves those entries committed.
+    this.log.committed = Math.max(hs.commit, this.log.committed);
     this.term = hs.term;
     this.vote = hs.vote;
   }
@@ -224,7 +225,9 @@ export class Raft {
     }
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
+    // Reads in progress are dropped on any role or term change; callers time out and retry.
     this.readOnly = new ReadOnly();
+    this.pendingReadIndex = [];
   }
 
   becomeFollower(term: number, lead: NodeId | null): void {
