@@ -61,3 +61,56 @@ export function fmtMs(v: number): string {
   if (!Number.isFinite(v)) return 'n/a';
   return v >= 100 ? v.toFixed(0) : v.toFixed(1);
 }
+
+export interface HistogramScrape {
+  /** [upper bound in seconds, cumulative count], ascending, +Inf last. */
+  buckets: [number, number][];
+  sum: number;
+  count: number;
+}
+
+/** Reads one unlabelled prom-client histogram out of /metrics text; undefined when absent. */
+export function parseHistogram(metrics: string, name: string): HistogramScrape | undefined {
+  const buckets: [number, number][] = [];
+  let sum = NaN;
+  let count = NaN;
+  for (const line of metrics.split('\n')) {
+    if (line.startsWith(`${name}_bucket{`)) {
+      const le = /le="([^"]+)"/.exec(line)?.[1];
+      const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (le !== undefined) buckets.push([le === '+Inf' ? Infinity : Number(le), v]);
+    } else if (line.startsWith(`${name}_sum `)) sum = Number(line.slice(name.length + 5));
+    else if (line.startsWith(`${name}_count `)) count = Number(line.slice(name.length + 7));
+  }
+  if (!buckets.length || Number.isNaN(count)) return undefined;
+  buckets.sort((a, b) => a[0] - b[0]);
+  return { buckets, sum, count };
+}
+
+export function histogramDelta(after: HistogramScrape, before: HistogramScrape | undefined): HistogramScrape {
+  if (!before) return after;
+  return {
+    buckets: after.buckets.map(([le, c], i) => [le, c - (before.buckets[i]?.[1] ?? 0)]),
+    sum: after.sum - before.sum,
+    count: after.count - before.count,
+  };
+}
+
+/** Percentile in ms, interpolated linearly inside the bucket that holds it (approximate by nature). */
+export function histogramPercentileMs(h: HistogramScrape, p: number): number {
+  if (h.count <= 0) return NaN;
+  const target = (p / 100) * h.count;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, cum] of h.buckets) {
+    if (cum >= target) {
+      if (!Number.isFinite(le)) return prevLe * 1000; // beyond the last finite bucket: report its bound
+      const within = cum - prevCount;
+      const frac = within > 0 ? (target - prevCount) / within : 1;
+      return (prevLe + frac * (le - prevLe)) * 1000;
+    }
+    prevLe = le;
+    prevCount = cum;
+  }
+  return NaN;
+}
