@@ -3,7 +3,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DurableLog } from './durable-log.js';
 import { StorageUsageError } from './errors.js';
-import { makeEntry, range, tempDir } from './testing/helpers.js';
+import { expectRejects, makeEntry, range, tempDir } from './testing/helpers.js';
 import type { Entry, SnapshotMeta } from '../raft/types.js';
 
 const conf = { voters: ['n1', 'n2', 'n3'], learners: [] };
@@ -185,13 +185,3 @@ describe('storage/DurableLog', () => {
     await log.close();
   });
 });
-
-export async function expectRejects(p: Promise<unknown>, type: new (...args: never[]) => Error): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(type);
-    return err as Error;
-  }
-  throw new Error(`expected rejection with ${type.name}`);
-}

@@ -2,8 +2,7 @@
 import { expect } from 'chai';
 import { DurableLog } from './durable-log.js';
 import { StorageClosedError, StorageFailedError, StorageStalledError } from './errors.js';
-import { expectRejects } from './durable-log.test.js';
-import { makeEntry, range, tempDir } from './testing/helpers.js';
+import { expectRejects, makeEntry, range, tempDir } from './testing/helpers.js';
 
 describe('storage/deadline and failures', () => {
   let t: ReturnType<typeof tempDir>;

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { expect } from 'chai';
 import type { Entry } from '../../raft/types.js';
 
 export function tempDir(tag: string): { dir: string; cleanup: () => void } {
@@ -31,4 +32,14 @@ export function range(lo: number, hi: number, term = 1): Entry[] {
   const out: Entry[] = [];
   for (let i = lo; i <= hi; i++) out.push(makeEntry(i, term));
   return out;
+}
+
+export async function expectRejects(p: Promise<unknown>, type: new (...args: never[]) => Error): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).to.be.instanceOf(type);
+    return err as Error;
+  }
+  throw new Error(`expected rejection with ${type.name}`);
 }
