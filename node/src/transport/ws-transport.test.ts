@@ -59,6 +59,26 @@ describe('WsTransport links', function () {
     expect(a.isConnected('b') && b.isConnected('a')).to.equal(true);
   });
 
+  it('meshes five nodes dialling each other at once into exactly one socket per pair, all traffic delivered', async () => {
+    const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    const ts = await Promise.all(ids.map((id) => h.node(id)));
+    const got = new Map<string, Message[]>(ids.map((id) => [id, []]));
+    ts.forEach((t) => t.on('message', (m) => got.get(t.id)!.push(m)));
+    const downs: string[] = [];
+    ts.forEach((t) => t.on('linkDown', (p) => downs.push(`${t.id}-${p}`)));
+    h.mesh(...ts);
+    await h.linked(...ts);
+    // Traffic during the duplicate-resolution window must not be lost.
+    for (let round = 1; round <= 30; round++) {
+      for (const t of ts) for (const o of ts) if (t !== o) t.send(heartbeat(t.id, o.id, round));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await waitFor('every heartbeat delivered', () => [...got.values()].every((ms) => ms.length === 4 * 30), 10_000);
+    const inbound = (t: WsTransport) => (t as unknown as { server: { clients: Set<unknown> } }).server.clients.size;
+    await waitFor('one socket per pair', () => ts.reduce((n, t) => n + inbound(t), 0) === 10, 5000);
+    expect(downs).to.deep.equal([]);
+  });
+
   it('refuses and counts a peer with the wrong secret, and one of another cluster', async () => {
     const a = await h.node('a');
     const intruder = await h.node('x', { secret: 'not-the-secret' });
