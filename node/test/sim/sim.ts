@@ -51,6 +51,8 @@ interface Faults {
   confChange: number;
   loudPartition: number;
   durableStateMachine: boolean;
+  /** Initial members start from a snapshot at index 1 holding the membership (as the cluster driver does) instead of `peers`. */
+  bootstrapBySnapshot: boolean;
   /** Probability that an fsync takes 1–3 ticks (the node keeps running meanwhile). */
   slowDisk: number;
 }
@@ -118,6 +120,7 @@ function pickFaults(rng: SeededRandom): Faults {
     confChange: rng.next() * 0.01,
     loudPartition: rng.next(),
     durableStateMachine: rng.chance(0.5),
+    bootstrapBySnapshot: rng.chance(0.5),
     slowDisk: rng.next() * 0.5,
   };
 }
@@ -166,6 +169,11 @@ export class Simulation {
       pendingReady: null,
     };
     this.nodes.set(id, n);
+    if (this.faults.bootstrapBySnapshot && this.initialVoters.includes(id)) {
+      const conf = { voters: [...this.initialVoters], learners: [] };
+      n.storage.applySnapshot({ index: 1, term: 1, conf });
+      n.snapData.set(1, { applied: 1, hash: 1, conf });
+    }
     this.boot(n);
     return n;
   }
@@ -190,7 +198,7 @@ export class Simulation {
       maxInflightMsgs: 1 + this.rng.int(8),
       maxUncommittedBytes: 4096,
       applied: n.sm.applied,
-      peers: isInitial ? this.initialVoters : [],
+      peers: isInitial && !this.faults.bootstrapBySnapshot ? this.initialVoters : [],
       ...(knobbed ? { unsafeTestingKnobs: this.opts.knobs } : {}),
     });
     n.pending.clear();
