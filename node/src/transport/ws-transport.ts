@@ -108,6 +108,8 @@ interface PeerState {
   /** Losing duplicates still open for DUPLICATE_GRACE_MS: frames the peer sent on them are delivered. */
   spares: Set<Link>;
   dialing: boolean;
+  /** The socket of the dial in progress, so stop() can cut it. */
+  dialSocket: WebSocket | undefined;
   retryTimer: NodeJS.Timeout | undefined;
   attempt: number;
   everUp: boolean;
@@ -193,6 +195,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       clearTimeout(p.retryTimer);
       p.snapshotOut?.sender.fail(new TransportError('stopped', 'transport stopped'));
       for (const l of linksOf(p)) l.ws.terminate();
+      p.dialSocket?.terminate();
     }
     for (const [id, req] of this.pending) {
       clearTimeout(req.timer);
@@ -319,7 +322,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     let p = this.peers.get(id);
     if (!p) {
       p = {
-        id, addr: undefined, link: undefined, spares: new Set(), dialing: false, retryTimer: undefined, attempt: 0, everUp: false,
+        id, addr: undefined, link: undefined, spares: new Set(), dialing: false, dialSocket: undefined, retryTimer: undefined, attempt: 0, everUp: false,
         sentMsgs: 0, droppedMsgs: 0, reconnects: 0, authFailures: 0, lastContact: undefined, snapshotOut: undefined,
         snapshotInLink: undefined, replacing: false,
       };
@@ -355,6 +358,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
         maxPayload: this.cfg.maxFrameBytes,
         handshakeTimeout: this.cfg.handshakeTimeoutMs,
       });
+      p.dialSocket = ws;
       const clientNonce = newNonce();
       let serverNonce: string | undefined;
       let settled = false;
@@ -362,6 +366,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (p.dialSocket === ws) p.dialSocket = undefined;
         ws.off('message', onMessage);
         ws.off('close', onClose);
         if (authFailure) this.countAuthFailure(p.id, authFailure);
