@@ -1,7 +1,8 @@
 // Raft links over persistent WebSockets (ws@8) on a dedicated port. Design and wire format:
-// docs/transport.md. In short: both sides dial; after an HMAC challenge-response each side keeps one
-// link per peer (duplicates resolved by incarnation, then "the link dialled by the smaller id wins");
-// raft messages, app RPCs and snapshot chunks share the link; entry-carrying frames are capped per peer.
+// docs/transport.md. In short: both sides dial; after an HMAC challenge-response each side sends on one
+// link per peer (a restarted peer's new link replaces the old; a duplicate from a simultaneous dial is
+// kept as a delivering spare until the smaller id closes it); raft messages, app RPCs and snapshot
+// chunks share the link; entry-carrying frames are capped per peer.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
@@ -448,8 +449,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   /**
    * Makes an authenticated socket a link to `peer`. With a link already present: a different peer
    * incarnation means the old link goes to a dead process (linkDown, then linkUp for the new one); the
-   * same incarnation means both sides dialled, and both sides send on the link dialled by the smaller id
-   * (the newer one if the same side dialled both), retiring the other after DUPLICATE_GRACE_MS.
+   * same incarnation means both sides dialled: the new socket becomes a spare (see below).
    */
   private adopt(peer: NodeId, ws: WebSocket, dialledBy: NodeId, peerIncarnation: string): void {
     if (this.stopped) return ws.terminate();
