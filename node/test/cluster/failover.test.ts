@@ -87,6 +87,30 @@ describe('cluster (3 processes): leader crash, restart, catch-up', function () {
     expect(await verifyObjects(cluster, before.leaderId, acks), `reads on the restarted old leader`).to.deep.equal([]);
   });
 
+  it('replaces a frozen (SIGSTOP) leader; after SIGCONT it steps down, and a write it held is never falsely acknowledged', async () => {
+    const before = await cluster.waitForLeader();
+    const old = before.leaderId;
+    const acks = await writeObjects(cluster, 4, 'pre-freeze');
+    await cluster.kill(old, 'SIGSTOP');
+    // Sent to the frozen leader: the kernel queues it; the process only sees it after SIGCONT, when it is no
+    // longer leader. Any 201 it gives must be a real commit.
+    const held = cluster.putObject(old, { cover: makeCover(16, 16, 12), message: 'held by a frozen leader' }, 30_000);
+    const after = await cluster.waitForLeader({ notId: old, minTerm: before.term + 1, deadlineMs: 10_000 });
+    const during = await writeObjects(cluster, 4, 'while-frozen');
+    await cluster.kill(old, 'SIGCONT');
+    const heldResult = await held;
+    const final = await cluster.waitForLeader({ among: cluster.allIds(), deadlineMs: 15_000 });
+    expect(final.term).to.be.at.least(after.term);
+    const oldView = final.statuses.get(old)!;
+    expect(oldView.nodes.find((n) => n.id === old)?.role, `${old}'s own role after SIGCONT`).to.not.equal('Leader');
+    const committed = [...acks, ...during];
+    if (heldResult.status === 201) committed.push(heldResult.body as ObjectAck);
+    else expect(heldResult.status, JSON.stringify(heldResult.body)).to.be.oneOf([503, 504]);
+    for (const id of cluster.allIds()) {
+      expect(await verifyObjects(cluster, id, committed), `reads on ${id}`).to.deep.equal([]);
+    }
+  });
+
   it('a restarted follower catches up on objects written while it was down', async () => {
     const { leaderId } = await cluster.waitForLeader();
     const follower = cluster.allIds().find((id) => id !== leaderId)!;
