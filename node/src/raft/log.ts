@@ -199,8 +199,8 @@ export class RaftLog {
   }
 
   /** Commits `maxIndex` if it carries `term` (§5.4.2: only entries of the leader's own term are committed by counting). */
-  maybeCommit(maxIndex: number, term: number | null): boolean {
-    if (maxIndex > this.committed && (term === null || this.termOrZero(maxIndex) === term)) {
+  maybeCommit(maxIndex: number, term: number): boolean {
+    if (maxIndex > this.committed && this.termOrZero(maxIndex) === term) {
       this.commitTo(maxIndex);
       return true;
     }

@@ -25,10 +25,10 @@ export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 export interface UnsafeTestingKnobs {
   /** Grant a vote to every candidate of the term, ignoring the vote already cast (breaks election safety). */
   voteTwice?: boolean;
-  /** Commit by counting replicas regardless of the entry's term (breaks §5.4.2 / leader completeness). */
-  commitPreviousTermEntries?: boolean;
   /** Grant votes without the §5.4.1 up-to-date check (breaks leader completeness). */
   ignoreLogUpToDate?: boolean;
+  /** Answer ReadIndex at once, without confirming leadership with a heartbeat round (breaks linearizability). */
+  readWithoutQuorum?: boolean;
 }
 
 export interface RaftConfig {
@@ -504,7 +504,7 @@ export class Raft {
   }
 
   private leaderReadIndex(m: Message): void {
-    if (this.trk.voters.size <= 1) {
+    if (this.trk.voters.size <= 1 || this.knobs.readWithoutQuorum === true) {
       this.answerReadIndex(m, this.log.committed);
       return;
     }
@@ -560,7 +560,7 @@ export class Raft {
   /** §5.3/§5.4.2: the highest index stored on a majority, if it belongs to our term. */
   maybeCommit(): boolean {
     const mci = committedIndex(this.trk.voterList(), (id) => this.trk.progress.get(id)?.match ?? 0);
-    return this.log.maybeCommit(mci, this.knobs.commitPreviousTermEntries ? null : this.term);
+    return this.log.maybeCommit(mci, this.term);
   }
 
   private appendEntries(es: { type: EntryType; data: Uint8Array }[], countSize: boolean): { index: number; term: number } {

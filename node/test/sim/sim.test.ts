@@ -4,7 +4,7 @@ import { InvariantViolation } from './checker.js';
 import { runSeed, type SimResult } from './sim.js';
 
 const CI_SEEDS = 1000;
-const CI_STEPS = 300;
+const CI_STEPS = 400;
 
 function runMany(first: number, count: number, steps: number): SimResult[] {
   const out: SimResult[] = [];
@@ -62,6 +62,10 @@ describe('deterministic simulation', function () {
 
   it('catches a node that votes twice in a term (election safety)', () => {
     expect(firstViolation({ knobs: { voteTwice: true }, seeds: 200 })).to.match(/^election safety/);
+  });
+
+  it('catches ReadIndex answered without a heartbeat round (linearizability)', () => {
+    expect(firstViolation({ knobs: { readWithoutQuorum: true }, seeds: 300 })).to.match(/not linearizable/);
   });
 
   it('catches votes granted to out-of-date candidates (leader completeness)', () => {
