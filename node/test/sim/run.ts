@@ -8,16 +8,27 @@ interface Args {
   start: number;
   steps: number;
   voters: number | undefined;
+  /** A deliberate bug (UnsafeTestingKnobs key) to show the checker catching it. */
+  inject: string | undefined;
 }
 
+const KNOBS = ['voteTwice', 'ignoreLogUpToDate', 'readWithoutQuorum'];
+
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seeds: 100, start: 1, steps: 400, voters: undefined };
+  const args: Args = { seeds: 100, start: 1, steps: 400, voters: undefined, inject: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = Number(argv[i + 1]);
     if (flag === '--help' || flag === '-h') {
-      console.log('usage: npm run sim -- [--seeds N (100)] [--start S (1)] [--steps K (400)] [--voters 3|5 (alternate)]');
+      console.log(`usage: npm run sim -- [--seeds N (100)] [--start S (1)] [--steps K (400)] [--voters 3|5 (odd seeds 3, even 5)] [--inject ${KNOBS.join('|')}]`);
       process.exit(0);
+    }
+    if (flag === '--inject') {
+      const knob = argv[i + 1] ?? '';
+      if (!KNOBS.includes(knob)) throw new Error(`--inject needs one of ${KNOBS.join(', ')}`);
+      args.inject = knob;
+      i++;
+      continue;
     }
     if (!Number.isInteger(value) || value < 0) throw new Error(`${flag} needs a non-negative integer`);
     if (flag === '--seeds') args.seeds = value;
@@ -38,10 +49,11 @@ function main(): void {
     const voters = args.voters ?? votersFor(seed);
     let r: SimResult;
     try {
-      r = runSeed({ seed, voters, steps: args.steps });
+      r = runSeed({ seed, voters, steps: args.steps, ...(args.inject ? { knobs: { [args.inject]: true } } : {}) });
     } catch (e) {
       console.error(`FAILED seed ${seed} (${voters} voters, ${args.steps} steps): ${(e as Error).stack ?? String(e)}`);
-      console.error(`replay: npm run sim -- --seeds 1 --start ${seed} --steps ${args.steps} --voters ${voters}`);
+      const inject = args.inject ? ` --inject ${args.inject}` : '';
+      console.error(`replay: npm run sim -- --seeds 1 --start ${seed} --steps ${args.steps} --voters ${voters}${inject}`);
       process.exitCode = 1;
       return;
     }
