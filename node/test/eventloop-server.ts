@@ -34,8 +34,10 @@ const server = app.listen(0, '127.0.0.1', () => {
   send({ type: 'listening', port: (server.address() as AddressInfo).port, workers: pool.stats().size });
 });
 
-// 10 ms sampling: the histogram records how late each timer fired, i.e. how long the loop was blocked.
-const delay = monitorEventLoopDelay({ resolution: 10 });
+// Node's histogram records each full interval between samples (an idle loop reads ≈ the resolution,
+// 10 ms here); the loop was blocked for the part above the resolution.
+export const RESOLUTION_MS = 10;
+const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
 
 /** [cpu ns, run-queue wait ns] of this process's main thread, when the kernel exposes them. */

@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { photoPng } from '../src/http/testing.js';
 import type { ControlMessage, ServerMessage } from './eventloop-server.js';
 
+/** Sampling period of the server's histogram (eventloop-server.ts): raw values include it. */
+const RESOLUTION_MS = 10;
+
 const SERVER = fileURLToPath(new URL('./eventloop-server.js', import.meta.url));
 const CLIENTS = 1;
 const MAX_REQUESTS = 8;
@@ -90,15 +93,18 @@ describe('event loop under 12 MP embeds (server in a child process)', function (
 
     child.send({ type: 'report' } satisfies ControlMessage);
     const report = await nextMessage(child, 'report', 10_000);
+    const delayMs = (raw: number): number => Math.round((raw - RESOLUTION_MS) * 100) / 100;
+    const p99 = delayMs(report.p99Ms);
     console.log(
       `      ${statuses.length} embeds of ${(photo.length / 1e6).toFixed(1)} MB 4000x3000 RGB in ${elapsedMs} ms ` +
-        `(${CLIENTS} clients, ${workers} workers); server loop delay p50 ${report.p50Ms} ms, p99 ${report.p99Ms} ms, ` +
-        `max ${report.maxMs} ms over ${report.samples} samples (10 ms sampling period included); ` +
-        `main thread ${report.cpuMs ?? '?'} ms on CPU, ${report.runQueueWaitMs ?? '?'} ms waiting for one; ` +
-        `idle baseline p99 ${idle.p99Ms} ms, run-queue wait ${idle.runQueueWaitMs ?? '?'} ms in ${BASELINE_MS} ms`,
+        `(${CLIENTS} client, ${workers} workers); server loop delay p50 ${delayMs(report.p50Ms)} ms, p99 ${p99} ms, ` +
+        `max ${delayMs(report.maxMs)} ms over ${report.samples} samples (raw histogram p99 ${report.p99Ms} ms incl. the ` +
+        `${RESOLUTION_MS} ms period); main thread ${report.cpuMs ?? '?'} ms on CPU, ${report.runQueueWaitMs ?? '?'} ms ` +
+        `runnable but waiting for a CPU; idle baseline p99 ${delayMs(idle.p99Ms)} ms, ` +
+        `run-queue wait ${idle.runQueueWaitMs ?? '?'} ms in ${BASELINE_MS} ms`,
     );
     expect(statuses.length).to.be.at.least(2);
     expect(report.samples).to.be.greaterThan(50);
-    expect(report.p99Ms).to.be.below(P99_LIMIT_MS);
+    expect(p99, 'loop delay p99 (ms beyond the sampling period)').to.be.below(P99_LIMIT_MS);
   });
 });
