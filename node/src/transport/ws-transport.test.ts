@@ -201,6 +201,25 @@ describe('WsTransport links', function () {
     await waitFor('all admitted delivered', () => got.length === stats.sentMsgs);
   });
 
+  it('lets a heartbeat overtake queued large appends, while the appends stay in order', async () => {
+    const a = await h.node('a', { maxInflightBytes: 64 << 20 });
+    const b = await h.node('b');
+    h.mesh(a, b);
+    await h.linked(a, b);
+    const got: Message[] = [];
+    b.on('message', (m) => got.push(m));
+    const big = new Uint8Array(4 << 20);
+    for (let i = 1; i <= 8; i++) a.send({ ...append('a', 'b', [big]), index: i });
+    a.send(append('a', 'b', [Uint8Array.of(1)]));
+    a.send(heartbeat('a', 'b', 42));
+    await waitFor('all delivered', () => got.length === 10, 20_000);
+    const beat = got.findIndex((m) => m.type === 'heartbeat');
+    console.log(`      heartbeat arrived as message ${beat + 1} of 10 (after ${beat} of 9 queued appends)`);
+    expect(beat).to.be.below(3);
+    const appends = got.filter((m) => m.type === 'app');
+    expect(appends.map((m) => m.index)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 0]);
+  });
+
   it('lets one message larger than the cap through an idle link', async () => {
     const a = await h.node('a', { maxInflightBytes: 64 << 10 });
     const b = await h.node('b');

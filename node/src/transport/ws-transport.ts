@@ -79,6 +79,8 @@ const CLOSE_DEAD = 4408;
 const RAFT_PATH = '/raft';
 /** Until a connection has authenticated, its frames are capped far below maxFrameBytes. */
 const HANDSHAKE_FRAME_BYTES = 16 << 10;
+/** Frames above this size take the bulk lane (see writeFrame). */
+const BULK_FRAME_BYTES = 64 << 10;
 /**
  * How long the smaller id keeps a duplicate link open before closing it: the bigger id may have adopted
  * that one first and be sending on it; closing it later than the handshake race lets that traffic land.
@@ -93,6 +95,9 @@ class Link {
   pingTimer: NodeJS.Timeout | undefined;
   /** Set on the losing link of a duplicate pair: it keeps delivering until this fires, then closes. */
   retireTimer: NodeJS.Timeout | undefined;
+  /** Large frames waiting for the previous large frame to reach the kernel (see writeFrame). */
+  readonly bulkQueue: { buf: Buffer; done: (err?: Error) => void }[] = [];
+  bulkWriting = false;
   constructor(
     readonly peer: NodeId,
     readonly ws: WebSocket,
@@ -572,17 +577,44 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 
   // ---- frames ------------------------------------------------------------------------------------
 
+  /**
+   * Small frames go to the socket at once. Large ones (and entry-carrying raft frames while large ones
+   * wait, so appends stay in order) go through the bulk lane: one at a time, the next only once the
+   * previous reached the kernel. A heartbeat or vote thus waits behind at most one large frame in user
+   * space, not behind the whole in-flight window. Resolves once the frame reached the kernel.
+   */
   private writeFrame(link: Link, f: Frame): Promise<void> {
     if (link.closed) return Promise.reject(new TransportError('link_lost', `link to ${link.peer} closed`));
     const buf = encodeFrame(f);
     link.inflight += buf.length;
-    this.corkUntilNextTick(link);
+    const ordered = f.t === 'raft' && (f.msg.entries?.length ?? 0) > 0;
+    const bulk = buf.length > BULK_FRAME_BYTES || (ordered && (link.bulkWriting || link.bulkQueue.length > 0));
     return new Promise<void>((resolve, reject) => {
-      link.ws.send(buf, { binary: true }, (err) => {
+      const done = (err?: Error) => {
         link.inflight -= buf.length;
         if (err) reject(new TransportError('link_lost', `link to ${link.peer} closed: ${err.message}`));
         else resolve();
-      });
+      };
+      if (!bulk) return this.rawSend(link, buf, done);
+      link.bulkQueue.push({ buf, done });
+      this.pumpBulk(link);
+    });
+  }
+
+  private rawSend(link: Link, buf: Buffer, done: (err?: Error) => void): void {
+    this.corkUntilNextTick(link);
+    link.ws.send(buf, { binary: true }, done);
+  }
+
+  private pumpBulk(link: Link): void {
+    if (link.bulkWriting) return;
+    const next = link.bulkQueue.shift();
+    if (!next) return;
+    link.bulkWriting = true;
+    this.rawSend(link, next.buf, (err) => {
+      link.bulkWriting = false;
+      next.done(err);
+      this.pumpBulk(link);
     });
   }
 
