@@ -19,6 +19,7 @@ export type ElectionEvent =
 export class ElectionLog {
   private leaderLinkLostAt = -Infinity;
   private timeoutNowAt = -Infinity;
+  private transferRequestedAt = -Infinity;
 
   constructor(
     private readonly logger: Logger,
@@ -29,6 +30,10 @@ export class ElectionLog {
 
   leaderLinkLost(): void {
     this.leaderLinkLostAt = Date.now();
+  }
+
+  transferRequested(): void {
+    this.transferRequestedAt = Date.now();
   }
 
   timeoutNowReceived(): void {
@@ -43,7 +48,7 @@ export class ElectionLog {
       }
       if (next.role === 'Leader') this.emit('became_leader', next.term, prev.role === 'Candidate' ? 'won the election' : 'elected');
       if (prev.role === 'Leader') {
-        this.emit('stepped_down', next.term, next.term > prev.term ? 'saw a higher term' : 'lost quorum contact (check-quorum) or transferred leadership', {
+        this.emit('stepped_down', next.term, this.stepDownReason(prev.term, next.term), {
           new_role: next.role,
         });
       }
@@ -68,6 +73,11 @@ export class ElectionLog {
   storageFailure(term: number, err: Error): void {
     this.logger.fatal({ event: 'stepped_down', term, reason: 'storage failure', err: err.message }, 'election: stepped down (storage failure)');
     this.metrics?.electionEvents.inc({ event: 'stepped_down' });
+  }
+
+  private stepDownReason(prevTerm: number, term: number): string {
+    if (Date.now() - this.transferRequestedAt < this.recentMs) return 'leadership transferred';
+    return term > prevTerm ? 'saw a higher term' : 'lost contact with a quorum (check-quorum)';
   }
 
   private campaignReason(): string {

@@ -357,6 +357,7 @@ export class RaftNode {
 
   transferLeader(to: NodeId): void {
     this.assertServing();
+    this.electionLog.transferRequested();
     this.raw.transferLeader(to);
     this.kick();
   }
