@@ -133,9 +133,10 @@ export class Raft {
       conf = this.bootstrap(cfg.peers ?? [], cfg.learners ?? []);
     } else {
       if (hardState.term !== 0 || hardState.commit !== 0) this.loadHardState(hardState);
-      if (cfg.applied !== undefined && cfg.applied > 0) {
-        conf = this.replayConfChanges(conf, cfg.applied);
-        this.log.appliedTo(cfg.applied);
+      const applied = Math.max(cfg.applied ?? 0, this.log.applied);
+      if (applied > this.log.applied) {
+        conf = this.replayConfChanges(conf, applied);
+        this.log.appliedTo(applied);
       }
     }
     this.applyConf(conf);
@@ -171,7 +172,9 @@ export class Raft {
 
   /** A restarted node whose state machine is already past the snapshot must still know the membership. */
   private replayConfChanges(conf: ConfState, applied: number): ConfState {
-    if (applied > this.log.committed) throw new RaftConfigError(`applied ${applied} is beyond the commit index ${this.log.committed}`);
+    if (applied > this.log.lastIndex()) throw new RaftConfigError(`applied ${applied} is beyond the last index ${this.log.lastIndex()}`);
+    // The state machine only applies committed entries, so a persisted commit below `applied` is stale.
+    this.log.commitTo(applied);
     const first = this.log.firstIndex();
     if (applied < first) return conf;
     let out = conf;
