@@ -283,6 +283,20 @@ describe('png encode->decode round trip (property)', () => {
     );
   });
 
+  it('refuses a raster whose data does not match its declared layout', async () => {
+    const raster = rasterOf(LAYOUTS[2]!, 4, 4, () => 1);
+    const wrong = [
+      { ...raster, data: raster.data.subarray(1) },
+      { ...raster, channels: 4 as const },
+      { ...raster, bitDepth: 16 as const },
+    ];
+    for (const r of wrong) {
+      let error: unknown;
+      await encodePng(r).catch((e: unknown) => (error = e));
+      expect(error).to.be.instanceOf(TypeError);
+    }
+  });
+
   it('is exact for multi-piece images (parallel deflate with dictionaries) on both strategies', async () => {
     let s = 12345;
     const noise = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24) & 7;
