@@ -5,7 +5,8 @@
 // 8 bytes per pixel) a job holds at most about:
 //   input PNG (≤ HTTP body limit) + inflated scanlines (≈ 8P) + raster (8P) + encoded output (≈ 8P)
 // i.e. ≈ 24 bytes × P + body limit. At the default P = 40 MP that is ≈ 1 GB, at 12 MP ≈ 290 MB; 8-bit
-// RGB needs 3 bytes per pixel instead of 8. The pool runs `size` jobs at once and holds at most
+// RGB needs 3 bytes per pixel instead of 8. Measured peak growth of one embed beyond its input:
+// 12 MP 8-bit RGB +53 MB (4.4 B/px), 4 MP 16-bit RGBA +85 MB (21 B/px). The pool runs `size` jobs at once and holds at most
 // `maxQueue` more inputs (each ≤ body limit), so the node's worst case is
 //   size × (24 P + bodyLimit) + maxQueue × bodyLimit.
 // Lower maxPixels (STEGO_MAX_PIXELS) to fit a smaller container.
