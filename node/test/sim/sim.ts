@@ -568,14 +568,23 @@ export class Simulation {
     this.faults.crash = 0;
     for (const n of this.nodes.values()) if (n.raw === null && !n.removed) this.boot(n);
     const bound = this.opts.livenessTicks ?? 60 * ELECTION_TICKS;
+    const committed = this.awaitCommittedProposal(bound);
+    if (!committed) this.failLiveness(`no leader committed a proposal within ${bound} ticks after healing`);
+    this.awaitCatchUp(committed, bound);
+  }
+
+  /** Proposes on the current leader until one proposal is applied by the leader that made it. */
+  private awaitCommittedProposal(bound: number): { leader: SimNode; index: number } | undefined {
     let proposed: { node: SimNode; index: number; term: number } | undefined;
     for (let t = 0; t < bound; t++) {
       this.step(false);
-      const leader = this.leader();
       if (proposed) {
-        if (proposed.node.sm.applied >= proposed.index && proposed.node.raw?.debugTerm(proposed.index) === proposed.term) return;
+        if (proposed.node.sm.applied >= proposed.index && proposed.node.raw?.debugTerm(proposed.index) === proposed.term) {
+          return { leader: proposed.node, index: proposed.index };
+        }
         if (proposed.node.raw?.role !== 'leader' || proposed.node.raw.term !== proposed.term) proposed = undefined;
       }
+      const leader = this.leader();
       if (!proposed && leader?.raw) {
         try {
           const r = leader.raw.propose(enc.encode(`final${this.now}`));
@@ -586,8 +595,27 @@ export class Simulation {
         }
       }
     }
-    const roles = [...this.nodes.values()].map((n) => `${n.id}:${n.raw ? `${n.raw.role}@${n.raw.term}` : 'down'}`).join(' ');
-    throw new InvariantViolation(`liveness: no leader committed a proposal within ${bound} ticks after healing (${roles})`);
+    return undefined;
+  }
+
+  /** Every member of the leader's configuration (restarted, lagging, or new) must catch up, by log or snapshot. */
+  private awaitCatchUp(committed: { leader: SimNode; index: number }, bound: number): void {
+    const lagging = (): SimNode[] => {
+      const conf = committed.leader.raw?.status().conf ?? { voters: [], learners: [] };
+      return [...conf.voters, ...conf.learners]
+        .map((id) => this.nodes.get(id))
+        .filter((n): n is SimNode => n !== undefined && n.sm.applied < committed.index);
+    };
+    for (let t = 0; t < bound; t++) {
+      if (lagging().length === 0) return;
+      this.step(false);
+    }
+    this.failLiveness(`members ${lagging().map((n) => n.id).join(',')} did not catch up to ${committed.index} within ${bound} ticks`);
+  }
+
+  private failLiveness(what: string): never {
+    const roles = [...this.nodes.values()].map((n) => `${n.id}:${n.raw ? `${n.raw.role}@${n.raw.term}/applied ${n.sm.applied}` : 'down'}`).join(' ');
+    throw new InvariantViolation(`liveness: ${what} (${roles})`);
   }
 }
 
