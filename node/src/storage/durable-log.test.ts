@@ -135,6 +135,19 @@ describe('storage/DurableLog', () => {
     await again.close();
   });
 
+  it('a suffix truncated before a compaction stays truncated after replay', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, segmentBytes: 2048 });
+    for (let i = 1; i <= 30; i += 5) await log.save(undefined, range(i, i + 4, 1));
+    await log.save({ term: 2, vote: 'n2', commit: 18 }, range(15, 18, 2)); // overwrite: the log now ends at 18
+    await writeSnapshot(log, snapMeta(18, 2));
+    await log.compact(18); // the segments holding the stale 21..30 (term 1) are kept: maxIndex > 18
+    const { log: again, state } = await reopen(log, { segmentBytes: 2048 });
+    expect(again.lastIndex()).to.equal(18);
+    expect(state.entries).to.deep.equal([]);
+    await again.save(undefined, range(19, 19, 2));
+    await again.close();
+  });
+
   it('resets the log when a snapshot it does not contain is installed (follower catch-up)', async () => {
     const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
     await log.save({ term: 2, vote: 'n1', commit: 5 }, range(1, 8, 2));

@@ -75,14 +75,14 @@ export function replayWal(walDir: string, logger: StorageLogger | undefined): Re
       } else {
         const e = r.record.entry;
         maxIndex = Math.max(maxIndex, e.index);
-        if (e.index > compact.index) {
-          if (e.index > lastIndex() + 1) {
-            throw new StorageCorruptError(`index gap: entry ${e.index} follows ${lastIndex()} (a segment or record is missing)`, { file, offset: off });
-          }
-          // an index at or below the tail overwrites the conflicting suffix (Raft log truncation)
-          entries.length = e.index - compact.index - 1;
-          entries.push(e);
+        if (e.index > lastIndex() + 1) {
+          throw new StorageCorruptError(`index gap: entry ${e.index} follows ${lastIndex()} (a segment or record is missing)`, { file, offset: off });
         }
+        // An index at or below the tail overwrites the conflicting suffix (Raft log truncation). That holds
+        // for entries at or below the compaction point too: their payload is covered by the snapshot, but
+        // the truncation they caused must still drop stale entries above it from older segments.
+        entries.length = Math.max(0, e.index - compact.index - 1);
+        if (e.index > compact.index) entries.push(e);
       }
       off = r.next;
     }
