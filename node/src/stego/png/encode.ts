@@ -152,6 +152,10 @@ async function deflatePieces(rows: RowReader, compression: Compression): Promise
       }),
     );
     checksums.push(pieceAdler32(filtered));
+    // If one piece fails, the loop stops awaiting the rest: mark them handled so a second failure
+    // cannot become an unhandled rejection (which kills a worker thread); the first one is thrown.
+    jobs.at(-1)!.catch(() => undefined);
+    checksums.at(-1)!.catch(() => undefined);
     lengths.push(filtered.length);
     dictionary = filtered.subarray(Math.max(0, filtered.length - WINDOW_BYTES));
   }
