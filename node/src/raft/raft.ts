@@ -356,9 +356,11 @@ export class Raft {
   // ---- step ------------------------------------------------------------------------------------------
 
   step(m: Message): void {
+    if (m.to !== this.id) return;
     if ((m.type === 'vote' || m.type === 'preVote') && this.isRemovedSender(m.from)) return;
     if (m.term === 0) {
-      // Forwarded readIndex: a local request, no term to compare.
+      // Only a forwarded readIndex travels without a term (it is a local request); anything else is garbage.
+      if (m.type !== 'readIndex') return;
     } else if (m.term > this.term) {
       if (!this.acceptHigherTerm(m)) return;
     } else if (m.term < this.term) {
