@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
-import { encodeFrame } from './codec.js';
+import { handshakeMac } from './auth.js';
+import { decodeFrame, encodeFrame, type Frame, type FrameOf } from './codec.js';
 import { RemoteError, TransportError } from './errors.js';
 import { Harness, append, heartbeat, waitFor } from './test-helpers.js';
 import { makeMessage, type Message } from '../raft/message.js';
@@ -96,17 +97,26 @@ describe('WsTransport links', function () {
     expect(delivered).to.have.length(0);
   });
 
-  it('refuses a raw client that skips authentication or replays a recorded auth frame', async () => {
+  it('refuses a raw client with a forged MAC, and a replay of a genuine auth frame', async () => {
     const a = await h.node('a');
     const before = a.authFailures;
-    const ws = new WebSocket(`ws://127.0.0.1:${a.port}/raft`);
-    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-    ws.on('open', () =>
-      ws.send(encodeFrame({ t: 'auth', cluster: 'stegocluster', from: 'b', to: 'a', nonce: '00', incarnation: 'i', mac: 'ab'.repeat(32) })),
-    );
-    expect(await closed).to.equal(4401);
-    expect(a.authFailures).to.equal(before + 1);
-    expect(a.isConnected('b')).to.equal(false);
+
+    // A client that knows the secret answers the challenge and is welcomed.
+    const genuine = await rawHandshake(a.port, (challenge) => {
+      const t = { cluster: 'stegocluster', client: 'b', server: 'a', serverNonce: challenge.nonce, clientNonce: 'c0ffee', incarnation: 'inc-1' };
+      return { t: 'auth', cluster: t.cluster, from: 'b', to: 'a', nonce: t.clientNonce, incarnation: t.incarnation, mac: handshakeMac(Buffer.from('test-secret'), 'client', t) };
+    });
+    expect(genuine.reply.t).to.equal('welcome');
+    genuine.ws.terminate();
+
+    // The same auth frame replayed on a new connection meets a fresh server nonce: refused.
+    const replay = await rawHandshake(a.port, () => genuine.sent);
+    expect(replay.reply).to.include({ t: 'deny', code: 'bad_mac' });
+    expect(await replay.closed).to.equal(4401);
+
+    const forged = await rawHandshake(a.port, () => ({ ...genuine.sent, mac: 'ab'.repeat(32) }));
+    expect(forged.reply).to.include({ t: 'deny', code: 'bad_mac' });
+    expect(a.authFailures).to.equal(before + 2);
   });
 
   it('cuts off an unauthenticated client that sends a large frame before the handshake', async () => {
@@ -320,4 +330,20 @@ async function freezableProxy(targetPort: number): Promise<{ port: number; freez
       server.close();
     },
   };
+}
+
+/** Speaks the client side of the handshake by hand: reads the challenge, sends `auth(challenge)`, returns the reply. */
+async function rawHandshake(
+  port: number,
+  auth: (challenge: FrameOf<'challenge'>) => Frame,
+): Promise<{ ws: WebSocket; sent: Frame; reply: Frame; closed: Promise<number> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/raft`);
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  const frames: Frame[] = [];
+  ws.on('message', (data: Buffer) => frames.push(decodeFrame(data)));
+  await waitFor('challenge', () => frames.length === 1);
+  const sent = auth(frames[0] as FrameOf<'challenge'>);
+  ws.send(encodeFrame(sent));
+  await waitFor('reply to auth', () => frames.length === 2);
+  return { ws, sent, reply: frames[1]!, closed };
 }
