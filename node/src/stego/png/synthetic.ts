@@ -14,6 +14,9 @@ export interface SyntheticOptions {
   noise?: number;
 }
 
+/** assets/cover.png, written by scripts/make-cover.ts. */
+export const COVER: SyntheticOptions = { width: 1024, height: 768, channels: 3, seed: 20261129 };
+
 /** xorshift32: fast, seeded, good enough for texture (not for cryptography). */
 function xorshift32(seed: number): () => number {
   let s = seed >>> 0 || 0x9e3779b9;
