@@ -1,7 +1,7 @@
 // The node process: configuration → durable state → raft driver → raft links → HTTP. Everything it
 // needs comes from the environment (see `--help`); logs are JSON lines on stdout.
 import './cluster/uv-threadpool.js';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { ClusterService } from './cluster/service.js';
 import { RaftNode } from './cluster/raft-node.js';
@@ -74,9 +74,21 @@ async function start(cfg: NodeConfig): Promise<Running> {
     registry,
     extraRouters: [clusterRouter(service), objectsRouter({ service, pool, config: http }), adminRouter(service, cfg.adminToken)],
   });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(cfg.httpPort, cfg.httpHost, () => resolve(s));
-    s.once('error', reject);
+  const handle = app.callback();
+  // Liveness follows the disk: after a storage failure the node has stepped down for good and only a
+  // restart (crash-only recovery) brings it back, which is exactly what a failing /healthz asks for.
+  const server = createServer((req, res) => {
+    const failure = node.storageFailure;
+    if (failure && req.method === 'GET' && (req.url === '/healthz' || req.url?.startsWith('/healthz?'))) {
+      res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'X-Stego-Node': cfg.nodeId });
+      res.end(JSON.stringify({ error: { code: 'storage_failed', message: `stepped down after a storage failure: ${failure.message}` } }));
+      return;
+    }
+    void handle(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.httpPort, cfg.httpHost, () => resolve());
   });
   // uploads of up to the body limit on slow links; the default 5 min request timeout is fine, but
   // keep-alive must outlive typical load-balancer idle timeouts

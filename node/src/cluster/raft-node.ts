@@ -840,7 +840,9 @@ export class RaftNode {
       { err: err.message, code: err.code, was_leader: wasLeader, term: this.hs.term },
       'STORAGE FAILURE: this node stepped down and refuses all work; restart it (crash-only recovery) once the disk is healthy',
     );
-    this.transport.setPeers(new Map());
+    // stop the transport, not just our dials: peers would re-dial and keep a link to a node that no
+    // longer answers; a refused connection is the clearest signal (their linkDown starts an election)
+    void this.transport.stop().catch(() => undefined);
     this.failWaiters(new ClusterError('unavailable', `node ${this.id} stepped down after a storage failure: ${err.message}`));
   }
 

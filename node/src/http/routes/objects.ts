@@ -1,16 +1,15 @@
 // Replicated stego objects. POST embeds on the receiving node (its worker pool does the CPU work, so
 // followers share the load) and only the finished PNG travels to the leader through Raft.
-import { readFile } from 'node:fs/promises';
 import { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import type { ClusterService } from '../../cluster/service.js';
 import { ClusterError } from '../../cluster/errors.js';
 import type { StegoPool } from '../../workers/stego-pool.js';
-import { ApiError } from '../errors.js';
 import type { HttpConfig } from '../http-config.js';
 import { refuseWhenSaturated } from '../middleware/admission.js';
 import { multipartBody, payloadOf, readStegoForm } from '../multipart.js';
 import { precheckPng } from '../png-precheck.js';
+import { coverLoader } from './stego.js';
 
 export interface ObjectRouteDeps {
   service: ClusterService;
@@ -37,17 +36,6 @@ export function stegoHeaders(service: ClusterService): Middleware {
 
 function isStale(q: unknown): boolean {
   return q === 'true' || q === '1';
-}
-
-function coverLoader(path: string): () => Promise<Buffer> {
-  let cached: Promise<Buffer> | undefined;
-  return () => {
-    cached ??= readFile(path).catch((e: unknown) => {
-      cached = undefined;
-      throw new ApiError('cover_unavailable', 500, `default cover image ${path} cannot be read: ${(e as Error).message}`);
-    });
-    return cached;
-  };
 }
 
 export function objectsRouter({ service, pool, config }: ObjectRouteDeps): Router {
