@@ -78,6 +78,9 @@ async function start(cfg: NodeConfig): Promise<Running> {
   // Liveness follows the disk: after a storage failure the node has stepped down for good and only a
   // restart (crash-only recovery) brings it back, which is exactly what a failing /healthz asks for.
   const server = createServer((req, res) => {
+    // every response names the answering node and the leader it knows (cluster routes refresh them)
+    res.setHeader('X-Stego-Node', cfg.nodeId);
+    res.setHeader('X-Stego-Leader', node.leaderId ?? '');
     const failure = node.storageFailure;
     if (failure && req.method === 'GET' && (req.url === '/healthz' || req.url?.startsWith('/healthz?'))) {
       res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'X-Stego-Node': cfg.nodeId });

@@ -199,6 +199,12 @@ export class RaftNode {
     });
 
     const node = new RaftNode(opts, { log, mem, store, raw, hs: hardState, conf: snapshot.conf, applied: snapshot.index });
+    const inConf = snapshot.conf.voters.includes(opts.id) || snapshot.conf.learners.includes(opts.id);
+    if (snapshot.conf.voters.length > 0 && !inConf && !opts.join) {
+      // restarted after its removal was compacted into a snapshot
+      node.removedFromCluster = true;
+      logger.warn({}, 'this node is not in the configuration of its snapshot: it was removed and will not take part');
+    }
     // an object file that cannot be written means this replica no longer follows the log faithfully
     store.setWriteErrorHandler((e) => node.onFatal(new StorageErrorLike(`object write failed: ${e.message}`)));
     node.wireTransport();
@@ -496,22 +502,12 @@ export class RaftNode {
     this.kick();
   }
 
+  /** Links to every address in the replicated address book (members, and a member being added). */
   private updatePeers(): void {
     if (this.halted()) return;
-    const all = this.store.members();
-    const members = new Set([...this.conf.voters, ...this.conf.learners]);
-    const peers = new Map<NodeId, string>();
-    for (const [id, addr] of all) {
-      if (id === this.id) continue;
-      // before we know the configuration (joining), keep links to every configured peer
-      if (members.size === 0 || members.has(id) || !this.knownRemoved(id)) peers.set(id, addr);
-    }
+    const peers = this.store.members();
+    peers.delete(this.id);
     this.transport.setPeers(peers);
-  }
-
-  private knownRemoved(id: NodeId): boolean {
-    // an address without a membership entry is a member being added (address first, then addLearner)
-    return !this.store.members().has(id);
   }
 
   // ---- tick and Ready loop ------------------------------------------------------------------------
