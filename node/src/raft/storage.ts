@@ -108,7 +108,9 @@ export class MemoryStorage implements Storage {
     if (at > this.ents.length) {
       throw new LogInvariantError(`append leaves a gap: last index ${this.lastIndex()}, appending ${(fresh[0] as Entry).index}`);
     }
-    this.ents = this.ents.slice(0, at).concat(fresh);
+    // In place: the common case is a plain append, and the log can hold many entries between compactions.
+    if (at < this.ents.length) this.ents.length = at;
+    for (const e of fresh) this.ents.push(e);
   }
 
   /** Replaces the whole log by a snapshot received from the leader. */
