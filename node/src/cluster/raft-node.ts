@@ -319,22 +319,46 @@ export class RaftNode {
    * when we are a follower), then applied ≥ the read index.
    */
   async readBarrier(): Promise<void> {
-    this.assertServing();
-    if (this.leader === null) await this.waitForLeader(this.leaderWaitMs());
+    const deadline = Date.now() + this.opts.requestTimeoutMs;
+    // A read index request travels to the leader and is lost if leadership moves meanwhile (the core
+    // does not answer lost requests), so each attempt is short and a new one follows a leader change.
+    const attemptMs = Math.max(500, 4 * this.opts.electionTicks * this.opts.tickMs);
+    for (;;) {
+      this.assertServing();
+      if (this.leader === null) await this.waitForLeader(this.leaderWaitMs());
+      const left = deadline - Date.now();
+      const index = await this.requestReadIndex(Math.min(attemptMs, Math.max(1, left))).catch((e: unknown) => {
+        if ((e as ClusterError).code === 'timeout' && Date.now() < deadline - 10) return undefined;
+        throw e;
+      });
+      if (index !== undefined) {
+        await this.appliedWaiters.wait(index, Math.max(1, deadline - Date.now()));
+        return;
+      }
+    }
+  }
+
+  private requestReadIndex(timeoutMs: number): Promise<number> {
     const ctx = Buffer.alloc(12);
     ctx.writeUInt32BE(++this.readSeq >>> 0, 0);
     randomBytes(8).copy(ctx, 4);
     const key = ctx.toString('hex');
-    const index = await new Promise<number>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.readWaiters.delete(key);
-        reject(new ClusterError('timeout', `read index not confirmed by a leader within ${this.opts.requestTimeoutMs} ms`));
-      }, this.opts.requestTimeoutMs);
+        reject(new ClusterError('timeout', `read index not confirmed by a leader within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.readWaiters.set(key, { resolve, reject, timer });
-      this.raw.readIndex(ctx);
+      try {
+        this.raw.readIndex(ctx);
+      } catch (e) {
+        clearTimeout(timer);
+        this.readWaiters.delete(key);
+        reject(this.translateProposeError(e));
+        return;
+      }
       this.kick();
     });
-    await this.appliedWaiters.wait(index, this.opts.requestTimeoutMs);
   }
 
   /** Resolves when a leader is known (or rejects with no_leader after `ms`). */
