@@ -517,19 +517,29 @@ export class Cluster {
   }
 
   /** Removes a member through the leader, waits until no live member lists it, then stops its process. */
-  async removeNode(id: string, opts: { deadlineMs?: number; keepProcess?: boolean } = {}): Promise<void> {
+  /**
+   * Removes a member through the leader (the member itself may be the leader), waits until no other live
+   * member lists it, then stops its process. Returns every answer the DELETE got, so a test can check that
+   * a removal that happened was also reported as a success.
+   */
+  async removeNode(id: string, opts: { deadlineMs?: number; keepProcess?: boolean } = {}): Promise<HttpResult[]> {
     const deadlineMs = opts.deadlineMs ?? 30_000;
+    const others = () => this.liveIds().filter((x) => x !== id);
+    const answers: HttpResult[] = [];
+    const goneFrom = async (observer: string) => !(await this.status(observer, 2_000)).nodes.some((n) => n.id === id);
     await pollUntil(`leader to remove member ${id}`, async () => {
-      const { leaderId } = await this.waitForLeader({ deadlineMs: 5_000 });
+      const { leaderId } = await this.waitForLeader({ deadlineMs: 5_000, among: answers.length ? others() : undefined });
       const r = await this.request<unknown>(leaderId, `/admin/members/${encodeURIComponent(id)}`, {
         method: 'DELETE',
         headers: this.adminHeaders(),
         timeoutMs: deadlineMs,
       });
+      answers.push(r);
       if (r.status >= 200 && r.status < 300) return r;
+      const observer = others()[0];
+      if (observer && (await goneFrom(observer))) return r;
       throw new Error(`DELETE /admin/members/${id} on ${leaderId} → ${r.status} ${JSON.stringify(r.body)}`);
     }, { deadlineMs, intervalMs: 100 });
-    const others = () => this.liveIds().filter((x) => x !== id);
     await this.waitForMembership((_v, all) => !all.includes(id), `${id} to leave the configuration`, deadlineMs, others);
     if (!opts.keepProcess) {
       const n = this.node(id);
@@ -540,6 +550,7 @@ export class Cluster {
       this.nodes.delete(id);
       rmSync(n.dataDir, { recursive: true, force: true });
     }
+    return answers;
   }
 
   async waitForMembership(

@@ -70,4 +70,28 @@ describe('cluster (3→5→3 processes): membership changes under write load', f
     }
     await cluster.waitReady();
   });
+
+  it('removes the current leader: the rest elect a new leader, the removal is reported as done, no write is lost', async () => {
+    const n = await cluster.addNode();
+    writer = new BackgroundWriter(cluster, { concurrency: 2, tag: 'leader-removal' }).start();
+    await writer.waitForMoreAcks(5);
+    const { leaderId, term } = await cluster.waitForLeader();
+    const answers = await cluster.removeNode(leaderId);
+    const rest = cluster.liveIds();
+    expect(rest).to.not.include(leaderId);
+    const after = await cluster.waitForLeader({ among: rest, minTerm: term, deadlineMs: 15_000 });
+    expect(after.leaderId).to.not.equal(leaderId);
+    for (const [id, s] of after.statuses) {
+      expect(s.nodes.map((x) => x.id).sort(), `${id}'s members`).to.deep.equal(rest.slice().sort());
+    }
+    await writer.waitForMoreAcks(5, 20_000);
+    await writer.stop();
+    for (const id of rest) {
+      expect(await verifyObjects(cluster, id, writer.acked.values()), `acknowledged writes on ${id}`).to.deep.equal([]);
+    }
+    expect(rest).to.include(n);
+    // Last, so the cluster checks above run even when this fails: the DELETE that removed the leader
+    // must say so (etcd's MemberRemove of the leader succeeds too), not leave the caller guessing.
+    expect(answers[0]!.status, `DELETE /admin/members/${leaderId} on itself → ${JSON.stringify(answers[0]!.body)}`).to.be.within(200, 299);
+  });
 });
