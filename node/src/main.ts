@@ -31,6 +31,7 @@ async function start(cfg: NodeConfig): Promise<Running> {
   const registry = processRegistry();
   const metrics = new RaftMetrics(registry);
   const others = new Map([...cfg.peers].filter(([id]) => id !== cfg.nodeId));
+  let nodeRef: RaftNode | undefined;
   const transport = new WsTransport({
     id: cfg.nodeId,
     listenHost: cfg.raftHost,
@@ -40,6 +41,8 @@ async function start(cfg: NodeConfig): Promise<Running> {
     maxInflightBytes: cfg.maxInflightBytes,
     snapshotStagingDir: path.join(cfg.dataDir, 'snapshot-staging'),
     logger: logger.child({ component: 'transport' }),
+    // bound late: the driver needs the transport to exist first
+    metrics: { dropped: (peer) => nodeRef?.peerUnreachable(peer) },
   });
   const node = await RaftNode.start({
     id: cfg.nodeId,
@@ -58,6 +61,7 @@ async function start(cfg: NodeConfig): Promise<Running> {
     logger: logger.child({ component: 'raft' }),
     metrics,
   });
+  nodeRef = node;
   const service = new ClusterService(node, transport, {
     requestTimeoutMs: cfg.requestTimeoutMs,
     maxObjectBytes: cfg.maxObjectBytes,

@@ -392,6 +392,15 @@ export class RaftNode {
     this.kick();
   }
 
+  /**
+   * The transport dropped a message to `peer` (link down or its in-flight cap reached): the leader stops
+   * streaming optimistically to it and probes again, instead of waiting for the window to time out.
+   */
+  peerUnreachable(peer: NodeId): void {
+    if (this.halted() || this.role !== 'Leader') return;
+    this.raw.reportUnreachable(peer);
+  }
+
   /** Leader only: replication progress of a peer. */
   progressOf(id: NodeId): { match: number; next: number } | undefined {
     const p = this.progressMap().get(id);
