@@ -210,7 +210,7 @@ describe('cluster (3 processes): election and API contract', function () {
     expect(big.length).to.be.greaterThan(MAX_OBJECT);
     const cases: [string, () => Promise<{ status: number; body: unknown; headers: Headers }>, number?][] = [
       ['empty multipart', () => post(formWith([]))],
-      ['message without payload fields', () => post(formWith([['file', new Blob([cover]), 'c.png']]))],
+      ['cover without message or payload', () => post(formWith([['file', new Blob([cover]), 'c.png']]))],
       ['not a PNG', () => post(formWith([['file', new Blob([Buffer.from('GIF89a not a png at all')]), 'x.png'], ['message', 'm']]))],
       ['truncated PNG', () => post(formWith([['file', new Blob([cover.subarray(0, 60)]), 'x.png'], ['message', 'm']]))],
       ['message over capacity', () => post(formWith([['file', new Blob([cover]), 'c.png'], ['message', 'x'.repeat(5000)]]))],
