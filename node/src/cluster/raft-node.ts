@@ -130,6 +130,11 @@ export class RaftNode {
   private entriesSinceSnapshot = 0;
   private bytesSinceSnapshot = 0;
   private readSeq = 0;
+  /**
+   * Highest commit index a leader advertised in an append. A lagging follower's own commit index is
+   * capped by what it holds (heartbeats carry min(commit, match)), so readiness also waits for this.
+   */
+  private leaderCommitSeen = 0;
 
   private constructor(
     private readonly opts: RaftNodeOptions,
@@ -259,7 +264,8 @@ export class RaftNode {
     if (this.removedFromCluster) return { ready: false, reason: 'removed from the cluster' };
     if (this.stopped) return { ready: false, reason: 'stopping' };
     if (this.leader === null) return { ready: false, reason: 'no leader known' };
-    if (this.applied < this.hs.commit) return { ready: false, reason: `applying (applied ${this.applied} < commit ${this.hs.commit})` };
+    const commit = Math.max(this.hs.commit, this.leaderCommitSeen);
+    if (this.applied < commit) return { ready: false, reason: `catching up (applied ${this.applied} < commit ${commit})` };
     return { ready: true, reason: 'ok' };
   }
 
@@ -526,6 +532,7 @@ export class RaftNode {
       return;
     }
     if (m.type === 'timeoutNow') this.electionLog.timeoutNowReceived();
+    if (m.type === 'app' && m.term >= this.hs.term && m.commit > this.leaderCommitSeen) this.leaderCommitSeen = m.commit;
     try {
       this.raw.step(m);
     } catch (e) {
