@@ -55,6 +55,8 @@ interface Faults {
   bootstrapBySnapshot: boolean;
   /** Probability that an fsync takes 1–3 ticks (the node keeps running meanwhile). */
   slowDisk: number;
+  preVote: boolean;
+  checkQuorum: boolean;
 }
 
 interface SmState {
@@ -122,6 +124,9 @@ function pickFaults(rng: SeededRandom): Faults {
     durableStateMachine: rng.chance(0.5),
     bootstrapBySnapshot: rng.chance(0.5),
     slowDisk: rng.next() * 0.5,
+    // Defaults are on; some seeds turn them off so the plain-Raft paths keep their safety too.
+    preVote: rng.chance(0.8),
+    checkQuorum: rng.chance(0.8),
   };
 }
 
@@ -197,6 +202,8 @@ export class Simulation {
       maxSizePerMsg: 64 + this.rng.int(512),
       maxInflightMsgs: 1 + this.rng.int(8),
       maxUncommittedBytes: 4096,
+      preVote: this.faults.preVote,
+      checkQuorum: this.faults.checkQuorum,
       applied: n.sm.applied,
       peers: isInitial && !this.faults.bootstrapBySnapshot ? this.initialVoters : [],
       ...(knobbed ? { unsafeTestingKnobs: this.opts.knobs } : {}),
