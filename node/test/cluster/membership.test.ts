@@ -5,6 +5,14 @@ import { expect } from 'chai';
 import { Cluster, dumpOnFailure } from './harness.js';
 import { BackgroundWriter, verifyObjects } from './workload.js';
 
+const SNAPSHOT_ENTRIES = 50;
+const TRAILING_ENTRIES = 200;
+
+async function snapshotsInstalled(cluster: Cluster, id: string): Promise<number> {
+  const metrics = String((await cluster.request(id, '/metrics')).body);
+  return Number(/^stego_raft_snapshots_total\{event="installed"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+}
+
 describe('cluster (3→5→3 processes): membership changes under write load', function () {
   this.timeout(180_000);
   let cluster: Cluster;
@@ -12,8 +20,14 @@ describe('cluster (3→5→3 processes): membership changes under write load', f
 
   before(async function () {
     this.timeout(60_000);
-    // Snapshots every 50 entries, so the new members are likely to be seeded by a snapshot, not only the log.
-    cluster = await Cluster.start({ size: 3, env: { STEGO_SNAPSHOT_ENTRIES: '50' } });
+    // Snapshots every 50 entries and 200 entries kept behind each: once the log passes ~250 entries a
+    // new member can only start from a snapshot, and the 200 trailing entries leave room for the writes
+    // that land while it installs. (With the default window for 50-entry snapshots, 25 entries, a joining
+    // member looped on ever-larger snapshot installs for as long as the writer ran and was never promoted.)
+    cluster = await Cluster.start({
+      size: 3,
+      env: { STEGO_SNAPSHOT_ENTRIES: String(SNAPSHOT_ENTRIES), STEGO_SNAPSHOT_TRAILING_ENTRIES: String(TRAILING_ENTRIES) },
+    });
   });
   afterEach(async function () {
     dumpOnFailure(this, cluster);
@@ -26,13 +40,17 @@ describe('cluster (3→5→3 processes): membership changes under write load', f
   it('adds a 4th and 5th member and removes them without losing an acknowledged write', async () => {
     const founders = cluster.allIds();
     // The writer only talks to the founding members, which stay throughout.
-    writer = new BackgroundWriter(cluster, { concurrency: 3, targets: () => founders, tag: 'member' }).start();
-    await writer.waitForMoreAcks(10);
+    writer = new BackgroundWriter(cluster, { concurrency: 2, targets: () => founders, tag: 'member' }).start();
+    // Past snapshot + trailing window, so the leader's log no longer starts at index 1.
+    await writer.waitForMoreAcks(SNAPSHOT_ENTRIES + TRAILING_ENTRIES + 10, 90_000);
 
     const n4 = await cluster.addNode();
     await writer.waitForMoreAcks(5);
     const n5 = await cluster.addNode();
     await writer.waitForMoreAcks(5);
+    for (const id of [n4, n5]) {
+      expect(await snapshotsInstalled(cluster, id), `${id} was seeded by a snapshot`).to.be.greaterThan(0);
+    }
 
     const { leaderId, statuses } = await cluster.waitForLeader();
     for (const [id, s] of statuses) {
@@ -60,7 +78,7 @@ describe('cluster (3→5→3 processes): membership changes under write load', f
       expect(s.nodes.map((n) => n.id).sort(), `${id}'s members after removal`).to.deep.equal([...founders].sort());
     }
     const acked = [...writer.acked.values()];
-    expect(acked.length).to.be.greaterThan(30);
+    expect(acked.length).to.be.greaterThan(SNAPSHOT_ENTRIES + TRAILING_ENTRIES + 30);
     for (const id of cluster.liveIds()) {
       expect(await verifyObjects(cluster, id, acked), `every acknowledged write on ${id}`).to.deep.equal([]);
     }
