@@ -111,6 +111,21 @@ describe('cluster (3 processes): leader crash, restart, catch-up', function () {
     }
   });
 
+  it('a frozen (SIGSTOP) follower does not stall writes, and catches up after SIGCONT', async () => {
+    const { leaderId } = await cluster.waitForLeader();
+    const follower = cluster.allIds().find((id) => id !== leaderId)!;
+    await cluster.kill(follower, 'SIGSTOP');
+    // Its sockets stay open and its kernel buffers fill: the leader must keep committing with the other node.
+    const acks = await writeObjects(cluster, 8, 'follower-frozen');
+    await cluster.kill(follower, 'SIGCONT');
+    await pollUntil(`${follower} to serve every object written while it was frozen`, async () => {
+      const bad = await verifyObjects(cluster, follower, acks, { stale: true, deadlineMs: 2_000 });
+      if (bad.length) throw new Error(`${bad.length} missing, e.g. ${bad[0]}`);
+      return true;
+    }, { deadlineMs: 20_000, intervalMs: 100 });
+    await cluster.waitReady();
+  });
+
   it('a restarted follower catches up on objects written while it was down', async () => {
     const { leaderId } = await cluster.waitForLeader();
     const follower = cluster.allIds().find((id) => id !== leaderId)!;
