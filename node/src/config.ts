@@ -23,6 +23,7 @@ export interface NodeConfig {
   electionTicks: number;
   snapshotEntries: number;
   snapshotBytes: number;
+  linkLostRankMs: number;
   /** Entries kept behind a snapshot so a slightly lagging follower catches up from the log. */
   snapshotTrailingEntries: number;
   maxObjectBytes: number;
@@ -67,6 +68,7 @@ export const VARS: readonly VarSpec[] = [
   { name: 'STEGO_TICK_MS', default: '5', help: 'raft tick period in ms' },
   { name: 'STEGO_HEARTBEAT_MS', default: '50', help: 'leader heartbeat interval in ms' },
   { name: 'STEGO_ELECTION_MS', default: '150', help: 'base election timeout in ms (randomized up to 2x)' },
+  { name: 'STEGO_LINK_LOST_RANK_MS', default: '40', help: 'when the link to the leader closes, followers campaign this far apart in id order' },
   { name: 'STEGO_SNAPSHOT_ENTRIES', default: '10000', help: 'take a snapshot after this many applied entries' },
   { name: 'STEGO_SNAPSHOT_BYTES', default: String(256 * MiB), help: 'or after this many bytes of log' },
   { name: 'STEGO_SNAPSHOT_TRAILING_ENTRIES', default: 'min(5000, STEGO_SNAPSHOT_ENTRIES/2)', help: 'log entries kept behind a snapshot for slow followers' },
@@ -209,6 +211,7 @@ export function loadConfig(env: Env): NodeConfig {
     heartbeatTicks,
     electionTicks,
     snapshotEntries,
+    linkLostRankMs: r.int('STEGO_LINK_LOST_RANK_MS', 40, 0, 10_000),
     snapshotBytes: r.int('STEGO_SNAPSHOT_BYTES', 256 * MiB, 1024),
     snapshotTrailingEntries: r.int('STEGO_SNAPSHOT_TRAILING_ENTRIES', Math.min(5000, Math.floor(snapshotEntries / 2)), 0),
     maxObjectBytes: r.int('STEGO_MAX_OBJECT_BYTES', 16 * MiB, 1),

@@ -55,6 +55,7 @@ async function start(cfg: NodeConfig): Promise<Running> {
     snapshotEntries: cfg.snapshotEntries,
     snapshotBytes: cfg.snapshotBytes,
     snapshotTrailingEntries: cfg.snapshotTrailingEntries,
+    linkLostRankMs: cfg.linkLostRankMs,
     fsyncDeadlineMs: cfg.fsyncDeadlineMs,
     requestTimeoutMs: cfg.requestTimeoutMs,
     transport,

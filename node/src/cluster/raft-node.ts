@@ -44,6 +44,8 @@ export interface RaftNodeOptions {
   snapshotEntries: number;
   snapshotBytes: number;
   snapshotTrailingEntries: number;
+  /** After the leader's link closes, followers campaign this far apart in id order (avoids split votes). */
+  linkLostRankMs: number;
   fsyncDeadlineMs: number;
   requestTimeoutMs: number;
   transport: Transport;
@@ -201,6 +203,7 @@ export class RaftNode {
       maxInflightMsgs: MAX_INFLIGHT_MSGS,
       maxUncommittedBytes: MAX_UNCOMMITTED_BYTES,
       applied: snapshot.index,
+      linkLostRankTicks: Math.max(1, Math.round(opts.linkLostRankMs / opts.tickMs)),
     });
 
     const node = new RaftNode(opts, { log, mem, store, raw, hs: hardState, conf: snapshot.conf, applied: snapshot.index });
@@ -381,6 +384,27 @@ export class RaftNode {
       const timer = setTimeout(() => {
         this.leaderWaiters.delete(done);
         reject(new ClusterError('no_leader', `no leader elected within ${ms} ms; retry shortly`));
+      }, ms);
+      this.leaderWaiters.add(done);
+    });
+  }
+
+  /**
+   * Resolves once a leader other than `previous` is known, or after `ms` (whatever is known then): a
+   * request that failed against the old leader retries as soon as there is a new one, without polling.
+   */
+  waitForLeaderChange(previous: NodeId | null, ms: number): Promise<void> {
+    if (this.leader !== null && this.leader !== previous) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        if (this.leader === null || this.leader === previous) return;
+        clearTimeout(timer);
+        this.leaderWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.leaderWaiters.delete(done);
+        resolve();
       }, ms);
       this.leaderWaiters.add(done);
     });

@@ -127,7 +127,8 @@ export class ClusterService {
         const code = (err as { code?: string }).code ?? '';
         if (!RETRYABLE.has(code) || Date.now() > deadline - 20) throw asClusterError(err);
         this.opts.logger.debug({ attempt, code, err: err.message }, 'write retried after a leader change');
-        await sleep(Math.min(100, 10 * (attempt + 1)));
+        // retry as soon as another leader is known; a bounded pause covers "same leader, try again"
+        await this.node.waitForLeaderChange(leader, Math.min(100, 10 * (attempt + 1)));
       }
     }
   }

@@ -79,6 +79,7 @@ export class TestCluster {
       snapshotEntries: 10_000,
       snapshotBytes: 1 << 30,
       snapshotTrailingEntries: 5,
+      linkLostRankMs: 15,
       fsyncDeadlineMs: 2000,
       requestTimeoutMs: 5000,
       transport,
