@@ -129,6 +129,8 @@ interface TrialResult {
   ms: number;
   oldLeader: string;
   newLeader: string;
+  /** New term − old term: 1 when the first election succeeded, more after split votes or retries. */
+  termsUsed: number;
   attempts: number;
 }
 
@@ -136,7 +138,7 @@ async function runTrials(cluster: Cluster, kind: Kind, trials: number, cover: Bu
   const ok: TrialResult[] = [];
   const failed: string[] = [];
   for (let t = 1; t <= trials; t++) {
-    const { leaderId } = await settle(cluster, cover);
+    const { leaderId, term } = await settle(cluster, cover);
     const survivorIds = cluster.allIds().filter((id) => id !== leaderId);
     const survivors = survivorIds.map((id) => cluster.node(id).url);
     const marks = survivorIds.map((id) => cluster.node(id).output.snapshot().length);
@@ -145,8 +147,12 @@ async function runTrials(cluster: Cluster, kind: Kind, trials: number, cover: Bu
     cluster.node(leaderId).signal(SIGNAL[kind]);
     try {
       const r = await firstWriteByNewLeader(survivors, leaderId, cover, t0);
-      ok.push({ ms: r.ms, oldLeader: leaderId, newLeader: r.leader, attempts: r.attempts });
-      console.log(`  ${kind} #${t}: ${leaderId} → ${r.leader} in ${r.ms.toFixed(1)} ms (${r.attempts} write attempts)`);
+      const newTerm = (await cluster.status(r.leader)).term;
+      ok.push({ ms: r.ms, oldLeader: leaderId, newLeader: r.leader, attempts: r.attempts, termsUsed: newTerm - term });
+      console.log(
+        `  ${kind} #${t}: ${leaderId} → ${r.leader} in ${r.ms.toFixed(1)} ms ` +
+          `(term ${term} → ${newTerm}, ${r.attempts} write attempts)`,
+      );
     } catch (err) {
       failed.push(`#${t}: ${(err as Error).message}`);
       console.log(`  ${kind} #${t}: FAILED ${(err as Error).message}`);
@@ -193,7 +199,16 @@ function report(results: Map<Kind, { ok: TrialResult[]; failed: string[] }>): vo
         `${fmtMs(p99)} | ${fmtMs(Math.max(...ms))} | < ${GOAL_P99_MS[kind]} | ${GUIDE_CLAIM} | ${met ? 'MET' : 'NOT MET'} |`,
     );
   }
-  for (const [kind, r] of results) for (const f of r.failed) console.log(`  ${kind} failure ${f}`);
+  for (const [kind, r] of results) {
+    const first = r.ok.filter((x) => x.termsUsed === 1).map((x) => x.ms);
+    const more = r.ok.filter((x) => x.termsUsed > 1).map((x) => x.ms);
+    console.log(
+      `  ${kind}: ${first.length} trials elected in one round (p50 ${fmtMs(percentile(first, 50))} ms, max ` +
+        `${fmtMs(first.length ? Math.max(...first) : NaN)} ms); ${more.length} needed more terms (split vote or ` +
+        `retry; p50 ${fmtMs(percentile(more, 50))} ms, max ${fmtMs(more.length ? Math.max(...more) : NaN)} ms)`,
+    );
+    for (const f of r.failed) console.log(`  ${kind} failure ${f}`);
+  }
   console.log('(percentiles are nearest-rank: with 30 trials p99 is the slowest trial)');
 }
 
