@@ -183,6 +183,17 @@ async function main(): Promise<void> {
       console.log(`  clients ${c}: stego ${s.opsPerSec.toFixed(0)} ops/s, etcd ${e.opsPerSec.toFixed(0)} ops/s`);
     }
     printTable(rows, probe.size, args);
+    // The same request without Raft: what HTTP + multipart + the worker-pool embed cost on their own.
+    const embedOnly = await closedLoop(1, Math.min(args.seconds, 4), async (_w, i) => {
+      const { body, type } = multipart(cover, `embed-only-${i}`);
+      const res = await fetch(`${stegoUrl}/api/embed`, { method: 'POST', body, headers: { 'content-type': type } });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    });
+    console.log(
+      `POST /api/embed on the leader (same cover and message size, no Raft), 1 client: ${embedOnly.opsPerSec.toFixed(0)} ops/s, ` +
+        `p50 ${fmtMs(percentile(embedOnly.latenciesMs, 50))} ms, p99 ${fmtMs(percentile(embedOnly.latenciesMs, 99))} ms`,
+    );
   } catch (err) {
     console.error(err);
     if (stego) console.error(stego.dumpLogs());
