@@ -500,14 +500,15 @@ export class Cluster {
     const node = this.createNode(id, http, raft, [...members, `${id}=127.0.0.1:${raft}`].join(','), true);
     node.spawn();
     await this.waitHttpUp(id);
-    const deadlineMs = opts.deadlineMs ?? 30_000;
+    const deadlineMs = opts.deadlineMs ?? 60_000;
     await pollUntil(`leader to accept member ${id}`, async () => {
       const { leaderId } = await this.waitForLeader({ among: this.liveIds().filter((x) => x !== id), deadlineMs: 5_000 });
       const r = await this.request<unknown>(leaderId, '/admin/members', {
         method: 'POST',
         headers: { ...this.adminHeaders(), 'content-type': 'application/json' },
         body: JSON.stringify({ id, raft_address: node.raftAddress }),
-        timeoutMs: deadlineMs,
+        // The leader may wait up to 30 s for the learner to catch up before answering 202.
+        timeoutMs: 45_000,
       });
       if (r.status === 200 || r.status === 201 || r.status === 202) return r;
       throw new Error(`POST /admin/members on ${leaderId} → ${r.status} ${JSON.stringify(r.body)}`);
