@@ -18,7 +18,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { RaftMetrics, RoleName, PeerSample } from '../metrics/raft.js';
 import { decodeConfChange, type ConfChange } from '../raft/confchange.js';
-import { NotLeaderError, ProposalDroppedError } from '../raft/errors.js';
+import { ConfChangeError, NotLeaderError, ProposalDroppedError } from '../raft/errors.js';
 import type { Message } from '../raft/message.js';
 import { RawNode, type Ready } from '../raft/rawnode.js';
 import { MemoryStorage } from '../raft/storage.js';
@@ -921,6 +921,9 @@ export class RaftNode {
       return new ClusterError('no_leader', e.leaderHint === null ? 'no leader is known; retry shortly' : `not the leader (leader is ${e.leaderHint})`);
     }
     if (e instanceof ProposalDroppedError) return new ClusterError('unavailable', `proposal dropped: ${e.reason}`);
+    if (e instanceof ConfChangeError) {
+      return new ClusterError(/one change at a time/.test(e.message) ? 'change_in_progress' : 'invalid_member', e.message);
+    }
     return e as Error;
   }
 

@@ -46,6 +46,8 @@ type AdminRequest =
 
 export class ClusterService {
   private changeInProgress: string | null = null;
+  /** A learner added with 202 and still waiting to be promoted in the background. */
+  private pendingLearner: { id: NodeId; cancelled: boolean } | null = null;
 
   constructor(
     readonly node: RaftNode,
@@ -221,8 +223,10 @@ export class ClusterService {
   }
 
   private async promoteWhenCaughtUp(id: NodeId): Promise<void> {
+    const pending = { id, cancelled: false };
+    this.pendingLearner = pending;
     try {
-      while (this.node.isLeader && this.node.confState().learners.includes(id)) {
+      while (!pending.cancelled && this.node.isLeader && this.node.confState().learners.includes(id)) {
         if (await this.waitCaughtUp(id, 5_000)) {
           await this.node.proposeConfChange({ type: 'promote', node: id });
           this.opts.logger.info({ member: id }, 'learner promoted to voter (background)');
@@ -232,7 +236,8 @@ export class ClusterService {
     } catch (e) {
       this.opts.logger.warn({ member: id, err: (e as Error).message }, 'background promotion failed; call POST /admin/members again');
     } finally {
-      this.changeInProgress = null;
+      if (!pending.cancelled) this.changeInProgress = null;
+      if (this.pendingLearner === pending) this.pendingLearner = null;
     }
   }
 
@@ -258,6 +263,12 @@ export class ClusterService {
       // the leader never removes itself: it hands over first and the new leader performs the removal
       await this.node.handOverLeadership(this.opts.requestTimeoutMs);
       return this.admin({ op: 'remove', id });
+    }
+    // a learner that never caught up (e.g. it never started) can always be removed: that cancels its promotion
+    if (this.pendingLearner?.id === id) {
+      this.pendingLearner.cancelled = true;
+      this.pendingLearner = null;
+      this.changeInProgress = null;
     }
     return this.exclusive(`remove ${id}`, async () => {
       await this.node.proposeConfChange({ type: 'removeNode', node: id });

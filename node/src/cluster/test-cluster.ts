@@ -35,6 +35,8 @@ export interface TestClusterOptions {
   size?: number;
   overrides?: Partial<RaftNodeOptions>;
   maxObjectBytes?: number;
+  /** How long addMember waits for a learner before answering 202. */
+  catchUpTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -88,7 +90,7 @@ export class TestCluster {
       ...this.opts.overrides,
     });
     await transport.start();
-    const service = new ClusterService(node, transport, { requestTimeoutMs: 5000, maxObjectBytes: this.opts.maxObjectBytes ?? 1 << 24, logger: this.opts.logger ?? silentLogger(), catchUpTimeoutMs: 10_000 });
+    const service = new ClusterService(node, transport, { requestTimeoutMs: 5000, maxObjectBytes: this.opts.maxObjectBytes ?? 1 << 24, logger: this.opts.logger ?? silentLogger(), catchUpTimeoutMs: this.opts.catchUpTimeoutMs ?? 10_000 });
     const m: TestMember = { id, dir, transport, node, service, faults };
     this.members.set(id, m);
     return m;
