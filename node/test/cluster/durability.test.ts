@@ -45,6 +45,14 @@ describe('cluster (3 processes): kill -9 of all nodes and restart', function () 
       const listed = new Set(list.body.objects.map((o) => o.id));
       const unlisted = acked.filter((a) => !listed.has(a.id)).map((a) => a.id);
       expect(unlisted, 'acknowledged objects missing from GET /api/objects').to.deep.equal([]);
+      // Same state machine everywhere: every node lists exactly the same objects with the same metadata
+      // (including writes that committed but whose acknowledgement died with the processes).
+      const canonical = (objects: unknown[]) => JSON.stringify([...objects].sort((a, b) => ((a as { id: string }).id < (b as { id: string }).id ? -1 : 1)));
+      const reference = canonical(list.body.objects);
+      for (const id of ids) {
+        const other = await cluster.request<{ objects: unknown[] }>(id, '/api/objects');
+        expect(canonical(other.body.objects), `${id}'s object list equals ${leaderId}'s`).to.equal(reference);
+      }
       await cluster.waitReady(ids, 15_000);
     });
   }
