@@ -809,12 +809,33 @@ export class RaftNode {
     if (meta.index <= this.mem.snapshot().index) return; // a newer snapshot was installed meanwhile
     this.mem.createSnapshot(meta.index, meta.conf);
     this.snapshotIndex = meta.index;
-    const compactTo = meta.index - this.opts.snapshotTrailingEntries;
+    const compactTo = this.compactionPoint(meta.index);
     if (compactTo >= this.mem.firstIndex()) {
       this.mem.compact(compactTo);
       await this.log.compact(compactTo);
     }
     this.logger.info({ index: meta.index, term: meta.term, bytes: size, ms: Date.now() - started, compacted_through: compactTo }, 'snapshot taken');
+  }
+
+  /**
+   * Keeps STEGO_SNAPSHOT_TRAILING_ENTRIES behind the snapshot for slow followers, but never more than a
+   * quarter of STEGO_SNAPSHOT_BYTES of them: with multi-MB objects the entry count alone would keep
+   * gigabytes in memory.
+   */
+  private compactionPoint(snapIndex: number): number {
+    const budget = this.opts.snapshotBytes / 4;
+    let point = Math.max(snapIndex - this.opts.snapshotTrailingEntries, this.mem.firstIndex() - 1);
+    if (point >= snapIndex) return snapIndex;
+    let bytes = 0;
+    const kept = this.mem.entries(point + 1, snapIndex + 1);
+    for (let i = kept.length - 1; i >= 0; i--) {
+      bytes += kept[i]!.data.byteLength;
+      if (bytes > budget) {
+        point = kept[i]!.index;
+        break;
+      }
+    }
+    return point;
   }
 
   private async sendSnapshot(m: Message): Promise<void> {
