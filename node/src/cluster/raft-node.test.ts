@@ -175,6 +175,17 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     expect(c.member(leader).node.confState().learners).to.deep.equal([]);
   });
 
+  it('a leader asked to remove itself hands over, is removed, and reports success', async () => {
+    c = await TestCluster.start();
+    const leader = await c.waitForLeader();
+    const r = await c.member(leader).service.removeMember(leader);
+    expect(r.status).to.equal(200);
+    expect(c.member(leader).node.removed).to.equal(true);
+    const rest = ['n1', 'n2', 'n3'].filter((id) => id !== leader);
+    const next = await c.waitForLeader(rest);
+    expect(c.member(next).node.confState().voters).to.deep.equal(rest);
+  });
+
   it('transfers leadership on request', async () => {
     c = await TestCluster.start();
     const leader = await c.waitForLeader();

@@ -260,9 +260,17 @@ export class ClusterService {
       throw new ClusterError('not_found', `${id} is not a member of this cluster`);
     }
     if (id === this.node.id) {
-      // the leader never removes itself: it hands over first and the new leader performs the removal
+      // the leader never removes itself: it hands over first and the new leader performs the removal.
+      // The new leader's answer may never arrive (it drops its link to us once we are out), so our own
+      // removal, applied here, is the success signal.
       await this.node.handOverLeadership(this.opts.requestTimeoutMs);
-      return this.admin({ op: 'remove', id });
+      const forwarded = this.admin({ op: 'remove', id });
+      forwarded.catch(() => undefined);
+      const removed = this.untilRemoved(this.opts.requestTimeoutMs).then(() => ({
+        status: 200,
+        body: { id, removed: true, voters: this.node.confState().voters, learners: this.node.confState().learners },
+      }));
+      return Promise.race([forwarded.catch((e: unknown) => (this.node.removed ? removed : Promise.reject(e))), removed]);
     }
     // a learner that never caught up (e.g. it never started) can always be removed: that cancels its promotion
     if (this.pendingLearner?.id === id) {
@@ -276,6 +284,15 @@ export class ClusterService {
       this.opts.logger.info({ member: id }, 'member removed');
       return { status: 200, body: { id, removed: true, voters: this.node.confState().voters, learners: this.node.confState().learners } };
     });
+  }
+
+  /** Resolves once this node has applied its own removal; never rejects (a timeout just never resolves). */
+  private async untilRemoved(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.node.removed) {
+      if (Date.now() > deadline) return new Promise(() => undefined);
+      await sleep(10);
+    }
   }
 
   private memberBody(id: NodeId, status: 'voter' | 'learner'): Record<string, unknown> {
