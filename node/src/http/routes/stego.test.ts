@@ -308,20 +308,43 @@ describe('stego HTTP API with misbehaving clients', () => {
   });
 });
 
+describe('stego HTTP API when a worker dies', () => {
+  it('answers a JSON 500 worker_crashed for the job and serves the next request on a replacement worker', async () => {
+    // The job timeout terminates the worker mid-job: the same path as a crash (exit, replace, fail the job).
+    const srv = await startTestServer({ pool: { size: 1, maxQueue: 2, jobTimeoutMs: 250 } });
+    try {
+      const big = new FormData();
+      big.append('file', new Blob([await photoPng(3000, 2000)], { type: 'image/png' }), 'big.png');
+      big.append('message', 'never finishes in time');
+      const res = await fetch(`${srv.url}/api/embed`, { method: 'POST', body: big });
+      const err = await expectError(res, 500, 'worker_crashed');
+      expect(err.message).to.include('exceeded 250 ms');
+      const small = new FormData();
+      small.append('file', new Blob([await photoPng(16, 16)], { type: 'image/png' }), 'small.png');
+      const ok = await fetch(`${srv.url}/api/capacity`, { method: 'POST', body: small });
+      expect(ok.status, await ok.clone().text()).to.equal(200);
+      expect(srv.pool.stats().crashes).to.equal(1);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 describe('stego HTTP API under load', () => {
   it('answers 503 with Retry-After when every worker is busy and the queue is full', async () => {
     const srv = await startTestServer({ pool: { size: 1, maxQueue: 0, retryAfterSeconds: 2 } });
     try {
-      // Occupy the only worker with a large job; the request below arrives while it runs.
-      const busy = srv.pool.capacity(await photoPng(2000, 1500));
-      expect(srv.pool.saturated).to.equal(true);
       const fd = new FormData();
       fd.append('file', new Blob([await photoPng(8, 8)], { type: 'image/png' }), 'x.png');
+      const big = await photoPng(3000, 2000);
+      // Occupy the only worker with a large embed (seconds); the request below arrives while it runs.
+      const busy = srv.pool.embed(big, { kind: 'text', text: 'busy' });
+      expect(srv.pool.saturated).to.equal(true);
       const res = await fetch(`${srv.url}/api/capacity`, { method: 'POST', body: fd });
       expect(res.status).to.equal(503);
       expect(res.headers.get('retry-after')).to.equal('2');
       expect(((await res.json()) as ErrorJson).error.code).to.equal('pool_saturated');
-      expect((await busy).width).to.equal(2000);
+      expect((await busy).png.length).to.be.greaterThan(0);
     } finally {
       await srv.close();
     }
