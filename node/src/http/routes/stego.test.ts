@@ -311,14 +311,14 @@ describe('stego HTTP API with misbehaving clients', () => {
 describe('stego HTTP API when a worker dies', () => {
   it('answers a JSON 500 worker_crashed for the job and serves the next request on a replacement worker', async () => {
     // The job timeout terminates the worker mid-job: the same path as a crash (exit, replace, fail the job).
-    const srv = await startTestServer({ pool: { size: 1, maxQueue: 2, jobTimeoutMs: 250 } });
+    const srv = await startTestServer({ pool: { size: 1, maxQueue: 2, jobTimeoutMs: 400 } });
     try {
       const big = new FormData();
-      big.append('file', new Blob([await photoPng(3000, 2000)], { type: 'image/png' }), 'big.png');
+      big.append('file', new Blob([await photoPng(4000, 3000)], { type: 'image/png' }), 'big.png');
       big.append('message', 'never finishes in time');
       const res = await fetch(`${srv.url}/api/embed`, { method: 'POST', body: big });
       const err = await expectError(res, 500, 'worker_crashed');
-      expect(err.message).to.include('exceeded 250 ms');
+      expect(err.message).to.include('exceeded 400 ms');
       const small = new FormData();
       small.append('file', new Blob([await photoPng(16, 16)], { type: 'image/png' }), 'small.png');
       const ok = await fetch(`${srv.url}/api/capacity`, { method: 'POST', body: small });
