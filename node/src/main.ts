@@ -2,6 +2,7 @@
 // needs comes from the environment (see `--help`); logs are JSON lines on stdout.
 import './cluster/uv-threadpool.js';
 import { createServer, type Server } from 'node:http';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ClusterService } from './cluster/service.js';
 import { RaftNode } from './cluster/raft-node.js';
@@ -31,6 +32,8 @@ async function start(cfg: NodeConfig): Promise<Running> {
   const registry = processRegistry();
   const metrics = new RaftMetrics(registry);
   const others = new Map([...cfg.peers].filter(([id]) => id !== cfg.nodeId));
+  const stagingDir = path.join(cfg.dataDir, 'snapshot-staging');
+  await removeStaleStagedSnapshots(stagingDir);
   let nodeRef: RaftNode | undefined;
   const transport = new WsTransport({
     id: cfg.nodeId,
@@ -39,7 +42,7 @@ async function start(cfg: NodeConfig): Promise<Running> {
     peers: others,
     secret: cfg.clusterSecret,
     maxInflightBytes: cfg.maxInflightBytes,
-    snapshotStagingDir: path.join(cfg.dataDir, 'snapshot-staging'),
+    snapshotStagingDir: stagingDir,
     logger: logger.child({ component: 'transport' }),
     // bound late: the driver needs the transport to exist first
     metrics: { dropped: (peer) => nodeRef?.peerUnreachable(peer) },
@@ -107,6 +110,15 @@ async function start(cfg: NodeConfig): Promise<Running> {
     'node listening',
   );
   return { node, transport, server, pool, logger };
+}
+
+/**
+ * Complete snapshots staged before a restart were never installed (the install moves them away) and the
+ * core no longer wants them; partial ones stay so an interrupted transfer can resume.
+ */
+async function removeStaleStagedSnapshots(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const n of names) if (n.endsWith('.snap')) await rm(path.join(dir, n), { force: true });
 }
 
 async function shutdown(r: Running, signal: string): Promise<void> {
