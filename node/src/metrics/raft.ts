@@ -94,11 +94,11 @@ export class RaftMetrics {
     });
     this.proposalSeconds = new Histogram({
       name: 'stego_raft_proposal_duration_seconds', help: 'propose → applied on this node', registers,
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      buckets: [0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
     });
     this.fsyncSeconds = new Histogram({
       name: 'stego_storage_fsync_duration_seconds', help: 'durable log save (write + fdatasync) per Ready', registers,
-      buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2],
     });
     this.applySeconds = new Histogram({
       name: 'stego_raft_apply_duration_seconds', help: 'applying one Ready\'s committed entries', registers,
