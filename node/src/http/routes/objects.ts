@@ -20,6 +20,7 @@ export interface ObjectRouteDeps {
 /** Every cluster response names the node that answered and the leader it knows (empty when none). */
 export function stegoHeaders(service: ClusterService): Middleware {
   return async function setStegoHeaders(ctx, next) {
+    ctx.state.stegoStart = performance.now();
     ctx.set('X-Stego-Node', service.id);
     const set = (): void => {
       ctx.set('X-Stego-Leader', service.node.leaderId ?? '');
@@ -54,9 +55,13 @@ export function objectsRouter({ service, pool, config }: ObjectRouteDeps): Route
     const payload = payloadOf(form);
     const png = form.file ?? Buffer.from(await cover());
     precheckPng(png, pool.maxPixels);
+    const t0 = performance.now();
     const out = await pool.embed(png, payload, { passphrase: form.passphrase, digest: true });
     if (!out.sha256) throw new Error('worker did not return the digest it was asked for');
+    const t1 = performance.now();
     const meta = await service.putObject(out.png, out.sha256);
+    // where the time went, for clients and benchmarks (embed in the worker pool vs. the Raft commit)
+    ctx.set('Server-Timing', `pre;dur=${(t0 - (ctx.state.stegoStart as number)).toFixed(2)}, embed;dur=${(t1 - t0).toFixed(2)}, commit;dur=${(performance.now() - t1).toFixed(2)}`);
     ctx.status = 201;
     ctx.set('Location', `/api/objects/${meta.id}`);
     ctx.body = { id: meta.id, sha256: meta.sha256, size: meta.size };
