@@ -35,6 +35,8 @@ export interface NodeConfig {
   maxInflightBytes: number;
   /** Worker threads for PNG work (0 = one per core). */
   workers: number;
+  /** Uploads allowed to wait for a worker; each holds up to STEGO_BODY_LIMIT_BYTES in memory. */
+  poolQueue: number;
   maxPixels: number;
 }
 
@@ -78,6 +80,7 @@ export const VARS: readonly VarSpec[] = [
   { name: 'STEGO_FSYNC_DEADLINE_MS', default: '2000', help: 'an fsync slower than this steps the node down' },
   { name: 'STEGO_REQUEST_TIMEOUT_MS', default: '10000', help: 'how long a write or linearizable read waits for the cluster' },
   { name: 'STEGO_WORKERS', default: '0 (one per core)', help: 'worker threads for PNG decode/encode' },
+  { name: 'STEGO_POOL_QUEUE', default: '16', help: 'uploads waiting for a worker before 503 (memory: queue x body limit at worst)' },
   { name: 'STEGO_MAX_PIXELS', default: '40000000', help: 'largest image (width x height) accepted' },
   { name: 'STEGO_MAX_INFLIGHT_BYTES', default: String(64 * MiB), help: 'in-flight raft bytes per peer link' },
 ];
@@ -221,6 +224,7 @@ export function loadConfig(env: Env): NodeConfig {
     requestTimeoutMs: r.int('STEGO_REQUEST_TIMEOUT_MS', 10_000, 1),
     maxInflightBytes: r.int('STEGO_MAX_INFLIGHT_BYTES', 64 * MiB, 1024),
     workers: r.int('STEGO_WORKERS', 0, 0, 256),
+    poolQueue: r.int('STEGO_POOL_QUEUE', 16, 0, 10_000),
     maxPixels: r.int('STEGO_MAX_PIXELS', 40_000_000, 1),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);

@@ -73,7 +73,7 @@ async function start(cfg: NodeConfig): Promise<Running> {
   });
   await transport.start();
 
-  const pool = new StegoPool({ registry, maxPixels: cfg.maxPixels, ...(cfg.workers > 0 ? { size: cfg.workers } : {}) });
+  const pool = new StegoPool({ registry, maxPixels: cfg.maxPixels, maxQueue: cfg.poolQueue, ...(cfg.workers > 0 ? { size: cfg.workers } : {}) });
   const http = httpConfig({ bodyLimitBytes: cfg.bodyLimitBytes });
   const app = createApp({
     pool,
