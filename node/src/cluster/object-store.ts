@@ -1,7 +1,7 @@
 // The replicated state machine: stego PNG objects plus the members' raft addresses.
 //
-// Objects live one file per object under <dir>/<id>.png, written to a temp name and renamed, so a reader
-// never sees half an object. Object files are not fsync'd one by one: the raft log is the durable
+// Objects live one file per object under <dir>/<id>.png, written in the background after apply; until the
+// write completes the object is served from memory. Object files are not fsync'd one by one: the raft log is the durable
 // record, and apply is idempotent, so after a crash the driver replays the log from the latest snapshot
 // and every object written since is rewritten. Objects covered by a snapshot are verified against the
 // snapshot at start (size and sha256) and re-extracted from the snapshot file when damaged.
@@ -132,7 +132,9 @@ export class ObjectStore {
         });
         this.unwritten.set(cmd.id, bytes);
         this.schedule(cmd.id, async () => {
-          await writeAtomically(this.objectPath(cmd.id), bytes);
+          // no temp file + rename: nobody reads the file before this write completes (reads are served
+          // from `unwritten`, snapshots flush first), and a write torn by a crash is redone by log replay
+          await fs.writeFile(this.objectPath(cmd.id), bytes);
           if (this.unwritten.get(cmd.id) === bytes) this.unwritten.delete(cmd.id);
         });
         return;
@@ -327,12 +329,6 @@ export async function readManifest(file: string): Promise<{ manifest: SnapshotMa
   } finally {
     await fh.close();
   }
-}
-
-async function writeAtomically(target: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-  await fs.writeFile(tmp, bytes);
-  await fs.rename(tmp, target);
 }
 
 async function removeTempFiles(dir: string): Promise<void> {
