@@ -9,8 +9,8 @@ import { errorAnswer } from '../errors.js';
 
 const SANE_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Probes and scrapes arrive every few seconds; their access lines go to debug to keep logs readable. */
-const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+/** Probes, scrapes and load-balancer leader polls arrive several times a second; their access lines go to debug to keep logs readable. */
+const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/cluster/status']);
 
 const histograms = new WeakMap<Registry, Histogram<'method' | 'route' | 'status'>>();
 
