@@ -122,6 +122,7 @@ export class RaftNode {
 
   private role: RoleName = 'Follower';
   private leader: NodeId | null = null;
+  private lastKnownLeader: NodeId | null = null;
   private hs: HardState;
   /** The hard state last written to the durable log. */
   private hsSaved: HardState;
@@ -635,8 +636,11 @@ export class RaftNode {
   private onSoftState(roleRaw: string, leader: NodeId | null, term: number): void {
     const prev = { role: this.role, leader: this.leader, term: this.hs.term };
     this.role = this.roleName(roleRaw);
-    if (leader !== this.leader && leader !== null && this.leader !== null) this.metrics?.leaderChanges.inc();
-    if (leader !== this.leader && leader !== null && this.leader === null) this.metrics?.leaderChanges.inc();
+    // a change is a *different* leader becoming known (a gap with no leader in between does not count twice)
+    if (leader !== null && leader !== this.lastKnownLeader) {
+      this.metrics?.leaderChanges.inc();
+      this.lastKnownLeader = leader;
+    }
     this.leader = leader;
     this.electionLog.transition(prev, { role: this.role, leader, term });
     if (leader !== null) for (const w of [...this.leaderWaiters]) w();
