@@ -64,7 +64,7 @@ export const VARS: readonly VarSpec[] = [
   { name: 'RAFT_HOST', default: '127.0.0.1', help: 'raft link listen address' },
   { name: 'RAFT_PORT', default: '(port of NODE_ID in PEERS, else 7080)', help: 'raft link listen port' },
   { name: 'DATA_DIR', default: './data/$NODE_ID', help: 'raft log, snapshots and objects live here' },
-  { name: 'STEGO_CLUSTER_SECRET', default: '(required with more than one member or STEGO_JOIN)', help: 'shared secret authenticating raft links' },
+  { name: 'STEGO_CLUSTER_SECRET', default: '(required)', help: 'shared secret authenticating raft links (same on every member)' },
   { name: 'STEGO_ADMIN_TOKEN', default: '(unset: admin API refuses every call)', help: 'bearer token for /admin/*' },
   { name: 'STEGO_JOIN', default: '0', help: '1: start as a new member that waits to be added instead of bootstrapping from PEERS' },
   { name: 'STEGO_TICK_MS', default: '5', help: 'raft tick period in ms' },
@@ -182,9 +182,8 @@ export function loadConfig(env: Env): NodeConfig {
 
   const join = r.bool('STEGO_JOIN');
   const clusterSecret = r.str('STEGO_CLUSTER_SECRET', '');
-  if (clusterSecret === '' && (peers.size > 1 || join)) {
-    r.problems.push('STEGO_CLUSTER_SECRET is required when the cluster has more than one member or STEGO_JOIN=1');
-  }
+  // required even for one node: its raft port is open, and members added later must share it
+  if (clusterSecret === '') r.problems.push('STEGO_CLUSTER_SECRET is required (the same secret on every member)');
 
   const tickMs = r.int('STEGO_TICK_MS', 5, 1, 1000);
   const heartbeatMs = r.int('STEGO_HEARTBEAT_MS', 50, 1);
