@@ -10,7 +10,7 @@ import { ConfigError, helpText, loadConfig, type NodeConfig } from './config.js'
 import { createApp } from './http/app.js';
 import { httpConfig } from './http/http-config.js';
 import { adminRouter } from './http/routes/admin.js';
-import { clusterRouter } from './http/routes/cluster.js';
+import { clusterFront, clusterRouter } from './http/routes/cluster.js';
 import { objectsRouter } from './http/routes/objects.js';
 import { createLogger, type Logger } from './log.js';
 import { processRegistry } from './metrics/registry.js';
@@ -82,21 +82,7 @@ async function start(cfg: NodeConfig): Promise<Running> {
     registry,
     extraRouters: [clusterRouter(service), objectsRouter({ service, pool, config: http }), adminRouter(service, cfg.adminToken)],
   });
-  const handle = app.callback();
-  // Liveness follows the disk: after a storage failure the node has stepped down for good and only a
-  // restart (crash-only recovery) brings it back, which is exactly what a failing /healthz asks for.
-  const server = createServer((req, res) => {
-    // every response names the answering node and the leader it knows (cluster routes refresh them)
-    res.setHeader('X-Stego-Node', cfg.nodeId);
-    res.setHeader('X-Stego-Leader', node.leaderId ?? '');
-    const failure = node.storageFailure;
-    if (failure && req.method === 'GET' && (req.url === '/healthz' || req.url?.startsWith('/healthz?'))) {
-      res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'X-Stego-Node': cfg.nodeId });
-      res.end(JSON.stringify({ error: { code: 'storage_failed', message: `stepped down after a storage failure: ${failure.message}` } }));
-      return;
-    }
-    void handle(req, res);
-  });
+  const server = createServer(clusterFront(node, app.callback()));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(cfg.httpPort, cfg.httpHost, () => resolve());

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { PNG } from 'pngjs';
 import { createRegistry } from '../../metrics/registry.js';
 import { silentLogger } from '../../log.js';
@@ -12,7 +12,7 @@ import { createApp } from '../app.js';
 import { httpConfig } from '../http-config.js';
 import { pollUntil, TestCluster } from '../../cluster/test-cluster.js';
 import { adminRouter } from './admin.js';
-import { clusterRouter } from './cluster.js';
+import { clusterFront, clusterRouter } from './cluster.js';
 import { objectsRouter } from './objects.js';
 
 const TOKEN = 'admin-secret';
@@ -48,7 +48,7 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
         registry: createRegistry({ defaultMetrics: false }),
         extraRouters: [clusterRouter(m.service), objectsRouter({ service: m.service, pool, config }), adminRouter(m.service, TOKEN)],
       });
-      const s = app.listen(0, '127.0.0.1');
+      const s = createServer(clusterFront(m.node, app.callback())).listen(0, '127.0.0.1');
       await new Promise((r) => s.once('listening', r));
       servers.set(m.id, s);
     }
@@ -156,5 +156,23 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     } finally {
       c.net.heal();
     }
+  });
+
+  it('every response names node and leader; after a storage failure /healthz is 503 on that node only', async () => {
+    const leader = await c.waitForLeader();
+    const embed = await fetch(`${url(leader)}/healthz`);
+    expect(embed.headers.get('x-stego-node')).to.equal(leader);
+    expect(embed.headers.get('x-stego-leader')).to.equal(leader);
+    const sick = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
+    c.member(sick).faults.fail = true;
+    await fetch(`${url(leader)}/api/objects`, { method: 'POST', body: form({ message: 'trigger a save' }, coverPng()) });
+    await pollUntil('follower to step down', 5000, () => c.member(sick).node.storageFailure !== undefined);
+    const h = await fetch(`${url(sick)}/healthz`);
+    expect(h.status).to.equal(503);
+    expect(((await h.json()) as { error: { code: string } }).error.code).to.equal('storage_failed');
+    expect((await fetch(`${url(sick)}/readyz`)).status).to.equal(503);
+    expect((await fetch(`${url(leader)}/healthz`)).status).to.equal(200);
+    const st = (await (await fetch(`${url(sick)}/cluster/status`)).json()) as { storage_failed: string | null };
+    expect(st.storage_failed).to.be.a('string');
   });
 });

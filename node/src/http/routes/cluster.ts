@@ -1,5 +1,7 @@
 // Cluster introspection: /cluster/status (the design guide's shape plus progress), /readyz.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router } from '@koa/router';
+import type { RaftNode } from '../../cluster/raft-node.js';
 import type { ClusterService } from '../../cluster/service.js';
 import { stegoHeaders } from './objects.js';
 
@@ -25,4 +27,26 @@ export function clusterRouter(service: ClusterService): Router {
   });
 
   return router;
+}
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * Wraps the Koa app's request listener: every response names the answering node and the leader it knows,
+ * and after a storage failure GET /healthz answers 503 in front of the app (whose /healthz only knows the
+ * process is up). Liveness then follows the disk: the node stepped down for good and only a restart
+ * (crash-only recovery) brings it back, which is exactly what a failing liveness probe asks for.
+ */
+export function clusterFront(node: Pick<RaftNode, 'id' | 'leaderId' | 'storageFailure'>, app: Listener): Listener {
+  return (req, res) => {
+    res.setHeader('X-Stego-Node', node.id);
+    res.setHeader('X-Stego-Leader', node.leaderId ?? '');
+    const failure = node.storageFailure;
+    if (failure && req.method === 'GET' && (req.url === '/healthz' || req.url?.startsWith('/healthz?') === true)) {
+      res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify({ error: { code: 'storage_failed', message: `stepped down after a storage failure: ${failure.message}` } }));
+      return;
+    }
+    app(req, res);
+  };
 }
