@@ -6,9 +6,10 @@
 //
 // POST /api/objects embeds the message into the cover in a worker thread before proposing, so a StegoCluster
 // write costs an embed + a Raft commit; the cover is a 16×16 noise PNG, so the replicated object is ~1 KiB.
-// The embed runs in a bounded worker pool (cores workers + 2×cores queued), so concurrent writes beyond that
-// are refused with 503 and counted as errors. To separate the Raft write path from HTTP + embed, the bench
-// also reads the leader's own histograms (propose → applied, durable-log saves) over each window.
+// The embed runs in a bounded worker pool (cores workers + STEGO_POOL_QUEUE waiting), so concurrent writes
+// beyond that are refused with 503 and counted as errors. To separate the Raft write path from HTTP + embed,
+// the bench records the node's Server-Timing phases (pre/embed/commit) of every write and reads the leader's
+// own histograms (propose → applied, durable-log saves) over each window.
 
 import { randomBytes } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
@@ -56,10 +57,30 @@ function multipart(cover: Buffer, message: string): { body: Buffer; type: string
   return { body, type: `multipart/form-data; boundary=${boundary}` };
 }
 
-async function stegoWrite(url: string, cover: Buffer, message: string): Promise<ObjectAck> {
+/** Per-request phases from the node's Server-Timing header: pre (parse), embed (worker pool), commit (Raft). */
+interface Phases {
+  pre: number[];
+  embed: number[];
+  commit: number[];
+}
+
+function newPhases(): Phases {
+  return { pre: [], embed: [], commit: [] };
+}
+
+function recordServerTiming(header: string | null, into: Phases | undefined): void {
+  if (!header || !into) return;
+  for (const part of header.split(',')) {
+    const m = /^\s*(pre|embed|commit);dur=([\d.]+)/.exec(part);
+    if (m) into[m[1] as keyof Phases].push(Number(m[2]));
+  }
+}
+
+async function stegoWrite(url: string, cover: Buffer, message: string, phases?: Phases): Promise<ObjectAck> {
   const { body, type } = multipart(cover, message);
   const res = await fetch(`${url}/api/objects`, { method: 'POST', body, headers: { 'content-type': type } });
   const text = await res.text();
+  if (res.status === 201) recordServerTiming(res.headers.get('server-timing'), phases);
   if (res.status === 503) {
     // The node's bounded embed queue is full. A 5 ms pause keeps 256 refused clients from spinning on the
     // same two cores the cluster needs; the refusal still counts as an error, not as a write.
@@ -76,6 +97,7 @@ interface Row {
   /** Inside the leader over the measured window: propose → applied, and durable-log saves. */
   raftCommit?: HistogramScrape;
   fsync?: HistogramScrape;
+  phases: Phases;
 }
 
 interface LeaderScrape {
@@ -107,6 +129,16 @@ function printTable(rows: Row[], objectBytes: number, args: Args): void {
       `| ${row.concurrency} | ${s.ops.toFixed(0)} | ${fmtMs(s.p50)} | ${fmtMs(s.p99)} | ${e.ops.toFixed(0)} | ${fmtMs(e.p50)} | ` +
         `${fmtMs(e.p99)} | ${(s.ops / e.ops).toFixed(2)}× | ${(s.p50 / e.p50).toFixed(2)}× | ${row.stego.errors}/${row.etcd.errors} |`,
     );
+  }
+  console.log('\nWhere a StegoCluster write spends its time (the leader\'s Server-Timing header, ms, p50 / p99):');
+  console.log('| clients | pre (parse) | embed (worker pool) | commit (Raft) | commit vs etcd put p50 |');
+  console.log('|---:|---:|---:|---:|---:|');
+  for (const row of rows) {
+    const ph = row.phases;
+    if (!ph.commit.length) continue;
+    const pp = (xs: number[]) => `${fmtMs(percentile(xs, 50))} / ${fmtMs(percentile(xs, 99))}`;
+    const ratio = percentile(ph.commit, 50) / summarize(row.etcd).p50;
+    console.log(`| ${row.concurrency} | ${pp(ph.pre)} | ${pp(ph.embed)} | ${pp(ph.commit)} | ${ratio.toFixed(2)}× |`);
   }
   console.log('\nInside the StegoCluster leader over the same windows (from its /metrics histograms; bucket-interpolated):');
   console.log('| clients | commits/s | propose→applied p50 ms | p99 ms | log saves (fsync) | mean save ms | commits per save |');
@@ -161,8 +193,9 @@ async function main(): Promise<void> {
     const run = async (c: number, seconds: number) => {
       const client = etcdClient!;
       const before = await scrapeLeader(stegoUrl);
+      const phases = newPhases();
       const s = await closedLoop(c, seconds, async (w, i) => {
-        await stegoWrite(stegoUrl, cover, `c${c}-w${w}-${i}`);
+        await stegoWrite(stegoUrl, cover, `c${c}-w${w}-${i}`, phases);
       });
       const after = await scrapeLeader(stegoUrl);
       const e = await closedLoop(c, seconds, async (w, i) => {
@@ -171,6 +204,7 @@ async function main(): Promise<void> {
       return {
         s,
         e,
+        phases,
         raftCommit: after.commit && histogramDelta(after.commit, before.commit),
         fsync: after.fsync && histogramDelta(after.fsync, before.fsync),
       };
@@ -178,8 +212,8 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     for (const c of args.levels) {
       if (args.warmup > 0) await run(c, args.warmup);
-      const { s, e, raftCommit, fsync } = await run(c, args.seconds);
-      rows.push({ concurrency: c, stego: s, etcd: e, raftCommit, fsync });
+      const { s, e, raftCommit, fsync, phases } = await run(c, args.seconds);
+      rows.push({ concurrency: c, stego: s, etcd: e, raftCommit, fsync, phases });
       console.log(`  clients ${c}: stego ${s.opsPerSec.toFixed(0)} ops/s, etcd ${e.opsPerSec.toFixed(0)} ops/s`);
     }
     printTable(rows, probe.size, args);
