@@ -82,9 +82,10 @@ async function stegoWrite(url: string, cover: Buffer, message: string, phases?: 
   const text = await res.text();
   if (res.status === 201) recordServerTiming(res.headers.get('server-timing'), phases);
   if (res.status === 503) {
-    // The node's bounded embed queue is full. A 5 ms pause keeps 256 refused clients from spinning on the
-    // same two cores the cluster needs; the refusal still counts as an error, not as a write.
-    await new Promise((r) => setTimeout(r, 5));
+    // The node's bounded embed queue is full: behave like a well-mannered client and honour Retry-After.
+    // Retrying at once would turn the refused clients into a flood of 503s that eats the leader's CPU.
+    const waitS = Number(res.headers.get('retry-after') ?? '1');
+    await new Promise((r) => setTimeout(r, (Number.isFinite(waitS) && waitS > 0 ? waitS : 1) * 1000));
   }
   if (res.status !== 201) throw new Error(`HTTP ${res.status} ${text.slice(0, 60)}`);
   return JSON.parse(text) as ObjectAck;
