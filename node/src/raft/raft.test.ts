@@ -100,6 +100,26 @@ describe('raft: elections (Raft §5.2)', () => {
   });
 });
 
+describe('raft: election timeout slots', () => {
+  it('voters draw timeouts from disjoint slots of [electionTicks, 2*electionTicks), so silent failures rarely split the vote', () => {
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      // Every node isolated: each one's first campaign shows its own randomized timeout.
+      const net = new TestNetwork(['a', 'b', 'c'], { electionTicks: 12, randomSeed: seed });
+      for (const id of ['a', 'b', 'c']) net.isolate(id);
+      const firedAt = new Map<string, number>();
+      for (let t = 1; t <= 40 && firedAt.size < 3; t++) {
+        net.tick(1);
+        for (const id of ['a', 'b', 'c']) if (!firedAt.has(id) && net.raw(id).role !== 'follower') firedAt.set(id, t);
+      }
+      expect(firedAt.size).to.equal(3);
+      const times = [...firedAt.values()];
+      for (const t of times) expect(t).to.be.within(12, 23);
+      const slots = new Set(times.map((t) => Math.floor((t - 12) / 4)));
+      expect(slots.size, `seed ${seed}: ${times.join(',')}`).to.equal(3);
+    }
+  });
+});
+
 describe('raft: pre-vote and check-quorum', () => {
   it('a partitioned node rejoining does not depose a healthy leader or inflate terms', () => {
     const net = electA();
@@ -120,7 +140,8 @@ describe('raft: pre-vote and check-quorum', () => {
     net.tick(100, ['c']);
     expect(net.raw('c').term).to.be.greaterThan(term);
     net.heal();
-    net.tick(3);
+    // c's next campaign (within one randomized timeout, < 2 × electionTicks) carries its inflated term to a.
+    net.tick(20);
     expect(net.raw('a').term).to.be.greaterThan(term);
   });
 

@@ -203,8 +203,25 @@ export class Raft {
     return this.tickCount;
   }
 
+  /**
+   * A timeout in [electionTimeout, 2*electionTimeout), as the paper asks, but drawn from this node's own slot
+   * of that range (slots in voter-id order) instead of the whole of it. When a leader fails silently every
+   * follower starts counting from the same last heartbeat; with fully random timeouts two of them fire
+   * within one vote round-trip often enough (~1 in 10 at 5 ms ticks) to split the vote and cost a second
+   * timeout. Disjoint slots make that a rare coincidence of network delay, not of dice. The slot order
+   * rotates with the term: a node whose log is too stale to win still disrupts (its vote request bumps
+   * everyone's term and resets their timers), and with a fixed order it would fire first forever.
+   */
   private resetRandomizedElectionTimeout(): void {
-    this.randomizedElectionTimeout = this.electionTimeout + this.rng.int(this.electionTimeout);
+    const voters = this.trk.voterList();
+    const index = voters.indexOf(this.id);
+    const rank = (index + this.term) % Math.max(1, voters.length);
+    if (index < 0 || voters.length < 2) {
+      this.randomizedElectionTimeout = this.electionTimeout + this.rng.int(this.electionTimeout);
+      return;
+    }
+    const slot = Math.max(1, Math.floor(this.electionTimeout / voters.length));
+    this.randomizedElectionTimeout = this.electionTimeout + rank * slot + this.rng.int(slot);
   }
 
   private reset(term: number): void {

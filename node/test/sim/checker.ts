@@ -53,13 +53,14 @@ export class Checker {
   }
 
   /** After the driver made the Ready's hard state and entries durable (entries lost in a crash never count). */
-  onPersisted(id: NodeId, raw: RawNode, rd: Ready, storage: MemoryStorage, prevCommit: number): void {
+  onPersisted(id: NodeId, raw: RawNode, rd: Ready, storage: MemoryStorage, prevCommit: number, termAtReady: number): void {
     if (rd.hardState && rd.hardState.commit < prevCommit) {
       throw new InvariantViolation(`node ${id}: persisted commit index decreased ${prevCommit} -> ${rd.hardState.commit}`);
     }
     this.checkLogMatching(id, rd, storage);
     if (rd.softState?.role === 'leader') {
-      this.checkElectionSafety(id, raw.term);
+      // The term the Ready was produced in: the node may have stepped a higher-term message since.
+      this.checkElectionSafety(id, termAtReady);
       this.checkLeaderHasAllCommitted(id, raw);
       this.currentLeaders.push({ id, raw });
     }

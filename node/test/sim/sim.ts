@@ -90,6 +90,8 @@ interface PendingReady {
   early: boolean;
   /** Tick at which the simulated fsync completes. */
   at: number;
+  /** The node's term when the Ready was taken: by the time it is persisted the node may have moved on. */
+  term: number;
 }
 
 interface InFlight {
@@ -293,19 +295,19 @@ export class Simulation {
     const early = rd.sendBeforePersist && this.rng.chance(0.7);
     if (early) for (const m of rd.messages) this.send(n, m);
     const delay = this.rng.chance(this.faults.slowDisk) ? 1 + this.rng.int(3) : 0;
-    n.pendingReady = { rd, early, at: this.now + delay };
+    n.pendingReady = { rd, early, at: this.now + delay, term: n.raw!.term };
   }
 
   private finishReady(n: SimNode, p: PendingReady): void {
     const raw = n.raw as RawNode;
-    const { rd, early } = p;
+    const { rd, early, term } = p;
     n.pendingReady = null;
     if (early && this.rng.chance(this.faults.crash / 4)) return this.crash(n);
     const persistedCommit = n.storage.hardState.commit;
     if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
     if (rd.hardState) n.storage.setHardState(rd.hardState);
     n.storage.append(rd.entries);
-    this.checker.onPersisted(n.id, raw, rd, n.storage, persistedCommit);
+    this.checker.onPersisted(n.id, raw, rd, n.storage, persistedCommit, term);
     // A crash here keeps what was persisted but sends nothing.
     if (this.rng.chance(this.faults.crash / 4)) return this.crash(n);
     if (!early) for (const m of rd.messages) this.send(n, m);
