@@ -65,6 +65,10 @@ export class ClusterService {
     return this.node.id;
   }
 
+  get maxObjectBytes(): number {
+    return this.opts.maxObjectBytes;
+  }
+
   // ---- objects ------------------------------------------------------------------------------------
 
   async putObject(png: Buffer, sha256: string): Promise<ObjectMeta> {

@@ -1,7 +1,7 @@
 // The cluster routes mounted in C's app, over an in-process 3-node cluster (real core, log, transport
 // twin, worker pool): what a client sees over HTTP.
 import { expect } from 'chai';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { PNG } from 'pngjs';
@@ -59,6 +59,31 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     for (const s of servers.values()) s.close();
     await pool.close();
     await c.stop();
+  });
+
+  it('POST image/png stores a finished stego image byte for byte; truncated, non-PNG and oversized bodies are 4xx', async () => {
+    const leader = await c.waitForLeader();
+    const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
+    const png = coverPng();
+    const post = (body: Buffer): Promise<Response> =>
+      fetch(`${url(follower)}/api/objects`, { method: 'POST', headers: { 'content-type': 'image/png' }, body });
+    const res = await post(png);
+    expect(res.status).to.equal(201);
+    const body = (await res.json()) as { id: string; sha256: string; size: number };
+    expect(body.size).to.equal(png.length);
+    expect(body.sha256).to.equal(createHash('sha256').update(png).digest('hex'));
+    const got = await fetch(`${url(leader)}/api/objects/${body.id}`);
+    expect(Buffer.from(await got.arrayBuffer()).equals(png)).to.equal(true);
+
+    const truncated = await post(png.subarray(0, png.length - 20));
+    expect(truncated.status).to.equal(422);
+    expect(((await truncated.json()) as { error: { code: string } }).error.code).to.equal('corrupt_png');
+    const notPng = await post(Buffer.from('definitely not a png'));
+    expect(notPng.status).to.equal(415);
+    const big = Buffer.concat([png, randomBytes(64 * 1024)]);
+    const tooBig = await post(big);
+    expect(tooBig.status).to.equal(413);
+    expect(((await tooBig.json()) as { error: { code: string } }).error.code).to.equal('object_too_large');
   });
 
   it('POST on a follower embeds there, commits through the leader and answers 201 {id, sha256, size}', async () => {

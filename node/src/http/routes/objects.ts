@@ -1,7 +1,9 @@
 // Replicated stego objects. POST embeds on the receiving node (its worker pool does the CPU work, so
 // followers share the load) and only the finished PNG travels to the leader through Raft.
+import { webcrypto } from 'node:crypto';
 import { Router } from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
+import getRawBody from 'raw-body';
 import type { ClusterService } from '../../cluster/service.js';
 import { ClusterError } from '../../cluster/errors.js';
 import type { StegoPool } from '../../workers/stego-pool.js';
@@ -9,6 +11,7 @@ import type { HttpConfig } from '../http-config.js';
 import { refuseWhenSaturated } from '../middleware/admission.js';
 import { multipartBody, payloadOf, readStegoForm } from '../multipart.js';
 import { precheckPng } from '../png-precheck.js';
+import { StegoError } from '../../stego/errors.js';
 import { coverLoader } from './stego.js';
 
 export interface ObjectRouteDeps {
@@ -35,6 +38,37 @@ export function stegoHeaders(service: ClusterService): Middleware {
   };
 }
 
+/** The 12 bytes every complete PNG ends with: an empty IEND chunk and its CRC. */
+const IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+
+/**
+ * Reads a raw `image/png` body (an image already carrying its payload, e.g. made with the CLI) up to the
+ * object limit. Only cheap checks run here on the event loop — signature, IHDR, pixel limit and a complete
+ * ending — so a truncated upload is refused, not stored; the bytes are otherwise kept exactly as sent.
+ */
+async function readRawPng(ctx: Context, maxObjectBytes: number, maxPixels: number): Promise<Buffer> {
+  let png: Buffer;
+  try {
+    png = await getRawBody(ctx.req, { limit: maxObjectBytes, length: ctx.get('Content-Length') || undefined });
+  } catch (e) {
+    const err = e as { type?: string; message?: string };
+    if (err.type === 'entity.too.large') {
+      throw new ClusterError('object_too_large', `the PNG is larger than the object limit of ${maxObjectBytes} bytes`);
+    }
+    throw new StegoError('invalid_request', `could not read the PNG body: ${err.message ?? String(e)}`);
+  }
+  precheckPng(png, maxPixels);
+  if (png.length < IEND.length || !png.subarray(png.length - IEND.length).equals(IEND)) {
+    throw new StegoError('corrupt_png', 'the PNG is truncated: it does not end with an IEND chunk');
+  }
+  return png;
+}
+
+/** SHA-256 through WebCrypto, which hashes on the libuv threadpool: a 16 MiB object never blocks the loop. */
+async function sha256Hex(data: Buffer): Promise<string> {
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
+}
+
 function isStale(q: unknown): boolean {
   return q === 'true' || q === '1';
 }
@@ -50,7 +84,19 @@ export function objectsRouter({ service, pool, config }: ObjectRouteDeps): Route
     await next();
   };
 
-  router.post('/api/objects', serving, refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes), async (ctx) => {
+  // `Content-Type: image/png`: store a finished stego image as sent. No embedding, so no worker pool.
+  const rawPng: Middleware = async (ctx, next) => {
+    if (!ctx.is('image/png')) return next();
+    const t0 = performance.now();
+    const png = await readRawPng(ctx, service.maxObjectBytes, pool.maxPixels);
+    const meta = await service.putObject(png, await sha256Hex(png));
+    ctx.set('Server-Timing', `pre;dur=${(t0 - (ctx.state.stegoStart as number)).toFixed(2)}, commit;dur=${(performance.now() - t0).toFixed(2)}`);
+    ctx.status = 201;
+    ctx.set('Location', `/api/objects/${meta.id}`);
+    ctx.body = { id: meta.id, sha256: meta.sha256, size: meta.size };
+  };
+
+  router.post('/api/objects', serving, rawPng, refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes), async (ctx) => {
     const form = readStegoForm(ctx);
     const payload = payloadOf(form);
     const png = form.file ?? Buffer.from(await cover());
