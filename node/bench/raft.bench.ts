@@ -2,8 +2,11 @@
 // in the same run with a 3-member etcd 3.4 cluster (1 KiB puts through the etcd3 client), at several client
 // concurrencies. Both clusters run on loopback with fsync on. Writes go to the current leader of each.
 //
-//   npm run bench:raft -- [--seconds 8] [--warmup 1] [--levels 1,16,64,256]
+//   npm run bench:raft -- [--seconds 8] [--warmup 1] [--levels 1,16,64,256] [--mode store|embed]
 //
+// --mode store (default) is the like-for-like comparison with etcd's 1 KiB put: each write stores a finished
+// ~1 KiB stego PNG (POST /api/objects with Content-Type image/png), so it measures HTTP + Raft + fsync, as
+// etcd's put measures gRPC + Raft + fsync. --mode embed also embeds every object first (multipart form):
 // POST /api/objects embeds the message into the cover in a worker thread before proposing, so a StegoCluster
 // write costs an embed + a Raft commit; the cover is a 16×16 noise PNG, so the replicated object is ~1 KiB.
 // The embed runs in a bounded worker pool (cores workers + STEGO_POOL_QUEUE waiting), so concurrent writes
@@ -31,15 +34,17 @@ interface Args {
   seconds: number;
   warmup: number;
   levels: number[];
+  mode: 'store' | 'embed';
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seconds: 8, warmup: 1, levels: [1, 16, 64, 256] };
+  const args: Args = { seconds: 8, warmup: 1, levels: [1, 16, 64, 256], mode: 'store' };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--seconds' && v) args.seconds = Number(argv[++i]);
     else if (argv[i] === '--warmup' && v) args.warmup = Number(argv[++i]);
     else if (argv[i] === '--levels' && v) args.levels = argv[++i]!.split(',').map(Number);
+    else if (argv[i] === '--mode' && (v === 'store' || v === 'embed')) args.mode = argv[++i] as Args['mode'];
   }
   return args;
 }
@@ -91,6 +96,15 @@ async function stegoWrite(url: string, cover: Buffer, message: string, phases?: 
   return JSON.parse(text) as ObjectAck;
 }
 
+/** Stores a finished stego PNG as is: the replicated write path without the embed. */
+async function stegoStore(url: string, png: Buffer, phases?: Phases): Promise<ObjectAck> {
+  const res = await fetch(`${url}/api/objects`, { method: 'POST', body: png, headers: { 'content-type': 'image/png' } });
+  const text = await res.text();
+  if (res.status === 201) recordServerTiming(res.headers.get('server-timing'), phases);
+  if (res.status !== 201) throw new Error(`HTTP ${res.status} ${text.slice(0, 60)}`);
+  return JSON.parse(text) as ObjectAck;
+}
+
 interface Row {
   concurrency: number;
   stego: LoadResult;
@@ -119,7 +133,7 @@ function summarize(r: LoadResult): { ops: number; p50: number; p99: number } {
 }
 
 function printTable(rows: Row[], objectBytes: number, args: Args): void {
-  console.log(`\nbench:raft — ${new Date().toISOString()} — ${args.seconds}s per level (+${args.warmup}s warm-up), ` +
+  console.log(`\nbench:raft — ${new Date().toISOString()} — mode ${args.mode} — ${args.seconds}s per level (+${args.warmup}s warm-up), ` +
     `3 nodes each on loopback, object ${objectBytes} B (StegoCluster), value ${objectBytes} B (etcd)`);
   console.log('| clients | Stego ops/s | Stego p50 ms | Stego p99 ms | etcd ops/s | etcd p50 ms | etcd p99 ms | ops ratio | p50 ratio | errors S/E |');
   console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -189,14 +203,16 @@ async function main(): Promise<void> {
     const probe = await stegoWrite(stegoUrl, cover, 'probe');
     const value = randomBytes(probe.size);
     await etcdClient.put('probe').value(value);
-    console.log(`StegoCluster leader ${leaderId} (${stegoUrl}); etcd leader ${etcdUrl}; object size ${probe.size} B`);
+    console.log(`StegoCluster leader ${leaderId} (${stegoUrl}); etcd leader ${etcdUrl}; object size ${probe.size} B; mode ${args.mode}`);
+    const stored = Buffer.from(await (await fetch(`${stegoUrl}/api/objects/${probe.id}`)).arrayBuffer());
 
     const run = async (c: number, seconds: number) => {
       const client = etcdClient!;
       const before = await scrapeLeader(stegoUrl);
       const phases = newPhases();
       const s = await closedLoop(c, seconds, async (w, i) => {
-        await stegoWrite(stegoUrl, cover, `c${c}-w${w}-${i}`, phases);
+        if (args.mode === 'store') await stegoStore(stegoUrl, stored, phases);
+        else await stegoWrite(stegoUrl, cover, `c${c}-w${w}-${i}`, phases);
       });
       const after = await scrapeLeader(stegoUrl);
       const e = await closedLoop(c, seconds, async (w, i) => {
