@@ -455,6 +455,20 @@ describe('raft: peerLinkLost fast failover', () => {
     expect(ticks).to.be.at.most(8);
   });
 
+  it('retries the pre-vote quickly when the other follower sees the same link close a little later', () => {
+    const net = electA(['a', 'b', 'c'], { electionTicks: 30, heartbeatTicks: 10, linkLostRankTicks: 8 });
+    net.tick(2);
+    net.isolate('a');
+    net.raw('b').peerLinkLost('a'); // b campaigns at once; c, still in its lease, ignores the pre-vote
+    let ticks = 0;
+    while (!['b', 'c'].includes(net.leader() ?? '') && ticks < 100) {
+      net.tick(1, ['b', 'c']);
+      if (++ticks === 3) net.raw('c').peerLinkLost('a'); // c's own link-down event arrives 15 ms later
+    }
+    expect(net.leader()).to.equal('b'); // b's retry wins, before c's own ranked campaign (8 ticks)
+    expect(ticks).to.be.at.most(7);
+  });
+
   it('ranks campaigns by id so the lowest remaining voter goes first', () => {
     const net = electA(['a', 'b', 'c', 'd', 'e'], { electionTicks: 30, heartbeatTicks: 10 });
     net.isolate('a');

@@ -19,6 +19,10 @@ import { ReadOnly } from './readonly.js';
 import type { Storage } from './storage.js';
 import type { ConfState, Entry, EntryType, HardState, NodeId } from './types.js';
 
+/** peerLinkLost: pre-vote retries while the other followers catch up on the same link loss, and their spacing. */
+const FAST_RETRIES = 4;
+const FAST_RETRY_TICKS = 3;
+
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
 /** Deliberate bugs, only for proving that the simulation's invariant checker catches them. Never set in production. */
@@ -98,6 +102,12 @@ export class Raft {
   private randomizedElectionTimeout = 0;
   /** peerLinkLost: ticks until a fast pre-vote campaign, or null. */
   private fastCampaignIn: number | null = null;
+  /**
+   * peerLinkLost: quick pre-vote retries left. The other followers may not have seen the same link close
+   * yet, and until they do their lease makes them ignore (not reject) our pre-vote; without a retry we would
+   * sit as a pre-candidate until a whole election timeout passed.
+   */
+  private fastRetriesLeft = 0;
   private tickCount = 0;
   private readOnly = new ReadOnly();
   private pendingReadIndex: Message[] = [];
@@ -233,6 +243,7 @@ export class Raft {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.fastCampaignIn = null;
+    this.fastRetriesLeft = 0;
     this.resetRandomizedElectionTimeout();
     this.leadTransferee = null;
     this.trk.votes.clear();
@@ -262,6 +273,10 @@ export class Raft {
     this.trk.votes.clear();
     this.lead = null;
     this.fastCampaignIn = null;
+    if (this.fastRetriesLeft > 0) {
+      this.fastRetriesLeft--;
+      this.fastCampaignIn = FAST_RETRY_TICKS;
+    }
     this.role = 'preCandidate';
   }
 
@@ -775,6 +790,7 @@ export class Raft {
   private heardFromLeader(from: NodeId): void {
     this.electionElapsed = 0;
     this.fastCampaignIn = null;
+    this.fastRetriesLeft = 0;
     this.lead = from;
   }
 
@@ -917,6 +933,7 @@ export class Raft {
     const others = this.trk.voterList().filter((v) => v !== id);
     const rank = Math.max(0, others.indexOf(this.id));
     this.fastCampaignIn = 1 + rank * this.linkLostRankTicks + this.rng.int(2);
+    this.fastRetriesLeft = FAST_RETRIES;
   }
 
   private send(m: Message): void {
