@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeCommand, encodeCommand, type PutCommand } from './commands.js';
 import { ObjectStore, readManifest, SnapshotFormatError } from './object-store.js';
+import type { SnapshotMeta } from '../raft/types.js';
 
 function put(id: string, text: string): PutCommand {
   const bytes = Buffer.from(text);
@@ -45,68 +46,221 @@ describe('cluster/ObjectStore', () => {
     await fs.rm(dir, { recursive: true, force: true, maxRetries: 5 });
   });
 
-  it('applies puts and deletes idempotently (log replay after a crash)', async () => {
-    const s = await ObjectStore.open(path.join(dir, 'objects'));
+  const meta = (index: number): SnapshotMeta => ({ index, term: 1, conf: { voters: ['n1'], learners: [] } });
+
+  /** What the driver does: write into a temp path, publish it elsewhere (E renames), then switch. */
+  async function snapshot(s: ObjectStore, m: SnapshotMeta): Promise<string> {
+    const tmp = path.join(dir, `tmp-${m.index}`);
+    await s.writeSnapshot(tmp, m);
+    const final = path.join(dir, `snap-${m.index}`);
+    await fs.rename(tmp, final);
+    await s.snapshotCommitted(final, m);
+    return final;
+  }
+
+  it('applies puts and deletes idempotently (log replay after a crash), without writing any file', async () => {
+    const legacy = path.join(dir, 'objects');
+    await fs.mkdir(legacy);
+    await fs.writeFile(path.join(legacy, 'old.png'), 'from a previous version');
+    const s = await ObjectStore.open({ legacyObjectsDir: legacy });
     for (let round = 0; round < 2; round++) {
-      await s.apply(put('a', 'alpha'));
-      await s.apply(put('b', 'beta'));
-      await s.apply({ kind: 'delete', id: 'a' });
+      s.apply(put('a', 'alpha'));
+      s.apply(put('b', 'beta'));
+      s.apply({ kind: 'delete', id: 'a' });
     }
     expect(s.list().map((o) => o.id)).to.deep.equal(['b']);
     expect((await s.read('b'))!.toString()).to.equal('beta');
     expect(await s.read('a')).to.equal(undefined);
-    await s.flush();
-    expect(await fs.readdir(path.join(dir, 'objects'))).to.deep.equal(['b.png']);
+    expect(await fs.readdir(dir)).to.deep.equal([]); // the legacy directory is gone and nothing was written
+  });
+
+  it('serves objects from memory before a snapshot and from the snapshot file after it, byte-identical', async () => {
+    const s = await ObjectStore.open();
+    const bodies = new Map<string, Buffer>();
+    for (let i = 0; i < 50; i++) {
+      const cmd = put(`o${i}`, `object ${i} `.repeat(1 + i * 37));
+      bodies.set(cmd.id, cmd.bytes as Buffer);
+      s.apply(cmd);
+    }
+    const before = new Map<string, Buffer>();
+    for (const id of bodies.keys()) before.set(id, (await s.read(id))!);
+    expect(s.inMemory).to.equal(50);
+    expect(s.backingFile).to.equal(undefined);
+
+    const file = await snapshot(s, meta(50));
+    expect(s.backingFile).to.equal(file);
+    expect(s.inMemory).to.equal(0);
+    // the in-memory references are gone: what comes back now can only come from the file
+    for (const [id, bytes] of bodies) {
+      const after = (await s.read(id))!;
+      expect(after.equals(bytes)).to.equal(true, id);
+      expect(after.equals(before.get(id)!)).to.equal(true, id);
+    }
+    await s.close();
+  });
+
+  it('keeps objects applied after the snapshot index in memory and moves them with the next snapshot', async () => {
+    const s = await ObjectStore.open();
+    s.apply(put('o1', 'one'));
+    const tmp = path.join(dir, 'tmp');
+    await s.writeSnapshot(tmp, meta(1)); // captured at index 1
+    s.apply(put('o2', 'two')); // applied while the snapshot was being committed
+    s.apply(put('o1', 'one')); // an idempotent re-put after the capture stays in memory too
+    const first = path.join(dir, 'snap-1');
+    await fs.rename(tmp, first);
+    await s.snapshotCommitted(first, meta(1));
+    expect(s.inMemory).to.equal(2);
+
+    const second = await snapshot(s, meta(3));
+    expect(s.inMemory).to.equal(0);
+    await fs.rm(first); // retention deletes the older file: nothing may still read from it
+    expect((await s.read('o1'))!.toString()).to.equal('one');
+    expect((await s.read('o2'))!.toString()).to.equal('two');
+    expect(s.backingFile).to.equal(second);
+    await s.close();
   });
 
   it('snapshots to one file (manifest + raw bytes) and restores a replica from it exactly', async () => {
-    const a = await ObjectStore.open(path.join(dir, 'a'));
-    await a.apply(put('o1', 'one'));
-    await a.apply(put('o2', 'two two'));
-    await a.apply({ kind: 'setMember', id: 'n4', address: 'h:4' });
+    const a = await ObjectStore.open();
+    a.apply(put('o1', 'one'));
+    a.apply(put('o2', 'two two'));
+    a.apply({ kind: 'setMember', id: 'n4', address: 'h:4' });
     const file = path.join(dir, 'snap');
-    const meta = { index: 7, term: 2, conf: { voters: ['n1'], learners: ['n4'] } };
-    const size = await a.writeSnapshot(file, meta);
+    const m = { index: 7, term: 2, conf: { voters: ['n1'], learners: ['n4'] } };
+    const size = await a.writeSnapshot(file, m);
     expect((await fs.stat(file)).size).to.equal(size);
     const { manifest } = await readManifest(file);
     expect(manifest.index).to.equal(7);
     expect(manifest.objects.map((o) => [o.id, o.offset, o.size])).to.deep.equal([['o1', 0, 3], ['o2', 3, 7]]);
 
-    const b = await ObjectStore.open(path.join(dir, 'b'));
-    await b.apply(put('stale', 'gone after restore'));
+    const b = await ObjectStore.open();
+    b.apply(put('stale', 'gone after restore'));
     await b.restore(file);
     expect(b.list().map((o) => o.id)).to.deep.equal(['o1', 'o2']);
     expect((await b.read('o2'))!.toString()).to.equal('two two');
+    expect(await b.read('stale')).to.equal(undefined);
     expect(b.members().get('n4')).to.equal('h:4');
-    expect(await fs.readdir(path.join(dir, 'b'))).to.have.members(['o1.png', 'o2.png']);
+    expect(b.backingFile).to.equal(file);
+    await a.close();
+    await b.close();
   });
 
-  it('deletes applied while a snapshot streams do not tear it (unlink deferred)', async () => {
-    const s = await ObjectStore.open(path.join(dir, 'objects'));
-    for (let i = 0; i < 20; i++) await s.apply(put(`o${i}`, `object ${i} `.repeat(5000)));
-    const file = path.join(dir, 'snap');
-    const writing = s.writeSnapshot(file, { index: 20, term: 1, conf: { voters: ['n1'], learners: [] } });
-    for (let i = 0; i < 20; i++) await s.apply({ kind: 'delete', id: `o${i}` });
+  it('restarts from a snapshot manifest plus replayed puts', async () => {
+    const s = await ObjectStore.open();
+    const log: PutCommand[] = [];
+    for (let i = 0; i < 10; i++) log.push(put(`o${i}`, `payload ${i} `.repeat(100)));
+    for (const cmd of log.slice(0, 6)) s.apply(cmd);
+    const file = await snapshot(s, meta(6));
+    for (const cmd of log.slice(6)) s.apply(cmd);
+    await s.close(); // "crash": only the snapshot file and the log survive
+
+    const again = await ObjectStore.open();
+    const manifest = await again.loadFromSnapshot(file);
+    expect(manifest.objects).to.have.length(6);
+    expect(again.inMemory).to.equal(0);
+    // the driver replays the log from the snapshot (entries around it may come again: apply is idempotent)
+    for (const cmd of log.slice(4)) again.apply(cmd);
+    expect(again.size).to.equal(10);
+    for (const cmd of log) expect((await again.read(cmd.id))!.equals(cmd.bytes as Buffer)).to.equal(true, cmd.id);
+    expect(again.list().map((o) => o.id)).to.deep.equal(s.list().map((o) => o.id));
+    await again.close();
+  });
+
+  it('a delete drops the object; the next snapshot no longer holds it', async () => {
+    const s = await ObjectStore.open();
+    s.apply(put('keep', 'kept'));
+    s.apply(put('gone', 'deleted bytes'));
+    await snapshot(s, meta(2));
+    s.apply({ kind: 'delete', id: 'gone' });
+    expect(await s.read('gone')).to.equal(undefined);
+    const file = await snapshot(s, meta(3));
+    const { manifest, dataStart } = await readManifest(file);
+    expect(manifest.objects.map((o) => o.id)).to.deep.equal(['keep']);
+    expect((await fs.stat(file)).size).to.equal(dataStart + 'kept'.length);
+    expect((await fs.readFile(file)).includes(Buffer.from('deleted bytes'))).to.equal(false);
+    await s.close();
+  });
+
+  it('a read racing a snapshot switch returns the right bytes, even when the old file is deleted', async () => {
+    const s = await ObjectStore.open();
+    const big = put('big', 'B'.repeat(3 << 20));
+    s.apply(big);
+    s.apply(put('small', 'small one'));
+    const first = await snapshot(s, meta(2));
+    s.apply(put('fresh', 'fresh bytes'));
+    // reads of file-resident and memory-resident objects in flight while the store switches files
+    const reads = [s.read('big'), s.read('small'), s.read('fresh')];
+    const switched = snapshot(s, meta(3));
+    const more = [s.read('big'), s.read('fresh')];
+    await switched;
+    await fs.rm(first); // what retention does to the superseded file
+    const [b1, small, f1] = await Promise.all(reads);
+    const [b2, f2] = await Promise.all(more);
+    expect(b1!.equals(big.bytes as Buffer)).to.equal(true);
+    expect(b2!.equals(big.bytes as Buffer)).to.equal(true);
+    expect(small!.toString()).to.equal('small one');
+    expect(f1!.toString()).to.equal('fresh bytes');
+    expect(f2!.toString()).to.equal('fresh bytes');
+    expect((await s.read('big'))!.equals(big.bytes as Buffer)).to.equal(true);
+    await s.close();
+  });
+
+  it('a snapshot streaming from a file that an install supersedes (and retention deletes) stays whole', async () => {
+    const s = await ObjectStore.open();
+    const big = put('big', 'B'.repeat(8 << 20));
+    s.apply(big);
+    const first = await snapshot(s, meta(1));
+    const other = await ObjectStore.open();
+    other.apply(put('x', 'from the leader'));
+    const installed = path.join(dir, 'installed');
+    await other.writeSnapshot(installed, meta(9));
+
+    const out = path.join(dir, 'streamed');
+    const writing = s.writeSnapshot(out, meta(2)); // reads 'big' from `first` in several chunks
+    await s.restore(installed);
+    await fs.rm(first);
     await writing;
-    const r = await ObjectStore.open(path.join(dir, 'restored'));
-    await r.restore(file);
-    expect(r.size).to.equal(20);
-    expect((await r.read('o19'))!.toString()).to.equal('object 19 '.repeat(5000));
+    const r = await ObjectStore.open();
+    await r.restore(out);
+    expect((await r.read('big'))!.equals(big.bytes as Buffer)).to.equal(true);
+    for (const st of [s, other, r]) await st.close();
   });
 
-  it('at start, repairs damaged or missing object files from the local snapshot', async () => {
-    const objects = path.join(dir, 'objects');
-    const s = await ObjectStore.open(objects);
-    await s.apply(put('o1', 'one'));
-    await s.apply(put('o2', 'two'));
+  it('deletes applied while a snapshot streams do not tear it', async () => {
+    const s = await ObjectStore.open();
+    for (let i = 0; i < 20; i++) s.apply(put(`o${i}`, `object ${i} `.repeat(5000)));
+    await snapshot(s, meta(20)); // half of them come from the file in the next snapshot
+    for (let i = 20; i < 40; i++) s.apply(put(`o${i}`, `object ${i} `.repeat(5000)));
     const file = path.join(dir, 'snap');
-    await s.writeSnapshot(file, { index: 3, term: 1, conf: { voters: ['n1'], learners: [] } });
-    await fs.writeFile(path.join(objects, 'o1.png'), 'XXX'); // same size, wrong bytes (torn write)
-    await fs.rm(path.join(objects, 'o2.png'));
-    const again = await ObjectStore.open(objects);
-    await again.loadFromSnapshot(file);
-    expect((await again.read('o1'))!.toString()).to.equal('one');
-    expect((await again.read('o2'))!.toString()).to.equal('two');
+    const writing = s.writeSnapshot(file, meta(40));
+    for (let i = 0; i < 40; i++) s.apply({ kind: 'delete', id: `o${i}` });
+    await writing;
+    const r = await ObjectStore.open();
+    await r.restore(file);
+    expect(r.size).to.equal(40);
+    expect((await r.read('o7'))!.toString()).to.equal('object 7 '.repeat(5000));
+    expect((await r.read('o39'))!.toString()).to.equal('object 39 '.repeat(5000));
+    await s.close();
+    await r.close();
+  });
+
+  it('a switch after a restore (install from the leader) does not move objects onto a stale snapshot', async () => {
+    const leader = await ObjectStore.open();
+    leader.apply(put('l1', 'leader object'));
+    const installed = path.join(dir, 'installed');
+    await leader.writeSnapshot(installed, meta(10));
+
+    const s = await ObjectStore.open();
+    s.apply(put('mine', 'local object'));
+    const tmp = path.join(dir, 'tmp');
+    await s.writeSnapshot(tmp, meta(5));
+    await s.restore(installed);
+    await s.snapshotCommitted(tmp, meta(5));
+    expect(s.backingFile).to.equal(installed);
+    expect(s.list().map((o) => o.id)).to.deep.equal(['l1']);
+    expect((await s.read('l1'))!.toString()).to.equal('leader object');
+    await s.close();
+    await leader.close();
   });
 
   it('refuses a file that is not a snapshot, or a truncated one', async () => {
@@ -114,10 +268,10 @@ describe('cluster/ObjectStore', () => {
     await fs.writeFile(bogus, 'not a snapshot at all');
     const err = await readManifest(bogus).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(SnapshotFormatError);
-    const s = await ObjectStore.open(path.join(dir, 'o'));
-    await s.apply(put('o1', 'one'.repeat(100)));
+    const s = await ObjectStore.open();
+    s.apply(put('o1', 'one'.repeat(100)));
     const file = path.join(dir, 'snap');
-    const size = await s.writeSnapshot(file, { index: 2, term: 1, conf: { voters: ['n1'], learners: [] } });
+    const size = await s.writeSnapshot(file, meta(2));
     await fs.truncate(file, size - 10);
     expect(await readManifest(file).catch((e: unknown) => (e as Error).message)).to.match(/truncated/);
   });

@@ -1,30 +1,25 @@
 // The replicated state machine: stego PNG objects plus the members' raft addresses.
 //
-// Objects live one file per object under <dir>/<id>.png, written in the background after apply; until the
-// write completes the object is served from memory. Object files are not fsync'd one by one: the raft log is the durable
-// record, and apply is idempotent, so after a crash the driver replays the log from the latest snapshot
-// and every object written since is rewritten. Objects covered by a snapshot are verified against the
-// snapshot at start (size and sha256) and re-extracted from the snapshot file when damaged.
+// There is no file per object. An applied put keeps a reference to the command's bytes (the same buffer
+// the raft log holds, no copy) and is served from memory. When a snapshot is committed, every object it
+// covers is switched to (snapshot file, offset) and its in-memory reference dropped; later reads are
+// positional reads on one open handle per snapshot file. Durability comes from elsewhere: the raft log
+// (fsync'd) holds every put until a snapshot covers it, and the snapshot file (fsync'd) holds every
+// object's bytes. After a crash the store loads the newest snapshot's manifest (not its bytes) and the
+// driver replays the log after it. Memory held by objects is therefore bounded by the snapshot
+// thresholds (entries / bytes since the last snapshot).
 //
 // Snapshot file (see docs/cluster.md):
 //   "STEGOSNP" | u32 BE version (1) | u32 BE manifest length | manifest JSON | object bytes back to back
 // The manifest records the applied index/term, the ConfState, the member addresses and, per object,
 // its metadata and offset into the data section. The data section is the raw PNG bytes: no encoding.
 
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, writeFile } from 'node:fs';
-import { promisify } from 'node:util';
-import fs from 'node:fs/promises';
-import path from 'node:path';
+import { createWriteStream } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { ConfState, NodeId, SnapshotMeta } from '../raft/types.js';
 import type { Command } from './commands.js';
-
-/**
- * The callback flavour of writeFile: one object file is written per applied put on every node, and the
- * promise API's FileHandle bookkeeping showed up as ~10% of a busy leader's main-thread CPU.
- */
-const writeFileCb = promisify(writeFile);
+import { ClusterError } from './errors.js';
 
 export interface ObjectMeta {
   id: string;
@@ -57,47 +52,122 @@ export class SnapshotFormatError extends Error {
 const MAGIC = Buffer.from('STEGOSNP', 'ascii');
 const VERSION = 1;
 const HEADER_BYTES = MAGIC.length + 8;
+/** Snapshot streaming batches small objects and splits big ranges into chunks of this size. */
+const CHUNK_BYTES = 1 << 20;
 export const OBJECT_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
-export class ObjectStore {
-  private objects = new Map<string, ObjectMeta>();
-  private memberAddrs = new Map<NodeId, string>();
-  /** Snapshot writers in progress: deletes wait for them so the files they stream stay readable. */
-  private snapshotsInProgress = 0;
-  private deferredUnlinks: string[] = [];
-  /** Objects applied whose file is not written yet: served from here meanwhile. */
-  private readonly unwritten = new Map<string, Uint8Array>();
-  private readonly chains = new Map<string, Promise<void>>();
+/**
+ * One open read handle on a snapshot file. Readers take a reference for the duration of a read, so a
+ * file superseded (and perhaps already unlinked by snapshot retention) stays readable through its open
+ * descriptor until the last pending read finishes; only then is the handle closed.
+ */
+class SnapshotFile {
+  private refs = 0;
+  private superseded = false;
 
-  private constructor(
-    readonly dir: string,
-    private onWriteError: (e: Error) => void,
+  constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
   ) {}
 
-  /** `onWriteError`: an object file could not be written; the replica can no longer be trusted. */
-  static async open(dir: string, onWriteError: (e: Error) => void = (e) => {
-    throw e;
-  }): Promise<ObjectStore> {
-    await fs.mkdir(dir, { recursive: true });
-    await removeTempFiles(dir);
-    return new ObjectStore(dir, onWriteError);
+  static async open(file: string): Promise<SnapshotFile> {
+    return new SnapshotFile(file, await fs.open(file, 'r'));
   }
 
-  /** Replaces the write-error callback (the driver installs its step-down once it exists). */
-  setWriteErrorHandler(fn: (e: Error) => void): void {
-    this.onWriteError = fn;
+  acquire(): void {
+    this.refs++;
+  }
+
+  release(): void {
+    this.refs--;
+    this.closeIfUnused();
+  }
+
+  supersede(): void {
+    this.superseded = true;
+    this.closeIfUnused();
+  }
+
+  /** Reads exactly `length` bytes at `position` (call between acquire and release). */
+  async readExactly(position: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(buf, done, length - done, position + done);
+      if (bytesRead === 0) throw new SnapshotFormatError(`${this.path}: unexpected end of file at ${position + done}`);
+      done += bytesRead;
+    }
+    return buf;
+  }
+
+  private closeIfUnused(): void {
+    if (this.superseded && this.refs === 0) void this.handle.close().catch(() => undefined);
+  }
+}
+
+/** Where an object's bytes are: the applied command's buffer, or a range of a snapshot file. */
+type Location = { bytes: Uint8Array } | { file: SnapshotFile; offset: number };
+
+/** Mutable on purpose: a snapshot switch moves the location of the very record it captured. */
+interface StoredObject {
+  meta: ObjectMeta;
+  loc: Location;
+}
+
+interface Capture {
+  key: string;
+  /** Store generation at capture time: a restore in between makes the capture stale. */
+  generation: number;
+  header: Buffer;
+  records: StoredObject[];
+  offsets: number[];
+}
+
+export class ObjectStore {
+  private objects = new Map<string, StoredObject>();
+  private memberAddrs = new Map<NodeId, string>();
+  /** The newest snapshot file objects point into (undefined until the first snapshot is loaded). */
+  private backing: SnapshotFile | undefined;
+  /** Bumped by every restore: captures and switches from before it no longer apply. */
+  private generation = 0;
+  /** The last snapshot written, waiting for its commit to switch objects onto the committed file. */
+  private written: Capture | undefined;
+  private switching: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor() {}
+
+  /**
+   * `legacyObjectsDir`: the one-file-per-object directory of earlier versions; nothing reads it any
+   * more (the snapshot and the log hold every object), so it is removed.
+   */
+  static async open(opts: { legacyObjectsDir?: string } = {}): Promise<ObjectStore> {
+    if (opts.legacyObjectsDir) await fs.rm(opts.legacyObjectsDir, { recursive: true, force: true });
+    return new ObjectStore();
   }
 
   get size(): number {
     return this.objects.size;
   }
 
+  /** Objects whose bytes are held in memory (applied since the last committed snapshot). */
+  get inMemory(): number {
+    let n = 0;
+    for (const o of this.objects.values()) if ('bytes' in o.loc) n++;
+    return n;
+  }
+
+  /** The snapshot file objects are read from, if any. */
+  get backingFile(): string | undefined {
+    return this.backing?.path;
+  }
+
   get(id: string): ObjectMeta | undefined {
-    return this.objects.get(id);
+    return this.objects.get(id)?.meta;
   }
 
   list(): ObjectMeta[] {
-    return [...this.objects.values()].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    return this.sortedRecords().map((o) => o.meta);
   }
 
   members(): Map<NodeId, string> {
@@ -110,48 +180,50 @@ export class ObjectStore {
   }
 
   async read(id: string): Promise<Buffer | undefined> {
-    if (!this.objects.has(id)) return undefined;
-    const pending = this.unwritten.get(id);
-    if (pending) return Buffer.from(pending);
+    return this.readRecord(id, true);
+  }
+
+  private async readRecord(id: string, mayRetry: boolean): Promise<Buffer | undefined> {
+    const rec = this.objects.get(id);
+    if (!rec) return undefined;
+    const loc = rec.loc;
+    if ('bytes' in loc) return Buffer.from(loc.bytes.buffer, loc.bytes.byteOffset, loc.bytes.byteLength);
+    if (this.closed) throw new ClusterError('unavailable', 'the object store is closed (node stopping)');
+    loc.file.acquire();
     try {
-      return await fs.readFile(this.objectPath(id));
+      return await loc.file.readExactly(loc.offset, rec.meta.size);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      // belt and braces: the handle is held open for us, but if the location moved meanwhile, follow it
+      if (mayRetry && this.objects.get(id)?.loc !== loc) return this.readRecord(id, false);
       throw e;
+    } finally {
+      loc.file.release();
     }
   }
 
   /**
-   * Applies a command to the in-memory state at once and writes the object file in the background, so
-   * the raft loop never waits on object I/O (the log already holds the bytes durably). Until its file is
-   * written an object is served from memory. Idempotent: replaying the log after a restart converges.
+   * Applies a command to the in-memory state, synchronously and without I/O: a put keeps a reference to
+   * the command's bytes until a snapshot covers it. Idempotent: replaying the log after a restart
+   * converges.
    */
   apply(cmd: Command): void {
     switch (cmd.kind) {
-      case 'put': {
-        const bytes = cmd.bytes;
+      case 'put':
         this.objects.set(cmd.id, {
-          id: cmd.id,
-          sha256: Buffer.from(cmd.sha256).toString('hex'),
-          size: bytes.length,
-          contentType: cmd.contentType,
-          createdAt: cmd.createdAt,
-        });
-        this.unwritten.set(cmd.id, bytes);
-        this.schedule(cmd.id, async () => {
-          // no temp file + rename: nobody reads the file before this write completes (reads are served
-          // from `unwritten`, snapshots flush first), and a write torn by a crash is redone by log replay
-          await writeFileCb(this.objectPath(cmd.id), bytes);
-          if (this.unwritten.get(cmd.id) === bytes) this.unwritten.delete(cmd.id);
+          meta: {
+            id: cmd.id,
+            sha256: Buffer.from(cmd.sha256).toString('hex'),
+            size: cmd.bytes.length,
+            contentType: cmd.contentType,
+            createdAt: cmd.createdAt,
+          },
+          loc: { bytes: cmd.bytes },
         });
         return;
-      }
-      case 'delete': {
-        if (!this.objects.delete(cmd.id)) return;
-        this.unwritten.delete(cmd.id);
-        this.schedule(cmd.id, () => this.unlinkObject(cmd.id));
+      case 'delete':
+        // the bytes leave with the next snapshot, which no longer lists the object
+        this.objects.delete(cmd.id);
         return;
-      }
       case 'setMember':
         this.memberAddrs.set(cmd.id, cmd.address);
         return;
@@ -161,141 +233,179 @@ export class ObjectStore {
     }
   }
 
-  /** Resolves once every object file scheduled so far is written (or deleted). */
+  /** Resolves once a snapshot switch in progress is done (no object I/O is ever pending otherwise). */
   async flush(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+    await this.switching;
   }
 
-  /** Background file operations run one after another per object id, in apply order. */
-  private schedule(id: string, op: () => Promise<void>): void {
-    const prev = this.chains.get(id) ?? Promise.resolve();
-    const next = prev.then(op).catch((e: unknown) => this.onWriteError(e as Error));
-    this.chains.set(id, next);
-    void next.then(() => {
-      if (this.chains.get(id) === next) this.chains.delete(id);
-    });
+  /** Closes the snapshot read handle once pending reads finish (node shutdown). */
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    this.backing?.supersede();
+    this.backing = undefined;
   }
 
   /**
    * Writes a snapshot of the state as it is *now* (the caller calls this right after applying
-   * `meta.index`, before applying anything else). The object list is captured synchronously; the bytes
-   * are streamed afterwards, which is safe because objects are immutable and deletes are deferred.
-   * Returns the number of bytes written.
+   * `meta.index`, before applying anything else). The object list and locations are captured
+   * synchronously; the bytes are streamed afterwards, which is safe because objects are immutable and the
+   * captured snapshot files are held open. Returns the number of bytes written. Once the file is
+   * committed, call `snapshotCommitted` so the objects move from memory onto it.
    */
   async writeSnapshot(file: string, meta: SnapshotMeta): Promise<number> {
-    const list = this.list();
+    const generation = this.generation;
+    const records = this.sortedRecords();
+    const locs = records.map((r) => r.loc);
     const members = [...this.memberAddrs.entries()];
-    this.snapshotsInProgress++;
+    let offset = 0;
+    const offsets: number[] = [];
+    const objects: ManifestObject[] = records.map((r) => {
+      offsets.push(offset);
+      const m = { ...r.meta, offset };
+      offset += r.meta.size;
+      return m;
+    });
+    const manifest: SnapshotManifest = { index: meta.index, term: meta.term, conf: meta.conf, members, objects };
+    const header = encodeHeader(manifest);
+    const files = new Set<SnapshotFile>();
+    for (const loc of locs) if ('file' in loc) files.add(loc.file);
+    for (const f of files) f.acquire();
     try {
-      let offset = 0;
-      const objects: ManifestObject[] = list.map((o) => {
-        const m = { ...o, offset };
-        offset += o.size;
-        return m;
-      });
-      const manifest: SnapshotManifest = { index: meta.index, term: meta.term, conf: meta.conf, members, objects };
-      const header = encodeHeader(manifest);
-      // the list is captured; now make sure the files it names are on disk
-      await this.flush();
-      const paths = objects.map((o) => this.objectPath(o.id));
-      async function* contents(): AsyncGenerator<Buffer> {
-        yield header;
-        for (let i = 0; i < paths.length; i++) {
-          let n = 0;
-          for await (const chunk of createReadStream(paths[i]!)) {
-            n += (chunk as Buffer).length;
-            yield chunk as Buffer;
-          }
-          if (n !== objects[i]!.size) {
-            throw new SnapshotFormatError(`object ${objects[i]!.id} changed size while snapshotting (${n} != ${objects[i]!.size})`);
-          }
-        }
-      }
-      await pipeline(contents, createWriteStream(file));
-      return header.length + offset;
+      const sizes = records.map((r) => r.meta.size);
+      await pipeline(() => streamSnapshot(header, locs, sizes), createWriteStream(file));
     } finally {
-      this.finishSnapshot();
+      for (const f of files) f.release();
     }
+    this.written = { key: snapKey(meta), generation, header, records, offsets };
+    return header.length + offset;
+  }
+
+  /**
+   * The snapshot last written for `meta` is committed at `file` (its final path): objects it covers
+   * that are still current move onto it and their in-memory bytes are dropped; objects applied since
+   * stay in memory. Every snapshot-resident object then points into this newest file, so older snapshot
+   * files (which retention deletes) are no longer referenced, except by reads still in flight.
+   */
+  async snapshotCommitted(file: string, meta: SnapshotMeta): Promise<void> {
+    const capture = this.written;
+    if (!capture || capture.key !== snapKey(meta)) return;
+    this.written = undefined;
+    const run = this.switching.then(() => this.switchTo(file, capture));
+    this.switching = run.catch(() => undefined);
+    await run;
+  }
+
+  private async switchTo(file: string, capture: Capture): Promise<void> {
+    if (capture.generation !== this.generation || this.closed) return;
+    const next = await SnapshotFile.open(file);
+    let dataStart = capture.header.length;
+    let offsets = capture.offsets;
+    try {
+      // E returns the already published copy when the same (index, term) exists; its layout may differ
+      const head = await readAt(next, 0, capture.header.length);
+      if (!head.equals(capture.header)) ({ dataStart, offsets } = await layoutFromFile(file, capture.records));
+    } catch (e) {
+      next.supersede();
+      throw e;
+    }
+    if (capture.generation !== this.generation || this.closed) {
+      next.supersede();
+      return;
+    }
+    capture.records.forEach((rec, i) => {
+      if (this.objects.get(rec.meta.id) !== rec || offsets[i]! < 0) return;
+      rec.loc = { file: next, offset: dataStart + offsets[i]! };
+    });
+    this.backing?.supersede();
+    this.backing = next;
   }
 
   /** Replaces the whole state with the snapshot's (install from the leader). Returns its manifest. */
   async restore(file: string): Promise<SnapshotManifest> {
-    await this.flush();
-    this.unwritten.clear();
-    const { manifest, dataStart } = await readManifest(file);
-    for (const o of manifest.objects) await this.extractObject(file, dataStart, o);
-    const keep = new Set(manifest.objects.map((o) => o.id));
-    this.objects = new Map(manifest.objects.map((o) => [o.id, stripOffset(o)]));
-    this.memberAddrs = new Map(manifest.members);
-    await this.removeFilesExcept(keep);
-    return manifest;
+    return this.loadFromSnapshot(file);
   }
 
   /**
-   * Loads the state of a local snapshot at start, checking each object file against the snapshot and
-   * re-extracting the damaged or missing ones (object files are not fsync'd; the snapshot file is).
+   * Loads a snapshot's manifest (not its bytes): every object points into the file, which becomes the
+   * store's backing file. Used at start and for installs from the leader.
    */
   async loadFromSnapshot(file: string): Promise<SnapshotManifest> {
     const { manifest, dataStart } = await readManifest(file);
-    for (const o of manifest.objects) {
-      if (!(await this.fileMatches(o))) await this.extractObject(file, dataStart, o);
-    }
-    this.objects = new Map(manifest.objects.map((o) => [o.id, stripOffset(o)]));
+    const next = await SnapshotFile.open(file);
+    this.generation++;
+    this.written = undefined;
+    this.objects = new Map(manifest.objects.map((o) => [o.id, { meta: stripOffset(o), loc: { file: next, offset: dataStart + o.offset } }]));
     this.memberAddrs = new Map(manifest.members);
+    this.backing?.supersede();
+    this.backing = next;
     return manifest;
   }
 
-  private objectPath(id: string): string {
-    return path.join(this.dir, `${id}.png`);
+  private sortedRecords(): StoredObject[] {
+    return [...this.objects.values()].sort((a, b) => a.meta.createdAt - b.meta.createdAt || a.meta.id.localeCompare(b.meta.id));
   }
+}
 
-  private async fileMatches(o: ObjectMeta): Promise<boolean> {
-    try {
-      const st = await fs.stat(this.objectPath(o.id));
-      if (st.size !== o.size) return false;
-      const hash = createHash('sha256');
-      await pipeline(createReadStream(this.objectPath(o.id)), hash);
-      return hash.digest('hex') === o.sha256;
-    } catch {
-      return false;
+async function readAt(file: SnapshotFile, position: number, length: number): Promise<Buffer> {
+  file.acquire();
+  try {
+    return await file.readExactly(position, length);
+  } finally {
+    file.release();
+  }
+}
+
+/** Offsets of `records` in a committed file whose header is not the one we wrote (-1: not in it). */
+async function layoutFromFile(file: string, records: StoredObject[]): Promise<{ dataStart: number; offsets: number[] }> {
+  const { manifest, dataStart } = await readManifest(file);
+  const byId = new Map(manifest.objects.map((o) => [o.id, o]));
+  const offsets = records.map((r) => {
+    const o = byId.get(r.meta.id);
+    return o && o.size === r.meta.size && o.sha256 === r.meta.sha256 ? o.offset : -1;
+  });
+  return { dataStart, offsets };
+}
+
+/** The snapshot's bytes: header, then every object, small ones batched and big file ranges chunked. */
+async function* streamSnapshot(header: Buffer, locs: Location[], sizes: number[]): AsyncGenerator<Buffer> {
+  let batch: Buffer[] = [header];
+  let batched = header.length;
+  const flushBatch = (): Buffer => {
+    const out = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
+    batch = [];
+    batched = 0;
+    return out;
+  };
+  for (let i = 0; i < locs.length; ) {
+    const loc = locs[i]!;
+    if ('bytes' in loc) {
+      batch.push(Buffer.from(loc.bytes.buffer, loc.bytes.byteOffset, loc.bytes.byteLength));
+      batched += loc.bytes.byteLength;
+      i++;
+      if (batched >= CHUNK_BYTES) yield flushBatch();
+      continue;
+    }
+    // objects of one snapshot file lie back to back in the same order: read runs of them at once
+    const start = loc.offset;
+    let end = start + sizes[i]!;
+    i++;
+    for (let next = locs[i]; next && 'file' in next && next.file === loc.file && next.offset === end; next = locs[i]) {
+      end += sizes[i]!;
+      i++;
+    }
+    for (let pos = start; pos < end; pos += CHUNK_BYTES) {
+      const chunk = await loc.file.readExactly(pos, Math.min(CHUNK_BYTES, end - pos));
+      batch.push(chunk);
+      batched += chunk.length;
+      if (batched >= CHUNK_BYTES) yield flushBatch();
     }
   }
+  if (batched > 0) yield flushBatch();
+}
 
-  private async extractObject(file: string, dataStart: number, o: ManifestObject): Promise<void> {
-    const target = this.objectPath(o.id);
-    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-    if (o.size === 0) {
-      await fs.writeFile(tmp, Buffer.alloc(0));
-    } else {
-      const start = dataStart + o.offset;
-      await pipeline(createReadStream(file, { start, end: start + o.size - 1 }), createWriteStream(tmp));
-    }
-    await fs.rename(tmp, target);
-  }
-
-  private async unlinkObject(id: string): Promise<void> {
-    if (this.snapshotsInProgress > 0) {
-      this.deferredUnlinks.push(id);
-      return;
-    }
-    await fs.rm(this.objectPath(id), { force: true });
-  }
-
-  private finishSnapshot(): void {
-    this.snapshotsInProgress--;
-    if (this.snapshotsInProgress > 0) return;
-    const ids = this.deferredUnlinks.filter((id) => !this.objects.has(id));
-    this.deferredUnlinks = [];
-    for (const id of ids) void fs.rm(this.objectPath(id), { force: true }).catch(() => undefined);
-  }
-
-  private async removeFilesExcept(keep: Set<string>): Promise<void> {
-    for (const name of await fs.readdir(this.dir)) {
-      if (!name.endsWith('.png')) continue;
-      const id = name.slice(0, -4);
-      if (!keep.has(id)) await this.unlinkObject(id);
-    }
-  }
+function snapKey(meta: SnapshotMeta): string {
+  return `${meta.index}/${meta.term}`;
 }
 
 function stripOffset(o: ManifestObject): ObjectMeta {
@@ -335,11 +445,5 @@ export async function readManifest(file: string): Promise<{ manifest: SnapshotMa
     return { manifest, dataStart };
   } finally {
     await fh.close();
-  }
-}
-
-async function removeTempFiles(dir: string): Promise<void> {
-  for (const name of await fs.readdir(dir)) {
-    if (name.endsWith('.tmp')) await fs.rm(path.join(dir, name), { force: true });
   }
 }

@@ -169,7 +169,7 @@ export class RaftNode {
       logger,
       ...(opts.storageFaults ? { faults: opts.storageFaults } : {}),
     });
-    const store = await ObjectStore.open(path.join(opts.dataDir, 'objects'));
+    const store = await ObjectStore.open({ legacyObjectsDir: path.join(opts.dataDir, 'objects') });
     store.seedMembers(opts.peers);
 
     let snapshot = state.snapshot;
@@ -214,8 +214,6 @@ export class RaftNode {
       node.removedFromCluster = true;
       logger.warn({}, 'this node is not in the configuration of its snapshot: it was removed and will not take part');
     }
-    // an object file that cannot be written means this replica no longer follows the log faithfully
-    store.setWriteErrorHandler((e) => node.onFatal(new StorageErrorLike(`object write failed: ${e.message}`)));
     node.wireTransport();
     node.updatePeers();
     node.ticker = setInterval(() => node.onTick(), opts.tickMs);
@@ -496,7 +494,7 @@ export class RaftNode {
     // let an in-flight Ready finish its fsync so nothing acknowledged is lost
     const deadline = Date.now() + 2000;
     while (this.inReady && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    await this.store.flush().catch(() => undefined);
+    await this.store.close().catch(() => undefined);
     if (!this.failure) await this.saveCommitIndex().catch(() => undefined);
     await this.log.close();
   }
@@ -714,7 +712,7 @@ export class RaftNode {
 
   // ---- apply --------------------------------------------------------------------------------------
 
-  /** Synchronous: the object store updates its state at once and writes files in the background. */
+  /** Synchronous: the object store updates its in-memory state at once, no I/O. */
   private applyEntries(entries: Entry[]): void {
     const started = process.hrtime.bigint();
     for (const e of entries) {
@@ -801,16 +799,22 @@ export class RaftNode {
     const started = Date.now();
     const pending = this.log.createSnapshot(meta);
     let size: number;
+    let info: { path: string };
     try {
       size = await this.store.writeSnapshot(pending.path, meta);
       await this.saveCommitIndex();
-      await pending.commit();
+      info = await pending.commit();
     } catch (e) {
       await pending.abort().catch(() => undefined);
       throw e;
     }
     this.metrics?.snapshots.inc({ event: 'created' });
     if (meta.index <= this.mem.snapshot().index) return; // a newer snapshot was installed meanwhile
+    // objects covered by the snapshot are now read from its file; their in-memory bytes are dropped
+    await this.store.snapshotCommitted(info.path, meta).catch((e: unknown) => {
+      this.logger.warn({ err: (e as Error).message, index: meta.index }, 'objects not moved onto the new snapshot file; kept where they were');
+    });
+    if (meta.index <= this.mem.snapshot().index) return; // installed during the switch
     this.mem.createSnapshot(meta.index, meta.conf);
     this.snapshotIndex = meta.index;
     const compactTo = this.compactionPoint(meta.index);
@@ -1019,6 +1023,7 @@ async function writeBootstrapSnapshot(log: DurableLog, store: ObjectStore, voter
   const meta: SnapshotMeta = { index: BOOTSTRAP_INDEX, term: BOOTSTRAP_TERM, conf: { voters, learners: [] } };
   const pending = log.createSnapshot(meta);
   await store.writeSnapshot(pending.path, meta);
-  await pending.commit();
+  const info = await pending.commit();
+  await store.snapshotCommitted(info.path, meta);
   return meta;
 }
