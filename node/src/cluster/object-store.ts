@@ -209,6 +209,9 @@ export class ObjectStore {
   apply(cmd: Command): void {
     switch (cmd.kind) {
       case 'put':
+        // First write wins: a put for an id that exists is a retry (an idempotency key, or a write the
+        // service re-proposed across a leader change), and must neither duplicate nor replace the object.
+        if (this.objects.has(cmd.id)) return;
         this.objects.set(cmd.id, {
           meta: {
             id: cmd.id,

@@ -4,7 +4,7 @@
 // Writes are retried across leader changes. That is safe because every command is idempotent: the
 // receiving node picks the object id before proposing, so a put that did commit before the leader died
 // and is proposed again simply writes the same object twice.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { parseHostPort } from '../config.js';
 import type { NodeId } from '../raft/types.js';
@@ -16,6 +16,15 @@ import { OBJECT_ID_RE, type ObjectMeta } from './object-store.js';
 import type { RaftNode } from './raft-node.js';
 
 export const RPC_PROPOSE = 'propose';
+
+/** A key from the Idempotency-Key header: printable ASCII, as the IETF draft and common practice allow. */
+export const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+
+/** The object id for an idempotency key: UUID-shaped, so it looks like every other id, and key-derived. */
+export function objectIdForKey(key: string): string {
+  const h = createHash('sha256').update('stegocluster/idempotency-key\0').update(key).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
 export const RPC_ADMIN = 'admin';
 
 const MEMBER_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -71,20 +80,26 @@ export class ClusterService {
 
   // ---- objects ------------------------------------------------------------------------------------
 
-  async putObject(png: Buffer, sha256: string): Promise<ObjectMeta> {
+  /**
+   * With an idempotency key the object id is derived from the key, and the store keeps the first object
+   * written under an id, so a retried request (a client's, or nginx's `proxy_next_upstream` after a node
+   * died mid-request) answers with the object the first attempt created instead of storing a duplicate.
+   */
+  async putObject(png: Buffer, sha256: string, idempotencyKey?: string): Promise<ObjectMeta> {
     if (png.length > this.opts.maxObjectBytes) {
       throw new ClusterError('object_too_large', `the stego image is ${png.length} bytes; the object limit is ${this.opts.maxObjectBytes} bytes`);
     }
     const cmd: Command = {
       kind: 'put',
-      id: randomUUID(),
+      id: idempotencyKey === undefined ? randomUUID() : objectIdForKey(idempotencyKey),
       sha256: Buffer.from(sha256, 'hex'),
       createdAt: Date.now(),
       contentType: 'image/png',
       bytes: png,
     };
     await this.write(encodeCommand(cmd));
-    return { id: cmd.id, sha256, size: png.length, contentType: cmd.contentType, createdAt: cmd.createdAt };
+    // applied here before write() resolved: this is the object as stored (an earlier attempt's, on a retry)
+    return this.node.store.get(cmd.id) ?? { id: cmd.id, sha256, size: png.length, contentType: cmd.contentType, createdAt: cmd.createdAt };
   }
 
   /** False when the object does not exist (as of a linearizable read). */

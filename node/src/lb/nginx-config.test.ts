@@ -23,6 +23,9 @@ describe('nginx config renderer', () => {
     expect(site).to.include('proxy_send_timeout 60s;');
     expect(site).to.include('keepalive 32;');
     expect(site).to.match(/location = \/nginx_status \{\s+stub_status;/);
+    // a client's own Idempotency-Key is kept; otherwise nginx's per-request id, identical across its retries
+    expect(site).to.match(/map \$http_idempotency_key \$stego_idempotency_key \{\s+"" \$request_id;/);
+    expect(site).to.include('proxy_set_header Idempotency-Key $stego_idempotency_key;');
   });
 
   it('balances reads over every node and sends writes to the leader first, others as backup', () => {

@@ -88,8 +88,10 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '      proxy_set_header Connection "";',
     '      proxy_set_header Host $host;',
     '      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
-    // Same id on every retry of one client request: the node uses it to make a retried write idempotent.
     '      proxy_set_header X-Request-Id $request_id;',
+    // Same key on every retry of one client request (proxy_next_upstream ... non_idempotent): the node
+    // derives the object id from it, so a write retried after a node died mid-request is not stored twice.
+    '      proxy_set_header Idempotency-Key $stego_idempotency_key;',
     `      proxy_connect_timeout ${o.proxyConnectTimeoutSeconds}s;`,
     `      proxy_send_timeout ${o.proxyTimeoutSeconds}s;`,
     `      proxy_read_timeout ${o.proxyTimeoutSeconds}s;`,
@@ -102,6 +104,10 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     `  # leader: ${opts.leaderId ?? 'unknown'}`,
     all,
     write,
+    '  map $http_idempotency_key $stego_idempotency_key {',
+    '    "" $request_id;',
+    '    default $http_idempotency_key;',
+    '  }',
     '  map $request_method $stego_object_upstream {',
     `    default ${WRITE_UPSTREAM};`,
     `    GET ${ALL_UPSTREAM};`,

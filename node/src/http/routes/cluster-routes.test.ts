@@ -86,6 +86,24 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     expect(((await tooBig.json()) as { error: { code: string } }).error.code).to.equal('object_too_large');
   });
 
+  it('an Idempotency-Key makes a retried write answer with the first object instead of storing a duplicate', async () => {
+    const leader = await c.waitForLeader();
+    const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
+    const key = `retry-${randomBytes(6).toString('hex')}`;
+    const post = async (node: string, message: string): Promise<{ id: string; sha256: string }> => {
+      const res = await fetch(`${url(node)}/api/objects`, { method: 'POST', body: form({ message }, coverPng()), headers: { 'Idempotency-Key': key } });
+      expect(res.status).to.equal(201);
+      return (await res.json()) as { id: string; sha256: string };
+    };
+    const first = await post(follower, 'first attempt');
+    const retry = await post(leader, 'second attempt, other node');
+    expect(retry).to.deep.equal(first);
+    const list = (await (await fetch(`${url(leader)}/api/objects`)).json()) as { objects: { id: string }[] };
+    expect(list.objects.filter((o) => o.id === first.id)).to.have.length(1);
+    const bad = await fetch(`${url(leader)}/api/objects`, { method: 'POST', body: form({ message: 'x' }, coverPng()), headers: { 'Idempotency-Key': 'sp ace' } });
+    expect(bad.status).to.equal(400);
+  });
+
   it('POST on a follower embeds there, commits through the leader and answers 201 {id, sha256, size}', async () => {
     const leader = await c.waitForLeader();
     const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;

@@ -4,7 +4,7 @@ import { createHash, webcrypto } from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import getRawBody from 'raw-body';
-import type { ClusterService } from '../../cluster/service.js';
+import { IDEMPOTENCY_KEY_RE, type ClusterService } from '../../cluster/service.js';
 import { ClusterError } from '../../cluster/errors.js';
 import type { StegoPool } from '../../workers/stego-pool.js';
 import type { HttpConfig } from '../http-config.js';
@@ -73,6 +73,14 @@ async function sha256Hex(data: Buffer): Promise<string> {
   return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
 }
 
+/** The optional Idempotency-Key header (nginx sets its request id when the client sent none). */
+function idempotencyKey(ctx: Context): string | undefined {
+  const key = ctx.get('Idempotency-Key');
+  if (key === '') return undefined;
+  if (!IDEMPOTENCY_KEY_RE.test(key)) throw new StegoError('invalid_request', 'Idempotency-Key must be 1-255 printable ASCII characters');
+  return key;
+}
+
 function isStale(q: unknown): boolean {
   return q === 'true' || q === '1';
 }
@@ -92,8 +100,9 @@ export function objectsRouter({ service, pool, config }: ObjectRouteDeps): Route
   const rawPng: Middleware = async (ctx, next) => {
     if (!ctx.is('image/png')) return next();
     const t0 = performance.now();
+    const key = idempotencyKey(ctx);
     const png = await readRawPng(ctx, service.maxObjectBytes, pool.maxPixels);
-    const meta = await service.putObject(png, await sha256Hex(png));
+    const meta = await service.putObject(png, await sha256Hex(png), key);
     ctx.set('Server-Timing', `pre;dur=${(t0 - (ctx.state.stegoStart as number)).toFixed(2)}, commit;dur=${(performance.now() - t0).toFixed(2)}`);
     ctx.status = 201;
     ctx.set('Location', `/api/objects/${meta.id}`);
@@ -101,6 +110,7 @@ export function objectsRouter({ service, pool, config }: ObjectRouteDeps): Route
   };
 
   router.post('/api/objects', serving, rawPng, refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes), async (ctx) => {
+    const key = idempotencyKey(ctx);
     const form = readStegoForm(ctx);
     const payload = payloadOf(form);
     const png = form.file ?? Buffer.from(await cover());
@@ -109,7 +119,7 @@ export function objectsRouter({ service, pool, config }: ObjectRouteDeps): Route
     const out = await pool.embed(png, payload, { passphrase: form.passphrase, digest: true });
     if (!out.sha256) throw new Error('worker did not return the digest it was asked for');
     const t1 = performance.now();
-    const meta = await service.putObject(out.png, out.sha256);
+    const meta = await service.putObject(out.png, out.sha256, key);
     // where the time went, for clients and benchmarks (embed in the worker pool vs. the Raft commit)
     ctx.set('Server-Timing', `pre;dur=${(t0 - (ctx.state.stegoStart as number)).toFixed(2)}, embed;dur=${(t1 - t0).toFixed(2)}, commit;dur=${(performance.now() - t1).toFixed(2)}`);
     ctx.status = 201;
