@@ -82,21 +82,6 @@ function recordServerTiming(header: string | null, into: Phases | undefined): vo
   }
 }
 
-async function stegoWrite(url: string, cover: Buffer, message: string, phases?: Phases): Promise<ObjectAck> {
-  const { body, type } = multipart(cover, message);
-  const res = await fetch(`${url}/api/objects`, { method: 'POST', body, headers: { 'content-type': type } });
-  const text = await res.text();
-  if (res.status === 201) recordServerTiming(res.headers.get('server-timing'), phases);
-  if (res.status === 503) {
-    // The node's bounded embed queue is full: behave like a well-mannered client and honour Retry-After.
-    // Retrying at once would turn the refused clients into a flood of 503s that eats the leader's CPU.
-    const waitS = Number(res.headers.get('retry-after') ?? '1');
-    await new Promise((r) => setTimeout(r, (Number.isFinite(waitS) && waitS > 0 ? waitS : 1) * 1000));
-  }
-  if (res.status !== 201) throw new Error(`HTTP ${res.status} ${text.slice(0, 60)}`);
-  return JSON.parse(text) as ObjectAck;
-}
-
 /**
  * node:http with a keep-alive agent, not fetch: undici's fetch costs ~1 ms more per request on this class
  * of machine (measured: store p50 3.3 ms with fetch, 2.1 ms with node:http), client-side overhead that
@@ -104,28 +89,53 @@ async function stegoWrite(url: string, cover: Buffer, message: string, phases?: 
  */
 const keepAlive = new http.Agent({ keepAlive: true });
 
-/** Stores a finished stego PNG as is: the replicated write path without the embed. */
-function stegoStore(url: string, png: Buffer, phases?: Phases): Promise<ObjectAck> {
+interface RawAnswer {
+  status: number;
+  text: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+function post(url: string, body: Buffer, contentType: string): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      `${url}/api/objects`,
-      { method: 'POST', agent: keepAlive, headers: { 'content-type': 'image/png', 'content-length': png.length } },
+      url,
+      { method: 'POST', agent: keepAlive, headers: { 'content-type': contentType, 'content-length': body.length } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 201) return reject(new Error(`HTTP ${res.statusCode} ${text.slice(0, 60)}`));
-          const timing = res.headers['server-timing'];
-          recordServerTiming(typeof timing === 'string' ? timing : null, phases);
-          resolve(JSON.parse(text) as ObjectAck);
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
         res.on('error', reject);
       },
     );
     req.on('error', reject);
-    req.end(png);
+    req.end(body);
   });
+}
+
+async function expectCreated(res: RawAnswer, phases?: Phases): Promise<ObjectAck> {
+  if (res.status === 201) {
+    const timing = res.headers['server-timing'];
+    recordServerTiming(typeof timing === 'string' ? timing : null, phases);
+    return JSON.parse(res.text) as ObjectAck;
+  }
+  if (res.status === 503) {
+    // The node's bounded embed queue is full: behave like a well-mannered client and honour Retry-After.
+    // Retrying at once would turn the refused clients into a flood of 503s that eats the leader's CPU.
+    const waitS = Number(res.headers['retry-after'] ?? '1');
+    await new Promise((r) => setTimeout(r, (Number.isFinite(waitS) && waitS > 0 ? waitS : 1) * 1000));
+  }
+  throw new Error(`HTTP ${res.status} ${res.text.slice(0, 60)}`);
+}
+
+/** Embeds `message` into `cover` and commits the result (multipart form, as a browser would send it). */
+async function stegoWrite(url: string, cover: Buffer, message: string, phases?: Phases): Promise<ObjectAck> {
+  const { body, type } = multipart(cover, message);
+  return expectCreated(await post(`${url}/api/objects`, body, type), phases);
+}
+
+/** Stores a finished stego PNG as is: the replicated write path without the embed. */
+async function stegoStore(url: string, png: Buffer, phases?: Phases): Promise<ObjectAck> {
+  return expectCreated(await post(`${url}/api/objects`, png, 'image/png'), phases);
 }
 
 interface Row {
@@ -257,11 +267,11 @@ async function main(): Promise<void> {
       console.log(`  clients ${c}: stego ${s.opsPerSec.toFixed(0)} ops/s, etcd ${e.opsPerSec.toFixed(0)} ops/s`);
     }
     printTable(rows, probe.size, args);
+    if (args.mode !== 'embed') return;
     // The same request without Raft: what HTTP + multipart + the worker-pool embed cost on their own.
     const embedOnly = await closedLoop(1, Math.min(args.seconds, 4), async (_w, i) => {
       const { body, type } = multipart(cover, `embed-only-${i}`);
-      const res = await fetch(`${stegoUrl}/api/embed`, { method: 'POST', body, headers: { 'content-type': type } });
-      await res.arrayBuffer();
+      const res = await post(`${stegoUrl}/api/embed`, body, type);
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
     });
     console.log(
