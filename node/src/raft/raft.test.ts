@@ -469,6 +469,25 @@ describe('raft: peerLinkLost fast failover', () => {
     expect(ticks).to.be.at.most(7);
   });
 
+  it('two followers racing after the same crash do not split the vote: the later-ranked one yields', () => {
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      // No rank spacing, so both fast campaigns start within the same tick or two.
+      const net = electA(['a', 'b', 'c'], { electionTicks: 30, heartbeatTicks: 10, linkLostRankTicks: 0, randomSeed: seed });
+      const term = net.raw('a').term;
+      net.isolate('a');
+      net.raw('b').peerLinkLost('a');
+      net.raw('c').peerLinkLost('a');
+      let ticks = 0;
+      while (!['b', 'c'].includes(net.leader() ?? '') && ticks < 100) {
+        net.tick(1, ['b', 'c']);
+        ticks++;
+      }
+      expect(net.leader(), `seed ${seed}`).to.equal('b');
+      expect(net.raw('b').term, `seed ${seed}: one round, no split vote`).to.equal(term + 1);
+      expect(ticks).to.be.at.most(6);
+    }
+  });
+
   it('ranks campaigns by id so the lowest remaining voter goes first', () => {
     const net = electA(['a', 'b', 'c', 'd', 'e'], { electionTicks: 30, heartbeatTicks: 10 });
     net.isolate('a');

@@ -108,6 +108,8 @@ export class Raft {
    * sit as a pre-candidate until a whole election timeout passed.
    */
   private fastRetriesLeft = 0;
+  /** peerLinkLost started the current campaign (cleared by any term/role change or a leader's message). */
+  private linkLostCampaign = false;
   private tickCount = 0;
   private readOnly = new ReadOnly();
   private pendingReadIndex: Message[] = [];
@@ -244,6 +246,7 @@ export class Raft {
     this.heartbeatElapsed = 0;
     this.fastCampaignIn = null;
     this.fastRetriesLeft = 0;
+    this.linkLostCampaign = false;
     this.resetRandomizedElectionTimeout();
     this.leadTransferee = null;
     this.trk.votes.clear();
@@ -447,6 +450,17 @@ export class Raft {
 
   private handleVoteRequest(m: Message): void {
     const respType: MessageType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
+    if (m.type === 'preVote' && this.racingLinkLostCampaign()) {
+      // Two followers racing after the same leader crash must not both reach the vote (each would vote for
+      // itself and split it, costing a whole election timeout): the earlier-ranked one goes on, the later
+      // one yields and grants. Refusing a vote never endangers safety; the loser of this race only falls
+      // back to its normal election timeout should the winner fail.
+      if (!this.ranksBefore(m.from)) {
+        this.send(makeMessage({ type: respType, from: this.id, to: m.from, term: this.term, reject: true }));
+        return;
+      }
+      this.becomeFollower(this.term, null);
+    }
     // §5.2 one vote per term; a pre-vote for a future term binds nothing.
     const canVote =
       this.vote === m.from ||
@@ -463,6 +477,18 @@ export class Raft {
     } else {
       this.send(makeMessage({ type: respType, from: this.id, to: m.from, term: this.term, reject: true }));
     }
+  }
+
+  /** Campaigning, or about to, because the leader's link closed (peerLinkLost). */
+  private racingLinkLostCampaign(): boolean {
+    return this.linkLostCampaign && (this.role === 'preCandidate' || this.fastCampaignIn !== null);
+  }
+
+  /** `other` comes before us in voter-id order, the order of link-lost campaigns. */
+  private ranksBefore(other: NodeId): boolean {
+    const voters = this.trk.voterList();
+    const them = voters.indexOf(other);
+    return them >= 0 && them < voters.indexOf(this.id);
   }
 
   // ---- leader ----------------------------------------------------------------------------------------
@@ -791,6 +817,7 @@ export class Raft {
     this.electionElapsed = 0;
     this.fastCampaignIn = null;
     this.fastRetriesLeft = 0;
+    this.linkLostCampaign = false;
     this.lead = from;
   }
 
@@ -934,6 +961,7 @@ export class Raft {
     const rank = Math.max(0, others.indexOf(this.id));
     this.fastCampaignIn = 1 + rank * this.linkLostRankTicks + this.rng.int(2);
     this.fastRetriesLeft = FAST_RETRIES;
+    this.linkLostCampaign = true;
   }
 
   private send(m: Message): void {
