@@ -4,7 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { encodePng } from '../stego/png/index.js';
-import type { Raster } from '../stego/raster.js';
+import { photoLikeRaster } from '../stego/png/synthetic.js';
 import { silentLogger, type Logger } from '../log.js';
 import { createRegistry } from '../metrics/registry.js';
 import { StegoPool, type StegoPoolOptions } from '../workers/stego-pool.js';
@@ -12,52 +12,16 @@ import { createApp } from './app.js';
 import { httpConfig, type HttpConfig } from './http-config.js';
 import type { Router } from '@koa/router';
 
-/** Deterministic xorshift so test images are the same on every run. */
-function noise(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
-
 export interface PhotoOptions {
   channels?: 3 | 4;
   seed?: number;
-  /** Amplitude of the noise added to the gradients (0-255). */
+  /** Amplitude of the noise added to the gradients (8-bit levels). */
   noise?: number;
 }
 
-export function photoRaster(width: number, height: number, opts: PhotoOptions = {}): Raster {
-  const channels = opts.channels ?? 3;
-  const rand = noise(opts.seed ?? 1);
-  const amp = opts.noise ?? 12;
-  const data = new Uint8Array(width * height * channels);
-  for (let y = 0, i = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const base = [(x * 255) / width, (y * 255) / height, ((x + y) * 127) / (width + height)];
-      for (let c = 0; c < 3; c++) data[i++] = Math.max(0, Math.min(255, Math.round(base[c]! + (rand() - 0.5) * amp)));
-      if (channels === 4) data[i++] = 255;
-    }
-  }
-  const colorType = channels === 4 ? 6 : 2;
-  return {
-    width,
-    height,
-    colorType,
-    bitDepth: 8,
-    channels,
-    hasAlpha: channels === 4,
-    data,
-    chunks: [],
-    source: { width, height, bitDepth: 8, colorType, interlace: 0 },
-  };
-}
-
+/** A deterministic photo-like PNG (the generator behind assets/cover.png and the benchmarks). */
 export function photoPng(width: number, height: number, opts: PhotoOptions = {}): Promise<Buffer> {
-  return encodePng(photoRaster(width, height, opts));
+  return encodePng(photoLikeRaster({ width, height, channels: opts.channels ?? 3, seed: opts.seed ?? 1, noise: opts.noise ?? 12 }));
 }
 
 export interface TestServer {
