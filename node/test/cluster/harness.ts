@@ -542,16 +542,19 @@ export class Cluster {
       throw new Error(`DELETE /admin/members/${id} on ${leaderId} → ${r.status} ${JSON.stringify(r.body)}`);
     }, { deadlineMs, intervalMs: 100 });
     await this.waitForMembership((_v, all) => !all.includes(id), `${id} to leave the configuration`, deadlineMs, others);
-    if (!opts.keepProcess) {
-      const n = this.node(id);
-      if (n.state !== 'stopped') {
-        n.signal('SIGKILL');
-        await n.exited();
-      }
-      this.nodes.delete(id);
-      rmSync(n.dataDir, { recursive: true, force: true });
-    }
+    if (!opts.keepProcess) await this.discard(id);
     return answers;
+  }
+
+  /** Kills a node's process (if any) and forgets it, removing its data dir: for members already removed. */
+  async discard(id: string): Promise<void> {
+    const n = this.node(id);
+    if (n.state !== 'stopped') {
+      n.signal('SIGKILL');
+      await n.exited();
+    }
+    this.nodes.delete(id);
+    rmSync(n.dataDir, { recursive: true, force: true });
   }
 
   async waitForMembership(

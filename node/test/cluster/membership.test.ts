@@ -2,7 +2,7 @@
 // Every acknowledged write must survive and the writer must keep getting acknowledgements in each phase.
 
 import { expect } from 'chai';
-import { Cluster, dumpOnFailure } from './harness.js';
+import { Cluster, dumpOnFailure, pollUntil } from './harness.js';
 import { BackgroundWriter, verifyObjects } from './workload.js';
 
 const SNAPSHOT_ENTRIES = 50;
@@ -111,5 +111,41 @@ describe('cluster (3→5→3 processes): membership changes under write load', f
     // Last, so the cluster checks above run even when this fails: the DELETE that removed the leader
     // must say so (etcd's MemberRemove of the leader succeeds too), not leave the caller guessing.
     expect(answers[0]!.status, `DELETE /admin/members/${leaderId} on itself → ${JSON.stringify(answers[0]!.body)}`).to.be.within(200, 299);
+  });
+
+  it('a removed member restarted from its old data dir stays out of the cluster', async () => {
+    const members = cluster.liveIds();
+    const zombie = await cluster.addNode();
+    await cluster.removeNode(zombie, { keepProcess: true });
+    await cluster.kill(zombie, 'SIGKILL');
+    await cluster.restart(zombie);
+    let w: BackgroundWriter | undefined;
+    try {
+      // Its own view: not serving, not a member of anything it could lead.
+      await pollUntil(`${zombie} to report itself out of the cluster`, async () => {
+        const ready = await cluster.request(zombie, '/readyz');
+        const s = await cluster.status(zombie);
+        const self = s.nodes.find((n) => n.id === zombie);
+        if (ready.status !== 503) throw new Error(`/readyz ${ready.status}`);
+        if (self && (self.voter || self.role === 'Leader')) throw new Error(`it reports itself ${JSON.stringify(self)}`);
+        for (const n of s.nodes) expect(n.role, `${zombie} must not present ${n.id} as leader`).to.not.equal('Leader');
+        return true;
+      }, { deadlineMs: 10_000 });
+      // The real members keep working without it while it runs (the writes are the observation window).
+      w = new BackgroundWriter(cluster, { concurrency: 2, targets: () => members, tag: 'zombie' }).start();
+      await w.waitForMoreAcks(20, 30_000);
+      await w.stop();
+      const { leaderId, statuses } = await cluster.waitForLeader({ among: members });
+      expect(leaderId).to.not.equal(zombie);
+      for (const [id, s] of statuses) {
+        expect(s.nodes.map((n) => n.id), `${id}'s members`).to.not.include(zombie);
+      }
+      for (const id of members) {
+        expect(await verifyObjects(cluster, id, w.acked.values()), `writes on ${id}`).to.deep.equal([]);
+      }
+    } finally {
+      await w?.stop();
+      await cluster.discard(zombie);
+    }
   });
 });
