@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { NodeConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { RaftMetrics, RoleName, PeerSample } from '../metrics/raft.js';
 import { decodeConfChange, type ConfChange } from '../raft/confchange.js';
@@ -31,23 +32,24 @@ import { ClusterError } from './errors.js';
 import { ObjectStore } from './object-store.js';
 import { AppliedWaiters, ProposalTracker } from './waiters.js';
 
-export interface RaftNodeOptions {
+/** The node's own settings come straight from NodeConfig (documented there), so the two cannot drift. */
+export interface RaftNodeOptions
+  extends Pick<
+    NodeConfig,
+    | 'dataDir'
+    | 'peers'
+    | 'join'
+    | 'tickMs'
+    | 'heartbeatTicks'
+    | 'electionTicks'
+    | 'snapshotEntries'
+    | 'snapshotBytes'
+    | 'snapshotTrailingEntries'
+    | 'linkLostRankMs'
+    | 'fsyncDeadlineMs'
+    | 'requestTimeoutMs'
+  > {
   id: NodeId;
-  dataDir: string;
-  /** Initial address book (PEERS), including this node. */
-  peers: Map<NodeId, string>;
-  /** Start empty and wait to be added instead of bootstrapping from `peers`. */
-  join: boolean;
-  tickMs: number;
-  heartbeatTicks: number;
-  electionTicks: number;
-  snapshotEntries: number;
-  snapshotBytes: number;
-  snapshotTrailingEntries: number;
-  /** After the leader's link closes, followers campaign this far apart in id order (avoids split votes). */
-  linkLostRankMs: number;
-  fsyncDeadlineMs: number;
-  requestTimeoutMs: number;
   transport: Transport;
   logger: Logger;
   metrics?: RaftMetrics;

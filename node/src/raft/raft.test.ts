@@ -439,6 +439,16 @@ describe('raft: ReadIndex (thesis §6.4)', () => {
   });
 });
 
+/** Ticks only the survivors until one of them leads; returns how many ticks that took (100 at most). */
+function ticksUntilLeader(net: TestNetwork, survivors: string[], onTick: (tick: number) => void = () => {}): number {
+  let ticks = 0;
+  while (!survivors.includes(net.leader() ?? '') && ticks < 100) {
+    net.tick(1, survivors);
+    onTick(++ticks);
+  }
+  return ticks;
+}
+
 describe('raft: peerLinkLost fast failover', () => {
   it('followers that lose the link to the leader elect a new one well before the election timeout', () => {
     const net = electA(['a', 'b', 'c'], { electionTicks: 30, heartbeatTicks: 10 });
@@ -446,11 +456,7 @@ describe('raft: peerLinkLost fast failover', () => {
     net.isolate('a');
     net.raw('b').peerLinkLost('a');
     net.raw('c').peerLinkLost('a');
-    let ticks = 0;
-    while (!['b', 'c'].includes(net.leader() ?? '') && ticks < 100) {
-      net.tick(1, ['b', 'c']);
-      ticks++;
-    }
+    const ticks = ticksUntilLeader(net, ['b', 'c']);
     expect(['b', 'c']).to.include(net.leader());
     expect(ticks).to.be.at.most(8);
   });
@@ -460,11 +466,8 @@ describe('raft: peerLinkLost fast failover', () => {
     net.tick(2);
     net.isolate('a');
     net.raw('b').peerLinkLost('a'); // b campaigns at once; c, still in its lease, ignores the pre-vote
-    let ticks = 0;
-    while (!['b', 'c'].includes(net.leader() ?? '') && ticks < 100) {
-      net.tick(1, ['b', 'c']);
-      if (++ticks === 3) net.raw('c').peerLinkLost('a'); // c's own link-down event arrives 15 ms later
-    }
+    // c's own link-down event arrives 15 ms later
+    const ticks = ticksUntilLeader(net, ['b', 'c'], (t) => t === 3 && net.raw('c').peerLinkLost('a'));
     expect(net.leader()).to.equal('b'); // b's retry wins, before c's own ranked campaign (8 ticks)
     expect(ticks).to.be.at.most(7);
   });
@@ -477,11 +480,7 @@ describe('raft: peerLinkLost fast failover', () => {
       net.isolate('a');
       net.raw('b').peerLinkLost('a');
       net.raw('c').peerLinkLost('a');
-      let ticks = 0;
-      while (!['b', 'c'].includes(net.leader() ?? '') && ticks < 100) {
-        net.tick(1, ['b', 'c']);
-        ticks++;
-      }
+      const ticks = ticksUntilLeader(net, ['b', 'c']);
       expect(net.leader(), `seed ${seed}`).to.equal('b');
       expect(net.raw('b').term, `seed ${seed}: one round, no split vote`).to.equal(term + 1);
       expect(ticks).to.be.at.most(6);
