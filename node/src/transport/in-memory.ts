@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import { decodeFrame, encodeFrame, payloadBytesOf } from './codec.js';
 import { RemoteError, TransportError } from './errors.js';
+import { PendingRequests } from './pending.js';
 import { snapshotBaseName } from './snapshot.js';
 import type { LinkStats, Message, RequestHandler, SnapshotSendResult, SnapshotSource, Transport, TransportEvents } from './types.js';
 
@@ -130,9 +131,8 @@ export class InMemoryTransport extends EventEmitter<TransportEvents> implements 
   running = false;
   private readonly counters = new Map<NodeId, PeerCounters>();
   private readonly handlers = new Map<string, RequestHandler>();
-  private readonly pending = new Map<number, { peer: NodeId; reject(err: Error): void; timer: NodeJS.Timeout }>();
+  private readonly pending = new PendingRequests();
   private readonly snapshotsOut = new Set<NodeId>();
-  private nextRequestId = 1;
   private peersWanted = new Map<NodeId, string>();
 
   constructor(
@@ -209,25 +209,14 @@ export class InMemoryTransport extends EventEmitter<TransportEvents> implements 
   request(to: NodeId, kind: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     const target = this.net.node(to);
     if (!target || !this.isConnected(to)) return Promise.reject(new TransportError('link_down', `no link to ${to}`));
-    const id = this.nextRequestId++;
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new TransportError('timeout', `request '${kind}' to ${to} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { peer: to, reject, timer });
-      const settle = (fn: () => void) => {
-        if (!this.pending.delete(id)) return;
-        clearTimeout(timer);
-        fn();
-      };
+    return this.pending.open(to, kind, timeoutMs, (id) => {
       if (this.net.shouldDrop(this.id, to, undefined)) return; // lost: the caller sees a timeout
       const copy = Uint8Array.from(body);
       this.later(to, undefined, () => {
         if (!this.isConnected(to)) return;
         target.serve(this.id, kind, copy).then(
-          (res) => this.later(to, undefined, () => settle(() => resolve(Uint8Array.from(res)))),
-          (err: RemoteError) => this.later(to, undefined, () => settle(() => reject(err))),
+          (res) => this.later(to, undefined, () => this.pending.resolve(id, to, Uint8Array.from(res))),
+          (err: RemoteError) => this.later(to, undefined, () => this.pending.reject(id, to, err)),
         );
       });
     });
@@ -267,12 +256,7 @@ export class InMemoryTransport extends EventEmitter<TransportEvents> implements 
       setImmediate(() => this.running && this.emit('linkUp', peer));
       return;
     }
-    for (const [id, req] of this.pending) {
-      if (req.peer !== peer) continue;
-      this.pending.delete(id);
-      clearTimeout(req.timer);
-      req.reject(new TransportError('link_lost', `link to ${peer} closed before the response`));
-    }
+    this.pending.linkLost(peer);
     if (this.running) setImmediate(() => this.emit('linkDown', peer));
   }
 

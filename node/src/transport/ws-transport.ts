@@ -10,6 +10,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import { handshakeMac, macMatches, newNonce, type HandshakeTranscript } from './auth.js';
 import { decodeFrame, encodeFrame, payloadBytesOf, type Frame, type FrameOf } from './codec.js';
+import { PendingRequests } from './pending.js';
 import { RemoteError, TransportError } from './errors.js';
 import { SnapshotInbox, SnapshotSender } from './snapshot.js';
 import type { LinkStats, Message, RequestHandler, SnapshotSendResult, SnapshotSource, Transport, TransportEvents } from './types.js';
@@ -131,13 +132,6 @@ interface PeerState {
   replacing: boolean;
 }
 
-interface PendingRequest {
-  peer: NodeId;
-  resolve(body: Uint8Array): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-}
-
 type Settings = typeof DEFAULTS & WsTransportOptions;
 
 export class WsTransport extends EventEmitter<TransportEvents> implements Transport {
@@ -148,10 +142,9 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   private readonly secret: Uint8Array;
   private readonly peers = new Map<NodeId, PeerState>();
   private readonly handlers = new Map<string, RequestHandler>();
-  private readonly pending = new Map<number, PendingRequest>();
+  private readonly pending = new PendingRequests();
   private readonly inbox: SnapshotInbox;
   private server: WebSocketServer | undefined;
-  private nextRequestId = 1;
   private stopped = false;
   private totalAuthFailures = 0;
 
@@ -203,11 +196,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       for (const l of linksOf(p)) l.ws.terminate();
       p.dialSocket?.terminate();
     }
-    for (const [id, req] of this.pending) {
-      clearTimeout(req.timer);
-      this.pending.delete(id);
-      req.reject(new TransportError('stopped', 'transport stopped'));
-    }
+    this.pending.stopAll();
     await this.inbox.abortAll();
     const server = this.server;
     if (server) {
@@ -285,19 +274,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     if (link.inflight > 0 && link.inflight + body.byteLength > this.cfg.maxInflightBytes) {
       return Promise.reject(new TransportError('backpressure', `in-flight cap towards ${to} reached`));
     }
-    const id = this.nextRequestId++;
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new TransportError('timeout', `request '${kind}' to ${to} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { peer: to, resolve, reject, timer });
-      this.writeFrame(link, { t: 'req', id, kind, body }).catch((err: Error) => {
-        if (!this.pending.delete(id)) return;
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
+    return this.pending.open(to, kind, timeoutMs, (id) => this.writeFrame(link, { t: 'req', id, kind, body }));
   }
 
   handle(kind: string, fn: RequestHandler): void {
@@ -562,12 +539,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   }
 
   private peerLost(p: PeerState): void {
-    for (const [id, req] of this.pending) {
-      if (req.peer !== p.id) continue;
-      clearTimeout(req.timer);
-      this.pending.delete(id);
-      req.reject(new TransportError('link_lost', `link to ${p.id} closed before the response`));
-    }
+    this.pending.linkLost(p.id);
     void this.inbox.abort(p.id);
     this.cfg.logger?.info({ peer: p.id }, 'raft link down');
     this.cfg.metrics?.linkDown?.(p.id);
@@ -696,12 +668,8 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   }
 
   private onResponse(link: Link, f: FrameOf<'res'> | FrameOf<'err'>): void {
-    const req = this.pending.get(f.id);
-    if (!req || req.peer !== link.peer) return; // late answer to a request that already timed out
-    this.pending.delete(f.id);
-    clearTimeout(req.timer);
-    if (f.t === 'res') req.resolve(f.body);
-    else req.reject(new RemoteError(f.code, f.message, link.peer));
+    if (f.t === 'res') this.pending.resolve(f.id, link.peer, f.body);
+    else this.pending.reject(f.id, link.peer, new RemoteError(f.code, f.message, link.peer));
   }
 
   private decodeOrNull(data: RawData): Frame | null {
