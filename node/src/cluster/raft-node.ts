@@ -311,17 +311,29 @@ export class RaftNode {
     return this.proposeLocal(encodeCommand(cmd));
   }
 
-  /** Proposes a membership change on the leader; resolves once it is applied here. */
+  /**
+   * Proposes a membership change on the leader; resolves once it is applied here. A change refused
+   * because an earlier one is not applied yet (e.g. the entries a new leader inherited) is proposed
+   * again once this node has applied up to the core's pending index, within the request timeout.
+   */
   async proposeConfChange(cc: ConfChange): Promise<number> {
-    this.assertServing();
-    let pos: { index: number; term: number };
-    try {
-      pos = this.raw.proposeConfChange(cc);
-    } catch (e) {
-      throw this.translateProposeError(e);
+    const deadline = Date.now() + this.opts.requestTimeoutMs;
+    for (;;) {
+      this.assertServing();
+      let pos: { index: number; term: number };
+      try {
+        pos = this.raw.proposeConfChange(cc);
+      } catch (e) {
+        if (!(e instanceof ConfChangeError) || e.rejection.reason !== 'pending' || Date.now() >= deadline) {
+          throw this.translateProposeError(e);
+        }
+        // a timeout or a failure is reported by the next pass (change_in_progress, or assertServing)
+        await this.appliedWaiters.wait(e.rejection.pendingIndex, Math.max(1, deadline - Date.now())).catch(() => undefined);
+        continue;
+      }
+      this.kick();
+      return this.proposals.track(pos.index, pos.term, Math.max(1, deadline - Date.now()));
     }
-    this.kick();
-    return this.proposals.track(pos.index, pos.term, this.opts.requestTimeoutMs);
   }
 
   /**
@@ -953,7 +965,7 @@ export class RaftNode {
     }
     if (e instanceof ProposalDroppedError) return new ClusterError('unavailable', `proposal dropped: ${e.reason}`);
     if (e instanceof ConfChangeError) {
-      return new ClusterError(/one change at a time/.test(e.message) ? 'change_in_progress' : 'invalid_member', e.message);
+      return new ClusterError(e.rejection.reason === 'pending' ? 'change_in_progress' : 'invalid_member', e.message);
     }
     return e as Error;
   }

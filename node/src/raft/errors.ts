@@ -36,9 +36,18 @@ export class ProposalDroppedError extends RaftError {
   }
 }
 
-/** A membership change that cannot be proposed now (another is pending) or makes no sense (unknown node). */
+/**
+ * A membership change that cannot be proposed now or makes no sense. `pending`: an earlier change (at
+ * `pendingIndex`) is not applied yet, so proposing again once applied ≥ `pendingIndex` may succeed;
+ * `invalid`: the change itself is refused (unknown node, add a voter directly, remove the last voter).
+ */
+export type ConfChangeRejection = { reason: 'pending'; pendingIndex: number } | { reason: 'invalid' };
+
 export class ConfChangeError extends RaftError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly rejection: ConfChangeRejection = { reason: 'invalid' },
+  ) {
     super('conf_change_rejected', message);
   }
 }

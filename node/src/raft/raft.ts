@@ -678,7 +678,10 @@ export class Raft {
   proposeConfChange(cc: ConfChange): { index: number; term: number } {
     this.checkCanPropose();
     if (this.pendingConfIndex > this.log.applied) {
-      throw new ConfChangeError(`a membership change (index ${this.pendingConfIndex}) is still being applied; one change at a time`);
+      throw new ConfChangeError(`a membership change (index ${this.pendingConfIndex}) is still being applied; one change at a time`, {
+        reason: 'pending',
+        pendingIndex: this.pendingConfIndex,
+      });
     }
     if (cc.type === 'addVoter') throw new ConfChangeError('add the node as a learner, then promote it once it has caught up');
     const problem = confChangeProblem(this.confState(), cc);

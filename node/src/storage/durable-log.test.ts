@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DurableLog } from './durable-log.js';
 import { StorageUsageError } from './errors.js';
@@ -186,6 +186,30 @@ describe('storage/DurableLog', () => {
     expect([l3.firstIndex(), l3.lastIndex()]).to.deep.equal([31, 30]);
     await l3.save(undefined, range(31, 32, 2));
     await l3.close();
+  });
+
+  it('a crash while pruning an old snapshot never leaves a published snapshot without its metadata', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, segmentBytes: 2048 });
+    for (let i = 1; i <= 60; i += 5) await log.save({ term: 1, vote: 'n1', commit: 60 }, range(i, i + 4));
+    await writeSnapshot(log, snapMeta(20, 1));
+    await writeSnapshot(log, snapMeta(40, 1));
+    // The process "dies" inside the recursive delete of the pruned snapshot, after meta.json is gone.
+    const realRm = fsp.rm;
+    fsp.rm = async (target) => {
+      rmSync(path.join(String(target), 'meta.json'), { force: true });
+      throw new Error('killed mid-delete');
+    };
+    try {
+      await writeSnapshot(log, snapMeta(50, 1)).catch(() => undefined);
+    } finally {
+      fsp.rm = realRm;
+    }
+    await log.close().catch(() => undefined);
+    const { log: again, state } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, segmentBytes: 2048, logger: { warn: () => undefined } });
+    expect(state.snapshot).to.deep.equal(snapMeta(50, 1));
+    expect(again.snapshots().map((x) => x.meta.index)).to.deep.equal([40, 50]);
+    expect(readdirSync(path.join(t.dir, 'snap')).filter((n) => n.startsWith('.'))).to.deep.equal([]);
+    await again.close();
   });
 
   it('aborting a pending snapshot leaves nothing behind', async () => {

@@ -128,9 +128,19 @@ export class SnapshotStore {
     const drop = this.infos.slice(0, Math.max(0, this.infos.length - this.retain));
     if (drop.length === 0) return;
     this.infos = this.infos.slice(drop.length);
-    // a transport still streaming an old snapshot keeps its open fd; unlinking is safe on POSIX
-    for (const d of drop) await fsp.rm(path.dirname(d.path), { recursive: true, force: true });
+    // Unpublish each with one rename first: a crash inside a recursive delete would otherwise leave a
+    // published name with its meta.json already gone, which startup must treat as corruption. A temp
+    // name is removed at startup. A transport still streaming an old snapshot keeps its open fd;
+    // unlinking is safe on POSIX.
+    const doomed: string[] = [];
+    for (const d of drop) {
+      const dir = path.dirname(d.path);
+      const tmp = path.join(this.dir, `${TMP_PREFIX}pruned-${path.basename(dir)}`);
+      await fsp.rename(dir, tmp);
+      doomed.push(tmp);
+    }
     await syncDir(this.dir);
+    for (const tmp of doomed) await fsp.rm(tmp, { recursive: true, force: true });
   }
 }
 

@@ -12,7 +12,10 @@ describe('StegoPool (real engine in worker threads)', () => {
 
   it('embeds and extracts a file payload, moving the input to the worker and hashing the output there', async () => {
     const cover = await photoPng(80, 60);
-    const input = Buffer.from(cover);
+    // A buffer that owns its whole ArrayBuffer, as an upload arena's is: Buffer.from() of a small buffer
+    // may return a slice of Node's shared allocation pool (64 KiB on Node 24), which must be copied.
+    const input = Buffer.allocUnsafeSlow(cover.length);
+    cover.copy(input);
     const data = Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff));
     const { png, sha256 } = await pool.embed(input, { kind: 'file', filename: 'x.bin', data }, { digest: true });
     expect(input.length, 'input transferred, not copied').to.equal(0);
@@ -24,6 +27,16 @@ describe('StegoPool (real engine in worker threads)', () => {
       expect(back.filename).to.equal('x.bin');
       expect(Buffer.from(back.data).equals(data)).to.equal(true);
     }
+  });
+
+  it('copies a slice of Node\'s shared buffer pool instead of detaching the pool', async () => {
+    const cover = await photoPng(16, 16);
+    const pooled = Buffer.from(cover);
+    expect(pooled.buffer.byteLength, 'a pooled slice (Buffer.poolSize on this runtime)').to.be.greaterThan(pooled.length);
+    const neighbour = Buffer.from('still here');
+    await pool.capacity(pooled);
+    expect(pooled.equals(cover), 'the submitted slice is intact').to.equal(true);
+    expect(neighbour.toString(), 'other slices of the pool are intact').to.equal('still here');
   });
 
   it('re-creates the engine\'s StegoErrors on the main thread', async () => {

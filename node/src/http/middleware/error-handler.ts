@@ -3,6 +3,7 @@
 import type { Middleware } from 'koa';
 import type { Logger } from '../../log.js';
 import { ApiError, errorAnswer } from '../errors.js';
+import { lingerOnEarlyAnswer } from './linger.js';
 
 export function errorHandler(logger: Logger): Middleware {
   return async function handleErrors(ctx, next) {
@@ -17,9 +18,7 @@ export function errorHandler(logger: Logger): Middleware {
       if (answer.unexpected) log.error({ err: e, status: answer.status }, 'request failed unexpectedly');
       else log.debug({ code: answer.body.error.code, status: answer.status }, answer.body.error.message);
       ctx.set(answer.headers);
-      // A body-size refusal is sent before the client has finished uploading: close the connection
-      // instead of reading (and discarding) up to the rest of a huge upload.
-      if (answer.status === 413) ctx.set('Connection', 'close');
+      lingerOnEarlyAnswer(ctx);
       ctx.status = answer.status;
       ctx.body = answer.body;
     }
