@@ -60,20 +60,18 @@ done
 
 # iptables: the chains kube-proxy, the kubelet and the CNI plugins create (KUBE-*, CNI-*), and the rules in
 # built-in chains that jump to them. Rules of anyone else are left as they are.
+ours='(KUBE-|CNI-|STEGO-K8S-)'
 for cmd in iptables ip6tables; do
   command -v "$cmd" >/dev/null || continue
   for table in filter nat mangle raw; do
-    "$cmd" -t "$table" -S >/dev/null 2>&1 || continue
-    "$cmd" -t "$table" -S | grep -E -- '^-A [A-Z]+ .*-j (KUBE-|CNI-)' | grep -vE '^-A (KUBE-|CNI-)' |
+    rules="$("$cmd" -t "$table" -S 2>/dev/null)" || continue
+    { grep -E -- "^-A [A-Z]+ .*-j $ours" <<<"$rules" || true; } | { grep -vE "^-A $ours" || true; } |
       sed 's/^-A /-D /' | while read -r rule; do
         eval "$cmd -t $table $rule" 2>/dev/null || true
       done
-    for chain in $("$cmd" -t "$table" -S | awk '$1 == "-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/) { print $2 }'); do
-      "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
-    done
-    for chain in $("$cmd" -t "$table" -S | awk '$1 == "-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/) { print $2 }'); do
-      "$cmd" -t "$table" -X "$chain" 2>/dev/null || true
-    done
+    chains="$(awk -v re="^$ours" '$1 == "-N" && $2 ~ re { print $2 }' <<<"$rules")"
+    for chain in $chains; do "$cmd" -t "$table" -F "$chain" 2>/dev/null || true; done
+    for chain in $chains; do "$cmd" -t "$table" -X "$chain" 2>/dev/null || true; done
   done
 done
 # Conntrack entries of our address ranges.

@@ -7,11 +7,16 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
 
 {
-  # Processes: anything run from our caches or state, and the daemons the scripts start.
-  ps -eo pid=,args= | awk -v c="$STEGO_CACHE/" -v s="$STATE/" -v self="$$" '
-    $2 != "awk" && $2 !~ /(^|\/)go$/ && (index($2, c) == 1 || index($0, s) ||
-      $2 ~ /(^|\/)(etcd|containerd|containerd-shim[a-z0-9-]*|coredns|kube-[a-z-]+|kubelet|runc)$/) {
-      $1 = ""; print "process" $0 }'
+  # Processes: our binaries, anything whose arguments name our state directory, and every process in a
+  # Kubernetes pod's cgroup.
+  for pid in $(ps -eo pid=); do
+    args="$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null)" || continue
+    [[ -n "$args" ]] || continue
+    case "$args" in
+      "$K8S_BIN"/* | "$TOOLS_BIN"/* | *"$STATE/"*) echo "process $args" ;;
+      *) grep -q kubepods "/proc/$pid/cgroup" 2>/dev/null && echo "process $args" ;;
+    esac
+  done || true
   awk '{ print "mount " $2 " " $3 }' /proc/self/mounts
   ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print "interface " $2 }'
   ip -o addr show | awk '{ print "address " $2 " " $4 }'
@@ -21,7 +26,7 @@ source "$here/lib.sh"
   done
   for root in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
     for top in kubepods kubepods.slice stegocluster-k8s system.slice/containerd.service; do
-      [[ -d "$root$top" ]] && find "$root$top" -type d | sed 's/^/cgroup /'
+      if [[ -d "$root$top" ]]; then find "$root$top" -type d | sed 's/^/cgroup /'; fi
     done
   done
   sysctl -e kernel.panic kernel.panic_on_oops vm.overcommit_memory net.ipv4.ip_forward \
@@ -30,6 +35,6 @@ source "$here/lib.sh"
     2>/dev/null | sed 's/^/sysctl /'
   for d in /var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /etc/cni /run/containerd \
     /var/lib/containerd /etc/kubernetes /run/flannel "$STATE"; do
-    [[ -e "$d" ]] && echo "path $d"
+    if [[ -e "$d" ]]; then echo "path $d"; fi
   done
 } | sort
