@@ -87,3 +87,7 @@ kubectl_local() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 LOCAL_IMAGE_PREFIX="stegocluster.local"
 STEGO_NODE_IMAGE="${STEGO_NODE_IMAGE:-$LOCAL_IMAGE_PREFIX/stegocluster-node:local}"
 STEGO_OPERATOR_IMAGE="${STEGO_OPERATOR_IMAGE:-$LOCAL_IMAGE_PREFIX/stegocluster-operator:local}"
+
+# Pre-created hostPath PersistentVolumes behind the default StorageClass "standard" (stage 2).
+LOCAL_PV_COUNT="${LOCAL_PV_COUNT:-16}"
+LOCAL_PV_SIZE="${LOCAL_PV_SIZE:-2Gi}"

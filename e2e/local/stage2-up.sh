@@ -187,6 +187,40 @@ sed -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" 
   -e "s|@COREDNS_IMAGE@|$LOCAL_IMAGE_PREFIX/coredns:$COREDNS_VERSION|g" "$here/manifests/coredns.yaml" |
   kubectl_local apply -f - >/dev/null
 wait_for "CoreDNS available" 90 kubectl_local -n kube-system wait --for=condition=Available deployment/coredns --timeout=2s
+# Storage: a default StorageClass named like kind's ("standard") backed by hostPath volumes under $STATE,
+# created ahead (no provisioner to build); WaitForFirstConsumer binds them where the pod is scheduled.
+if ! kubectl_local get storageclass standard >/dev/null 2>&1; then
+  {
+    cat <<YAML
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: { storageclass.kubernetes.io/is-default-class: "true" }
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Retain
+YAML
+    for i in $(seq -w 1 "$LOCAL_PV_COUNT"); do
+      mkdir -p "$STATE/volumes/pv$i"
+      cat <<YAML
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: { name: local-pv$i, labels: { stegocluster.local/volume: "true" } }
+spec:
+  storageClassName: standard
+  capacity: { storage: $LOCAL_PV_SIZE }
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: { path: $STATE/volumes/pv$i, type: Directory }
+  nodeAffinity:
+    required:
+      nodeSelectorTerms: [{ matchExpressions: [{ key: kubernetes.io/hostname, operator: In, values: [$NODE_NAME] }] }]
+YAML
+    done
+  } | kubectl_local apply -f - >/dev/null
+fi
 wait_for "default service account" 30 kubectl_local -n default get serviceaccount default
 log "stage 2 ready: KUBECONFIG=$KUBECONFIG_PATH"
 echo "$KUBECONFIG_PATH"
