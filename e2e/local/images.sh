@@ -121,6 +121,8 @@ build_nginx() {
   cp -a /etc/nginx/mime.types /etc/nginx/nginx.conf "$root/etc/nginx/"
   sed -i '/include \/etc\/nginx\/modules-enabled/d; /include \/etc\/nginx\/sites-enabled/d' "$root/etc/nginx/nginx.conf"
   mkdir -p "$root/etc/nginx/conf.d"
+  # A default server so the image answers on its own; the operator's configuration replaces nginx.conf.
+  printf 'server {\n    listen 80 default_server;\n    location / { return 200 "stegocluster nginx\\n"; }\n}\n' >"$root/etc/nginx/conf.d/default.conf"
   ln -s /dev/stdout "$root/var/log/nginx/access.log"; ln -s /dev/stderr "$root/var/log/nginx/error.log"
   write_oci_archive "$root" "$name" "$out" '["/usr/sbin/nginx","-g","daemon off;"]'
   rm -rf "$root"; echo "$out"
@@ -155,6 +157,9 @@ build_node_image() {
   cp -a "$repo/dist" "$repo/package.json" "$root/app/"
   [[ -d "$repo/assets" ]] && cp -a "$repo/assets" "$root/app/"
   cp -a "$prod/node_modules" "$root/app/"
+  # Tests, benchmarks and the e2e suite are not part of the runtime.
+  rm -rf "$root/app/dist/e2e" "$root/app/dist/node/test" "$root/app/dist/node/bench"
+  find "$root/app/dist" -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' | xargs -r rm -f
   write_oci_archive "$root" "$name" "$out" "$entry" \
     '["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"]' /app
   rm -rf "$root"; echo "$out"

@@ -14,7 +14,7 @@ for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-prox
   [[ "${STEGO_K8S_BUILD:-0}" == 1 ]] || die "$b $K8S_VERSION not built: run e2e/local/build.sh"
   "$here/build.sh" "$b" >&2
 done
-for t in coredns crictl; do
+for t in coredns; do
   [[ -x "$TOOLS_BIN/$t" ]] || { [[ "${STEGO_K8S_BUILD:-0}" == 1 ]] && "$here/build.sh" "$t" >&2; } || die "$t not built: run e2e/local/build.sh $t"
 done
 for c in containerd runc ctr iptables; do command -v "$c" >/dev/null || die "$c not found (see docs/e2e.md for the apt packages)"; done

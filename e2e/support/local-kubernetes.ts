@@ -59,7 +59,7 @@ const STAGE_BINARIES: Record<Stage, { k8s: string[]; tools: string[]; commands: 
   stage1: { k8s: ['kube-apiserver', 'kubectl'], tools: [], commands: ['etcd', 'openssl', 'ip'] },
   stage2: {
     k8s: ['kube-apiserver', 'kubectl', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy'],
-    tools: ['coredns', 'crictl'],
+    tools: ['coredns'],
     commands: ['etcd', 'openssl', 'ip', 'containerd', 'runc', 'ctr', 'iptables'],
   },
 };
