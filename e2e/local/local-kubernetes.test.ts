@@ -78,6 +78,70 @@ describe('local Kubernetes stage 1 (etcd + kube-apiserver)', function () {
   });
 });
 
+describe('local Kubernetes stage 2 (a full single node)', function () {
+  const k8s = useLocalKubernetes(this, 'stage2');
+  const ns = `local-smoke-${process.pid}`;
+
+  async function kubectl(args: string[], input?: string): Promise<string> {
+    const { k8sBin } = await localKubernetesPaths();
+    return new Promise((resolve, reject) => {
+      const child = execFile(join(k8sBin, 'kubectl'), ['--kubeconfig', k8s.kubeconfig, ...args], { maxBuffer: 16 * 1024 * 1024 }, (err, out, stderr) =>
+        err ? reject(new Error(`kubectl ${args.join(' ')}: ${String(out)}${String(stderr) || err.message}`)) : resolve(String(out)),
+      );
+      if (input !== undefined) child.stdin!.end(input);
+    });
+  }
+
+  it('has one Ready node at the address of the interface it created', async function () {
+    const node = JSON.parse(await kubectl(['get', 'nodes', '-o', 'json'])) as {
+      items: { status: { addresses: { type: string; address: string }[]; conditions: { type: string; status: string }[] } }[];
+    };
+    expect(node.items).to.have.length(1);
+    expect(node.items[0]!.status.conditions.find((c) => c.type === 'Ready')?.status).to.equal('True');
+    expect(node.items[0]!.status.addresses.find((a) => a.type === 'InternalIP')?.address).to.match(/^198\.18\./);
+  });
+
+  it('resolves cluster names through CoreDNS and refuses every other name (nothing leaves the machine)', async function () {
+    this.timeout(120_000);
+    await kubectl(['create', 'namespace', ns]);
+    await kubectl(['-n', ns, 'run', 'dns-probe', '--image=stegocluster.local/busybox:local', '--image-pull-policy=Never', '--restart=Never', '--command', '--', 'sleep', '600']);
+    await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'pod/dns-probe', '--timeout=90s']);
+    const inside = await kubectl(['-n', ns, 'exec', 'dns-probe', '--', 'nslookup', 'kubernetes.default.svc.cluster.local']);
+    expect(inside).to.match(/Address: 198\.18\.16\.1\b/);
+    const outside = await kubectl(['-n', ns, 'exec', 'dns-probe', '--', 'nslookup', 'example.com']).catch((e: Error) => e.message);
+    expect(outside).to.match(/REFUSED/);
+  });
+
+  it('runs the real StegoCluster node image as a 3-member StatefulSet with volumes, reachable on a NodePort', async function () {
+    this.timeout(300_000);
+    const { scriptsDir } = await localKubernetesPaths();
+    const image = 'stegocluster.local/stegocluster-node:local';
+    const { stdout: archive } = await run(join(scriptsDir, 'images.sh'), ['node', image, '--', 'node', 'dist/node/src/main.js'], { maxBuffer: 16 * 1024 * 1024 });
+    await run(join(scriptsDir, 'images.sh'), ['import', archive.trim().split('\n').pop()!]);
+    const manifest = (await import('node:fs')).readFileSync(join(scriptsDir, 'manifests', 'stego-statefulset.yaml'), 'utf8').replaceAll('@NODE_IMAGE@', image);
+    await kubectl(['-n', ns, 'apply', '-f', '-'], manifest);
+    await kubectl(['-n', ns, 'rollout', 'status', 'statefulset/stego-smoke', '--timeout=180s']);
+    const nodePort = (await kubectl(['-n', ns, 'get', 'service', 'stego-smoke', '-o', 'jsonpath={.spec.ports[0].nodePort}'])).trim();
+    const nodeIp = (await kubectl(['get', 'nodes', '-o', 'jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address}'])).trim();
+    const base = `http://${nodeIp}:${nodePort}`;
+    const form = new FormData();
+    form.set('message', 'through a NodePort of the local Kubernetes');
+    const embedded = await fetch(`${base}/api/embed`, { method: 'POST', body: form });
+    expect(embedded.status).to.equal(200);
+    const back = new FormData();
+    back.set('file', new Blob([await embedded.arrayBuffer()], { type: 'image/png' }), 'stego.png');
+    const extracted = await fetch(`${base}/api/extract`, { method: 'POST', body: back });
+    expect(await extracted.json()).to.deep.equal({ message: 'through a NodePort of the local Kubernetes' });
+    const status = (await (await fetch(`${base}/cluster/status`)).json()) as { nodes: unknown[]; leader_id: string | null };
+    expect(status.nodes).to.have.length(3);
+    expect(status.leader_id).to.match(/^stego-smoke-[0-2]$/);
+    // The API server reaches pods (proxy) and the kubelet (logs) at the node's address.
+    const metrics = await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/pods/stego-smoke-0:8080/proxy/metrics`]);
+    expect(metrics).to.match(/^# TYPE /m);
+    expect(await kubectl(['-n', ns, 'logs', 'stego-smoke-0', '--tail=5'])).to.not.equal('');
+  });
+});
+
 for (const stage of ['stage1', 'stage2'] as Stage[]) {
   describe(`local Kubernetes ${stage} teardown`, function () {
     before(async function () {
