@@ -8,7 +8,8 @@
 #   images.sh node NAME -- CMD ...       Node 24 + the app's dist/ and production node_modules, entry CMD
 #                                        (the node and the operator are the same runtime, different entry)
 #   images.sh import ARCHIVE ...         import archives into containerd's k8s.io namespace
-#   images.sh all                        base + stegocluster node and operator images, imported
+#   images.sh all                        base + stegocluster node and operator images, imported (entries:
+#                                        STEGO_NODE_ENTRY, STEGO_OPERATOR_ENTRY, relative to /app)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -184,8 +185,8 @@ case "$cmd" in
   import) import_archives "$@" ;;
   all)
     archives=("$(build_pause)" "$(build_busybox)" "$(build_coredns)" "$(build_nginx)")
-    archives+=("$(build_node_image "$STEGO_NODE_IMAGE" node dist/node/src/main.js)")
-    archives+=("$(build_node_image "$STEGO_OPERATOR_IMAGE" node dist/operator/src/main.js)")
+    archives+=("$(build_node_image "$STEGO_NODE_IMAGE" node "${STEGO_NODE_ENTRY:-dist/node/src/main.js}")")
+    archives+=("$(build_node_image "$STEGO_OPERATOR_IMAGE" node "${STEGO_OPERATOR_ENTRY:-dist/operator/src/main.js}")")
     import_archives "${archives[@]}" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
