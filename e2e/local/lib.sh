@@ -91,3 +91,6 @@ STEGO_OPERATOR_IMAGE="${STEGO_OPERATOR_IMAGE:-$LOCAL_IMAGE_PREFIX/stegocluster-o
 # Pre-created hostPath PersistentVolumes behind the default StorageClass "standard" (stage 2).
 LOCAL_PV_COUNT="${LOCAL_PV_COUNT:-16}"
 LOCAL_PV_SIZE="${LOCAL_PV_SIZE:-2Gi}"
+
+# containerd's proxy: a closed port on loopback (discard), so no registry is ever reached.
+NO_REGISTRY_PROXY="http://127.0.0.1:9"

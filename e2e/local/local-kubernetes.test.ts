@@ -112,6 +112,21 @@ describe('local Kubernetes stage 2 (a full single node)', function () {
     expect(outside).to.match(/REFUSED/);
   });
 
+  it('never pulls an image: a pod asking for one from a registry fails without leaving the machine', async function () {
+    this.timeout(120_000);
+    await kubectl(['-n', ns, 'run', 'pull-probe', '--image=docker.io/library/alpine:3.20', '--image-pull-policy=Always', '--restart=Never']);
+    const deadline = Date.now() + 90_000;
+    let events = '';
+    while (Date.now() < deadline) {
+      events = await kubectl(['-n', ns, 'get', 'events', '--field-selector', 'involvedObject.name=pull-probe', '-o', 'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}']);
+      if (/Failed: /.test(events)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(events).to.match(/Failed: .*127\.0\.0\.1:9/);
+    const phase = await kubectl(['-n', ns, 'get', 'pod', 'pull-probe', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.reason}']);
+    expect(phase).to.match(/ErrImagePull|ImagePullBackOff/);
+  });
+
   it('runs the real StegoCluster node image as a 3-member StatefulSet with volumes, reachable on a NodePort', async function () {
     this.timeout(300_000);
     const { scriptsDir } = await localKubernetesPaths();

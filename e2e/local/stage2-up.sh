@@ -95,7 +95,10 @@ cat >"$STATE/cni/net.d/10-stegocluster.conflist" <<JSON
 }
 JSON
 
-start_daemon containerd containerd --config "$STATE/containerd/config.toml"
+# Registry traffic goes to a closed local port: an image missing locally fails to pull at once instead of
+# being fetched from the internet.
+start_daemon containerd env HTTP_PROXY="$NO_REGISTRY_PROXY" HTTPS_PROXY="$NO_REGISTRY_PROXY" NO_PROXY= \
+  containerd --config "$STATE/containerd/config.toml"
 wait_for "containerd socket" 20 ctr --address "$CONTAINERD_SOCK" version
 
 # Base images (pause for sandboxes, busybox, coredns, nginx) built from local files and imported.
