@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Checks that teardown leaves the host as it found it: snapshots the host state, brings the given stage up
+# (optionally runs a workload), tears it down and compares. Usage: check-teardown.sh stage1|stage2
+# Exit status 0 and "teardown clean" when nothing differs; otherwise prints the difference and fails.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+source "$here/lib.sh"
+stage="${1:-stage1}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$here/host-state.sh" >"$work/before"
+case "$stage" in
+  stage1) "$here/stage1-up.sh" >/dev/null ;;
+  stage2)
+    "$here/stage2-up.sh" >/dev/null
+    # A pod on the bridge network and a Service, so kube-proxy, CNI, cgroups and mounts all get used.
+    kubectl_local -n default run teardown-probe --image="$LOCAL_IMAGE_PREFIX/busybox:local" \
+      --image-pull-policy=Never --restart=Never --command -- sleep 3600 >/dev/null
+    kubectl_local -n default expose pod teardown-probe --port 80 >/dev/null
+    kubectl_local -n default wait --for=condition=Ready pod/teardown-probe --timeout=120s >/dev/null
+    ;;
+  *) die "usage: $0 stage1|stage2" ;;
+esac
+"$here/host-state.sh" >"$work/during"
+"$here/down.sh"
+"$here/host-state.sh" >"$work/after"
+
+changed_during="$(diff "$work/before" "$work/during" | grep -c '^[<>]' || true)"
+# Other work on the machine changes interfaces, namespaces and rules of its own while this runs: only
+# differences that can be ours fail the check (our processes, names, address ranges and chains, Kubernetes
+# cgroups, the sysctls, the host paths); the rest is printed as ignored.
+ours="^(process|cgroup|sysctl|path) |stego|kube|cni|veth|containerd|198\.18\.|KUBE-|CNI-|STEGO-K8S-|$STATE"
+diff "$work/before" "$work/after" | grep '^[<>]' >"$work/diff" || true
+grep -E -- "$ours" "$work/diff" >"$work/ours" || true
+grep -vE -- "$ours" "$work/diff" >"$work/ignored" || true
+if [[ -s "$work/ignored" ]]; then
+  echo "ignored (changed by other work on this machine):"
+  sed 's/^/  /' "$work/ignored"
+fi
+if [[ ! -s "$work/ours" ]]; then
+  echo "teardown clean ($stage: $changed_during host facts changed while up, all restored)"
+else
+  echo "left behind or changed (< before, > after):"
+  cat "$work/ours"
+  echo "teardown left state behind ($stage)" >&2
+  exit 1
+fi

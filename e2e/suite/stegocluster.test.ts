@@ -1,0 +1,384 @@
+// The StegoCluster e2e suite: the operator chart and an example cluster on a real Kubernetes (the current
+// kubeconfig context: kind, or the local Kubernetes of e2e/local/), exercised the way a user would, through
+// kubectl, helm and the front door. Steps build on each other, so the suite stops at the first failure.
+
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pollUntil } from '../../node/test/cluster/harness.js';
+import {
+  CHART_DIR,
+  clusterView,
+  examplePath,
+  helmExtraArgs,
+  INVALID_SPECS,
+  isLeaderService,
+  KIND,
+  LEADER_ROLE,
+  ownedBy,
+  PLURAL,
+  PRINTER_COLUMNS,
+  RELEASE,
+  RESOURCE,
+  ROLE_LABEL,
+  SHORT_NAME,
+  type ClusterView,
+} from '../support/contract.js';
+import { FrontDoor, frontDoorUrl, samplePng, SteadyWriter, type WriteOutcome } from '../support/front-door.js';
+import { condition, helm, kubectl, kubectlJson, kubectlResult, tryApply, type KubeList, type KubeObject } from '../support/kube.js';
+import { repoRoot } from '../support/local-kubernetes.js';
+
+const root = repoRoot();
+const ns = process.env.STEGO_E2E_NAMESPACE ?? `stego-e2e-${randomBytes(3).toString('hex')}`;
+/** How long a member has to come back or a rollout to settle; kind on a laptop and CI on 2 cores both fit. */
+const SETTLE_MS = Number(process.env.STEGO_E2E_SETTLE_MS ?? 300_000);
+
+interface MemberPod extends KubeObject {
+  spec: { nodeName?: string; containers: { name: string; ports?: { name?: string; containerPort: number }[] }[] };
+  status: KubeObject['status'] & { podIP?: string; phase?: string; conditions?: { type: string; status: string }[] };
+}
+
+describe('StegoCluster on Kubernetes (e2e)', function () {
+  this.bail(true);
+  this.timeout(SETTLE_MS + 60_000);
+
+  let name = '';
+  let uid = '';
+  let example: KubeObject;
+  let door: FrontDoor;
+  /** Objects acknowledged (201) anywhere in the suite, read back after every disruption. */
+  const acknowledged: { id: string; sha256: string }[] = [];
+
+  async function cluster(): Promise<KubeObject> {
+    return kubectlJson(['-n', ns, 'get', `${PLURAL}/${name}`]);
+  }
+
+  async function view(): Promise<ClusterView> {
+    return clusterView(await cluster());
+  }
+
+  async function memberPods(): Promise<MemberPod[]> {
+    const pods = await kubectlJson<KubeList<MemberPod>>(['-n', ns, 'get', 'pods']);
+    return pods.items.filter((p) => ownedByCluster(p));
+  }
+
+  /** Member pods are owned by the cluster's StatefulSet, which the StegoCluster owns. */
+  let statefulSetUids = new Set<string>();
+  function ownedByCluster(p: KubeObject): boolean {
+    return (p.metadata.ownerReferences ?? []).some((r) => statefulSetUids.has(r.uid) || r.uid === uid);
+  }
+
+  async function refreshStatefulSets(): Promise<void> {
+    const sets = await kubectlJson<KubeList>(['-n', ns, 'get', 'statefulsets']);
+    statefulSetUids = new Set(sets.items.filter((s) => ownedBy(s, uid)).map((s) => s.metadata.uid!));
+    expect(statefulSetUids.size, 'StatefulSets owned by the StegoCluster').to.be.greaterThan(0);
+  }
+
+  async function waitAvailable(replicas: number): Promise<ClusterView> {
+    return pollUntil(
+      `${name} Available with ${replicas} ready members`,
+      async () => {
+        const obj = await cluster();
+        const v = clusterView(obj);
+        const available = condition(obj, 'Available');
+        if (available?.status !== 'True') return undefined;
+        if (available.observedGeneration !== undefined && available.observedGeneration !== obj.metadata.generation) return undefined;
+        return v.readyReplicas === replicas && v.leader ? v : undefined;
+      },
+      { deadlineMs: SETTLE_MS, intervalMs: 500 },
+    );
+  }
+
+  async function clusterStatus(): Promise<{ term: number; leader_id: string | null; nodes: unknown[] }> {
+    const a = await door.get('/cluster/status');
+    if (a.status !== 200) throw new Error(`/cluster/status answered ${a.status}: ${a.body.toString('utf8')}`);
+    return JSON.parse(a.body.toString('utf8')) as { term: number; leader_id: string | null; nodes: unknown[] };
+  }
+
+  async function expectAllReadable(): Promise<void> {
+    for (const o of acknowledged) {
+      const a = await door.getObject(o.id);
+      expect(a.status, `object ${o.id}`).to.equal(200);
+      expect(a.headers.get('x-stego-sha256'), `object ${o.id} digest`).to.equal(o.sha256);
+    }
+  }
+
+  function record(outcomes: WriteOutcome[]): void {
+    for (const o of outcomes) if (o.status === 201) acknowledged.push({ id: o.id!, sha256: o.sha256! });
+  }
+
+  before(async function () {
+    this.timeout(SETTLE_MS);
+    await kubectl(['create', 'namespace', ns]);
+  });
+
+  after(async function () {
+    this.timeout(SETTLE_MS);
+    if (this.currentTest?.state === 'failed' || process.env.STEGO_E2E_DUMP) await dump();
+    if (!process.env.STEGO_E2E_KEEP) {
+      await helm(['uninstall', RELEASE, '-n', ns, '--wait'], { allowFailure: true });
+      await kubectlResult(['delete', 'namespace', ns, '--wait=true', '--timeout=180s'], { timeoutMs: 200_000 });
+    }
+  });
+
+  async function dump(): Promise<void> {
+    for (const args of [
+      ['-n', ns, 'get', 'all,pdb,pvc,events', '-o', 'wide'],
+      ['-n', ns, 'get', PLURAL, '-o', 'yaml'],
+      ['-n', ns, 'logs', '-l', 'app.kubernetes.io/name=stego-operator', '--tail=200', '--all-containers'],
+    ]) {
+      const r = await kubectlResult(args);
+      console.log(`\n== kubectl ${args.join(' ')}\n${r.stdout}${r.stderr}`);
+    }
+  }
+
+  it('installs the operator chart; the CRD is served with its short name', async function () {
+    await helm(['install', RELEASE, join(root, CHART_DIR), '-n', ns, '--wait', '--timeout', '5m', ...helmExtraArgs()]);
+    const crd = await kubectlJson<KubeObject>(['get', 'crd', RESOURCE]);
+    const names = (crd.spec as { names: { kind: string; shortNames?: string[] } }).names;
+    expect(names.kind).to.equal(KIND);
+    expect(names.shortNames).to.include(SHORT_NAME);
+    const deployments = await kubectlJson<KubeList>(['-n', ns, 'get', 'deployments', '-l', `app.kubernetes.io/instance=${RELEASE}`]);
+    expect(deployments.items.length, 'operator Deployment').to.be.greaterThan(0);
+    for (const d of deployments.items) expect(condition(d, 'Available')?.status, d.metadata.name).to.equal('True');
+  });
+
+  it('applies the example StegoCluster with 3 replicas; it becomes Available with a leader', async function () {
+    const applied = JSON.parse(
+      await kubectl(['-n', ns, 'apply', '-f', examplePath(root), '-o', 'json']),
+    ) as KubeObject | KubeList;
+    const items = 'items' in applied ? applied.items : [applied];
+    example = items.find((o) => o.kind === KIND)!;
+    expect(example, `a ${KIND} in ${examplePath(root)}`).to.not.equal(undefined);
+    name = example.metadata.name;
+    uid = example.metadata.uid!;
+    if (example.spec?.replicas !== 3) {
+      await kubectl(['-n', ns, 'patch', `${PLURAL}/${name}`, '--type', 'merge', '-p', '{"spec":{"replicas":3}}']);
+    }
+    await kubectl(['-n', ns, 'wait', '--for=condition=Available', `${PLURAL}/${name}`, `--timeout=${Math.round(SETTLE_MS / 1000)}s`], {
+      timeoutMs: SETTLE_MS + 10_000,
+    });
+    const obj = await cluster();
+    const v = await waitAvailable(3);
+    expect(v.replicas).to.equal(3);
+    expect(condition(obj, 'LeaderElected')?.status).to.equal('True');
+    expect(condition(obj, 'QuorumLost')?.status ?? 'False').to.equal('False');
+    expect(condition(obj, 'Degraded')?.status ?? 'False').to.equal('False');
+    await refreshStatefulSets();
+
+    const table = await kubectl(['-n', ns, 'get', PLURAL]);
+    const [header, row] = table.trimEnd().split('\n');
+    for (const column of PRINTER_COLUMNS) expect(header, 'kubectl get columns').to.contain(column);
+    expect(row).to.contain(name).and.to.contain(v.leader!);
+  });
+
+  it('embeds and extracts through the front door, and stores and reads objects', async function () {
+    door = new FrontDoor(await frontDoorUrl(ns, name));
+    const cover = await samplePng(1);
+    const embedded = await pollUntil(
+      'an embed through the front door',
+      async () => {
+        const a = await door.embed(cover, 'hello from the e2e suite');
+        return a.status === 200 ? a : undefined;
+      },
+      { deadlineMs: 60_000, intervalMs: 500 },
+    );
+    expect(embedded.headers.get('content-type')).to.match(/image\/png/);
+    const extracted = await door.extract(embedded.body);
+    expect(extracted.status).to.equal(200);
+    expect(JSON.parse(extracted.body.toString('utf8'))).to.deep.equal({ message: 'hello from the e2e suite' });
+
+    for (let i = 0; i < 5; i++) {
+      const png = await samplePng(100 + i);
+      const put = await door.putObject(png);
+      expect(put.status, put.body.toString('utf8')).to.equal(201);
+      const meta = JSON.parse(put.body.toString('utf8')) as { id: string; sha256: string };
+      acknowledged.push(meta);
+      const got = await door.getObject(meta.id);
+      expect(got.status).to.equal(200);
+      expect(Buffer.compare(got.body, png)).to.equal(0);
+    }
+    const status = await clusterStatus();
+    expect(status.nodes).to.have.length(3);
+  });
+
+  it('deleting the leader pod: a new leader with a higher term, labels and leader Service follow, a writer sees no failure', async function () {
+    const before = await view();
+    const images = await Promise.all([1, 2, 3, 4].map((s) => samplePng(200 + s)));
+    const writer = new SteadyWriter(door, images);
+    writer.start();
+    try {
+      await pollUntil('writes flowing before the failover', async () => (writer.outcomes.length >= 5 ? true : undefined), {
+        deadlineMs: 60_000,
+      });
+      const deletedAt = Date.now();
+      await kubectl(['-n', ns, 'delete', 'pod', before.leader!, '--wait=false']);
+      const after = await pollUntil(
+        'a new leader with a higher term in the status',
+        async () => {
+          const v = await view();
+          return v.leader && v.leader !== before.leader && (v.term ?? 0) > (before.term ?? 0) ? v : undefined;
+        },
+        { deadlineMs: 30_000, intervalMs: 200 },
+      );
+      const failoverMs = Date.now() - deletedAt;
+      console.log(`      new leader ${after.leader} (term ${before.term} -> ${after.term}) in the status after ${failoverMs} ms`);
+
+      await pollUntil(
+        'exactly the new leader labelled leader',
+        async () => {
+          const leaders = (await memberPods()).filter((p) => p.metadata.labels?.[ROLE_LABEL] === LEADER_ROLE);
+          return leaders.length === 1 && leaders[0]!.metadata.name === after.leader ? true : undefined;
+        },
+        { deadlineMs: 30_000, intervalMs: 250 },
+      );
+      await pollUntil(
+        'the leader Service pointing at the new leader',
+        async () => {
+          const services = (await kubectlJson<KubeList>(['-n', ns, 'get', 'services'])).items.filter(isLeaderService);
+          if (services.length === 0) throw new Error('no Service selects the leader label');
+          const pod = (await memberPods()).find((p) => p.metadata.name === after.leader);
+          const slices = await kubectlJson<KubeList<KubeObject & { endpoints?: { addresses: string[]; conditions?: { ready?: boolean } }[] }>>([
+            '-n', ns, 'get', 'endpointslices', '-l', `kubernetes.io/service-name=${services[0]!.metadata.name}`,
+          ]);
+          const ready = slices.items.flatMap((s) => (s.endpoints ?? []).filter((e) => e.conditions?.ready !== false).flatMap((e) => e.addresses));
+          return pod?.status.podIP && ready.length === 1 && ready[0] === pod.status.podIP ? true : undefined;
+        },
+        { deadlineMs: 30_000, intervalMs: 250 },
+      );
+      await waitAvailable(3);
+      // Keep writing a little after recovery so the writer spans the whole disruption.
+      const n = writer.outcomes.length;
+      await pollUntil('writes after recovery', async () => (writer.outcomes.length >= n + 5 ? true : undefined), { deadlineMs: 60_000 });
+    } finally {
+      record(await writer.stop());
+    }
+    expect(writer.failures(), 'failed writes through the front door during the failover').to.deep.equal([]);
+    console.log(`      ${writer.outcomes.length} writes, ${writer.outcomes.reduce((s, o) => s + o.retries, 0)} honoured Retry-After`);
+    await expectAllReadable();
+  });
+
+  async function scaleTo(replicas: number): Promise<number[]> {
+    const seen: number[] = [(await clusterStatus()).nodes.length];
+    let quorumLost = false;
+    await kubectl(['-n', ns, 'scale', `${PLURAL}/${name}`, `--replicas=${replicas}`]);
+    await pollUntil(
+      `${replicas} members in the Raft configuration and ${replicas} ready`,
+      async () => {
+        const obj = await cluster();
+        if (condition(obj, 'QuorumLost')?.status === 'True') quorumLost = true;
+        const members = (await clusterStatus().catch(() => undefined))?.nodes.length;
+        if (members !== undefined && members !== seen[seen.length - 1]) seen.push(members);
+        const v = clusterView(obj);
+        return members === replicas && v.readyReplicas === replicas && condition(obj, 'Available')?.status === 'True' ? true : undefined;
+      },
+      { deadlineMs: SETTLE_MS, intervalMs: 200 },
+    );
+    expect(quorumLost, 'QuorumLost while scaling').to.equal(false);
+    return seen;
+  }
+
+  it('scales 3 -> 5 -> 3 one member at a time without losing quorum or data', async function () {
+    const up = await scaleTo(5);
+    for (let i = 1; i < up.length; i++) expect(up[i]! - up[i - 1]!, `membership sizes seen ${up.join(' -> ')}`).to.equal(1);
+    await expectAllReadable();
+    const down = await scaleTo(3);
+    for (let i = 1; i < down.length; i++) expect(down[i - 1]! - down[i]!, `membership sizes seen ${down.join(' -> ')}`).to.equal(1);
+    await expectAllReadable();
+    expect((await memberPods()).filter((p) => !p.metadata.deletionTimestamp)).to.have.length(3);
+  });
+
+  it('draining a member\'s node respects the PodDisruptionBudget and keeps quorum', async function () {
+    const pdbs = (await kubectlJson<KubeList>(['-n', ns, 'get', 'poddisruptionbudgets'])).items.filter((p) => ownedBy(p, uid));
+    expect(pdbs, 'a PodDisruptionBudget owned by the StegoCluster').to.have.length(1);
+    const v = await view();
+    const follower = (await memberPods()).find((p) => p.metadata.name !== v.leader)!;
+    const node = follower.spec.nodeName!;
+    let maxUnready = 0;
+    let quorumLost = false;
+    let draining = true;
+    const watch = (async () => {
+      while (draining) {
+        const pods = await memberPods();
+        const ready = pods.filter((p) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+        maxUnready = Math.max(maxUnready, 3 - ready);
+        if (condition(await cluster(), 'QuorumLost')?.status === 'True') quorumLost = true;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    let drain;
+    try {
+      drain = await kubectlResult(
+        ['drain', node, '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=90s', `--pod-selector=${ROLE_LABEL}`],
+        { timeoutMs: 120_000 },
+      );
+    } finally {
+      await kubectl(['uncordon', node]);
+      draining = false;
+      await watch;
+    }
+    const nodes = (await kubectlJson<KubeList>(['get', 'nodes'])).items.length;
+    if (drain.code !== 0) {
+      // Where the evicted member cannot move (one node, or volumes bound to the node) the budget stops the
+      // drain after one eviction: that is the budget being respected.
+      expect(drain.stderr + drain.stdout, `drain of ${node} on ${nodes} node(s)`).to.match(/disruption budget/i);
+    }
+    expect(maxUnready, 'members unready at once during the drain').to.be.at.most(1);
+    expect(quorumLost, 'QuorumLost during the drain').to.equal(false);
+    await waitAvailable(3);
+    await expectAllReadable();
+  });
+
+  it('refuses an invalid StegoCluster with a clear message', async function () {
+    for (const [i, bad] of INVALID_SPECS.entries()) {
+      const spec = structuredClone(example.spec ?? {});
+      bad.patch(spec);
+      const obj = { apiVersion: example.apiVersion, kind: KIND, metadata: { name: `invalid-${i}` }, spec };
+      const r = await tryApply(obj, ns);
+      expect(r.code, `${bad.what} was accepted`).to.not.equal(0);
+      expect(r.stderr, bad.what).to.match(/invalid/i).and.to.match(bad.expect);
+      const left = await kubectlResult(['-n', ns, 'get', `${PLURAL}/invalid-${i}`]);
+      expect(left.code, `${bad.what}: object exists`).to.not.equal(0);
+    }
+  });
+
+  it('serves Prometheus metrics from every member and from the operator', async function () {
+    const targets: { pod: KubeObject; port: number }[] = [];
+    for (const p of await memberPods()) {
+      const port = p.spec.containers.flatMap((c) => c.ports ?? []).find((x) => x.name === 'http' || x.name === 'metrics');
+      expect(port, `${p.metadata.name} names an http or metrics port`).to.not.equal(undefined);
+      targets.push({ pod: p, port: port!.containerPort });
+    }
+    const operators = (await kubectlJson<KubeList<MemberPod>>(['-n', ns, 'get', 'pods', '-l', `app.kubernetes.io/instance=${RELEASE}`])).items;
+    for (const p of operators) {
+      const port = p.spec.containers.flatMap((c) => c.ports ?? []).find((x) => x.name === 'metrics');
+      expect(port, `operator pod ${p.metadata.name} names a metrics port`).to.not.equal(undefined);
+      targets.push({ pod: p, port: port!.containerPort });
+    }
+    for (const t of targets) {
+      const text = await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/pods/${t.pod.metadata.name}:${t.port}/proxy/metrics`]);
+      expect(text, `${t.pod.metadata.name}:${t.port}/metrics`).to.match(/^# TYPE /m);
+    }
+  });
+
+  it('deleting the StegoCluster and uninstalling the chart leaves no owned object behind', async function () {
+    const kinds = 'statefulsets,deployments,services,configmaps,secrets,poddisruptionbudgets,serviceaccounts,roles,rolebindings,pods';
+    const owned = (await kubectlJson<KubeList>(['-n', ns, 'get', kinds])).items.filter((o) => ownedBy(o, uid));
+    expect(owned.length, 'objects owned by the StegoCluster before deletion').to.be.greaterThan(0);
+    await kubectl(['-n', ns, 'delete', `${PLURAL}/${name}`, '--wait=true', '--timeout=180s'], { timeoutMs: 200_000 });
+    await helm(['uninstall', RELEASE, '-n', ns, '--wait', '--timeout', '3m']);
+    await pollUntil(
+      'no object owned by the StegoCluster or labelled with the release',
+      async () => {
+        const left = (await kubectlJson<KubeList>(['-n', ns, 'get', kinds])).items.filter(
+          (o) => ownedBy(o, uid) || ownedByCluster(o) || o.metadata.labels?.['app.kubernetes.io/instance'] === RELEASE,
+        );
+        const cluster = (await kubectlJson<KubeList>(['get', 'clusterroles,clusterrolebindings,validatingwebhookconfigurations,mutatingwebhookconfigurations', '-l', `app.kubernetes.io/instance=${RELEASE}`])).items;
+        const all = [...left, ...cluster];
+        if (all.length > 0) throw new Error(`left: ${all.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+        return true;
+      },
+      { deadlineMs: 180_000, intervalMs: 1000 },
+    );
+  });
+});
