@@ -18,8 +18,9 @@ export interface KObject {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
-    deletionTimestamp?: string;
-    creationTimestamp?: string;
+    // strings on the wire; Date in client-node's typed models, which the builders use
+    deletionTimestamp?: string | Date;
+    creationTimestamp?: string | Date;
   };
 }
 
