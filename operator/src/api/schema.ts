@@ -46,8 +46,10 @@ const stringMap = (description: string): JsonSchema => ({
 });
 
 const QUANTITY_PATTERN = '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+// the one anyOf a structural schema allows; value checks go beside it, as controller-gen writes them
 const quantity: JsonSchema = {
-  anyOf: [{ type: 'integer' }, { type: 'string', pattern: QUANTITY_PATTERN }],
+  anyOf: [{ type: 'integer' }, { type: 'string' }],
+  pattern: QUANTITY_PATTERN,
   'x-kubernetes-int-or-string': true,
 };
 const resourceList = (description: string): JsonSchema => ({
@@ -76,7 +78,8 @@ const storage = obj(
     onScaleDown: str("Retain or Delete a removed member's PVC on scale-down.", { enum: ['Retain', 'Delete'], default: D.storage.onScaleDown }),
   },
   {
-    default: {},
+    // the default itself must satisfy the rules below (CEL runs on it without nested defaults)
+    default: { ...D.storage },
     'x-kubernetes-validations': [
       { rule: 'self.size == oldSelf.size', message: 'storage.size is immutable (StatefulSet claim templates are): resize the PVCs instead' },
       {
@@ -100,7 +103,7 @@ const raft = obj(
     }),
   },
   {
-    default: {},
+    default: { ...D.raft },
     'x-kubernetes-validations': [
       { rule: 'self.electionTimeoutMinMs < self.electionTimeoutMaxMs', message: 'raft.electionTimeoutMinMs must be less than raft.electionTimeoutMaxMs' },
       { rule: 'self.heartbeatMs < self.electionTimeoutMinMs', message: 'raft.heartbeatMs must be less than raft.electionTimeoutMinMs' },
@@ -162,7 +165,7 @@ const frontDoor = obj(
     ingress,
   },
   {
-    default: {},
+    default: { mode: D.frontDoor.mode },
     'x-kubernetes-validations': [
       { rule: "self.mode != 'httpRoute' || (has(self.httpRoute) && has(self.httpRoute.parentRefs) && size(self.httpRoute.parentRefs) > 0)", message: 'frontDoor.httpRoute.parentRefs must name a Gateway when mode is httpRoute' },
     ],

@@ -17,7 +17,7 @@ import { SERVICEMONITOR_API } from '../resources/monitoring.js';
 import { NodeClient } from './node-client.js';
 import { signature } from './observe.js';
 import type { Caches } from './owned.js';
-import { Reconciler, type Pod } from './reconciler.js';
+import { Reconciler, type Pod, type ReconcilerDeps } from './reconciler.js';
 
 export interface ManagerOptions {
   client: KubeClient;
@@ -34,6 +34,7 @@ export interface ManagerOptions {
   workers?: number;
   podUrl?: (pod: Pod) => string | null;
   randomToken?: () => string;
+  memberRaftAddress?: ReconcilerDeps['memberRaftAddress'];
 }
 
 /** Owned kinds the operator watches, by the collection path under a namespace (or all). */
@@ -80,6 +81,7 @@ export class Manager {
       client: o.client, caches: this.caches, nodes: new NodeClient(), events: o.events, metrics: o.metrics, log: o.log, ctx: o.ctx,
       ...(o.podUrl ? { podUrl: o.podUrl } : {}),
       ...(o.randomToken ? { randomToken: o.randomToken } : {}),
+      ...(o.memberRaftAddress ? { memberRaftAddress: o.memberRaftAddress } : {}),
     });
   }
 

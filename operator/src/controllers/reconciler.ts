@@ -51,6 +51,8 @@ export interface ReconcilerDeps {
   /** Base URL of a member pod's HTTP API; null while it has no address. */
   podUrl?: (pod: Pod) => string | null;
   randomToken?: () => string;
+  /** Raft address a new member is added with (default: its stable name through the headless Service). */
+  memberRaftAddress?: (c: ClusterRef, ordinal: number) => string;
   now?: () => Date;
 }
 
@@ -397,7 +399,7 @@ export class Reconciler {
     const { url, token } = this.leaderUrl(pass);
     if (a.type === 'addMember') {
       const id = names.pod(pass.c, a.ordinal);
-      await this.d.nodes.admin(url, token, 'POST', '/admin/members', { id, raft_address: raftAddress(pass.c, a.ordinal, this.d.ctx.clusterDomain) });
+      await this.d.nodes.admin(url, token, 'POST', '/admin/members', { id, raft_address: this.d.memberRaftAddress?.(pass.c, a.ordinal) ?? raftAddress(pass.c, a.ordinal, this.d.ctx.clusterDomain) });
       const uid = this.owned.cached<Pvc>('PersistentVolumeClaim', pass.c.namespace, names.pvc(pass.c, a.ordinal))?.metadata?.uid;
       if (uid) pass.volumes[id] = uid;
       this.d.metrics.scaleOperations.inc({ operation: 'add_member' });

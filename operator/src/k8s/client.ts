@@ -55,6 +55,8 @@ export class ApiError extends Error {
 
 /** Plural resource names of the kinds the operator touches (no discovery round trip for known kinds). */
 const PLURALS: Record<string, string> = {
+  Namespace: 'namespaces',
+  ServiceAccount: 'serviceaccounts',
   Secret: 'secrets',
   ConfigMap: 'configmaps',
   Service: 'services',
@@ -126,7 +128,12 @@ export class KubeClient {
     const { status, text } = await send(url, options, payload, opts.timeoutMs ?? 30_000);
     for (const o of this.observers) o(method, url.pathname, status);
     if (status < 200 || status >= 300) throw toApiError(status, text, method, url.pathname);
-    return (text === '' ? undefined : JSON.parse(text)) as T;
+    if (text === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      return text as T; // /readyz, /healthz and friends answer plain text
+    }
   }
 
   private async authOptions(): Promise<https.RequestOptions> {
