@@ -102,15 +102,15 @@ describe('operator/api: CRD schema', () => {
     expect(rules).to.include('self.heartbeatMs < self.electionTimeoutMinMs');
   });
 
-  it(`the committed ${CRD_FILE} is what \`npm run crds\` generates`, async () => {
+  it(`the committed ${CRD_FILE} is what \`npm run generate\` generates`, async () => {
     const committed = await readFile(path.join(REPO_ROOT, CRD_FILE), 'utf8');
-    expect(committed, 'run `npm run crds` and commit the result').to.equal(crdYaml());
+    expect(committed, 'run `npm run generate` and commit the result').to.equal(crdYaml());
     expect(parse(committed)).to.deep.equal(customResourceDefinition());
   });
 
   it(`the chart's CRD template (${CHART_CRD_FILE}) is the same CRD`, async () => {
     const chart = await readFile(path.join(REPO_ROOT, CHART_CRD_FILE), 'utf8');
-    expect(chart, 'run `npm run crds` and commit the result').to.equal(chartCrdTemplate());
+    expect(chart, 'run `npm run generate` and commit the result').to.equal(chartCrdTemplate());
     expect(unwrapChartCrd(chart)).to.equal(await readFile(path.join(REPO_ROOT, CRD_FILE), 'utf8'));
   });
 });

@@ -1,4 +1,4 @@
-// The StegoCluster CRD, as data. `npm run crds` renders it to crds/stegoclusters.stego.io.yaml (and the
+// The StegoCluster CRD, as data. `npm run generate` renders it to crds/stegoclusters.stego.io.yaml (and the
 // chart's copy); tests prove the committed YAML equals this and that the schema names exactly the fields of
 // the TypeScript types (types.ts). Defaults come from defaults.ts.
 import { SPEC_DEFAULTS, API_TOKENS_DEFAULT_KEY } from './defaults.js';

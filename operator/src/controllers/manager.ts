@@ -38,7 +38,7 @@ export interface ManagerOptions {
 }
 
 /** Owned kinds the operator watches, by the collection path under a namespace (or all). */
-const OWNED: [kind: string, apiVersion: string, plural: string][] = [
+export const OWNED: [kind: string, apiVersion: string, plural: string][] = [
   ['StatefulSet', 'apps/v1', 'statefulsets'],
   ['Pod', 'v1', 'pods'],
   ['PersistentVolumeClaim', 'v1', 'persistentvolumeclaims'],
