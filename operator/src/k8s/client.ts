@@ -167,12 +167,15 @@ export class KubeClient {
     return this.request<T>('POST', path, { body: obj, query: { fieldManager: FIELD_MANAGER } });
   }
 
-  /** Server-side apply with our field manager; force takes over fields another manager set. */
-  apply<T extends KObject>(obj: T, subresource?: string): Promise<T> {
+  /**
+   * Server-side apply with our field manager; force takes over fields another manager set. `dryRun` with
+   * strict field validation lets tests check a manifest against the server's schema without storing it.
+   */
+  apply<T extends KObject>(obj: T, subresource?: string, opts: { dryRun?: boolean } = {}): Promise<T> {
     return this.request<T>('PATCH', objectPath(obj, subresource), {
       body: obj,
       contentType: 'application/apply-patch+yaml',
-      query: { fieldManager: FIELD_MANAGER, force: true },
+      query: { fieldManager: FIELD_MANAGER, force: true, ...(opts.dryRun ? { dryRun: 'All', fieldValidation: 'Strict' } : {}) },
     });
   }
 
