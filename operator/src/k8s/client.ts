@@ -208,9 +208,11 @@ function toApiError(status: number, text: string, method: string, path: string):
 }
 
 function send(url: URL, options: https.RequestOptions, payload: Buffer | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
-  const mod = url.protocol === 'http:' ? http : https;
+  const plain = url.protocol === 'http:';
+  // the kubeconfig's agent speaks TLS; a plain-HTTP server (client-node allows it with skipTLSVerify) gets the default one
+  const opts = plain ? { ...options, agent: undefined } : options;
   return new Promise((resolve, reject) => {
-    const req = mod.request(url, options, (res) => {
+    const req = (plain ? http : https).request(url, opts, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));

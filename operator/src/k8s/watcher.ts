@@ -35,6 +35,8 @@ export class Watcher<T extends KObject> {
   readonly cache = new Map<string, T>();
   #resourceVersion = '';
   #abort: AbortController | null = null;
+  /** A watch request is open or being opened (the watchdog covers a request hanging before its headers). */
+  #watching = false;
   #running = false;
   #synced = false;
   #lastActivity = Date.now();
@@ -72,6 +74,7 @@ export class Watcher<T extends KObject> {
 
   stop(): void {
     this.#running = false;
+    this.#watching = false;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     if (this.#retry) clearTimeout(this.#retry);
@@ -91,7 +94,7 @@ export class Watcher<T extends KObject> {
   }
 
   private checkSilence(silenceMs: number): void {
-    if (!this.#running || this.#abort === null) return;
+    if (!this.#running || !this.#watching) return;
     if (Date.now() - this.#lastActivity < silenceMs) return;
     this.restart('watchdog');
   }
@@ -100,6 +103,7 @@ export class Watcher<T extends KObject> {
   private restart(reason: RestartReason, err?: unknown, relist = reason === 'gone' || reason === 'watchdog'): void {
     this.hooks.onRestart?.(reason, err);
     this.#generation++;
+    this.#watching = false;
     this.#abort?.abort();
     this.#abort = null;
     if (relist) void this.relist();
@@ -184,8 +188,12 @@ export class Watcher<T extends KObject> {
       if ((err as { name?: string } | null)?.name === 'TimeoutError') return this.restart('watchdog', err, false);
       this.restart(err ? 'error' : 'ended', err);
     };
+    this.#watching = true;
     try {
-      this.#abort = await new Watch(this.kc).watch(this.opts.path, query, (type, obj) => this.onWatchEvent(generation, type, obj as T), done);
+      const abort = await new Watch(this.kc).watch(this.opts.path, query, (type, obj) => this.onWatchEvent(generation, type, obj as T), done);
+      // restarted (watchdog, stop) while the request was still opening: close this stream at once
+      if (generation !== this.#generation || !this.#running) abort.abort();
+      else this.#abort = abort;
     } catch (err) {
       done(err);
     }
