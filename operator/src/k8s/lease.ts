@@ -38,6 +38,7 @@ export class LeaderElector {
   #timer: NodeJS.Timeout | null = null;
   #lastRenew = 0;
   #observed: { holder: string; renewTime: number } | null = null;
+  #inflight: Promise<void> | null = null;
 
   constructor(
     private readonly client: KubeClient,
@@ -57,13 +58,21 @@ export class LeaderElector {
   }
 
   start(): void {
-    void this.tick();
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    this.#timer = setTimeout(() => {
+      this.#inflight = this.tick().finally(() => (this.#inflight = null));
+    }, ms);
   }
 
   /** Gives the lease up (an expired renewTime lets the next replica take over at once). */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    // a renewal in flight must land before the release, or it would take the lease back
+    await this.#inflight;
     if (!this.#leading) return;
     this.#leading = false;
     try {
@@ -87,6 +96,7 @@ export class LeaderElector {
     } catch {
       ok = false;
     }
+    if (this.#stopped) return;
     if (ok) this.#lastRenew = Date.now();
     if (ok && !this.#leading) {
       this.#leading = true;
@@ -95,7 +105,7 @@ export class LeaderElector {
       this.#leading = false;
       this.opts.onStoppedLeading();
     }
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.tick(), this.opts.retryPeriodMs ?? 2000);
+    if (!this.#stopped) this.schedule(this.opts.retryPeriodMs ?? 2000);
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {

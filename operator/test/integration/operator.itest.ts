@@ -13,7 +13,7 @@ import { customResourceDefinition, CRD_NAME } from '../../src/api/schema.js';
 import { API_VERSION, KIND, type StegoCluster } from '../../src/api/types.js';
 import { Manager } from '../../src/controllers/manager.js';
 import type { Pod } from '../../src/controllers/reconciler.js';
-import { ApiError, resourcePath, type KObject, type KubeClient } from '../../src/k8s/client.js';
+import { ApiError, KubeClient, resourcePath, type KObject } from '../../src/k8s/client.js';
 import { EventRecorder } from '../../src/k8s/events.js';
 import { LeaderElector } from '../../src/k8s/lease.js';
 import { OperatorMetrics } from '../../src/metrics.js';
@@ -137,6 +137,8 @@ describe('operator integration: real kube-apiserver', function () {
       const id = `${CLUSTER}-${ordinal}`;
       const n = new NodeProc(id, await freePort(), await freePort(), `${dirs.path}/${id}`, {
         STEGO_CLUSTER_SECRET: token, STEGO_ADMIN_TOKEN: token, ...(peers ? { PEERS: peers } : { STEGO_JOIN: '1' }),
+        // elections only when a node really dies, even on a machine shared with builds
+        STEGO_HEARTBEAT_MS: '100', STEGO_ELECTION_MS: '1000',
       });
       nodes.set(id, n);
       return n;
@@ -148,12 +150,14 @@ describe('operator integration: real kube-apiserver', function () {
       const initial = await Promise.all([0, 1, 2].map((o) => addNode(o, null)));
       const peers = initial.map((n) => `${n.id}=127.0.0.1:${n.raftPort}`).join(',');
       for (const n of initial) Object.assign(n.env, { PEERS: peers, STEGO_JOIN: '0' });
-      client.onRequest((method, path, status) => {
+      // the operator's own client, so the write count is the operator's alone
+      const opClient = new KubeClient(kc);
+      opClient.onRequest((method, path, status) => {
         if (method !== 'GET' && status < 300) writes.push(`${method} ${path}`);
       });
       manager = new Manager({
-        client, kc, namespace,
-        events: new EventRecorder(client, 'stego-operator-it'),
+        client: opClient, kc, namespace,
+        events: new EventRecorder(opClient, 'stego-operator-it'),
         metrics: new OperatorMetrics(false),
         log: pino({ level: 'silent' }),
         ctx: { ...DEFAULT_CONTEXT, operatorNamespace: namespace },
@@ -203,9 +207,9 @@ describe('operator integration: real kube-apiserver', function () {
     it('reports the leader agreed at the highest term and labels the pods', async () => {
       for (const n of nodes.values()) n.start();
       for (const o of [0, 1, 2]) await createRunningPod(client, namespace, CLUSTER, o);
-      const status = await pollUntil('Available with a leader', async () => {
+      const status = await pollUntil('Available with a leader and every member ready', async () => {
         const s = (await get()).status;
-        return s?.leader && s.conditions?.find((x) => x.type === 'Available')?.status === 'True' ? s : undefined;
+        return s?.leader && s.readyReplicas === 3 && s.conditions?.find((x) => x.type === 'Available')?.status === 'True' ? s : undefined;
       }, { deadlineMs: 30_000 });
       expect(status.term).to.be.greaterThan(0);
       expect(status.bootstrapped).to.equal(true);
@@ -244,24 +248,32 @@ describe('operator integration: real kube-apiserver', function () {
 
     it('issues no writes in a steady state, and one StatefulSet apply for a spec change', async () => {
       await pollUntil('converged', async () => ((await get()).status?.phase === 'Healthy' ? true : undefined), { deadlineMs: 20_000 });
-      await new Promise((r) => setTimeout(r, 1000));
-      writes.length = 0;
-      for (let i = 0; i < 10; i++) {
-        manager.queue.add(`${namespace}/${CLUSTER}`);
-        await new Promise((r) => setTimeout(r, 150));
+      // a window counts only if the Raft view stayed put (an election is a legitimate reason to write)
+      let steadyWrites: string[] | null = null;
+      for (let attempt = 0; attempt < 3 && steadyWrites === null; attempt++) {
+        const before = (await get()).status!;
+        await new Promise((r) => setTimeout(r, 500));
+        writes.length = 0;
+        for (let i = 0; i < 10; i++) {
+          manager.queue.add(`${namespace}/${CLUSTER}`);
+          await new Promise((r) => setTimeout(r, 150));
+        }
+        const after = (await get()).status!;
+        if (after.term === before.term && after.leader === before.leader && after.phase === 'Healthy') steadyWrites = [...writes];
       }
-      expect(writes, 'writes in a steady state').to.deep.equal([]);
+      expect(steadyWrites, 'writes in a steady state').to.deep.equal([]);
       const stsBefore = await client.get<KObject>(resourcePath('apps/v1', 'StatefulSet', namespace, CLUSTER));
       const svcBefore = await client.get<KObject>(resourcePath('v1', 'Service', namespace, CLUSTER));
+      writes.length = 0;
       await client.mergePatch(resourcePath(API_VERSION, KIND, namespace, CLUSTER), { spec: { logLevel: 'debug' } });
       await pollUntil('observedGeneration 2', async () => ((await get()).status?.observedGeneration === 2 ? true : undefined));
       const stsAfter = await client.get<KObject>(resourcePath('apps/v1', 'StatefulSet', namespace, CLUSTER));
       const svcAfter = await client.get<KObject>(resourcePath('v1', 'Service', namespace, CLUSTER));
       expect(stsAfter.metadata!.resourceVersion).to.not.equal(stsBefore.metadata!.resourceVersion);
       expect(svcAfter.metadata!.resourceVersion).to.equal(svcBefore.metadata!.resourceVersion);
-      const applied = writes.filter((w) => !w.includes('/events'));
+      const applied = writes.filter((w) => !w.includes('/events') && !w.includes('/pods/'));
       expect(applied.filter((w) => w.endsWith('/statefulsets/demo'))).to.have.length(1);
-      expect(applied.length, applied.join('\n')).to.be.at.most(3);
+      expect(applied.length, applied.join('\n')).to.be.at.most(2);
     });
 
     it('scales 3 → 4 one member at a time (learner, then voter) and back to 3', async () => {
@@ -288,6 +300,46 @@ describe('operator integration: real kube-apiserver', function () {
       }, { deadlineMs: 60_000 });
       expect(shrunk.members!.map((m) => m.id).sort()).to.deep.equal(['demo-0', 'demo-1', 'demo-2']);
       expect(shrunk.leader).to.not.equal('demo-3');
+    });
+
+    it('a member whose volume was replaced is removed from Raft and added again as a learner', async () => {
+      const pvcPath = (o: number): string => resourcePath('v1', 'PersistentVolumeClaim', namespace, `data-${CLUSTER}-${o}`);
+      const createPvc = (o: number): Promise<KObject> =>
+        client.create({
+          apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+          metadata: { name: `data-${CLUSTER}-${o}`, namespace, labels: { 'app.kubernetes.io/managed-by': 'stego-operator', 'stego.io/cluster': CLUSTER, 'app.kubernetes.io/component': 'node' } },
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+        } as never);
+      for (const o of [0, 1, 2]) await createPvc(o);
+      const recorded = await pollUntil('volumes recorded for the healthy members', async () => {
+        const v = (await get()).status?.volumes ?? {};
+        return Object.keys(v).length === 3 ? v : undefined;
+      });
+      const leader = (await get()).status!.leader!;
+      const victim = [0, 1, 2].find((o) => `${CLUSTER}-${o}` !== leader)!;
+      const id = `${CLUSTER}-${victim}`;
+      // the disk is gone: the process dies, its data with it, and the claim is re-created empty
+      const n = nodes.get(id)!;
+      await n.kill();
+      await import('node:fs/promises').then((fs) => fs.rm(n.dataDir, { recursive: true, force: true }));
+      await client.delete(pvcPath(victim));
+      // stage 1 has no pvc-protection controller to drop the finalizer
+      await client.mergePatch(pvcPath(victim), { metadata: { finalizers: null } }).catch(() => undefined);
+      await pollUntil('old claim gone', async () => ((await client.find(pvcPath(victim))) ? undefined : true));
+      const fresh = await createPvc(victim);
+      expect(fresh.metadata!.uid).to.not.equal(recorded[id]);
+      // the pod restarts with an empty data dir and, the bootstrap list being empty, joins
+      delete n.env['PEERS'];
+      n.env['STEGO_JOIN'] = '1';
+      n.start();
+      const healed = await pollUntil('the member re-added and healthy with its new volume', async () => {
+        const s = (await get()).status;
+        return s?.volumes?.[id] === fresh.metadata!.uid && s?.members?.length === 3 && s.members.every((m) => m.healthy && m.membership === 'voter') ? s : undefined;
+      }, { deadlineMs: 60_000 });
+      expect(healed.members!.map((m) => m.id).sort()).to.deep.equal(['demo-0', 'demo-1', 'demo-2']);
+      const events = await client.list<KObject & { reason: string; message: string }>(`/api/v1/namespaces/${namespace}/events`);
+      const reasons = events.items.filter((e) => e.message.includes(id)).map((e) => e.reason);
+      expect(reasons).to.include.members(['MemberRemoved', 'MemberAdded']);
     });
 
     it('owned objects name the StegoCluster as controller; deleting it leaves their removal to the garbage collector', async function () {
