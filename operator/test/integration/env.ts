@@ -2,13 +2,12 @@
 // control plane's kubeconfig (e2e/local/stage1-up.sh) when it answers. Never the user's KUBECONFIG by
 // default: these tests install a CRD and create namespaces.
 import { existsSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, resourcePath } from '../../src/k8s/client.js';
-import { REPO_ROOT } from '../../src/api/repo-root.js';
+import { NodeProcess } from '../../../node/test/cluster/harness.js';
 
 export const STAGE1_KUBECONFIG = '/var/lib/stegocluster-k8s/admin.kubeconfig';
 
@@ -41,44 +40,34 @@ export async function deleteNamespace(client: KubeClient, name: string): Promise
   await client.delete(`/api/v1/namespaces/${name}`);
 }
 
-/** A real StegoCluster node process standing in for one pod (no kubelet in stage 1). */
-export class NodeProc {
-  child: ChildProcess | null = null;
-  readonly output: string[] = [];
-  constructor(
-    readonly id: string,
-    readonly httpPort: number,
-    readonly raftPort: number,
-    readonly dataDir: string,
-    readonly env: Record<string, string>,
-  ) {}
+/** A real StegoCluster node process standing in for one pod (no kubelet in stage 1), on loopback. */
+export function memberProcess(id: string, httpPort: number, raftPort: number, dataDir: string, env: Record<string, string>): NodeProcess {
+  const base = { NODE_ID: id, HTTP_HOST: '127.0.0.1', HTTP_PORT: String(httpPort), RAFT_HOST: '127.0.0.1', RAFT_PORT: String(raftPort), DATA_DIR: dataDir, STEGO_LOG_LEVEL: 'warn' };
+  return new NodeProcess(id, httpPort, raftPort, dataDir, { ...base, ...env }, 200, []);
+}
 
-  get url(): string {
-    return `http://127.0.0.1:${this.httpPort}`;
-  }
+export async function killMember(n: NodeProcess): Promise<void> {
+  if (n.state === 'stopped') return;
+  n.signal('SIGKILL');
+  await n.exited();
+}
 
-  start(): void {
-    mkdirSync(this.dataDir, { recursive: true });
-    this.child = spawn(process.execPath, [join(REPO_ROOT, 'dist/node/src/main.js')], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...this.env, NODE_ID: this.id, HTTP_PORT: String(this.httpPort), RAFT_PORT: String(this.raftPort), DATA_DIR: this.dataDir, STEGO_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const keep = (b: Buffer): void => {
-      this.output.push(...b.toString().split('\n').filter(Boolean));
-      if (this.output.length > 200) this.output.splice(0, this.output.length - 200);
-    };
-    this.child.stdout!.on('data', keep);
-    this.child.stderr!.on('data', keep);
-  }
-
-  async kill(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGKILL');
-    await exited;
-  }
+/** Mocha hooks: find the API server (or skip the suite, saying why) and give the suite its own namespace. */
+export function useApiServer(prefix: string): { client: KubeClient; kc: KubeConfig; source: string; namespace: string } {
+  const ctx = { namespace: '' } as { client: KubeClient; kc: KubeConfig; source: string; namespace: string };
+  before(async function () {
+    const found = await findApiServer();
+    if ('skip' in found) {
+      console.log(`    skipped: ${found.skip}`);
+      return this.skip();
+    }
+    Object.assign(ctx, found);
+    ctx.namespace = await createNamespace(ctx.client, prefix);
+  });
+  after(async () => {
+    if (ctx.namespace) await deleteNamespace(ctx.client, ctx.namespace);
+  });
+  return ctx;
 }
 
 export function tempDir(prefix: string): { path: string; remove: () => void } {

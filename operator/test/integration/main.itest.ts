@@ -5,31 +5,16 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort, pollUntil } from '../../../node/test/cluster/harness.js';
 import { REPO_ROOT } from '../../src/api/repo-root.js';
-import { resourcePath, type KubeClient } from '../../src/k8s/client.js';
+import { resourcePath } from '../../src/k8s/client.js';
 import type { Lease } from '../../src/k8s/lease.js';
-import { createNamespace, deleteNamespace, findApiServer } from './env.js';
+import { useApiServer } from './env.js';
 
 describe('operator integration: the operator process', function () {
   this.timeout(60_000);
-  let client: KubeClient;
-  let source = '';
-  let namespace = '';
-
-  before(async function () {
-    const found = await findApiServer();
-    if ('skip' in found) {
-      console.log(`    skipped: ${found.skip}`);
-      return this.skip();
-    }
-    ({ client, source } = found);
-    namespace = await createNamespace(client, 'stego-op-main');
-  });
-
-  after(async () => {
-    if (namespace) await deleteNamespace(client, namespace);
-  });
+  const api = useApiServer('stego-op-main');
 
   it('leads through the Lease, answers its probes and metrics, and releases the Lease on SIGTERM', async () => {
+    const { client, source, namespace } = api;
     const port = await freePort();
     const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/operator/src/main.js')], {
       env: { ...process.env, KUBECONFIG: source, POD_NAME: 'op-it-0', POD_NAMESPACE: namespace, WATCH_NAMESPACE: namespace, PROBE_PORT: String(port), LOG_LEVEL: 'info' },

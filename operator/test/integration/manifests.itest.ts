@@ -21,30 +21,17 @@ import { ingress } from '../../src/resources/routes.js';
 import { credentialsSecret } from '../../src/resources/secret.js';
 import { clientService, headlessService, leaderService } from '../../src/resources/services.js';
 import { statefulSet } from '../../src/resources/statefulset.js';
-import { createNamespace, deleteNamespace, findApiServer } from './env.js';
+import { useApiServer } from './env.js';
 
 describe('operator integration: manifests and RBAC against the API server', function () {
   this.timeout(60_000);
-  let client: KubeClient;
-  let kc: KubeConfig;
-  let namespace = '';
-
-  before(async function () {
-    const found = await findApiServer();
-    if ('skip' in found) {
-      console.log(`    skipped: ${found.skip}`);
-      return this.skip();
-    }
-    ({ client, kc } = found);
-    await client.apply(customResourceDefinition() as KObject);
-    namespace = await createNamespace(client, 'stego-manifests');
-  });
-
-  after(async () => {
-    if (namespace) await deleteNamespace(client, namespace);
+  const api = useApiServer('stego-manifests');
+  before(async () => {
+    await api.client.apply(customResourceDefinition() as KObject);
   });
 
   it('every desired object passes server-side validation (dry run, strict fields)', async () => {
+    const { client, namespace } = api;
     const cr = testCluster(
       {
         apiTokens: { secretName: 'tokens' },
@@ -70,6 +57,7 @@ describe('operator integration: manifests and RBAC against the API server', func
   });
 
   it('the chart\'s RBAC is enough: a ServiceAccount bound to exactly those rules reconciles a StegoCluster', async () => {
+    const { client, kc, namespace } = api;
     const sa = 'stego-operator';
     await client.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace } } as never);
     const rules = (list: typeof CLUSTER_RULES): unknown[] => list.map(({ apiGroups, resources, verbs }) => ({ apiGroups, resources, verbs }));

@@ -18,7 +18,8 @@ import { EventRecorder } from '../../src/k8s/events.js';
 import { LeaderElector } from '../../src/k8s/lease.js';
 import { OperatorMetrics } from '../../src/metrics.js';
 import { DEFAULT_CONTEXT } from '../../src/resources/common.js';
-import { NodeProc, createNamespace, createRunningPod, deleteNamespace, findApiServer, tempDir } from './env.js';
+import { createRunningPod, killMember, memberProcess, tempDir, useApiServer } from './env.js';
+import type { NodeProcess } from '../../../node/test/cluster/harness.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 const CLUSTER = 'demo';
@@ -41,27 +42,19 @@ async function expectRefused(client: KubeClient, obj: StegoCluster, message: Reg
 
 describe('operator integration: real kube-apiserver', function () {
   this.timeout(120_000);
+  const api = useApiServer('stego-it');
   let client: KubeClient;
   let kc: KubeConfig;
   let namespace = '';
 
   before(async function () {
-    const found = await findApiServer();
-    if ('skip' in found) {
-      console.log(`    skipped: ${found.skip}`);
-      return this.skip();
-    }
-    ({ client, kc } = found);
+    if (!api.client) return this.skip();
+    ({ client, kc, namespace } = api);
     await client.apply(customResourceDefinition() as KObject);
     await pollUntil('the CRD to be established', async () => {
       const crd = await client.get<KObject & { status?: { conditions?: { type: string; status: string }[] } }>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`);
       return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
     });
-    namespace = await createNamespace(client, 'stego-it');
-  });
-
-  after(async () => {
-    if (namespace) await deleteNamespace(client, namespace);
   });
 
   describe('the CRD', () => {
@@ -124,7 +117,7 @@ describe('operator integration: real kube-apiserver', function () {
 
   describe('a StegoCluster with real node processes', () => {
     const token = randomBytes(16).toString('hex');
-    const nodes = new Map<string, NodeProc>();
+    const nodes = new Map<string, NodeProcess>();
     const dirs = tempDir('stego-op-it-');
     let manager: Manager;
     const writes: string[] = [];
@@ -133,9 +126,9 @@ describe('operator integration: real kube-apiserver', function () {
     const pod = (name: string): Promise<Pod> => client.get<Pod>(resourcePath('v1', 'Pod', namespace, name));
     const c = { name: CLUSTER, namespace: '' };
 
-    async function addNode(ordinal: number, peers: string | null): Promise<NodeProc> {
+    async function addNode(ordinal: number, peers: string | null): Promise<NodeProcess> {
       const id = `${CLUSTER}-${ordinal}`;
-      const n = new NodeProc(id, await freePort(), await freePort(), `${dirs.path}/${id}`, {
+      const n = memberProcess(id, await freePort(), await freePort(), `${dirs.path}/${id}`, {
         STEGO_CLUSTER_SECRET: token, STEGO_ADMIN_TOKEN: token, ...(peers ? { PEERS: peers } : { STEGO_JOIN: '1' }),
         // elections only when a node really dies, even on a machine shared with builds
         STEGO_HEARTBEAT_MS: '100', STEGO_ELECTION_MS: '1000',
@@ -171,7 +164,7 @@ describe('operator integration: real kube-apiserver', function () {
 
     after(async () => {
       await manager?.stop();
-      await Promise.all([...nodes.values()].map((n) => n.kill()));
+      await Promise.all([...nodes.values()].map((n) => killMember(n)));
       dirs.remove();
     });
 
@@ -205,7 +198,7 @@ describe('operator integration: real kube-apiserver', function () {
     });
 
     it('reports the leader agreed at the highest term and labels the pods', async () => {
-      for (const n of nodes.values()) n.start();
+      for (const n of nodes.values()) n.spawn();
       for (const o of [0, 1, 2]) await createRunningPod(client, namespace, CLUSTER, o);
       const status = await pollUntil('Available with a leader and every member ready', async () => {
         const s = (await get()).status;
@@ -228,7 +221,7 @@ describe('operator integration: real kube-apiserver', function () {
       const before = (await get()).status!;
       const old = nodes.get(before.leader!)!;
       const t0 = Date.now();
-      await old.kill();
+      await killMember(old);
       const after = await pollUntil('a new leader in status', async () => {
         const s = (await get()).status;
         return s?.leader && s.leader !== before.leader ? s : undefined;
@@ -239,7 +232,7 @@ describe('operator integration: real kube-apiserver', function () {
         (await pod(after.leader!)).metadata!.labels![LABEL_ROLE] === 'leader' && (await pod(before.leader!)).metadata!.labels![LABEL_ROLE] !== 'leader' ? true : undefined,
       );
       console.log(`      new leader ${after.leader} (term ${after.term}) in status ${followMs} ms after the old one was killed`);
-      old.start();
+      old.spawn();
       await pollUntil('the old leader back as a healthy member', async () => {
         const s = (await get()).status;
         return s?.members?.every((m) => m.healthy) && s.readyReplicas === 3 ? true : undefined;
@@ -284,7 +277,7 @@ describe('operator integration: real kube-apiserver', function () {
       });
       // the StatefulSet controller's and kubelet's part: the pod and its process (joining, no data)
       const joiner = await addNode(3, null);
-      joiner.start();
+      joiner.spawn();
       await createRunningPod(client, namespace, CLUSTER, 3);
       const grown = await pollUntil('4 voters', async () => {
         const s = (await get()).status;
@@ -320,7 +313,7 @@ describe('operator integration: real kube-apiserver', function () {
       const id = `${CLUSTER}-${victim}`;
       // the disk is gone: the process dies, its data with it, and the claim is re-created empty
       const n = nodes.get(id)!;
-      await n.kill();
+      await killMember(n);
       await import('node:fs/promises').then((fs) => fs.rm(n.dataDir, { recursive: true, force: true }));
       await client.delete(pvcPath(victim));
       // stage 1 has no pvc-protection controller to drop the finalizer
@@ -331,7 +324,7 @@ describe('operator integration: real kube-apiserver', function () {
       // the pod restarts with an empty data dir and, the bootstrap list being empty, joins
       delete n.env['PEERS'];
       n.env['STEGO_JOIN'] = '1';
-      n.start();
+      n.spawn();
       const healed = await pollUntil('the member re-added and healthy with its new volume', async () => {
         const s = (await get()).status;
         return s?.volumes?.[id] === fresh.metadata!.uid && s?.members?.length === 3 && s.members.every((m) => m.healthy && m.membership === 'voter') ? s : undefined;
