@@ -50,6 +50,8 @@ describe('nginx config renderer', () => {
     for (const n of nodes) expect(write).to.include(`server ${n.address} max_fails=2 fail_timeout=5s backup; # ${n.id}`);
     const all = site.slice(site.indexOf('upstream stego_all'), site.indexOf('upstream stego_write'));
     expect(all).to.not.include(leaderSvc.address);
+    // the file does not depend on who leads: an election needs no new config
+    expect(renderNginxSite({ listen: 8080, nodes, leaderId: 'n3', writePrimary: leaderSvc })).to.equal(site);
     expect(() => renderNginxSite({ listen: 1, nodes, leaderId: null, writePrimary: { id: 'x', address: 'a b:1' } })).to.throw(/invalid node address/);
   });
 

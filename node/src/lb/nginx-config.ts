@@ -22,7 +22,7 @@ export interface NginxSiteOptions {
   /**
    * An endpoint that always reaches the leader (in Kubernetes, the Service selecting `stego.io/role=leader`).
    * When set it is the write upstream's only primary and every node is a backup, so a leader change needs
-   * no new config; `leaderId` then only labels the file.
+   * no new config (the file then names the write primary, not the leader, so it stays the same).
    */
   writePrimary?: UpstreamNode;
   /** client_max_body_size; the design guide's 50 MB. */
@@ -108,7 +108,7 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '      add_header X-Stego-Upstream $upstream_addr always;',
   ];
   return [
-    `  # leader: ${opts.leaderId ?? 'unknown'}`,
+    opts.writePrimary ? `  # writes: ${opts.writePrimary.id} first` : `  # leader: ${opts.leaderId ?? 'unknown'}`,
     all,
     write,
     '  map $http_idempotency_key $stego_idempotency_key {',

@@ -314,7 +314,7 @@ export class Reconciler {
     if (mode === 'none') {
       pass.frontDoor = { ready: true, reason: 'Disabled', message: 'frontDoor.mode is none' };
     } else if (mode === 'gateway') {
-      const conf = renderGatewayConf(pass.cr, this.gatewayMembers(pass), pass.view.leader, this.d.ctx);
+      const conf = renderGatewayConf(pass.cr, this.gatewayMembers(pass), this.d.ctx);
       await this.apply(pass, gatewayConfigMap(pass.cr, conf));
       await this.apply(pass, gatewayDeployment(pass.cr, conf));
       await this.apply(pass, gatewayService(pass.cr));

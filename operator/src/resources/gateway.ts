@@ -28,7 +28,8 @@ function hostPort(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-export function renderGatewayConf(cr: StegoCluster, members: GatewayMember[], leaderId: string | null, ctx: BuildContext): string {
+/** Depends on the members' addresses only: an election changes nothing here (writes follow the leader Service). */
+export function renderGatewayConf(cr: StegoCluster, members: GatewayMember[], ctx: BuildContext): string {
   const c = ref(cr);
   const svcHost = (name: string): string => `${name}.${c.namespace}.svc.${ctx.clusterDomain}:${HTTP_PORT}`;
   const nodes: UpstreamNode[] = members.map((m) => ({ id: m.id, address: hostPort(m.podIP, HTTP_PORT) })).sort((a, b) => a.id.localeCompare(b.id));
@@ -37,7 +38,7 @@ export function renderGatewayConf(cr: StegoCluster, members: GatewayMember[], le
     listen: GATEWAY_PORT,
     // before any member has an address, the client Service stands in for them
     nodes: nodes.length > 0 ? nodes : [{ id: 'client-service', address: svcHost(names.clientService(c)) }],
-    leaderId,
+    leaderId: null,
     writePrimary: { id: 'leader-service', address: svcHost(names.leaderService(c)) },
     workerProcesses: 'auto',
   });

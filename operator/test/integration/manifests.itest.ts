@@ -42,7 +42,7 @@ describe('operator integration: manifests and RBAC against the API server', func
       'demo',
       namespace,
     );
-    const conf = renderGatewayConf(cr, [{ id: 'demo-0', podIP: '198.18.0.10' }], 'demo-0', DEFAULT_CONTEXT);
+    const conf = renderGatewayConf(cr, [{ id: 'demo-0', podIP: '198.18.0.10' }], DEFAULT_CONTEXT);
     const objects: KObject[] = [
       statefulSet(cr, 3), headlessService(cr), clientService(cr), leaderService(cr), podDisruptionBudget(cr)!, networkPolicy(cr, DEFAULT_CONTEXT)!,
       credentialsSecret(cr, () => 'x'), bootstrapConfigMap(cr, 3, DEFAULT_CONTEXT), gatewayConfigMap(cr, conf), gatewayDeployment(cr, conf), gatewayService(cr), ingress(cr),
