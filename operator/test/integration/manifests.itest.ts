@@ -97,6 +97,13 @@ describe('operator integration: manifests and RBAC against the API server', func
       for (const [apiVersion, kind, name] of [['apps/v1', 'StatefulSet', 'rbac'], ['v1', 'Secret', 'rbac-credentials'], ['networking.k8s.io/v1', 'Ingress', 'rbac'], ['policy/v1', 'PodDisruptionBudget', 'rbac']] as const) {
         expect(await client.find(resourcePath(apiVersion, kind, namespace, name)), `${kind} ${name}`).to.not.equal(null);
       }
+      // a front door whose API is not served (no Gateway API CRDs here): a condition, not a crash
+      await client.create({ apiVersion: API_VERSION, kind: KIND, metadata: { name: 'routed', namespace }, spec: { replicas: 1, frontDoor: { mode: 'httpRoute', httpRoute: { parentRefs: [{ name: 'gw' }] } } } } as unknown as StegoCluster);
+      const routed = await pollUntil('FrontDoorReady reported', async () => {
+        const sc = await client.get<StegoCluster>(resourcePath(API_VERSION, KIND, namespace, 'routed'));
+        return sc.status?.conditions?.find((c) => c.type === 'FrontDoorReady');
+      }, { deadlineMs: 20_000 });
+      expect(routed).to.include({ status: 'False', reason: 'GatewayAPINotInstalled' });
       expect(denied, 'requests refused by RBAC').to.deep.equal([]);
     } finally {
       await manager?.stop();
