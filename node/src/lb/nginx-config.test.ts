@@ -42,6 +42,19 @@ describe('nginx config renderer', () => {
     expect(writeUpstreamLines(nodes, 'gone').some((l) => l.includes('backup'))).to.equal(false);
   });
 
+  it('with a write primary (a Service that follows the leader), every node is a write backup', () => {
+    const leaderSvc = { id: 'leader', address: 'demo-leader.ns.svc.cluster.local:8080' };
+    const site = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', writePrimary: leaderSvc });
+    const write = site.slice(site.indexOf('upstream stego_write'), site.indexOf('map $http_idempotency_key'));
+    expect(write).to.include(`server ${leaderSvc.address} max_fails=2 fail_timeout=5s; # leader`);
+    for (const n of nodes) expect(write).to.include(`server ${n.address} max_fails=2 fail_timeout=5s backup; # ${n.id}`);
+    const all = site.slice(site.indexOf('upstream stego_all'), site.indexOf('upstream stego_write'));
+    expect(all).to.not.include(leaderSvc.address);
+    // the file does not depend on who leads: an election needs no new config
+    expect(renderNginxSite({ listen: 8080, nodes, leaderId: 'n3', writePrimary: leaderSvc })).to.equal(site);
+    expect(() => renderNginxSite({ listen: 1, nodes, leaderId: null, writePrimary: { id: 'x', address: 'a b:1' } })).to.throw(/invalid node address/);
+  });
+
   it('refuses addresses that could inject directives', () => {
     expect(() => renderNginxSite({ listen: 1, nodes: [{ id: 'x', address: '1.2.3.4:1; evil' }], leaderId: null })).to.throw(
       /invalid node address/,

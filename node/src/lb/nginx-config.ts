@@ -19,6 +19,12 @@ export interface NginxSiteOptions {
   nodes: UpstreamNode[];
   /** Current Raft leader, or null when none is known (writes are then balanced like reads). */
   leaderId: string | null;
+  /**
+   * An endpoint that always reaches the leader (in Kubernetes, the Service selecting `stego.io/role=leader`).
+   * When set it is the write upstream's only primary and every node is a backup, so a leader change needs
+   * no new config (the file then names the write primary, not the leader, so it stays the same).
+   */
+  writePrimary?: UpstreamNode;
   /** client_max_body_size; the design guide's 50 MB. */
   maxBodySize?: string;
   /** Proxy send/read timeout; the design guide's 60 s for large uploads. */
@@ -62,7 +68,8 @@ function upstream(name: string, lines: string[], keepalive: number): string {
 }
 
 /** Orders nodes so the leader is the write upstream's only primary; unknown leader → all primaries. */
-export function writeUpstreamLines(nodes: UpstreamNode[], leaderId: string | null, o = DEFAULTS): string[] {
+export function writeUpstreamLines(nodes: UpstreamNode[], leaderId: string | null, o = DEFAULTS, writePrimary?: UpstreamNode): string[] {
+  if (writePrimary) return [serverLine(writePrimary, o, false), ...nodes.map((n) => serverLine(n, o, true))];
   const leader = nodes.find((n) => n.id === leaderId);
   if (!leader) return nodes.map((n) => serverLine(n, o, false));
   return [serverLine(leader, o, false), ...nodes.filter((n) => n !== leader).map((n) => serverLine(n, o, true))];
@@ -70,7 +77,7 @@ export function writeUpstreamLines(nodes: UpstreamNode[], leaderId: string | nul
 
 function assertValid(opts: NginxSiteOptions): void {
   if (opts.nodes.length === 0) throw new Error('nginx config needs at least one node');
-  for (const n of opts.nodes) {
+  for (const n of opts.writePrimary ? [...opts.nodes, opts.writePrimary] : opts.nodes) {
     // Refuse anything that could break out of a `server` directive.
     if (!/^[A-Za-z0-9.\-:[\]]+$/.test(n.address)) throw new Error(`invalid node address: ${JSON.stringify(n.address)}`);
     if (!/^[A-Za-z0-9._-]+$/.test(n.id)) throw new Error(`invalid node id: ${JSON.stringify(n.id)}`);
@@ -82,7 +89,7 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
   assertValid(opts);
   const o = { ...DEFAULTS, ...stripUndefined(opts) };
   const all = upstream(ALL_UPSTREAM, opts.nodes.map((n) => serverLine(n, o, false)), o.keepaliveConnections);
-  const write = upstream(WRITE_UPSTREAM, writeUpstreamLines(opts.nodes, opts.leaderId, o), o.keepaliveConnections);
+  const write = upstream(WRITE_UPSTREAM, writeUpstreamLines(opts.nodes, opts.leaderId, o, opts.writePrimary), o.keepaliveConnections);
   const proxyCommon = [
     '      proxy_http_version 1.1;',
     '      proxy_set_header Connection "";',
@@ -101,7 +108,7 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '      add_header X-Stego-Upstream $upstream_addr always;',
   ];
   return [
-    `  # leader: ${opts.leaderId ?? 'unknown'}`,
+    opts.writePrimary ? `  # writes: ${opts.writePrimary.id} first` : `  # leader: ${opts.leaderId ?? 'unknown'}`,
     all,
     write,
     '  map $http_idempotency_key $stego_idempotency_key {',

@@ -1,0 +1,43 @@
+// The three Services of the members: headless (peer discovery, before anyone is ready), client (every
+// serving member) and leader (the pod labelled stego.io/role=leader; writes go there first).
+import type { V1Service } from '@kubernetes/client-node';
+import { HTTP_PORT, LABEL_ROLE, RAFT_PORT, ROLE_LEADER, names, selectorLabels } from '../api/names.js';
+import type { StegoCluster } from '../api/types.js';
+import { ownedMeta, ref } from './common.js';
+
+export const LABEL_SERVICE = 'stego.io/service';
+
+const httpPort = { name: 'http', port: HTTP_PORT, targetPort: 'http', protocol: 'TCP' };
+
+export function headlessService(cr: StegoCluster): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: ownedMeta(cr, names.headlessService(ref(cr)), 'node', { [LABEL_SERVICE]: 'peers' }),
+    spec: {
+      clusterIP: 'None',
+      // Members must resolve each other while none is ready: readiness needs a leader, which needs peers.
+      publishNotReadyAddresses: true,
+      selector: selectorLabels(ref(cr)),
+      ports: [httpPort, { name: 'raft', port: RAFT_PORT, targetPort: 'raft', protocol: 'TCP' }],
+    },
+  };
+}
+
+export function clientService(cr: StegoCluster): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: ownedMeta(cr, names.clientService(ref(cr)), 'node', { [LABEL_SERVICE]: 'client' }),
+    spec: { type: 'ClusterIP', selector: selectorLabels(ref(cr)), ports: [httpPort] },
+  };
+}
+
+export function leaderService(cr: StegoCluster): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: ownedMeta(cr, names.leaderService(ref(cr)), 'node', { [LABEL_SERVICE]: 'leader' }),
+    spec: { type: 'ClusterIP', selector: { ...selectorLabels(ref(cr)), [LABEL_ROLE]: ROLE_LEADER }, ports: [httpPort] },
+  };
+}
