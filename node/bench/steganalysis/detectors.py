@@ -6,9 +6,9 @@ fixed direction for every tool (no per-tool flipping):
 - chi_square: Westfeld & Pfitzmann (1999), "Attacks on steganographic systems". Pairs of values (2k, 2k+1)
   are equalised by LSB replacement; the score is the largest p-value of the pairs-of-values chi-square test
   over growing prefixes of the image in raster order (the attack as published scans from the start,
-  which is where sequential embedders write).
+  which is where sequential embedders write), per colour channel.
 - rs: Fridrich, Goljan & Du (2001), "Reliable detection of LSB steganography in color and grayscale
-  images". Regular/singular groups under the masks [0 1 1 0] and its negative, on the image and on the
+  images". Regular/singular groups (4 pixels of a row or of a column) under the masks [0 1 1 0] and its negative, on the image and on the
   image with all LSBs flipped; the score is the estimated embedding rate (mean over channels).
 - spa: Dumitrescu, Wu & Wang (2003), "Detection of LSB steganography via sample pair analysis"; score is
   the estimated embedding rate from horizontally and vertically adjacent pairs (mean over channels).
@@ -36,8 +36,11 @@ def _pairs_p_value(samples):
 
 
 def chi_square(image, fractions=(0.025, 0.05, 0.1, 0.2, 0.4, 1.0)):
-    flat = image.reshape(-1)  # raster order, channels interleaved: the order sequential tools write in
-    return max(_pairs_p_value(flat[: max(64, int(len(flat) * f))]) for f in fractions)
+    # Per channel, in raster order (the order sequential tools write in): a tool that spends some samples
+    # on non-random bits (stepic's continuation flag in every ninth sample) equalises the other channels.
+    pixels = image.reshape(-1, image.shape[2])
+    n = len(pixels)
+    return max(_pairs_p_value(pixels[: max(64, int(n * f)), c]) for f in fractions for c in range(image.shape[2]))
 
 
 # ---------- RS analysis ----------
@@ -51,10 +54,11 @@ def _flip_neg(x):  # F-1: -1<->0, 1<->2, ...: F-1(x) = F1(x + 1) - 1
 
 
 def _rs_counts(channel):
-    """Fractions of regular and singular groups for masks M=[0,1,1,0] and -M on groups of 4 pixels in rows."""
+    """Fractions of regular and singular groups for masks M=[0,1,1,0] and -M on groups of 4 pixels in rows and in columns."""
     h, w = channel.shape
-    w4 = w - w % 4
-    g = channel[:, :w4].reshape(-1, 4).astype(np.int32)
+    rows = channel[:, : w - w % 4].reshape(-1, 4)
+    cols = np.ascontiguousarray(channel[: h - h % 4, :].T).reshape(-1, 4)
+    g = np.concatenate([rows, cols]).astype(np.int32)
 
     def smooth(groups):
         return np.abs(np.diff(groups, axis=1)).sum(axis=1)
