@@ -215,7 +215,7 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
   const bpp = filterBpp(info);
   const expected = info.height * stride;
   const out = Buffer.allocUnsafeSlow(info.height * n);
-  const partial = new Uint8Array(stride); // a row split across two chunks
+  const partial = Buffer.alloc(stride); // a row split across two chunks (a Buffer like the chunks: one element kind keeps unfilterRow monomorphic)
   let partialBytes = 0;
   let y = 0;
   let received = 0;
