@@ -28,13 +28,21 @@ Options:
                          overwriting an existing file)
   -m, --message TEXT     text to hide
   -f, --file FILE        file to hide (its base name is stored with it)
-  -p, --passphrase PASS  encrypt (AES-256-GCM, scrypt key) and key the pixel order; the environment
-                         variable STEGO_PASSPHRASE is used when -p is absent (keeps it out of ps)
+  -p, --passphrase PASS  recommended. Encrypts the payload (AES-256-GCM, scrypt keys) and derives the
+                         pixel order from the passphrase: without it nothing in the image shows that a
+                         payload is there, and extract answers no_payload exactly as for a clean image.
+                         Without a passphrase the payload is public: anyone with this tool can find and
+                         read it. The environment variable STEGO_PASSPHRASE is used when -p is absent
+                         (keeps it out of ps)
       --max-pixels N     refuse images with more pixels than N (default 40000000)
   -h, --help             this text
 
 capacity prints JSON: {"width":W,"height":H,"capacity_bytes":N} (payload bytes that fit with these
 options; a file payload also stores its name).
+
+extract says no_payload ("nothing found; if something was hidden with a passphrase, supply the right
+one") both for an image without payload and for a wrong or missing passphrase: by design, the two are
+indistinguishable. Images written by older versions (format 1) are still read.
 
 Exit status: 0 ok, 1 the input was refused (the error code is printed), 2 usage error, 3 file error.
 `;

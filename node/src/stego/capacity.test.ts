@@ -5,10 +5,10 @@ import { StegoError } from './errors.js';
 describe('stego capacity', () => {
   it('subtracts the frame overhead from one bit per usable slot', () => {
     expect(frameOverheadBytes(false)).to.equal(15 + 4);
-    expect(frameOverheadBytes(true)).to.equal(40 + 28);
+    expect(frameOverheadBytes(true)).to.equal(16 + 6 + 16 + 16);
     expect(capacityForSlots(8000, false)).to.equal(1000 - 19);
     expect(capacityForSlots(8007, false)).to.equal(1000 - 19);
-    expect(capacityForSlots(8000, true)).to.equal(1000 - 68);
+    expect(capacityForSlots(8000, true)).to.equal(1000 - 54);
     expect(capacityForSlots(100, true)).to.be.lessThan(0);
   });
 

@@ -1,17 +1,18 @@
-// How many payload-content bytes an image carries. Every usable slot holds one bit; the frame's header
-// and body integrity fields come out of the same bits, so with U usable slots:
+// How many payload-content bytes an image carries. Every usable slot holds one bit; the frame's
+// framing comes out of the same bits, so with U usable slots:
 //
-//   capacity = ⌊U / 8⌋ − header − bodyOverhead
+//   capacity = ⌊U / 8⌋ − overhead
 //
-// header = 15 bytes (40 with a passphrase), bodyOverhead = 4 (CRC-32) or 28 (nonce + GCM tag). Content is
-// the UTF-8 text, or for a file 1 + filename bytes + data (see payloadSize). The header and body walks
-// together visit every usable slot exactly once, so this is exact, not an estimate.
+// overhead = 19 bytes without passphrase (15 header + 4 CRC-32), 54 with one (16 salt + 6 header + two
+// 16-byte GCM tags). Content is the UTF-8 text, or for a file 1 + filename bytes + data (see
+// payloadSize). Either frame's walk can visit every usable slot, so this is exact, not an estimate.
 
 import { StegoError } from './errors.js';
-import { bodyOverhead, headerBytes } from './frame.js';
+import { PLAIN_BODY_OVERHEAD, PLAIN_HEADER_BYTES } from './frame.js';
+import { SEALED_OVERHEAD } from './sealed.js';
 
 export function frameOverheadBytes(encrypted: boolean): number {
-  return headerBytes(encrypted) + bodyOverhead(encrypted);
+  return encrypted ? SEALED_OVERHEAD : PLAIN_HEADER_BYTES + PLAIN_BODY_OVERHEAD;
 }
 
 /** Capacity in content bytes; negative when the image cannot even hold an empty payload's frame. */

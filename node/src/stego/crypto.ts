@@ -1,9 +1,12 @@
-// Passphrase protection of a frame body: scrypt → AES-256-GCM.
+// Passphrase protection: scrypt → AES-256-GCM.
 //
-// One scrypt run per request yields three independent slices: the AES key, the key of the body's slot
-// order, and a short verifier stored in the (publicly readable) header. The verifier is what lets
-// extraction say "wrong passphrase" instead of "corrupt": with a wrong passphrase the body would be read
-// in the wrong order and look like noise, which GCM alone cannot tell apart from damage.
+// Version 2 (written today): two scrypt runs, one with a constant salt for the slot order and one with a
+// random per-image salt for the AES key (see docs/stego-format.md §5); header and body are sealed with
+// counter nonces under that per-image key.
+//
+// Version 1 (read only): one scrypt run with the salt from the public header yields the AES key, the key
+// of the body's slot order, and a short verifier stored in that header, which let extraction say "wrong
+// passphrase" instead of "corrupt".
 
 import { createCipheriv, createDecipheriv, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { StegoError } from './errors.js';
@@ -48,23 +51,74 @@ export function newSalt(): Uint8Array {
 }
 
 /** Async scrypt: it runs on the libuv threadpool, so it never blocks the calling thread's event loop. */
-export function deriveKeys(passphrase: string, salt: Uint8Array, log2N: number): Promise<DerivedKeys> {
+function scryptBytes(passphrase: string, salt: Uint8Array, length: number, log2N: number): Promise<Buffer> {
   const N = 2 ** log2N;
-  const length = AES_KEY_BYTES + ORDER_KEY_BYTES + VERIFIER_BYTES;
   const maxmem = 2 * 128 * N * SCRYPT_R; // Node refuses anything near its 32 MiB default at log2N = 15
   return new Promise((resolve, reject) => {
     scrypt(passphrase.normalize('NFC'), salt, length, { N, r: SCRYPT_R, p: SCRYPT_P, maxmem }, (err, out) => {
-      if (err) {
-        reject(err);
-        return;
-      }
-      resolve({
-        aesKey: out.subarray(0, AES_KEY_BYTES),
-        orderKey: new Uint8Array(out.subarray(AES_KEY_BYTES, AES_KEY_BYTES + ORDER_KEY_BYTES)),
-        verifier: new Uint8Array(out.subarray(AES_KEY_BYTES + ORDER_KEY_BYTES)),
-      });
+      if (err) reject(err);
+      else resolve(out);
     });
   });
+}
+
+/** Version 1: one scrypt run with the salt stored in the public header. */
+export async function deriveKeys(passphrase: string, salt: Uint8Array, log2N: number): Promise<DerivedKeys> {
+  const out = await scryptBytes(passphrase, salt, AES_KEY_BYTES + ORDER_KEY_BYTES + VERIFIER_BYTES, log2N);
+  return {
+    aesKey: out.subarray(0, AES_KEY_BYTES),
+    orderKey: new Uint8Array(out.subarray(AES_KEY_BYTES, AES_KEY_BYTES + ORDER_KEY_BYTES)),
+    verifier: new Uint8Array(out.subarray(AES_KEY_BYTES + ORDER_KEY_BYTES)),
+  };
+}
+
+// ---------- version 2 ----------
+
+/**
+ * The salt of the order KDF is a constant: the extractor must find the slots before it can read anything,
+ * so nothing image-specific can enter. The price is that one scrypt run per guessed passphrase yields that
+ * guess's slot order for every image; the content key below is salted per image, so reading or even
+ * authenticating a payload still costs a scrypt run per guess and per image.
+ */
+const ORDER_SALT = new TextEncoder().encode('StegoCluster/v2/slot-order');
+
+/** Key of the slot order of a version-2 sealed frame: scrypt(passphrase, constant salt). */
+export async function deriveOrderKey(passphrase: string, log2N: number): Promise<Uint8Array> {
+  return new Uint8Array(await scryptBytes(passphrase, ORDER_SALT, ORDER_KEY_BYTES, log2N));
+}
+
+/** AES-256 key of a version-2 sealed frame: scrypt(passphrase, random salt stored inside the keyed walk). */
+export function deriveContentKey(passphrase: string, salt: Uint8Array, log2N: number): Promise<Buffer> {
+  return scryptBytes(passphrase, salt, AES_KEY_BYTES, log2N);
+}
+
+/**
+ * AES-256-GCM with a counter nonce: ciphertext ‖ tag. Safe only because every embed draws a fresh salt and
+ * so a fresh key; within one key the header uses nonce 0 and the body nonce 1.
+ */
+export function sealCounter(key: Uint8Array, counter: number, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  const cipher = createCipheriv('aes-256-gcm', key, counterNonce(counter), { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad);
+  return Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+}
+
+/** Inverse of sealCounter; null when the tag does not verify (wrong key or damage: the caller decides). */
+export function openCounter(key: Uint8Array, counter: number, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null {
+  if (sealed.length < TAG_BYTES) return null;
+  const decipher = createDecipheriv('aes-256-gcm', key, counterNonce(counter), { authTagLength: TAG_BYTES });
+  decipher.setAAD(aad);
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  try {
+    return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]);
+  } catch {
+    return null;
+  }
+}
+
+function counterNonce(counter: number): Uint8Array {
+  const nonce = new Uint8Array(NONCE_BYTES);
+  new DataView(nonce.buffer).setUint32(NONCE_BYTES - 4, counter);
+  return nonce;
 }
 
 export function verifierMatches(keys: DerivedKeys, stored: Uint8Array): boolean {

@@ -57,7 +57,7 @@ describe('stego engine', () => {
     const payload: Payload = { kind: 'file', filename: 'naïve.bin', data };
     const out = await embed(rgba16, payload, { passphrase: 'pw', scryptLog2N: LOW_COST });
     expect(readHeader(out)).to.deep.include({ colorType: 6, bitDepth: 16 });
-    const back = await extract(out, { passphrase: 'pw' });
+    const back = await extract(out, { passphrase: 'pw', scryptLog2N: LOW_COST });
     expect(back.kind).to.equal('file');
     if (back.kind === 'file') {
       expect(back.filename).to.equal('naïve.bin');
@@ -67,15 +67,16 @@ describe('stego engine', () => {
     const before = decodePng(rgba16, { maxPixels: 1e6 }).data;
     const after = decodePng(out, { maxPixels: 1e6 }).data;
     for (let i = 3; i < before.length; i += 4) expect(after[i]).to.equal(before[i]);
-    expect(await codeOf(() => extract(out))).to.equal('passphrase_required');
-    expect(await codeOf(() => extract(out, { passphrase: 'PW' }))).to.equal('wrong_passphrase');
+    // Nothing without the passphrase tells this image from a cover: both answers are a plain no_payload.
+    expect(await codeOf(() => extract(out))).to.equal('no_payload');
+    expect(await codeOf(() => extract(out, { passphrase: 'PW', scryptLog2N: LOW_COST }))).to.equal('no_payload');
   });
 
   it('reports capacity exactly: capacityBytes fit, one more byte does not', async () => {
     for (const opts of [{}, { passphrase: 'pw', scryptLog2N: LOW_COST }]) {
       const { width, height, capacityBytes } = await capacity(rgb, opts);
       expect([width, height]).to.deep.equal([120, 80]);
-      expect(capacityBytes).to.equal(Math.floor((120 * 80 * 3) / 8) - ('passphrase' in opts ? 68 : 19));
+      expect(capacityBytes).to.equal(Math.floor((120 * 80 * 3) / 8) - ('passphrase' in opts ? 54 : 19));
       const fits: Payload = { kind: 'text', text: 'a'.repeat(capacityBytes) };
       expect(payloadSize(fits, opts)).to.equal(capacityBytes);
       expect(await extract(await embed(rgb, fits, opts), opts)).to.deep.equal(fits);
@@ -91,8 +92,11 @@ describe('stego engine', () => {
     expect(payloadSize({ kind: 'text', text: 'é' })).to.equal(2);
   });
 
-  it('says no_payload for a clean image', async () => {
+  it('says no_payload for a clean image, with or without a passphrase, and says what to do', async () => {
     expect(await codeOf(() => extract(rgb))).to.equal('no_payload');
+    expect(await codeOf(() => extract(rgb, { passphrase: 'pw', scryptLog2N: LOW_COST }))).to.equal('no_payload');
+    const error = await extract(rgb).catch((e: unknown) => e);
+    expect((error as StegoError).message).to.equal('nothing found; if something was hidden with a passphrase, supply the right one');
   });
 
   it('refuses non-PNGs, truncated PNGs and images over the pixel limit with StegoErrors', async () => {

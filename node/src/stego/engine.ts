@@ -1,9 +1,10 @@
 // The steganography engine as the HTTP layer and the CLI see it: PNG bytes in, PNG bytes or a payload out.
 // Pure functions of buffers (no HTTP, no files); meant to run inside a worker thread. Each call decodes the
-// image once (after refusing non-PNGs and oversized images from IHDR alone), works on that one raster in
-// place, and encodes it once: memory per call is the input, one raster and the output.
+// image once (after refusing non-PNGs and oversized images from IHDR alone; rows are unfiltered as they
+// stream out of inflate), works on that one raster in place, and encodes it once: memory per call is the
+// input, one raster and the output.
 
-import { assertWithinPixelLimit, decodePng, encodePng, readHeader } from './png/index.js';
+import { assertWithinPixelLimit, decodePngStreamed, encodePng, readHeader } from './png/index.js';
 import { hideInRaster, payloadSize as contentSize, rasterCapacity, revealFromRaster, type Payload } from './payload.js';
 import type { Raster } from './raster.js';
 
@@ -20,13 +21,13 @@ export interface EngineOptions {
 export const DEFAULT_MAX_PIXELS = 40_000_000;
 
 export async function embed(png: Uint8Array, payload: Payload, opts: EngineOptions = {}): Promise<Buffer> {
-  const raster = decode(png, opts);
+  const raster = await decode(png, opts);
   await hideInRaster(raster, payload, opts);
   return encodePng(raster);
 }
 
 export async function extract(png: Uint8Array, opts: EngineOptions = {}): Promise<Payload> {
-  const raster = decode(png, opts);
+  const raster = await decode(png, opts);
   return revealFromRaster(raster, opts);
 }
 
@@ -35,7 +36,7 @@ export async function capacity(
   png: Uint8Array,
   opts: EngineOptions = {},
 ): Promise<{ width: number; height: number; capacityBytes: number }> {
-  const raster = decode(png, opts);
+  const raster = await decode(png, opts);
   return { width: raster.width, height: raster.height, capacityBytes: Math.max(0, rasterCapacity(raster, opts)) };
 }
 
@@ -44,8 +45,8 @@ export function payloadSize(payload: Payload, _opts: EngineOptions = {}): number
   return contentSize(payload);
 }
 
-function decode(png: Uint8Array, opts: EngineOptions): Raster {
+function decode(png: Uint8Array, opts: EngineOptions): Promise<Raster> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   assertWithinPixelLimit(readHeader(png), maxPixels);
-  return decodePng(png, { maxPixels });
+  return decodePngStreamed(png, { maxPixels });
 }

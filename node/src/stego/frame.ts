@@ -1,21 +1,22 @@
-// The byte layout of a hidden payload (docs/stego-format.md has the full description).
+// Payload content, and the public frame (docs/stego-format.md has the full description).
 //
-// A frame is a small header followed by a body. The header is always read in the default slot order,
-// so anyone with this tool can tell "no payload" from "encrypted, passphrase needed"; the body of an
-// encrypted frame lives in an order keyed by the passphrase. The header starts with a fixed 11-byte
-// prefix that says how long the header is, and the header says how long the body is, so extraction
-// reads exactly the bits it needs and never scans the image.
+// The public frame is what a payload without passphrase is written as: a small header followed by a
+// body, both in the default slot order, readable by anyone with this tool (there is no secret to keep).
+// Payloads with a passphrase are written as sealed frames (sealed.ts), which have no public part. This
+// reader also reads version-1 encrypted frames, whose header was public and whose body lived in an order
+// keyed by the passphrase. The header starts with a fixed 11-byte prefix that says how long the header
+// is, and the header says how long the body is, so extraction reads exactly the bits it needs.
 //
 //   0  magic "STGC"          4
-//   4  version               1   (1)
+//   4  version               1   (2 written; 1 and 2 read)
 //   5  header length H       1   (15 plain, 40 encrypted; includes the CRC)
 //   6  flags                 1   bit 0 file (else text), bit 1 encrypted; other bits 0
 //   7  body length L         4   big-endian
-//  11  [encrypted] salt 16, scrypt log2N 1, verifier 8
+//  11  [v1 encrypted] salt 16, scrypt log2N 1, verifier 8
 // H-4  CRC-32 of bytes [0, H-4)
 //
-// Body, plain:      content ‖ CRC-32(content)
-// Body, encrypted:  nonce 12 ‖ AES-256-GCM(content, aad = header) ‖ tag 16
+// Body, plain:         content ‖ CRC-32(content)
+// Body, v1 encrypted:  nonce 12 ‖ AES-256-GCM(content, aad = header) ‖ tag 16
 // Content, text:    UTF-8 bytes
 // Content, file:    name length 1 ‖ UTF-8 name ‖ data
 
@@ -25,9 +26,7 @@ import type { Payload } from './payload.js';
 import {
   assertScryptCost,
   deriveKeys,
-  newSalt,
   open,
-  seal,
   SALT_BYTES,
   SEAL_OVERHEAD,
   verifierMatches,
@@ -35,13 +34,16 @@ import {
 } from './crypto.js';
 
 export const MAGIC = Uint8Array.of(0x53, 0x54, 0x47, 0x43); // "STGC"
-export const FORMAT_VERSION = 1;
+/** Version written into public frames; version 1 frames are still read. */
+export const FORMAT_VERSION = 2;
+const LEGACY_VERSION = 1;
 export const PREFIX_BYTES = 11;
 const CRC_BYTES = 4;
 const KDF_EXTENSION_BYTES = SALT_BYTES + 1 + VERIFIER_BYTES;
 export const PLAIN_HEADER_BYTES = PREFIX_BYTES + CRC_BYTES;
 export const ENCRYPTED_HEADER_BYTES = PREFIX_BYTES + KDF_EXTENSION_BYTES + CRC_BYTES;
 export const PLAIN_BODY_OVERHEAD = CRC_BYTES;
+/** Body overhead of a version-1 encrypted frame (read only). */
 export const ENCRYPTED_BODY_OVERHEAD = SEAL_OVERHEAD;
 export const MAX_FILENAME_BYTES = 255;
 
@@ -51,9 +53,8 @@ const KNOWN_FLAGS = FLAG_FILE | FLAG_ENCRYPTED;
 
 export interface EncodedFrame {
   header: Uint8Array;
+  /** Follows the header in the default order. */
   body: Uint8Array;
-  /** Key of the body's slot order; null: the body follows the header in the default order. */
-  bodyOrderKey: Uint8Array | null;
 }
 
 /** Where decodeFrame gets its bytes from: the raster's slots, or a flat buffer in tests. */
@@ -62,13 +63,8 @@ export interface FrameReader {
   header(n: number): Uint8Array | null;
   /** An upper bound on the body bytes the remaining slots can hold (body() throws if it proves too high). */
   bodyBytesAvailable(): number;
-  /** n body bytes in the order keyed by orderKey (null: continue the default order after the header). */
+  /** n body bytes in the order keyed by orderKey (null: continue the default order after the header; a key: version-1 encrypted body). */
   body(n: number, orderKey: Uint8Array | null): Uint8Array;
-}
-
-export interface FrameOptions {
-  passphrase?: string | undefined;
-  scryptLog2N: number;
 }
 
 interface ParsedHeader {
@@ -177,41 +173,18 @@ function decodeUtf8(bytes: Uint8Array, what: string): string {
 
 // ---------- frame ----------
 
-export async function encodeFrame(payload: Payload, opts: FrameOptions): Promise<EncodedFrame> {
+/** The public frame of a payload without passphrase (version 2; the layout is version 1's). */
+export function encodeFrame(payload: Payload): EncodedFrame {
   const content = encodeContent(payload);
-  const passphrase = opts.passphrase;
-  if (passphrase === undefined) {
-    const header = buildHeader(payload.kind, content.length + PLAIN_BODY_OVERHEAD, null);
-    return { header, body: withCrc(content), bodyOrderKey: null };
-  }
-  assertScryptCost(opts.scryptLog2N, 'option');
-  const salt = newSalt();
-  const keys = await deriveKeys(passphrase, salt, opts.scryptLog2N);
-  const kdf = { salt, log2N: opts.scryptLog2N, verifier: keys.verifier };
-  const header = buildHeader(payload.kind, content.length + ENCRYPTED_BODY_OVERHEAD, kdf);
-  return { header, body: seal(keys.aesKey, content, header), bodyOrderKey: keys.orderKey };
-}
-
-function buildHeader(
-  kind: Payload['kind'],
-  bodyLength: number,
-  kdf: { salt: Uint8Array; log2N: number; verifier: Uint8Array } | null,
-): Uint8Array {
-  const length = headerBytes(kdf !== null);
-  const out = new Uint8Array(length);
-  const view = new DataView(out.buffer);
-  out.set(MAGIC, 0);
-  out[4] = FORMAT_VERSION;
-  out[5] = length;
-  out[6] = (kind === 'file' ? FLAG_FILE : 0) | (kdf !== null ? FLAG_ENCRYPTED : 0);
-  view.setUint32(7, bodyLength);
-  if (kdf !== null) {
-    out.set(kdf.salt, PREFIX_BYTES);
-    out[PREFIX_BYTES + SALT_BYTES] = kdf.log2N;
-    out.set(kdf.verifier, PREFIX_BYTES + SALT_BYTES + 1);
-  }
-  view.setUint32(length - CRC_BYTES, crc32(out.subarray(0, length - CRC_BYTES)));
-  return out;
+  const header = new Uint8Array(PLAIN_HEADER_BYTES);
+  const view = new DataView(header.buffer);
+  header.set(MAGIC, 0);
+  header[4] = FORMAT_VERSION;
+  header[5] = PLAIN_HEADER_BYTES;
+  header[6] = payload.kind === 'file' ? FLAG_FILE : 0;
+  view.setUint32(7, content.length + PLAIN_BODY_OVERHEAD);
+  view.setUint32(PLAIN_HEADER_BYTES - CRC_BYTES, crc32(header.subarray(0, PLAIN_HEADER_BYTES - CRC_BYTES)));
+  return { header, body: withCrc(content) };
 }
 
 function withCrc(content: Uint8Array): Uint8Array {
@@ -222,11 +195,13 @@ function withCrc(content: Uint8Array): Uint8Array {
 }
 
 /**
- * Reads a frame; throws StegoError no_payload, corrupt_payload, passphrase_required or wrong_passphrase.
- * A passphrase given for an unencrypted payload is not needed and is ignored.
+ * Reads a public frame; null when there is none (no magic). Throws corrupt_payload, and for version-1
+ * encrypted frames passphrase_required or wrong_passphrase (their header is public, so saying so reveals
+ * nothing more). A passphrase given for an unencrypted payload is not needed and is ignored.
  */
-export async function decodeFrame(reader: FrameReader, passphrase?: string): Promise<Payload> {
+export async function decodeFrame(reader: FrameReader, passphrase?: string): Promise<Payload | null> {
   const header = readHeader(reader);
+  if (header === null) return null;
   if (header.bodyLength > reader.bodyBytesAvailable()) {
     throw new StegoError('corrupt_payload', `payload header claims ${header.bodyLength} bytes, more than the image can hold`);
   }
@@ -234,7 +209,7 @@ export async function decodeFrame(reader: FrameReader, passphrase?: string): Pro
     return decodeContent(header.kind, checkCrc(reader.body(header.bodyLength, null)));
   }
   if (passphrase === undefined) {
-    throw new StegoError('passphrase_required', 'this image carries an encrypted payload; a passphrase is required');
+    throw new StegoError('passphrase_required', 'this image carries a version-1 encrypted payload; a passphrase is required');
   }
   const keys = await deriveKeys(passphrase, header.salt, header.log2N);
   if (!verifierMatches(keys, header.verifier)) {
@@ -244,11 +219,9 @@ export async function decodeFrame(reader: FrameReader, passphrase?: string): Pro
   return decodeContent(header.kind, open(keys.aesKey, sealed, header.raw));
 }
 
-function readHeader(reader: FrameReader): ParsedHeader {
+function readHeader(reader: FrameReader): ParsedHeader | null {
   const prefix = reader.header(PREFIX_BYTES);
-  if (prefix === null || !MAGIC.every((b, i) => prefix[i] === b)) {
-    throw new StegoError('no_payload', 'the image carries no hidden payload');
-  }
+  if (prefix === null || !MAGIC.every((b, i) => prefix[i] === b)) return null;
   const length = prefix[5]!;
   const rest = length >= PLAIN_HEADER_BYTES ? reader.header(length - PREFIX_BYTES) : null;
   if (rest === null) throw new StegoError('corrupt_payload', 'payload header is truncated or has an impossible length');
@@ -263,16 +236,18 @@ function readHeader(reader: FrameReader): ParsedHeader {
 // Runs only on a header whose CRC matched, so any oddity here is a different format, not noise.
 function interpretHeader(raw: Uint8Array, view: DataView): ParsedHeader {
   const version = raw[4]!;
-  if (version !== FORMAT_VERSION) {
+  if (version !== FORMAT_VERSION && version !== LEGACY_VERSION) {
     throw new StegoError(
       'corrupt_payload',
-      `payload format version ${version} is not supported (this build reads version ${FORMAT_VERSION})`,
+      `payload format version ${version} is not supported (this build reads versions ${LEGACY_VERSION} and ${FORMAT_VERSION})`,
       { version, supportedVersion: FORMAT_VERSION },
     );
   }
   const flags = raw[6]!;
   const encrypted = (flags & FLAG_ENCRYPTED) !== 0;
-  if ((flags & ~KNOWN_FLAGS) !== 0 || raw.length !== headerBytes(encrypted)) {
+  // Version 2 never writes an encrypted public frame: passphrase payloads are sealed frames.
+  const known = version === LEGACY_VERSION ? KNOWN_FLAGS : FLAG_FILE;
+  if ((flags & ~known) !== 0 || raw.length !== headerBytes(encrypted)) {
     throw new StegoError('corrupt_payload', `payload header has unknown flags 0x${flags.toString(16)} or a wrong length`);
   }
   const bodyLength = view.getUint32(7);

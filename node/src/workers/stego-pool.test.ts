@@ -53,7 +53,7 @@ describe('StegoPool (real engine in worker threads)', () => {
   it('passes the passphrase through', async () => {
     const { png } = await pool.embed(await photoPng(80, 60), { kind: 'text', text: 'hi' }, { passphrase: 'pw' });
     const err = await pool.extract(Buffer.from(png)).then(() => undefined, (e: unknown) => e);
-    expect((err as StegoError).code).to.equal('passphrase_required');
+    expect((err as StegoError).code).to.equal('no_payload');
     expect(await pool.extract(png, { passphrase: 'pw' })).to.deep.equal({ kind: 'text', text: 'hi' });
   });
 });

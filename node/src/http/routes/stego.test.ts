@@ -127,12 +127,12 @@ describe('stego HTTP API (real server, real worker pool)', function () {
       expect(res.headers.get('content-disposition')).to.equal('attachment; filename="passwd"');
     });
 
-    it('round-trips with a passphrase and names a wrong or missing passphrase', async () => {
+    it('round-trips with a passphrase; a wrong or missing passphrase finds nothing, as on a cover', async () => {
       const stego = await embedOk({ file: png(cover), message: 'secret', passphrase: 'correct horse' });
       const ok = await post('/api/extract', { file: png(stego), passphrase: 'correct horse' });
       expect(await ok.json()).to.deep.equal({ message: 'secret' });
-      await expectError(await post('/api/extract', { file: png(stego), passphrase: 'wrong' }), 401, 'wrong_passphrase');
-      await expectError(await post('/api/extract', { file: png(stego) }), 401, 'passphrase_required');
+      await expectError(await post('/api/extract', { file: png(stego), passphrase: 'wrong' }), 422, 'no_payload');
+      await expectError(await post('/api/extract', { file: png(stego) }), 422, 'no_payload');
     });
 
     it('uses the default cover when no file is sent', async () => {

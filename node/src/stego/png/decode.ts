@@ -1,13 +1,15 @@
-// PNG -> Raster. Chunk walk, native inflate, then pngjs's own unfilter (lib/filter-parse). A
-// non-interlaced 8-bit image's unfiltered rows already are the Raster's samples, so that path does no
-// per-pixel work at all; 16-bit is byte-swapped; palette, 1/2/4-bit gray and Adam7 are unpacked by one
-// linear loop. Measured on a 12 MP RGB photo: ~300 ms CPU this way vs ~620 ms for the public
-// PNG.sync.read (always RGBA, per-pixel bitmapper) plus an RGBA->RGB narrowing loop.
+// PNG -> Raster. Chunk walk, native inflate, then unfilter. A non-interlaced image is unfiltered in
+// place, inside the inflated buffer (each row moves left over its filter byte as it is reconstructed),
+// so for 8-bit images that buffer becomes the Raster's samples with no second image-sized allocation and
+// no per-pixel work beyond the filter arithmetic; Adam7 goes through pngjs's own unfilter
+// (lib/filter-parse). 16-bit is byte-swapped; palette, 1/2/4-bit gray and Adam7 are unpacked by one
+// linear loop. pngjs's public PNG.sync.read (always RGBA, per-pixel bitmapper) took twice the CPU.
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 import { StegoError, isStegoError } from '../errors.js';
 import type { PngHeader, Raster } from '../raster.js';
 import { carryOver } from './carry.js';
+import { releaseBuffer } from './release.js';
 import { splitPng, type SplitPng } from './chunks.js';
 import { assertWithinPixelLimit, readHeader, storedChannels } from './header.js';
 
@@ -39,24 +41,52 @@ export function decodePng(buf: Uint8Array, opts: DecodeOptions): Raster {
   const source = readHeader(buf);
   assertWithinPixelLimit(source, opts.maxPixels);
   try {
-    return decodeChecked(buf, source);
+    const split = splitPng(buf, source.colorType);
+    const info = bitmapInfo(source);
+    const inflated = inflateImageData(split, info);
+    const unfiltered = info.interlace ? unfilterInterlaced(inflated, info) : unfilterInPlace(inflated, info);
+    return toRaster(split, source, info, unfiltered);
   } catch (e) {
-    if (isStegoError(e)) throw e;
-    // pngjs internals and zlib throw plain Errors/RangeErrors on damaged data
-    throw new StegoError('corrupt_png', `corrupt PNG: ${(e as Error).message}`);
+    throw asDecodeError(e);
   }
 }
 
-function decodeChecked(buf: Uint8Array, source: PngHeader): Raster {
-  const split = splitPng(buf, source.colorType);
-  const info: BitmapInfo = {
+/**
+ * decodePng for the engine: the same Raster, but a non-interlaced image is inflated on the libuv
+ * threadpool as a stream while this thread unfilters the rows already inflated, straight into the
+ * Raster. Inflate and unfilter overlap, and the inflated stream is never held whole (one image-sized
+ * buffer instead of two at peak). Adam7 images take decodePng's path.
+ */
+export async function decodePngStreamed(buf: Uint8Array, opts: DecodeOptions): Promise<Raster> {
+  const source = readHeader(buf);
+  assertWithinPixelLimit(source, opts.maxPixels);
+  if (source.interlace === 1) return decodePng(buf, opts);
+  try {
+    const split = splitPng(buf, source.colorType);
+    const info = bitmapInfo(source);
+    return toRaster(split, source, info, await inflateUnfiltered(split, info));
+  } catch (e) {
+    throw asDecodeError(e);
+  }
+}
+
+function asDecodeError(e: unknown): StegoError {
+  if (isStegoError(e)) return e;
+  // pngjs internals and zlib throw plain Errors/RangeErrors on damaged data
+  return new StegoError('corrupt_png', `corrupt PNG: ${(e as Error).message}`);
+}
+
+function bitmapInfo(source: PngHeader): BitmapInfo {
+  return {
     width: source.width,
     height: source.height,
     depth: source.bitDepth,
     bpp: storedChannels(source.colorType),
     interlace: source.interlace === 1,
   };
-  const unfiltered = unfilter(inflateImageData(split, info), info);
+}
+
+function toRaster(split: SplitPng, source: PngHeader, info: BitmapInfo, unfiltered: Buffer): Raster {
   const palette = source.colorType === 3 ? parsePalette(split) : undefined;
   const layout = outputLayout(source, palette);
   const data = toRasterSamples(unfiltered, info, source, layout, palette);
@@ -91,6 +121,9 @@ function inflateImageData(split: SplitPng, info: BitmapInfo): Buffer {
   const expected = filteredSize(info);
   const compressed = split.idat.length === 1 ? split.idat[0]! : Buffer.concat(split.idat, split.idatBytes);
   const inflated = zlib.inflateSync(compressed, { maxOutputLength: expected, chunkSize: Math.max(64, Math.min(expected, 64 << 20)) });
+  // A joined copy of many IDAT chunks is ours alone: return its memory now rather than at the next GC,
+  // which would leave it resident through the encode that follows (18 MB for a 12 MP photo).
+  if (split.idat.length > 1) releaseBuffer(compressed);
   if (inflated.length !== expected) {
     throw new StegoError('corrupt_png', `corrupt PNG: image data inflates to ${inflated.length} bytes, IHDR implies ${expected}`);
   }
@@ -98,11 +131,169 @@ function inflateImageData(split: SplitPng, info: BitmapInfo): Buffer {
 }
 
 /**
- * Drives pngjs's unfilter the way its filter-parse-sync.js does, but writes each row straight into one
- * preallocated buffer instead of collecting row Buffers and concatenating them: that saved two full
- * copies of the image at peak (72 MB on a 12 MP RGB photo).
+ * Reverses the PNG filters of a non-interlaced image inside `inflated` and returns the unfiltered rows,
+ * packed, as a view of its start. Row y's filtered bytes sit at y·(n+1)+1, its output goes to y·n: every
+ * write lands at or before the byte being read and after the previous output row, which is still intact
+ * for the Up, Average and Paeth predictors. pngjs's filter-parse did the same work through one Buffer
+ * and closure per row, into a second image-sized buffer.
  */
-function unfilter(inflated: Buffer, info: BitmapInfo): Buffer {
+function unfilterInPlace(inflated: Buffer, info: BitmapInfo): Buffer {
+  const n = rowBytes(info.width, info);
+  const bpp = filterBpp(info);
+  for (let y = 0; y < info.height; y++) unfilterRow(inflated, y * (n + 1), inflated, y * n, n, bpp, y);
+  return inflated.subarray(0, info.height * n);
+}
+
+/** Bytes per complete pixel, at least 1: how far back the Sub, Average and Paeth predictors look. */
+function filterBpp(info: BitmapInfo): number {
+  return Math.max(1, (info.bpp * info.depth) >> 3);
+}
+
+/**
+ * Unfilters one row: its filter byte at src[s], n filtered bytes after it, output to dst[d..d+n), the
+ * previous output row at dst[d-n..d) (row 0 has none). src and dst may be the same buffer when s ≥ d.
+ */
+function unfilterRow(src: Uint8Array, s: number, dst: Uint8Array, d: number, n: number, bpp: number, y: number): void {
+  const type = src[s]!;
+  const from = s + 1;
+  const up = d - n;
+  switch (type) {
+    case 0:
+      if (src === dst) dst.copyWithin(d, from, from + n);
+      else dst.set(src.subarray(from, from + n), d);
+      return;
+    case 1:
+      for (let x = 0; x < bpp; x++) dst[d + x] = src[from + x]!;
+      for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + dst[d + x - bpp]!) & 0xff;
+      return;
+    case 2:
+      if (y === 0) for (let x = 0; x < n; x++) dst[d + x] = src[from + x]!;
+      else for (let x = 0; x < n; x++) dst[d + x] = (src[from + x]! + dst[up + x]!) & 0xff;
+      return;
+    case 3:
+      if (y === 0) {
+        for (let x = 0; x < bpp; x++) dst[d + x] = src[from + x]!;
+        for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + (dst[d + x - bpp]! >> 1)) & 0xff;
+      } else {
+        for (let x = 0; x < bpp; x++) dst[d + x] = (src[from + x]! + (dst[up + x]! >> 1)) & 0xff;
+        for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + ((dst[d + x - bpp]! + dst[up + x]!) >> 1)) & 0xff;
+      }
+      return;
+    case 4:
+      if (y === 0) {
+        // Paeth with a zero row above is Sub
+        for (let x = 0; x < bpp; x++) dst[d + x] = src[from + x]!;
+        for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + dst[d + x - bpp]!) & 0xff;
+      } else {
+        for (let x = 0; x < bpp; x++) dst[d + x] = (src[from + x]! + dst[up + x]!) & 0xff;
+        for (let x = bpp; x < n; x++) {
+          const a = dst[d + x - bpp]!;
+          const b = dst[up + x]!;
+          const c = dst[up + x - bpp]!;
+          const pa = Math.abs(b - c);
+          const pb = Math.abs(a - c);
+          const pc = Math.abs(a + b - c - c);
+          dst[d + x] = (src[from + x]! + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 0xff;
+        }
+      }
+      return;
+    default:
+      throw new StegoError('corrupt_png', `corrupt PNG: unknown filter type ${type} on row ${y}`);
+  }
+}
+
+const STREAM_CHUNK_BYTES = 1 << 20;
+
+/**
+ * Streams the IDAT data through zlib's async inflater and unfilters complete rows into one buffer as
+ * output arrives. Each chunk is handled in a later macrotask, so zlib already inflates the next one on
+ * the threadpool meanwhile. Output beyond what IHDR implies stops the stream (decompression bombs).
+ */
+function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
+  const n = rowBytes(info.width, info);
+  const stride = n + 1;
+  const bpp = filterBpp(info);
+  const expected = info.height * stride;
+  const out = Buffer.allocUnsafeSlow(info.height * n);
+  const partial = Buffer.alloc(stride); // a row split across two chunks (a Buffer like the chunks: one element kind keeps unfilterRow monomorphic)
+  let partialBytes = 0;
+  let y = 0;
+  let received = 0;
+  const take = (chunk: Buffer): void => {
+    let at = 0;
+    if (partialBytes > 0) {
+      const need = Math.min(stride - partialBytes, chunk.length);
+      partial.set(chunk.subarray(0, need), partialBytes);
+      partialBytes += need;
+      at = need;
+      if (partialBytes < stride) return;
+      unfilterRow(partial, 0, out, y * n, n, bpp, y);
+      y++;
+      partialBytes = 0;
+    }
+    for (; at + stride <= chunk.length; at += stride, y++) unfilterRow(chunk, at, out, y * n, n, bpp, y);
+    partial.set(chunk.subarray(at), 0);
+    partialBytes = chunk.length - at;
+    // A chunk that ends at the end of zlib's output buffer means zlib has moved on to a fresh one, and
+    // every earlier chunk of that buffer is already done: free it now rather than at the next GC.
+    if (chunk.byteOffset + chunk.length === chunk.buffer.byteLength) releaseBuffer(chunk);
+  };
+  return new Promise((resolve, reject) => {
+    const inflater = zlib.createInflate({ chunkSize: Math.max(64, Math.min(expected, STREAM_CHUNK_BYTES)) });
+    let failed = false;
+    const fail = (e: unknown): void => {
+      if (failed) return;
+      failed = true;
+      inflater.destroy();
+      reject(e);
+    };
+    let pending = Promise.resolve();
+    let queued = 0; // chunks inflated but not yet unfiltered: at most 2 (then the stream is paused)
+    inflater.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > expected) {
+        fail(new StegoError('corrupt_png', `corrupt PNG: image data inflates to more than the ${expected} bytes IHDR implies`));
+        return;
+      }
+      if (++queued >= 2) inflater.pause();
+      pending = pending.then(
+        () =>
+          new Promise<void>((done) =>
+            setImmediate(() => {
+              if (!failed) {
+                try {
+                  take(chunk);
+                } catch (e) {
+                  fail(e);
+                }
+              }
+              if (--queued < 2 && !failed) inflater.resume();
+              done();
+            }),
+          ),
+      );
+    });
+    inflater.on('error', fail);
+    inflater.on('end', () => {
+      void pending.then(() => {
+        if (failed) return;
+        if (received !== expected || y !== info.height) {
+          fail(new StegoError('corrupt_png', `corrupt PNG: image data inflates to ${received} bytes, IHDR implies ${expected}`));
+          return;
+        }
+        resolve(out);
+      });
+    });
+    for (const part of split.idat) inflater.write(part);
+    inflater.end();
+  });
+}
+
+/**
+ * Adam7: drives pngjs's unfilter the way its filter-parse-sync.js does, writing each row straight into
+ * one preallocated buffer instead of collecting row Buffers and concatenating them.
+ */
+function unfilterInterlaced(inflated: Buffer, info: BitmapInfo): Buffer {
   const out = Buffer.allocUnsafeSlow(unfilteredSize(info));
   let readAt = 0;
   let writeAt = 0;
@@ -182,9 +373,15 @@ function toRasterSamples(
   return stored;
 }
 
-/** Small Buffers live in Node's shared pool; the Raster must own its memory (it may be transferred). */
+/**
+ * Small Buffers live in Node's shared pool; the Raster must own its memory (it may be transferred). The
+ * in-place unfilter leaves a view of the inflated buffer that is `height` bytes (the filter bytes) short
+ * of its end: that slack is kept rather than copying the image.
+ */
 function ownedBytes(b: Buffer): Uint8Array {
-  if (b.byteOffset === 0 && b.buffer.byteLength === b.length) return new Uint8Array(b.buffer, 0, b.length);
+  if (b.byteOffset === 0 && b.buffer.byteLength - b.length <= (b.length >> 8) + 1 && b.buffer.byteLength >= 4096) {
+    return new Uint8Array(b.buffer, 0, b.length);
+  }
   return new Uint8Array(b);
 }
 

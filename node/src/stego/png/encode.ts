@@ -8,11 +8,30 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { CarriedChunk, Raster } from '../raster.js';
 import { adler32, adler32Combine } from './adler32.js';
+import { releaseBuffer } from './release.js';
 import { encodeSmallChunks, idatChunkParts } from './chunks.js';
 import { BAND_ROWS, chooseFilter, filterRow, type FilterType } from './filter.js';
 
-const deflateRaw = promisify(zlib.deflateRaw) as (buf: Uint8Array, opts: zlib.ZlibOptions) => Promise<Buffer>;
-const deflate = promisify(zlib.deflate) as (buf: Uint8Array, opts: zlib.ZlibOptions) => Promise<Buffer>;
+type Deflated = { buffer: Buffer; engine: zlib.Zlib };
+const deflateRawInfo = promisify(zlib.deflateRaw) as unknown as (buf: Uint8Array, opts: zlib.ZlibOptions & { info: true }) => Promise<Deflated>;
+const deflateInfo = promisify(zlib.deflate) as unknown as (buf: Uint8Array, opts: zlib.ZlibOptions & { info: true }) => Promise<Deflated>;
+
+/**
+ * zlib's async one-shot API copies its output out of the stream's own output buffer, so every call
+ * leaves two megabyte-sized buffers behind; `info: true` hands back the stream too, so both can be
+ * released as soon as the output is used (see release.ts).
+ */
+async function deflateOnce(raw: boolean, buf: Uint8Array, opts: zlib.ZlibOptions): Promise<{ buffer: Buffer; release(): void }> {
+  const { buffer, engine } = await (raw ? deflateRawInfo : deflateInfo)(buf, { ...opts, info: true });
+  return {
+    buffer,
+    release: () => {
+      releaseBuffer(buffer);
+      const own = (engine as unknown as { _outBuffer?: unknown })._outBuffer; // the stream has ended: nothing reads it again
+      if (own instanceof Uint8Array) releaseBuffer(own);
+    },
+  };
+}
 
 const PIECE_BYTES = 1 << 20;
 /**
@@ -46,8 +65,57 @@ export async function encodePng(r: Raster): Promise<Buffer> {
   assertRasterShape(r);
   const rows = new RowReader(r);
   const compression = chooseCompression(rows);
-  const pieces = await deflatePieces(rows, compression);
-  return assemble(r, compression, pieces);
+  const { head, tail } = smallChunks(r);
+  const out = new PngWriter(head.length + tail.length + 2 * IDAT_FRAMING + compression.header.length + 4 + deflateBound(rows));
+  out.append(head);
+  await deflatePieces(rows, compression, out);
+  out.append(tail);
+  return out.finish();
+}
+
+const IDAT_FRAMING = 12; // length, type, CRC
+
+/**
+ * The output PNG, written as pieces finish into a resizable ArrayBuffer: V8 reserves address space for
+ * the upper bound once and commits memory only as the buffer grows, so the PNG is never copied and never
+ * over-allocated. Each compressed piece is copied in and dropped as soon as it is done, instead of all
+ * pieces being kept until a final concatenation (which held the compressed image twice, plus each
+ * piece's oversized deflate output buffer). The result owns its whole buffer, so a worker can transfer it.
+ */
+class PngWriter {
+  private readonly backing: ResizableArrayBuffer;
+  private at = 0;
+
+  constructor(bound: number) {
+    this.backing = new (ArrayBuffer as unknown as ResizableArrayBufferConstructor)(0, { maxByteLength: bound });
+  }
+
+  append(bytes: Uint8Array): void {
+    this.backing.resize(this.at + bytes.length);
+    new Uint8Array(this.backing, this.at, bytes.length).set(bytes);
+    this.at += bytes.length;
+  }
+
+  appendIdat(parts: Uint8Array[]): void {
+    for (const part of idatChunkParts(parts)) this.append(part);
+  }
+
+  finish(): Buffer {
+    return Buffer.from(this.backing, 0, this.at);
+  }
+}
+
+// Resizable ArrayBuffers (ES2024) are in Node >= 20 but not yet in TypeScript's ES2023 lib.
+type ResizableArrayBuffer = ArrayBuffer & { resize(length: number): void };
+type ResizableArrayBufferConstructor = new (length: number, options: { maxByteLength: number }) => ResizableArrayBuffer;
+
+/** Upper bound of the deflated pieces: zlib's stored-block fallback never exceeds this on any input. */
+function deflateBound(rows: RowReader): number {
+  const stride = rows.rowBytes + 1;
+  const rowsPerPiece = Math.max(1, Math.floor(PIECE_BYTES / stride));
+  const pieces = Math.ceil(rows.height / rowsPerPiece);
+  const total = stride * rows.height;
+  return total + (total >> 8) + pieces * (1024 + IDAT_FRAMING);
 }
 
 function assertRasterShape(r: Raster): void {
@@ -94,10 +162,10 @@ class RowReader {
     return out;
   }
 
-  /** Filters rows [from, to) into one buffer, filter byte first on each row. */
-  filter(from: number, to: number): Buffer {
+  /** Filters rows [from, to) into `into` (or a new buffer), filter byte first on each row. */
+  filter(from: number, to: number, into?: Buffer): Buffer {
     const stride = this.rowBytes + 1;
-    const out = Buffer.allocUnsafe((to - from) * stride);
+    const out = into ? into.subarray(0, (to - from) * stride) : Buffer.allocUnsafe((to - from) * stride);
     let prev = this.row(from - 1);
     let type: FilterType = 0;
     for (let y = from; y < to; y++) {
@@ -128,26 +196,36 @@ function chooseCompression(rows: RowReader): Compression {
   return FAST_CANDIDATES.find((c) => sizeWith(c) <= budget) ?? DEFAULT_COMPRESSION;
 }
 
-interface DeflatedPieces {
-  compressed: Buffer[];
-  adler: number;
-}
-
-async function deflatePieces(rows: RowReader, compression: Compression): Promise<DeflatedPieces> {
+/** Deflates the rows piece by piece into IDAT chunks of `out`: the first carries the zlib header, a last one the Adler-32. */
+async function deflatePieces(rows: RowReader, compression: Compression, out: PngWriter): Promise<void> {
   const stride = rows.rowBytes + 1;
   const rowsPerPiece = Math.max(1, Math.floor(PIECE_BYTES / stride));
-  const jobs: Promise<Buffer>[] = [];
+  const jobs: (Promise<{ buffer: Buffer; release(): void }> | undefined)[] = [];
   const checksums: Promise<number>[] = [];
   const lengths: number[] = [];
+  let written = 0;
+  const writeNext = async (): Promise<void> => {
+    const piece = await jobs[written]!;
+    jobs[written] = undefined;
+    out.appendIdat(written === 0 ? [compression.header, piece.buffer] : [piece.buffer]);
+    piece.release();
+    written++;
+  };
   let dictionary: Uint8Array | undefined;
+  const ring: Buffer[] = [];
   for (let from = 0, piece = 0; from < rows.height; from += rowsPerPiece, piece++) {
     // Bound the filtered bytes waiting for the threadpool (memory per request), keep the pool busy.
-    if (piece >= MAX_PIECES_IN_FLIGHT) await Promise.all([jobs[piece - MAX_PIECES_IN_FLIGHT], checksums[piece - MAX_PIECES_IN_FLIGHT]]);
+    if (piece >= MAX_PIECES_IN_FLIGHT) await Promise.all([writeNext(), checksums[piece - MAX_PIECES_IN_FLIGHT]]);
     const to = Math.min(rows.height, from + rowsPerPiece);
-    const filtered = rows.filter(from, to);
+    // Piece i reuses the buffer of piece i - 3, whose deflate and checksum jobs are done by now (piece
+    // i - 2's were awaited above); piece i - 1's buffer is still the dictionary of this piece's deflate.
+    // Reuse instead of a fresh megabyte per piece keeps garbage, and so peak memory, down.
+    const slot = piece % (MAX_PIECES_IN_FLIGHT + 1);
+    ring[slot] ??= Buffer.allocUnsafeSlow(rowsPerPiece * stride);
+    const filtered = rows.filter(from, to, ring[slot]);
     const last = to === rows.height;
     jobs.push(
-      deflateRaw(filtered, {
+      deflateOnce(true, filtered, {
         level: compression.level,
         strategy: compression.strategy,
         finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
@@ -164,9 +242,11 @@ async function deflatePieces(rows: RowReader, compression: Compression): Promise
     lengths.push(filtered.length);
     dictionary = filtered.subarray(Math.max(0, filtered.length - WINDOW_BYTES));
   }
-  const [compressed, adlers] = await Promise.all([Promise.all(jobs), Promise.all(checksums)]);
-  const adler = adlers.reduce((acc, a, i) => adler32Combine(acc, a, lengths[i]!), 1);
-  return { compressed, adler };
+  while (written < jobs.length) await writeNext();
+  const adlers = await Promise.all(checksums);
+  const trailer = Buffer.alloc(4);
+  trailer.writeUInt32BE(adlers.reduce((acc, a, i) => adler32Combine(acc, a, lengths[i]!), 1), 0);
+  out.appendIdat([trailer]);
 }
 
 /**
@@ -176,11 +256,15 @@ async function deflatePieces(rows: RowReader, compression: Compression): Promise
  */
 async function pieceAdler32(piece: Buffer): Promise<number> {
   if (piece.length < 64 * 1024) return adler32(piece);
-  const stored = await deflate(piece, { level: 0, chunkSize: piece.length + (piece.length >> 10) + 1024 });
-  return stored.readUInt32BE(stored.length - 4);
+  const stored = await deflateOnce(false, piece, { level: 0, chunkSize: piece.length + (piece.length >> 10) + 1024 });
+  const adler = stored.buffer.readUInt32BE(stored.buffer.length - 4);
+  stored.release();
+  return adler;
 }
 
-function assemble(r: Raster, compression: Compression, pieces: DeflatedPieces): Buffer {
+
+/** Signature, IHDR and the carried chunks before IDAT; the carried chunks after it and IEND. */
+function smallChunks(r: Raster): { head: Uint8Array; tail: Uint8Array } {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(r.width, 0);
   ihdr.writeUInt32BE(r.height, 4);
@@ -189,13 +273,7 @@ function assemble(r: Raster, compression: Compression, pieces: DeflatedPieces): 
   const carried = legalChunks(r);
   const head = encodeSmallChunks([{ name: 'IHDR', data: ihdr }, ...carried.beforeIdat], true);
   const tail = encodeSmallChunks([...carried.afterIdat, { name: 'IEND', data: new Uint8Array(0) }], false);
-  const trailer = Buffer.alloc(4);
-  trailer.writeUInt32BE(pieces.adler, 0);
-  const n = pieces.compressed.length;
-  const idat = pieces.compressed.flatMap((piece, i) =>
-    idatChunkParts([...(i === 0 ? [compression.header] : []), piece, ...(i === n - 1 ? [trailer] : [])]),
-  );
-  return Buffer.concat([head, ...idat, tail]);
+  return { head, tail };
 }
 
 /**

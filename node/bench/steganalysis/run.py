@@ -1,0 +1,194 @@
+"""bench:steganalysis - classic detectors against StegoCluster, stepic and sequential LSB replacement.
+
+Covers are 128x128 crops of the real photographs shipped inside scikit-image's wheel (skimage/data): the
+wheel is fetched once with `pip download` into ~/.cache/stegocluster/steganalysis and read as a zip, so
+scikit-image itself is never installed or imported. Crops that are nearly flat or clipped are dropped
+(they carry no LSB noise for any detector to work with, and flatter nobody).
+
+For every cover and every payload rate (bits per colour sample), four stego images are made:
+  - StegoCluster with a passphrase   (node dist/node/bench/steganalysis/embed-batch.js)
+  - StegoCluster without passphrase
+  - stepic (Debian's stepic 0.5: LSB replacement, sequential from the top-left pixel)
+  - plain sequential LSB replacement of the first rate*N samples with random bits
+Every detector scores every image; ROC AUC (cover vs stego, fixed direction) is reported per tool,
+detector and rate, and ROC plots are written as PNGs.
+
+Usage: run.py [--out DIR] [--quick] [--json FILE]
+  --out DIR   write roc-<rate>.png there (default: no plots)
+  --quick     6 covers, rate 0.4 only (the CI test's smoke run); prints JSON
+  --json FILE also write all scores and AUCs as JSON
+"""
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import detectors  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+CACHE = os.path.join(os.path.expanduser('~'), '.cache', 'stegocluster', 'steganalysis')
+WHEEL_SPEC = 'scikit-image==0.24.0'
+PHOTOS = [  # the colour photographs among skimage/data (others are drawings, gray, or synthetic)
+    'astronaut.png', 'chelsea.png', 'coffee.png', 'ihc.png', 'motorcycle_left.png', 'motorcycle_right.png',
+    'rocket.jpg', 'retina.jpg', 'hubble_deep_field.jpg',
+]
+CROP = 128
+RATES = [0.05, 0.1, 0.2, 0.4]
+TOOLS = ['StegoCluster + passphrase', 'StegoCluster, no passphrase', 'stepic (LSB replacement)', 'sequential LSB replacement']
+SEALED_OVERHEAD = 54   # docs/stego-format.md section 8
+PUBLIC_OVERHEAD = 19
+FILE_NAME_BYTES = 2    # file payload named "p": name length byte + name
+
+
+def wheel_path():
+    os.makedirs(CACHE, exist_ok=True)
+    found = [f for f in os.listdir(CACHE) if f.startswith('scikit_image-0.24.0') and f.endswith('.whl')]
+    if not found:
+        subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
+                        '--python-version', '3.11', '--platform', 'manylinux2014_x86_64', WHEEL_SPEC, '-d', CACHE],
+                       check=True, stdout=subprocess.DEVNULL)
+        found = [f for f in os.listdir(CACHE) if f.startswith('scikit_image-0.24.0') and f.endswith('.whl')]
+    return os.path.join(CACHE, found[0])
+
+
+def covers(limit=None):
+    out = []
+    with zipfile.ZipFile(wheel_path()) as wheel:
+        for name in PHOTOS:
+            image = np.array(Image.open(io.BytesIO(wheel.read('skimage/data/' + name))).convert('RGB'))
+            h, w, _ = image.shape
+            for y in range(0, h - CROP + 1, CROP):
+                for x in range(0, w - CROP + 1, CROP):
+                    crop = image[y:y + CROP, x:x + CROP]
+                    clipped = np.mean((crop == 0) | (crop == 255))
+                    if crop.std() < 12 or clipped > 0.05:
+                        continue
+                    out.append((f'{name}@{x},{y}', np.ascontiguousarray(crop)))
+    if limit is not None:
+        step = max(1, len(out) // limit)
+        out = out[::step][:limit]
+    return out
+
+
+def sequential_lsb(cover, bits, rng):
+    flat = cover.reshape(-1).copy()
+    flat[:bits] = (flat[:bits] & 0xFE) | rng.integers(0, 2, bits, dtype=np.uint8)
+    return flat.reshape(cover.shape)
+
+
+def stepic_embed(cover, bits, rng):
+    import stepic
+    image = Image.fromarray(cover)
+    stepic.encode_inplace(image, rng.integers(0, 256, bits // 9, dtype=np.uint8).tobytes())  # 9 samples per byte
+    return np.array(image)
+
+
+def stegocluster_embed(work, cover_files, rate_bits, passphrase):
+    jobs, outputs = [], []
+    for i, (path, bits) in enumerate(zip(cover_files, rate_bits)):
+        overhead = SEALED_OVERHEAD if passphrase else PUBLIC_OVERHEAD
+        out = os.path.join(work, f'sc-{"p" if passphrase else "n"}-{bits}-{i}.png')
+        jobs.append({'input': path, 'output': out, 'dataBytes': bits // 8 - overhead - FILE_NAME_BYTES,
+                     'passphrase': f'bench passphrase {i}' if passphrase else None})
+        outputs.append(out)
+    job_file = os.path.join(work, f'jobs-{len(os.listdir(work))}.json')
+    with open(job_file, 'w') as f:
+        json.dump(jobs, f)
+    subprocess.run([os.environ.get('npm_node_execpath') or 'node', os.path.join(ROOT, 'dist', 'node', 'bench', 'steganalysis', 'embed-batch.js'), job_file],
+                   check=True, stdout=subprocess.DEVNULL)
+    return [np.array(Image.open(p).convert('RGB')) for p in outputs]
+
+
+def score_all(images):
+    return {name: [fn(img) for img in images] for name, fn in detectors.DETECTORS.items()}
+
+
+def plot(out_dir, rate, curves):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(detectors.DETECTORS), figsize=(16, 4.2), dpi=72)
+    for ax, det in zip(axes, detectors.DETECTORS):
+        for tool in TOOLS:
+            fpr, tpr, auc = curves[tool][det]
+            ax.plot(fpr, tpr, label=f'{tool} ({auc:.2f})')
+        ax.plot([0, 1], [0, 1], color='grey', linestyle=':', linewidth=1)
+        ax.set_title(det, fontsize=10)
+        ax.set_xlabel('false positive rate')
+        ax.set_ylabel('true positive rate')
+        ax.legend(fontsize=7, loc='lower right')
+    fig.suptitle(f'ROC at {rate} bits per colour sample')
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, f'roc-{rate}.png'))
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--out')
+    parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--json')
+    args = parser.parse_args()
+    started = time.time()
+    rng = np.random.default_rng(20261206)
+    cover_list = covers(6 if args.quick else None)
+    rates = [0.4] if args.quick else RATES
+    images = [img for _, img in cover_list]
+    samples = CROP * CROP * 3
+    results = {'covers': len(images), 'crop': CROP, 'rates': {}}
+    with tempfile.TemporaryDirectory(prefix='steganalysis-') as work:
+        cover_files = []
+        for i, img in enumerate(images):
+            path = os.path.join(work, f'cover-{i}.png')
+            Image.fromarray(img).save(path)
+            cover_files.append(path)
+        cover_scores = score_all(images)
+        for rate in rates:
+            bits = int(rate * samples)
+            stegos = {
+                TOOLS[0]: stegocluster_embed(work, cover_files, [bits] * len(images), True),
+                TOOLS[1]: stegocluster_embed(work, cover_files, [bits] * len(images), False),
+                TOOLS[2]: [stepic_embed(img, bits, rng) for img in images],
+                TOOLS[3]: [sequential_lsb(img, bits, rng) for img in images],
+            }
+            curves, table = {}, {}
+            for tool, stego_images in stegos.items():
+                scores = score_all(stego_images)
+                curves[tool] = {d: detectors.roc(cover_scores[d], scores[d]) for d in detectors.DETECTORS}
+                table[tool] = {d: round(curves[tool][d][2], 3) for d in detectors.DETECTORS}
+                table[tool]['mean score shift'] = {d: round(float(np.mean(scores[d]) - np.mean(cover_scores[d])), 4) for d in detectors.DETECTORS}
+            results['rates'][str(rate)] = table
+            if args.out:
+                os.makedirs(args.out, exist_ok=True)
+                plot(args.out, rate, curves)
+    results['seconds'] = round(time.time() - started, 1)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=1)
+    if args.quick:
+        print(json.dumps(results))
+        return
+    print(f'# bench:steganalysis: {len(images)} covers ({CROP}x{CROP} RGB crops of {len(PHOTOS)} photographs in {WHEEL_SPEC}), '
+          f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {results["seconds"]} s\n')
+    dets = list(detectors.DETECTORS)
+    print('ROC AUC (0.5 = a coin toss; cover vs stego, fixed direction)\n')
+    print('| bpc | tool | ' + ' | '.join(dets) + ' |')
+    print('|---|---|' + '---|' * len(dets))
+    for rate in rates:
+        for tool in TOOLS:
+            row = results['rates'][str(rate)][tool]
+            print(f'| {rate} | {tool} | ' + ' | '.join(f'{row[d]:.3f}' for d in dets) + ' |')
+
+
+if __name__ == '__main__':
+    main()
