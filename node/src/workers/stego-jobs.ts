@@ -5,7 +5,9 @@ import type { EngineOptions, Payload } from '../stego/engine.js';
 export type StegoJob =
   | { kind: 'embed'; png: Uint8Array; payload: Payload; options: EngineOptions; digest: boolean }
   | { kind: 'extract'; png: Uint8Array; options: EngineOptions }
-  | { kind: 'capacity'; png: Uint8Array; options: EngineOptions };
+  | { kind: 'capacity'; png: Uint8Array; options: EngineOptions }
+  /** Structural check of a PNG about to be stored (png/validate.ts); answers its SHA-256. */
+  | { kind: 'validate'; png: Uint8Array; maxPixels: number };
 
 export interface CapacityResult {
   width: number;
@@ -16,4 +18,6 @@ export interface CapacityResult {
 export type StegoJobResult =
   | { kind: 'embed'; png: Uint8Array; sha256?: string }
   | { kind: 'extract'; payload: Payload }
-  | { kind: 'capacity'; capacity: CapacityResult };
+  | { kind: 'capacity'; capacity: CapacityResult }
+  /** The validated PNG comes back (it was transferred in) with its digest. */
+  | { kind: 'validate'; png: Uint8Array; sha256: string; width: number; height: number };

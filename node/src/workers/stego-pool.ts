@@ -13,6 +13,7 @@
 import type { Registry } from 'prom-client';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { EngineOptions, Payload } from '../stego/engine.js';
+import type { ChunkLimits } from '../stego/png/chunks.js';
 import { transferableCopy } from './protocol.js';
 import { WorkerPool, type PoolStats, type WorkerPoolOptions } from './pool.js';
 import type { CapacityResult, StegoJob, StegoJobResult } from './stego-jobs.js';
@@ -31,6 +32,8 @@ export interface StegoPoolOptions extends Omit<WorkerPoolOptions, 'workerUrl' | 
    * main event loop wins the CPU whenever image work and consensus compete for it.
    */
   workerNice?: number;
+  /** Chunk-count and ancillary-bytes limits applied by every decode in the workers (png/chunks.ts defaults). */
+  chunkLimits?: Partial<ChunkLimits>;
 }
 
 export const DEFAULT_WORKER_NICE = 10;
@@ -63,11 +66,11 @@ export class StegoPool {
 
   constructor(opts: StegoPoolOptions = {}) {
     this.maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-    const { registry, maxPixels: _unused, workerNice, ...poolOpts } = opts;
+    const { registry, maxPixels: _unused, workerNice, chunkLimits, ...poolOpts } = opts;
     this.pool = new WorkerPool({
       ...poolOpts,
       workerUrl: new URL('./stego-worker.js', import.meta.url),
-      workerData: { nice: workerNice ?? DEFAULT_WORKER_NICE },
+      workerData: { nice: workerNice ?? DEFAULT_WORKER_NICE, chunkLimits },
     });
     this.metrics = registry ? registerPoolMetrics(registry, this.pool) : undefined;
   }
@@ -101,6 +104,17 @@ export class StegoPool {
     const result = await this.timed('capacity', { kind: 'capacity', png: input.bytes, options: this.engineOptions(opts) }, input.transfer);
     if (result.kind !== 'capacity') throw new Error(`worker answered ${result.kind} to capacity`);
     return result.capacity;
+  }
+
+  /**
+   * Checks that `png` is a complete PNG that decodes (structure, CRCs, limits, image data), in a worker;
+   * answers the same bytes (moved there and back, no copy) and their SHA-256.
+   */
+  async validate(png: Uint8Array): Promise<{ png: Buffer; sha256: string; width: number; height: number }> {
+    const input = transferableCopy(png);
+    const result = await this.timed('validate', { kind: 'validate', png: input.bytes, maxPixels: this.maxPixels }, input.transfer);
+    if (result.kind !== 'validate') throw new Error(`worker answered ${result.kind} to validate`);
+    return { png: asBuffer(result.png), sha256: result.sha256, width: result.width, height: result.height };
   }
 
   /** True when a new job would be refused now (all workers busy, queue full). */
@@ -160,6 +174,7 @@ function registerPoolMetrics(registry: Registry, pool: WorkerPool<StegoJob, Steg
   };
   counter('stego_pool_worker_crashes_total', 'Worker threads that died and were replaced', (s) => s.crashes);
   counter('stego_pool_rejected_total', 'Jobs refused because the pool was saturated', (s) => s.rejected);
+  counter('stego_pool_job_timeouts_total', 'Jobs cancelled for running past their time budget (worker replaced)', (s) => s.timeouts);
   const duration = new Histogram({
     name: 'stego_pool_job_duration_seconds',
     help: 'Time from submitting a stego job to its result, queueing included',

@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { embed, extract, capacity } from '../stego/engine.js';
+import { configureChunkLimits, type ChunkLimits } from '../stego/png/chunks.js';
+import { validatePng } from '../stego/png/validate.js';
 import { READY, serializeError, transferableCopy, type JobRequest, type JobResponse } from './protocol.js';
 import type { StegoJob, StegoJobResult } from './stego-jobs.js';
 
@@ -29,6 +31,12 @@ async function runJob(job: StegoJob): Promise<Outcome> {
     }
     case 'capacity':
       return { result: { kind: 'capacity', capacity: await capacity(job.png, job.options) }, transfer: [] };
+    case 'validate': {
+      const header = await validatePng(job.png, { maxPixels: job.maxPixels });
+      const sha256 = createHash('sha256').update(job.png).digest('hex');
+      // the input came transferred, so its whole buffer is this job's: hand it back the same way, no copy
+      return { result: { kind: 'validate', png: job.png, sha256, width: header.width, height: header.height }, transfer: [job.png.buffer as ArrayBuffer] };
+    }
   }
 }
 
@@ -47,7 +55,9 @@ function lowerThreadPriority(nice: unknown): void {
   }
 }
 
-lowerThreadPriority((workerData as { nice?: unknown } | undefined)?.nice);
+const data = workerData as { nice?: unknown; chunkLimits?: Partial<ChunkLimits> } | undefined;
+lowerThreadPriority(data?.nice);
+if (data?.chunkLimits) configureChunkLimits(data.chunkLimits);
 
 const port = parentPort;
 if (!port) throw new Error('stego-worker.js must run inside a worker thread');
