@@ -3,15 +3,42 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { memoryLimitBytes } from './memory-limit.js';
 
 export interface HttpConfig {
-  /** Largest request body accepted, in bytes (default 50 MiB). */
+  /** Largest request body accepted, in bytes (default 50 MiB; nginx's client_max_body_size is the same number). */
   bodyLimitBytes: number;
   /** Cover image used by POST /api/embed when no `file` part is sent. */
   coverPath: string;
+  /** Bytes of request and response bodies this node holds at once (default: inflightBudgetDefault()). */
+  inflightBudgetBytes: number;
+  /** Longest pause between two body bytes, either direction, before the connection is cut. */
+  bodyIdleTimeoutMs: number;
+  /** Longest a request body may take to arrive. */
+  bodyTimeoutMs: number;
+  /** Longest the request line and headers may take (server.headersTimeout). */
+  headersTimeoutMs: number;
+  /** 'open': embed/extract/capacity need no token (default); 'token': every API call needs one. */
+  statelessAuth: 'open' | 'token';
+  /** Key of the request fingerprints replicated with objects (the cluster secret; same on every node). */
+  fingerprintKey: string;
 }
 
 export const DEFAULT_BODY_LIMIT_BYTES = 50 * 1024 * 1024;
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 15_000;
+export const DEFAULT_BODY_TIMEOUT_MS = 120_000;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** Text fields and file parts a form may have (multipart.ts); more is a 413 naming the limit. */
+export const MAX_FORM_FIELDS = 16;
+export const MAX_FORM_FILES = 4;
+
+/**
+ * A quarter of the memory the node sees (cgroup limit or RAM), at least one body limit, at most 1 GiB:
+ * the rest is for the worker pool's decodes (workers × 24 × maxPixels), Raft and the runtime.
+ */
+export function inflightBudgetDefault(bodyLimitBytes: number, memoryBytes = memoryLimitBytes()): number {
+  return Math.max(bodyLimitBytes, Math.min(Math.floor(memoryBytes / 4), 1024 * 1024 * 1024));
+}
 
 /** The repository root: the nearest ancestor of this module holding package.json (works from dist/ too). */
 export function projectRoot(): string {
@@ -25,8 +52,15 @@ export function projectRoot(): string {
 }
 
 export function httpConfig(overrides: Partial<HttpConfig> = {}): HttpConfig {
+  const bodyLimitBytes = overrides.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   return {
-    bodyLimitBytes: overrides.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    bodyLimitBytes,
     coverPath: overrides.coverPath ?? resolve(projectRoot(), 'assets', 'cover.png'),
+    inflightBudgetBytes: overrides.inflightBudgetBytes ?? inflightBudgetDefault(bodyLimitBytes),
+    bodyIdleTimeoutMs: overrides.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
+    bodyTimeoutMs: overrides.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+    headersTimeoutMs: overrides.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+    statelessAuth: overrides.statelessAuth ?? 'open',
+    fingerprintKey: overrides.fingerprintKey ?? 'stegocluster-dev-fingerprint-key',
   };
 }

@@ -46,6 +46,8 @@ export interface EmbedResult {
   png: Buffer;
   /** Hex SHA-256 of `png`, computed in the worker when asked for (keeps hashing off the main thread). */
   sha256?: string;
+  /** HMAC of the request (input image, payload, passphrase) under `fingerprintKey`, when asked for. */
+  fingerprint?: string;
 }
 
 type JobKind = StegoJob['kind'];
@@ -75,7 +77,7 @@ export class StegoPool {
     this.metrics = registry ? registerPoolMetrics(registry, this.pool) : undefined;
   }
 
-  async embed(png: Uint8Array, payload: Payload, opts: JobOptions & { digest?: boolean } = {}): Promise<EmbedResult> {
+  async embed(png: Uint8Array, payload: Payload, opts: JobOptions & { digest?: boolean; fingerprintKey?: string } = {}): Promise<EmbedResult> {
     const input = transferableCopy(png);
     // The image and a file payload may be views of the same upload buffer: list it once.
     const transfer = new Set(input.transfer);
@@ -86,9 +88,10 @@ export class StegoPool {
       jobPayload = { ...payload, data: data.bytes };
     }
     const job: StegoJob = { kind: 'embed', png: input.bytes, payload: jobPayload, options: this.engineOptions(opts), digest: opts.digest ?? false };
+    if (opts.fingerprintKey !== undefined) job.fingerprintKey = opts.fingerprintKey;
     const result = await this.timed('embed', job, [...transfer]);
     if (result.kind !== 'embed') throw new Error(`worker answered ${result.kind} to embed`);
-    return { png: asBuffer(result.png), sha256: result.sha256 };
+    return { png: asBuffer(result.png), sha256: result.sha256, fingerprint: result.fingerprint };
   }
 
   async extract(png: Uint8Array, opts: JobOptions = {}): Promise<Payload> {
@@ -110,11 +113,13 @@ export class StegoPool {
    * Checks that `png` is a complete PNG that decodes (structure, CRCs, limits, image data), in a worker;
    * answers the same bytes (moved there and back, no copy) and their SHA-256.
    */
-  async validate(png: Uint8Array): Promise<{ png: Buffer; sha256: string; width: number; height: number }> {
+  async validate(png: Uint8Array, fingerprintKey?: string): Promise<{ png: Buffer; sha256: string; width: number; height: number; fingerprint?: string }> {
     const input = transferableCopy(png);
-    const result = await this.timed('validate', { kind: 'validate', png: input.bytes, maxPixels: this.maxPixels }, input.transfer);
+    const job: StegoJob = { kind: 'validate', png: input.bytes, maxPixels: this.maxPixels };
+    if (fingerprintKey !== undefined) job.fingerprintKey = fingerprintKey;
+    const result = await this.timed('validate', job, input.transfer);
     if (result.kind !== 'validate') throw new Error(`worker answered ${result.kind} to validate`);
-    return { png: asBuffer(result.png), sha256: result.sha256, width: result.width, height: result.height };
+    return { png: asBuffer(result.png), sha256: result.sha256, width: result.width, height: result.height, fingerprint: result.fingerprint };
   }
 
   /** True when a new job would be refused now (all workers busy, queue full). */
