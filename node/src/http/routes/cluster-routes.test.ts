@@ -27,7 +27,7 @@ const tokens = parseTokens(
     `tester ${API_TOKEN} read,write,delete rate=0 quota=0`,
     `other ${OTHER_TOKEN} read,write,delete rate=0`,
     `reader ${READ_TOKEN} read rate=0`,
-    `small ${SMALL_TOKEN} read,write rate=0 quota=1000`,
+    `small ${SMALL_TOKEN} read,write rate=0 quota=10`,
     `slow ${SLOW_TOKEN} read rate=1`,
   ].join('\n'),
 );
@@ -156,7 +156,7 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     // stateless routes stay open by default
     const cap = await fetch(`${url(leader)}/api/capacity`, { method: 'POST', body: form({}, coverPng()) });
     expect(cap.status).to.equal(200);
-    // quota: the small token's 1000 bytes do not hold a cover-sized object (others' objects do not count)
+    // quota: the small token's 10 bytes do not hold a cover-sized object (others' objects do not count)
     const over = await fetch(`${url(leader)}/api/objects`, { method: 'POST', body: form({ message: 'too big' }, coverPng()), headers: { authorization: `Bearer ${SMALL_TOKEN}` } });
     expect(over.status).to.equal(413);
     expect(((await over.json()) as { error: { code: string } }).error.code).to.equal('quota_exceeded');
