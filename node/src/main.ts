@@ -8,7 +8,7 @@ import { ClusterService } from './cluster/service.js';
 import { RaftNode } from './cluster/raft-node.js';
 import { ConfigError, helpText, loadConfig, type NodeConfig } from './config.js';
 import { createApp } from './http/app.js';
-import { httpConfig } from './http/http-config.js';
+import { applyServerTimeouts, httpConfig } from './http/http-config.js';
 import { adminRouter } from './http/routes/admin.js';
 import { clusterFront, clusterRouter } from './http/routes/cluster.js';
 import { objectsRouter } from './http/routes/objects.js';
@@ -103,10 +103,8 @@ async function start(cfg: NodeConfig): Promise<Running> {
     budget,
     extraRouters: [clusterRouter(service), objectsRouter({ service, pool, config: http, budget }), adminRouter(service, cfg.adminToken)],
   });
-  const server = createServer(
-    { headersTimeout: cfg.headersTimeoutMs, requestTimeout: cfg.bodyTimeoutMs + cfg.headersTimeoutMs },
-    clusterFront(node, app.callback()),
-  );
+  const server = createServer(clusterFront(node, app.callback()));
+  applyServerTimeouts(server, http);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(cfg.httpPort, cfg.httpHost, () => resolve());

@@ -1,6 +1,7 @@
 // Settings of the HTTP shell. The cluster's config module (node/src/config.ts) fills these from the
 // environment; defaults here keep tests and the HTTP-only node short.
 import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { memoryLimitBytes } from './memory-limit.js';
@@ -63,4 +64,10 @@ export function httpConfig(overrides: Partial<HttpConfig> = {}): HttpConfig {
     statelessAuth: overrides.statelessAuth ?? 'open',
     fingerprintKey: overrides.fingerprintKey ?? 'stegocluster-dev-fingerprint-key',
   };
+}
+
+/** Header and whole-request timeouts on the node's HTTP server (body idle/total ones are middleware). */
+export function applyServerTimeouts(server: Server, config: Pick<HttpConfig, 'headersTimeoutMs' | 'bodyTimeoutMs'>): void {
+  server.headersTimeout = config.headersTimeoutMs;
+  server.requestTimeout = config.headersTimeoutMs + config.bodyTimeoutMs;
 }
