@@ -70,4 +70,28 @@ export function httpConfig(overrides: Partial<HttpConfig> = {}): HttpConfig {
 export function applyServerTimeouts(server: Server, config: Pick<HttpConfig, 'headersTimeoutMs' | 'bodyTimeoutMs'>): void {
   server.headersTimeout = config.headersTimeoutMs;
   server.requestTimeout = config.headersTimeoutMs + config.bodyTimeoutMs;
+  // Node checks these timeouts every connectionsCheckingInterval (30 s by default): an idle or half-sent
+  // request head would live up to 40 s instead of 10. Read when the server starts listening.
+  server.connectionsCheckingInterval = Math.min(1000, Math.max(100, Math.floor(config.headersTimeoutMs / 4)));
+}
+
+export interface MemoryBoundInputs {
+  /** RSS of the idle node (runtime, code, Raft state, caches). */
+  baselineBytes: number;
+  /** STEGO_INFLIGHT_BODY_BYTES. */
+  inflightBudgetBytes: number;
+  /** Worker threads (STEGO_WORKERS). */
+  workers: number;
+  /** STEGO_MAX_PIXELS. */
+  maxPixels: number;
+}
+
+/**
+ * The documented worst case of a node's memory beyond its Raft log (docs/http-api.md, "Memory"):
+ * every body in flight is inside the budget (reserved before it is read, queued jobs' inputs included,
+ * buffered answers counted until sent, downloads by their window), and each running job adds at most
+ * 24 bytes per pixel (inflated scanlines, raster, encoded output at 16-bit RGBA).
+ */
+export function worstCaseMemoryBytes(m: MemoryBoundInputs): number {
+  return m.baselineBytes + m.inflightBudgetBytes + m.workers * 24 * m.maxPixels;
 }
