@@ -72,7 +72,7 @@ export function applyServerTimeouts(server: Server, config: Pick<HttpConfig, 'he
   server.requestTimeout = config.headersTimeoutMs + config.bodyTimeoutMs;
   // Node checks these timeouts every connectionsCheckingInterval (30 s by default): an idle or half-sent
   // request head would live up to 40 s instead of 10. Read when the server starts listening.
-  server.connectionsCheckingInterval = Math.min(1000, Math.max(100, Math.floor(config.headersTimeoutMs / 4)));
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(1000, Math.max(100, Math.floor(config.headersTimeoutMs / 4)));
 }
 
 export interface MemoryBoundInputs {
