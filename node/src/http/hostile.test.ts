@@ -125,6 +125,26 @@ describe('hostile clients (real server)', function () {
     });
   });
 
+  describe('connections that never finish a request head', () => {
+    let srv: TestServer;
+    before(async () => {
+      srv = await startTestServer({ config: { headersTimeoutMs: 600 } });
+    });
+    after(() => srv.close());
+
+    it('cuts connections that send nothing or half a head within the headers timeout (checked every 150 ms)', async () => {
+      const port = portOf(srv);
+      const idle = connect(port, '127.0.0.1');
+      const half = connect(port, '127.0.0.1', () => half.write('POST /api/embed HTTP/1.1\r\nhost: x\r\n'));
+      const [a, b] = await Promise.all([closed(idle), closed(half)]);
+      expect(a).to.be.below(3_000);
+      expect(b).to.be.below(3_000);
+      // a keep-alive client that does send requests is not cut by it
+      const ok = await fetch(`${srv.url}/healthz`);
+      expect(ok.status).to.equal(200);
+    });
+  });
+
   describe('forms and text', () => {
     let srv: TestServer;
     let png: Buffer;

@@ -1,7 +1,8 @@
 // Settings of the HTTP shell. The cluster's config module (node/src/config.ts) fills these from the
 // environment; defaults here keep tests and the HTTP-only node short.
 import { existsSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { memoryLimitBytes } from './memory-limit.js';
@@ -73,6 +74,25 @@ export function applyServerTimeouts(server: Server, config: Pick<HttpConfig, 'he
   // Node checks these timeouts every connectionsCheckingInterval (30 s by default): an idle or half-sent
   // request head would live up to 40 s instead of 10. Read when the server starts listening.
   (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(1000, Math.max(100, Math.floor(config.headersTimeoutMs / 4)));
+  // A connection that never sends a byte is no request yet, so headersTimeout does not apply to it:
+  // give it the same time to start one. Its first request takes over (Node then manages keep-alive).
+  const waiting = new WeakMap<Socket, () => void>();
+  server.on('connection', (socket: Socket) => {
+    const cut = (): void => {
+      socket.destroy();
+    };
+    waiting.set(socket, cut);
+    socket.setTimeout(config.headersTimeoutMs, cut);
+  });
+  // before the app's own listener, which sets the body timeouts
+  server.prependListener('request', (req: IncomingMessage) => {
+    const socket = req.socket;
+    const cut = waiting.get(socket);
+    if (!cut) return;
+    waiting.delete(socket);
+    socket.off('timeout', cut);
+    socket.setTimeout(0);
+  });
 }
 
 export interface MemoryBoundInputs {

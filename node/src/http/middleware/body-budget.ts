@@ -92,9 +92,13 @@ function guardRequestBody(ctx: Context, t: BodyTimeouts): void {
   socket.setTimeout(t.bodyIdleTimeoutMs, cut);
   const total = setTimeout(cut, t.bodyTimeoutMs);
   total.unref();
+  let guarding = true;
   const arrived = (): void => {
+    if (!guarding) return;
+    guarding = false;
     clearTimeout(total);
-    socket.setTimeout(0);
+    // only while nothing else set a timeout since: after the answer, Node sets the keep-alive one
+    if (!ctx.res.writableFinished) socket.setTimeout(0);
     socket.off('timeout', cut);
   };
   req.once('end', arrived);
@@ -109,10 +113,8 @@ function guardResponse(ctx: Context, t: BodyTimeouts): void {
     socket.destroy();
   };
   socket.setTimeout(t.bodyIdleTimeoutMs, onTimeout);
-  ctx.res.once('finish', () => {
-    socket.setTimeout(0);
-    socket.off('timeout', onTimeout);
-  });
+  // Node's own 'finish' handler (registered first) has set the keep-alive timeout by now: leave it
+  ctx.res.once('finish', () => socket.off('timeout', onTimeout));
 }
 
 function bufferedLength(body: unknown): number {
