@@ -102,8 +102,10 @@ export function stalledUpload(t: Target, o: StallOptions): Promise<RawOutcome> {
 }
 
 /**
- * A client that asks for a download and never reads it: resolves when the node cuts the connection or
- * after holdMs. Returns the status line if it arrived.
+ * A client that asks for a download and reads nothing for holdMs, then drains what is left. A node that
+ * cut it meanwhile shows as `ended: 'cut'` (fewer bytes than Content-Length, then the end of the
+ * stream); one that did not as 'complete' or, when even draining stalls, 'held'. (A paused client cannot
+ * see the cut earlier: the FIN waits behind the data it does not read.)
  */
 export function neverReadingDownload(t: Target, path: string, headers: Record<string, string>, holdMs: number): Promise<RawOutcome> {
   const t0 = performance.now();
@@ -112,7 +114,11 @@ export function neverReadingDownload(t: Target, path: string, headers: Record<st
     let status = 0;
     let retryAfter: string | undefined;
     let code: string | undefined;
+    let declared = -1;
+    let bodyBytes = 0;
+    let head = Buffer.alloc(0);
     let done = false;
+    let draining = false;
     const finish = (ended: string): void => {
       if (done) return;
       done = true;
@@ -120,21 +126,32 @@ export function neverReadingDownload(t: Target, path: string, headers: Record<st
       socket.destroy();
       resolve({ status, code, retryAfter, ended, ms: performance.now() - t0 });
     };
-    const timer = setTimeout(() => finish('held'), holdMs);
-    socket.once('data', (d: Buffer) => {
-      const a = parseAnswer(d);
-      if (a) {
+    const timer = setTimeout(() => {
+      draining = true;
+      socket.resume();
+      setTimeout(() => finish('held'), 3_000).unref();
+    }, holdMs);
+    socket.on('data', (d: Buffer) => {
+      if (status === 0) {
+        head = Buffer.concat([head, d]);
+        const a = parseAnswer(head);
+        if (!a) return;
         status = a.status;
         retryAfter = a.headers['retry-after'];
         code = codeOf(a.body);
+        declared = Number(a.headers['content-length'] ?? -1);
+        bodyBytes = head.length - head.indexOf('\r\n\r\n') - 4;
+      } else {
+        bodyBytes += d.length;
       }
+      if (declared >= 0 && bodyBytes >= declared) return finish('complete');
       // stop reading: the kernel buffers fill and the node must stop writing
-      socket.pause();
+      if (!draining) socket.pause();
     });
     socket.on('error', (e: NodeJS.ErrnoException) => finish(e.code ?? 'error'));
-    socket.on('close', () => finish('closed'));
-    const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    socket.write(`GET ${path} HTTP/1.1\r\nhost: ${t.host}\r\n${head}\r\n`);
+    socket.on('close', () => finish(declared >= 0 && bodyBytes < declared ? 'cut' : 'closed'));
+    const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: ${t.host}\r\n${lines}\r\n`);
   });
 }
 
