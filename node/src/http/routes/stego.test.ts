@@ -324,7 +324,7 @@ describe('stego HTTP API when a worker dies', () => {
       small.append('file', new Blob([await photoPng(16, 16)], { type: 'image/png' }), 'small.png');
       const ok = await fetch(`${srv.url}/api/capacity`, { method: 'POST', body: small });
       expect(ok.status, await ok.clone().text()).to.equal(200);
-      expect(srv.pool.stats().crashes).to.equal(1);
+      expect(srv.pool.stats()).to.include({ timeouts: 1, crashes: 0 });
     } finally {
       await srv.close();
     }
