@@ -109,7 +109,12 @@ async function buildCases(c: Ctx): Promise<[string, CaseFn][]> {
   const bomb = await decompressionBomb(20_000, 20_000);
   const stored = await bigRandomPng(15 * MiB);
   const auth = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
-  const put = await send(`${c.lb}/api/objects`, { method: 'POST', body: stored, headers: { 'content-type': 'image/png', ...auth(GOOD) }, timeoutMs: 60_000 });
+  // a 15 MiB commit on a loaded machine may take longer than the nodes' request timeout: retry as told
+  let put: Outcome = { status: 0 };
+  for (let attempt = 0; attempt < 10 && put.status !== 201; attempt++) {
+    put = await send(`${c.lb}/api/objects`, { method: 'POST', body: stored, headers: { 'content-type': 'image/png', 'idempotency-key': 'abuse-big-object', ...auth(GOOD) }, timeoutMs: 60_000 });
+    if (put.status !== 201) await new Promise((r) => setTimeout(r, Number(put.retryAfter ?? 1) * 1000));
+  }
   if (put.status !== 201) throw new Error(`could not store the 15 MiB object: ${JSON.stringify(put)}`);
   const list = (await (await fetch(`${c.lb}/api/objects`, { headers: auth(GOOD) })).json()) as { objects: { id: string; size: number }[] };
   const bigId = list.objects.find((o) => o.size === stored.length)!.id;
