@@ -40,7 +40,14 @@ interface NodeSpec {
 interface ClusterIdentity {
   secret: string;
   adminToken: string;
+  /** Bearer token for the API (read, write, delete), written to api-tokens in the data directory. */
+  apiToken?: string;
 }
+
+/** The API tokens file the nodes read (STEGO_API_TOKENS_FILE), in the documented line format. */
+export const API_TOKENS_FILE = 'api-tokens';
+/** The id the generated token is stored under (quotas and idempotency keys are scoped by it). */
+export const LOCAL_TOKEN_ID = 'local';
 
 function envInt(name: string, def: number): number {
   const v = process.env[name];
@@ -90,11 +97,20 @@ function pipeLines(child: ChildProcess, prefix: string): void {
   }
 }
 
+/**
+ * The cluster's secrets, generated on first start and kept in the data directory (mode 0600): the raft
+ * secret, the admin token and an API token with every scope. A data directory from before API tokens
+ * gets one added. The tokens file is rewritten each start, so a hand-edited one must live elsewhere
+ * (point STEGO_API_TOKENS_FILE at it).
+ */
 function loadIdentity(dataDir: string): ClusterIdentity {
   const file = join(dataDir, 'cluster.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as ClusterIdentity;
-  const id = { secret: randomBytes(32).toString('hex'), adminToken: randomBytes(24).toString('hex') };
+  const id: ClusterIdentity = existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as ClusterIdentity)
+    : { secret: randomBytes(32).toString('hex'), adminToken: randomBytes(24).toString('hex') };
+  id.apiToken ??= randomBytes(24).toString('base64url');
   writeFileSync(file, JSON.stringify(id, null, 2), { mode: 0o600 });
+  writeFileSync(join(dataDir, API_TOKENS_FILE), `${LOCAL_TOKEN_ID} ${id.apiToken} read,write,delete\n`, { mode: 0o600 });
   return id;
 }
 
@@ -126,6 +142,7 @@ class Supervisor {
       DATA_DIR: n.dataDir,
       STEGO_CLUSTER_SECRET: this.identity.secret,
       STEGO_ADMIN_TOKEN: this.identity.adminToken,
+      STEGO_API_TOKENS_FILE: process.env['STEGO_API_TOKENS_FILE'] || join(this.dataDir, API_TOKENS_FILE),
     };
   }
 
@@ -160,7 +177,13 @@ class Supervisor {
       mkdirSync(prefix, { recursive: true });
       this.nginx = new NginxProcess(
         bin,
-        { prefix, listen: `127.0.0.1:${this.lbPort}`, nodes: this.nodes.map((n) => ({ id: n.id, address: `127.0.0.1:${n.httpPort}` })) },
+        {
+          prefix,
+          listen: `127.0.0.1:${this.lbPort}`,
+          nodes: this.nodes.map((n) => ({ id: n.id, address: `127.0.0.1:${n.httpPort}` })),
+          // the nodes' body limit, so nginx and the nodes refuse at the same size
+          ...(process.env['STEGO_BODY_LIMIT_BYTES'] ? { maxBodyBytes: Number(process.env['STEGO_BODY_LIMIT_BYTES']) } : {}),
+        },
         (l) => console.log(`${prefixFor('nginx', 4)} ${l}`),
       );
       await this.nginx.start(null);
@@ -188,9 +211,13 @@ class Supervisor {
     this.announced = true;
     const lb = this.nginx ? `  load balancer: http://127.0.0.1:${this.lbPort}   (nginx status: /nginx_status)\n` : '';
     const direct = this.nodes.map((n) => `  ${n.id}: http://127.0.0.1:${n.httpPort}`).join('\n');
+    const base = `http://127.0.0.1:${this.nginx ? this.lbPort : this.nodes[0]!.httpPort}`;
+    const token = process.env['STEGO_API_TOKENS_FILE'] ? `(from ${process.env['STEGO_API_TOKENS_FILE']})` : this.identity.apiToken;
     console.log(
-      `\nStegoCluster is up.\n${lb}${direct}\n  admin token: ${join(this.dataDir, 'cluster.json')}\n` +
-        `  try: curl -s http://127.0.0.1:${this.nginx ? this.lbPort : this.nodes[0]!.httpPort}/cluster/status\n`,
+      `\nStegoCluster is up.\n${lb}${direct}\n  API token:   ${token}   (read, write, delete; kept in ${join(this.dataDir, 'cluster.json')} with the admin token)\n` +
+        `  try: export STEGO_TOKEN=${this.identity.apiToken}\n` +
+        `       curl -s ${base}/cluster/status\n` +
+        `       curl -s -H "Authorization: Bearer $STEGO_TOKEN" -F message='meet at dawn' ${base}/api/objects\n`,
     );
   }
 

@@ -57,6 +57,7 @@ async function firstWriteByNewLeader(
   oldLeader: string,
   cover: Buffer,
   t0: number,
+  apiToken: string,
 ): Promise<{ ms: number; leader: string; attempts: number }> {
   const abort = new AbortController();
   let attempts = 0;
@@ -69,7 +70,7 @@ async function firstWriteByNewLeader(
       const res = await fetch(`${url}/api/objects`, {
         method: 'POST',
         body,
-        headers: { 'content-type': type },
+        headers: { 'content-type': type, authorization: `Bearer ${apiToken}` },
         signal: abort.signal,
       });
       await res.arrayBuffer();
@@ -146,7 +147,7 @@ async function runTrials(cluster: Cluster, kind: Kind, trials: number, cover: Bu
     const t0 = performance.now();
     cluster.node(leaderId).signal(SIGNAL[kind]);
     try {
-      const r = await firstWriteByNewLeader(survivors, leaderId, cover, t0);
+      const r = await firstWriteByNewLeader(survivors, leaderId, cover, t0, cluster.apiToken);
       const newTerm = (await cluster.status(r.leader)).term;
       ok.push({ ms: r.ms, oldLeader: leaderId, newLeader: r.leader, attempts: r.attempts, termsUsed: newTerm - term });
       console.log(

@@ -88,6 +88,8 @@ function recordServerTiming(header: string | null, into: Phases | undefined): vo
  * would be billed to the cluster. etcd gets its own native client (etcd3 over gRPC) in the same way.
  */
 const keepAlive = new http.Agent({ keepAlive: true });
+/** The harness's API token (object routes need one); set once the cluster is up. */
+let authorization = '';
 
 interface RawAnswer {
   status: number;
@@ -99,7 +101,7 @@ function post(url: string, body: Buffer, contentType: string): Promise<RawAnswer
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
-      { method: 'POST', agent: keepAlive, headers: { 'content-type': contentType, 'content-length': body.length } },
+      { method: 'POST', agent: keepAlive, headers: { 'content-type': contentType, 'content-length': body.length, authorization } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -230,6 +232,7 @@ async function main(): Promise<void> {
     ]);
     const { leaderId } = await stego.waitForLeader();
     const stegoUrl = stego.node(leaderId).url;
+    authorization = `Bearer ${stego.apiToken}`;
     const etcdUrl = await etcd.leaderUrl();
     etcdClient = new Etcd3({ hosts: etcdUrl });
 
@@ -237,7 +240,7 @@ async function main(): Promise<void> {
     const value = randomBytes(probe.size);
     await etcdClient.put('probe').value(value);
     console.log(`StegoCluster leader ${leaderId} (${stegoUrl}); etcd leader ${etcdUrl}; object size ${probe.size} B; mode ${args.mode}`);
-    const stored = Buffer.from(await (await fetch(`${stegoUrl}/api/objects/${probe.id}`)).arrayBuffer());
+    const stored = Buffer.from(await (await fetch(`${stegoUrl}/api/objects/${probe.id}`, { headers: { authorization } })).arrayBuffer());
 
     const run = async (c: number, seconds: number) => {
       const client = etcdClient!;

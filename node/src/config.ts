@@ -35,9 +35,20 @@ export interface NodeConfig {
   maxInflightBytes: number;
   /** Worker threads for PNG work (0 = one per core). */
   workers: number;
-  /** Uploads allowed to wait for a worker; each holds up to STEGO_BODY_LIMIT_BYTES in memory. */
-  poolQueue: number;
+  /** Uploads allowed to wait for a worker (undefined: the pool's default, 2 × workers). */
+  poolQueue: number | undefined;
   maxPixels: number;
+  /** Bytes of request/response bodies in flight on this node (undefined: derived from the memory limit). */
+  inflightBodyBytes: number | undefined;
+  bodyIdleTimeoutMs: number;
+  bodyTimeoutMs: number;
+  headersTimeoutMs: number;
+  /** Time budget of one worker job (decode/embed/encode/validate). */
+  jobTimeoutMs: number;
+  maxPngChunks: number;
+  maxAncillaryBytes: number;
+  /** 'open' (default): embed/extract/capacity need no token; 'token': they need one too. */
+  statelessAuth: 'open' | 'token';
 }
 
 export class ConfigError extends Error {
@@ -75,12 +86,22 @@ export const VARS: readonly VarSpec[] = [
   { name: 'STEGO_SNAPSHOT_BYTES', default: String(256 * MiB), help: 'or after this many bytes of log' },
   { name: 'STEGO_SNAPSHOT_TRAILING_ENTRIES', default: 'min(5000, STEGO_SNAPSHOT_ENTRIES/2)', help: 'log entries kept behind a snapshot for slow followers' },
   { name: 'STEGO_MAX_OBJECT_BYTES', default: String(16 * MiB), help: 'largest stego object accepted by POST /api/objects' },
-  { name: 'STEGO_BODY_LIMIT_BYTES', default: String(50 * 1000 * 1000), help: 'largest HTTP request body' },
+  { name: 'STEGO_BODY_LIMIT_BYTES', default: String(50 * MiB), help: 'largest HTTP request body (nginx client_max_body_size is rendered from the same number)' },
+  { name: 'STEGO_API_TOKENS_FILE', default: '(unset)', help: 'API tokens file, JSON or lines (docs/http-api.md); object routes need a token' },
+  { name: 'STEGO_API_TOKENS', default: '(unset)', help: 'API tokens inline, same format (entries also separated by ;); the file wins' },
+  { name: 'STEGO_STATELESS_AUTH', default: 'open', help: "open: embed/extract/capacity need no token; token: every API call needs one" },
+  { name: 'STEGO_INFLIGHT_BODY_BYTES', default: 'max(body limit, min(memory limit / 4, 1 GiB))', help: 'bytes of request/response bodies in flight before 503 memory_budget (memory limit: cgroup v1/v2, else RAM)' },
+  { name: 'STEGO_BODY_IDLE_TIMEOUT_MS', default: '15000', help: 'longest pause between body bytes (upload or download) before the connection is cut' },
+  { name: 'STEGO_BODY_TIMEOUT_MS', default: '120000', help: 'longest a request body may take to arrive' },
+  { name: 'STEGO_HEADERS_TIMEOUT_MS', default: '10000', help: 'longest the request line and headers may take' },
+  { name: 'STEGO_JOB_TIMEOUT_MS', default: '30000', help: 'time budget of one PNG job; past it the worker is replaced and the request answered 503' },
+  { name: 'STEGO_MAX_PNG_CHUNKS', default: '20000', help: 'most chunks in an uploaded PNG (413 too_many_chunks)' },
+  { name: 'STEGO_MAX_ANCILLARY_BYTES', default: String(8 * MiB), help: 'most bytes in ancillary PNG chunks (413 ancillary_too_large)' },
   { name: 'STEGO_LOG_LEVEL', default: 'info', help: 'pino level: trace|debug|info|warn|error|fatal|silent' },
   { name: 'STEGO_FSYNC_DEADLINE_MS', default: '2000', help: 'an fsync slower than this steps the node down' },
   { name: 'STEGO_REQUEST_TIMEOUT_MS', default: '10000', help: 'how long a write or linearizable read waits for the cluster' },
   { name: 'STEGO_WORKERS', default: '0 (one per core)', help: 'worker threads for PNG decode/encode' },
-  { name: 'STEGO_POOL_QUEUE', default: '16', help: 'uploads waiting for a worker before 503 (memory: queue x body limit at worst)' },
+  { name: 'STEGO_POOL_QUEUE', default: '2 x workers', help: 'jobs waiting for a worker before 503 pool_saturated' },
   { name: 'STEGO_MAX_PIXELS', default: '40000000', help: 'largest image (width x height) accepted' },
   { name: 'STEGO_MAX_INFLIGHT_BYTES', default: String(64 * MiB), help: 'in-flight raft bytes per peer link' },
 ];
@@ -167,6 +188,18 @@ function ticks(name: string, ms: number, tickMs: number, problems: string[]): nu
   return Math.max(1, t);
 }
 
+function optionalInt(r: Reader, name: string, min: number, max?: number): number | undefined {
+  const v = r.int(name, -1, min, max);
+  return v === -1 ? undefined : v;
+}
+
+function statelessAuth(r: Reader): 'open' | 'token' {
+  const v = r.str('STEGO_STATELESS_AUTH', 'open');
+  if (v === 'open' || v === 'token') return v;
+  r.problems.push(`STEGO_STATELESS_AUTH=${JSON.stringify(v)} must be open or token`);
+  return 'open';
+}
+
 export function loadConfig(env: Env): NodeConfig {
   const r = new Reader(env);
   const nodeId = r.str('NODE_ID', '');
@@ -217,14 +250,22 @@ export function loadConfig(env: Env): NodeConfig {
     snapshotBytes: r.int('STEGO_SNAPSHOT_BYTES', 256 * MiB, 1024),
     snapshotTrailingEntries: r.int('STEGO_SNAPSHOT_TRAILING_ENTRIES', Math.min(5000, Math.floor(snapshotEntries / 2)), 0),
     maxObjectBytes: r.int('STEGO_MAX_OBJECT_BYTES', 16 * MiB, 1),
-    bodyLimitBytes: r.int('STEGO_BODY_LIMIT_BYTES', 50 * 1000 * 1000, 1),
+    bodyLimitBytes: r.int('STEGO_BODY_LIMIT_BYTES', 50 * MiB, 1),
     logLevel,
     fsyncDeadlineMs: r.int('STEGO_FSYNC_DEADLINE_MS', 2000, 1),
     requestTimeoutMs: r.int('STEGO_REQUEST_TIMEOUT_MS', 10_000, 1),
     maxInflightBytes: r.int('STEGO_MAX_INFLIGHT_BYTES', 64 * MiB, 1024),
     workers: r.int('STEGO_WORKERS', 0, 0, 256),
-    poolQueue: r.int('STEGO_POOL_QUEUE', 16, 0, 10_000),
+    poolQueue: optionalInt(r, 'STEGO_POOL_QUEUE', 0, 10_000),
     maxPixels: r.int('STEGO_MAX_PIXELS', 40_000_000, 1),
+    inflightBodyBytes: optionalInt(r, 'STEGO_INFLIGHT_BODY_BYTES', 1024),
+    bodyIdleTimeoutMs: r.int('STEGO_BODY_IDLE_TIMEOUT_MS', 15_000, 1),
+    bodyTimeoutMs: r.int('STEGO_BODY_TIMEOUT_MS', 120_000, 1),
+    headersTimeoutMs: r.int('STEGO_HEADERS_TIMEOUT_MS', 10_000, 1),
+    jobTimeoutMs: r.int('STEGO_JOB_TIMEOUT_MS', 30_000, 1),
+    maxPngChunks: r.int('STEGO_MAX_PNG_CHUNKS', 20_000, 3),
+    maxAncillaryBytes: r.int('STEGO_MAX_ANCILLARY_BYTES', 8 * MiB, 0),
+    statelessAuth: statelessAuth(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return cfg;

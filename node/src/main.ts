@@ -8,7 +8,7 @@ import { ClusterService } from './cluster/service.js';
 import { RaftNode } from './cluster/raft-node.js';
 import { ConfigError, helpText, loadConfig, type NodeConfig } from './config.js';
 import { createApp } from './http/app.js';
-import { httpConfig } from './http/http-config.js';
+import { applyServerTimeouts, httpConfig } from './http/http-config.js';
 import { adminRouter } from './http/routes/admin.js';
 import { clusterFront, clusterRouter } from './http/routes/cluster.js';
 import { objectsRouter } from './http/routes/objects.js';
@@ -17,6 +17,8 @@ import { processRegistry } from './metrics/registry.js';
 import { RaftMetrics } from './metrics/raft.js';
 import { WsTransport } from './transport/ws-transport.js';
 import { StegoPool } from './workers/stego-pool.js';
+import { loadTokens } from './auth/index.js';
+import { ByteBudget } from './http/middleware/body-budget.js';
 import type { LevelWithSilent } from 'pino';
 
 interface Running {
@@ -73,16 +75,36 @@ async function start(cfg: NodeConfig): Promise<Running> {
   });
   await transport.start();
 
-  const pool = new StegoPool({ registry, maxPixels: cfg.maxPixels, maxQueue: cfg.poolQueue, ...(cfg.workers > 0 ? { size: cfg.workers } : {}) });
-  const http = httpConfig({ bodyLimitBytes: cfg.bodyLimitBytes });
+  const pool = new StegoPool({
+    registry,
+    maxPixels: cfg.maxPixels,
+    jobTimeoutMs: cfg.jobTimeoutMs,
+    chunkLimits: { maxChunks: cfg.maxPngChunks, maxAncillaryBytes: cfg.maxAncillaryBytes },
+    ...(cfg.poolQueue !== undefined ? { maxQueue: cfg.poolQueue } : {}),
+    ...(cfg.workers > 0 ? { size: cfg.workers } : {}),
+  });
+  const http = httpConfig({
+    bodyLimitBytes: cfg.bodyLimitBytes,
+    ...(cfg.inflightBodyBytes !== undefined ? { inflightBudgetBytes: cfg.inflightBodyBytes } : {}),
+    bodyIdleTimeoutMs: cfg.bodyIdleTimeoutMs,
+    bodyTimeoutMs: cfg.bodyTimeoutMs,
+    headersTimeoutMs: cfg.headersTimeoutMs,
+    statelessAuth: cfg.statelessAuth,
+    fingerprintKey: cfg.clusterSecret,
+  });
+  const tokens = loadTokens(process.env);
+  const budget = new ByteBudget(http.inflightBudgetBytes);
   const app = createApp({
     pool,
     config: http,
     logger,
     registry,
-    extraRouters: [clusterRouter(service), objectsRouter({ service, pool, config: http }), adminRouter(service, cfg.adminToken)],
+    tokens,
+    budget,
+    extraRouters: [clusterRouter(service), objectsRouter({ service, pool, config: http, budget }), adminRouter(service, cfg.adminToken)],
   });
   const server = createServer(clusterFront(node, app.callback()));
+  applyServerTimeouts(server, http);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(cfg.httpPort, cfg.httpHost, () => resolve());
@@ -92,7 +114,7 @@ async function start(cfg: NodeConfig): Promise<Running> {
   server.keepAliveTimeout = 65_000;
   const addr = server.address();
   logger.info(
-    { http: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : cfg.httpPort, raft: `${cfg.raftHost}:${cfg.raftPort}`, data_dir: cfg.dataDir, peers: Object.fromEntries(cfg.peers) },
+    { http: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : cfg.httpPort, api_tokens: tokens.size, inflight_body_bytes: http.inflightBudgetBytes, raft: `${cfg.raftHost}:${cfg.raftPort}`, data_dir: cfg.dataDir, peers: Object.fromEntries(cfg.peers) },
     'node listening',
   );
   return { node, transport, server, pool, logger };

@@ -2,6 +2,9 @@
 // PNG bytes (no base64, no JSON around megabytes of image data).
 //
 //   put:          [1][idLen u8][id][sha256 32B][createdAt f64 BE][ctLen u8][contentType][bytes...]
+//   put by a client (owner, quota, idempotency key; see PutCommand):
+//                 [5][idLen u8][id][sha256 32B][createdAt f64 BE][ctLen u8][contentType]
+//                 [ownerLen u8][owner][quotaBytes f64 BE][keyLen u8][key][fpLen u8][fingerprint][bytes...]
 //   delete:       [2][idLen u8][id]
 //   setMember:    [3][idLen u8][id][addrLen u8][raft address]
 //   removeMember: [4][idLen u8][id]
@@ -15,6 +18,14 @@ export interface PutCommand {
   createdAt: number;
   contentType: string;
   bytes: Uint8Array;
+  /** API token id that wrote the object (quota and idempotency keys are scoped by it). */
+  owner?: string;
+  /** The owner's stored-bytes quota: the put is dropped at apply when it would go over (0: none). */
+  quotaBytes?: number;
+  /** Idempotency-Key of the request (with `owner`): a fresh put under the same key is dropped at apply. */
+  idempotencyKey?: string;
+  /** HMAC of the request that created the object, so a reused key with another body is recognised. */
+  fingerprint?: Uint8Array;
 }
 export interface DeleteCommand {
   kind: 'delete';
@@ -33,6 +44,7 @@ export interface RemoveMemberCommand {
 export type Command = PutCommand | DeleteCommand | SetMemberCommand | RemoveMemberCommand;
 
 const KIND_CODE = { put: 1, delete: 2, setMember: 3, removeMember: 4 } as const;
+const CLIENT_PUT_CODE = 5;
 
 export class CommandDecodeError extends Error {
   readonly code = 'corrupt_command';
@@ -59,7 +71,18 @@ export function encodeCommand(cmd: Command): Uint8Array {
       fixed.set(cmd.sha256, 0);
       fixed.writeDoubleBE(cmd.createdAt, 32);
       fixed.writeUInt8(ct.length, 40);
-      return Buffer.concat([head, id, fixed, ct, cmd.bytes]);
+      if (cmd.owner === undefined && cmd.idempotencyKey === undefined && !cmd.quotaBytes) {
+        return Buffer.concat([head, id, fixed, ct, cmd.bytes]);
+      }
+      head[0] = CLIENT_PUT_CODE;
+      const owner = Buffer.from(cmd.owner ?? '', 'utf8');
+      const key = Buffer.from(cmd.idempotencyKey ?? '', 'utf8');
+      const fp = Buffer.from(cmd.fingerprint ?? new Uint8Array(0));
+      if (owner.length > 255 || key.length > 255 || fp.length > 255) throw new RangeError('owner, idempotency key and fingerprint must be ≤ 255 bytes');
+      const quota = Buffer.alloc(8);
+      quota.writeDoubleBE(cmd.quotaBytes ?? 0, 0);
+      const client = Buffer.concat([Buffer.from([owner.length]), owner, quota, Buffer.from([key.length]), key, Buffer.from([fp.length]), fp]);
+      return Buffer.concat([head, id, fixed, ct, client, cmd.bytes]);
     }
     case 'setMember': {
       const addr = shortString(cmd.address, 'address');
@@ -98,6 +121,19 @@ export function decodeCommand(data: Uint8Array): Command {
       const createdAt = c.take(8).readDoubleBE(0);
       const contentType = c.shortString();
       return { kind: 'put', id, sha256, createdAt, contentType, bytes: c.buf.subarray(c.pos) };
+    }
+    case CLIENT_PUT_CODE: {
+      const sha256 = c.take(32);
+      const createdAt = c.take(8).readDoubleBE(0);
+      const contentType = c.shortString();
+      const owner = c.take(c.u8()).toString('utf8');
+      const quotaBytes = c.take(8).readDoubleBE(0);
+      const key = c.take(c.u8()).toString('utf8');
+      const fingerprint = c.take(c.u8());
+      const cmd: PutCommand = { kind: 'put', id, sha256, createdAt, contentType, bytes: c.buf.subarray(c.pos), owner, quotaBytes };
+      if (key !== '') cmd.idempotencyKey = key;
+      if (fingerprint.length > 0) cmd.fingerprint = fingerprint;
+      return cmd;
     }
     case KIND_CODE.delete:
       return { kind: 'delete', id };

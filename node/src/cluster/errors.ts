@@ -9,7 +9,9 @@ export type ClusterErrorCode =
   | 'change_in_progress' // one membership change at a time
   | 'invalid_member' // bad id/address, unknown member, removing the last voter...
   | 'not_found'
-  | 'object_too_large';
+  | 'object_too_large'
+  | 'quota_exceeded' // the token's stored-bytes quota would be exceeded
+  | 'idempotency_key_reused'; // the Idempotency-Key was used for a different request
 
 const STATUS: Record<ClusterErrorCode, number> = {
   no_leader: 503,
@@ -20,6 +22,8 @@ const STATUS: Record<ClusterErrorCode, number> = {
   invalid_member: 400,
   not_found: 404,
   object_too_large: 413,
+  quota_exceeded: 413,
+  idempotency_key_reused: 422,
 };
 
 const RETRYABLE = new Set<ClusterErrorCode>(['no_leader', 'unavailable', 'timeout', 'proposal_lost']);

@@ -16,6 +16,7 @@
 
 import { createWriteStream } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ConfState, NodeId, SnapshotMeta } from '../raft/types.js';
 import type { Command } from './commands.js';
@@ -27,6 +28,23 @@ export interface ObjectMeta {
   size: number;
   contentType: string;
   createdAt: number;
+  /** API token id that stored it (absent for objects written before access control). */
+  owner?: string;
+  /** Idempotency-Key it was created under, scoped by `owner`. */
+  idempotencyKey?: string;
+  /** Hex HMAC of the creating request (see ClusterService.putObjectFor). */
+  fingerprint?: string;
+}
+
+/**
+ * How long an Idempotency-Key is remembered: a put under a key whose object is younger than this is a
+ * retry and is dropped; after it (or once the object is deleted) the key may create a new object. A
+ * constant, not a setting, because every replica must decide the same way when applying the log.
+ */
+export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
+
+function keySlot(owner: string, key: string): string {
+  return `${owner}\0${key}`;
 }
 
 interface ManifestObject extends ObjectMeta {
@@ -125,6 +143,10 @@ interface Capture {
 
 export class ObjectStore {
   private objects = new Map<string, StoredObject>();
+  /** (owner, idempotency key) → id of the newest object created under it. */
+  private keyIndex = new Map<string, string>();
+  /** Stored bytes per owner, for quotas. */
+  private ownerBytes = new Map<string, number>();
   private memberAddrs = new Map<NodeId, string>();
   /** The newest snapshot file objects point into (undefined until the first snapshot is loaded). */
   private backing: SnapshotFile | undefined;
@@ -166,6 +188,18 @@ export class ObjectStore {
     return this.objects.get(id)?.meta;
   }
 
+  /** The object created under `key` by `owner` if the key is still remembered at time `now`. */
+  byIdempotencyKey(owner: string, key: string, now = Date.now()): ObjectMeta | undefined {
+    const id = this.keyIndex.get(keySlot(owner, key));
+    const meta = id === undefined ? undefined : this.objects.get(id)?.meta;
+    return meta && now - meta.createdAt < IDEMPOTENCY_KEY_TTL_MS ? meta : undefined;
+  }
+
+  /** Bytes of objects stored by `owner`. */
+  bytesOwnedBy(owner: string): number {
+    return this.ownerBytes.get(owner) ?? 0;
+  }
+
   list(): ObjectMeta[] {
     return this.sortedRecords().map((o) => o.meta);
   }
@@ -181,6 +215,25 @@ export class ObjectStore {
 
   async read(id: string): Promise<Buffer | undefined> {
     return this.readRecord(id, true);
+  }
+
+  /**
+   * The object's bytes as a stream of pieces of at most `pieceBytes`, read from where they live (a
+   * positional read per piece from the snapshot file, or views of the in-memory command buffer), one
+   * piece at a time as the consumer asks: a slow HTTP reader holds about one piece, not the object.
+   */
+  openRead(id: string, pieceBytes = 64 * 1024): { meta: ObjectMeta; stream: Readable } | undefined {
+    const rec = this.objects.get(id);
+    if (!rec) return undefined;
+    if (this.closed) throw new ClusterError('unavailable', 'the object store is closed (node stopping)');
+    const { meta, loc } = rec;
+    if ('bytes' in loc) {
+      const whole = Buffer.from(loc.bytes.buffer, loc.bytes.byteOffset, loc.bytes.byteLength);
+      return { meta, stream: Readable.from(piecesOf(whole, pieceBytes), { objectMode: false, highWaterMark: pieceBytes }) };
+    }
+    // the handle stays open for this reader even if a newer snapshot supersedes the file meanwhile
+    loc.file.acquire();
+    return { meta, stream: Readable.from(readPieces(loc.file, loc.offset, meta.size, pieceBytes), { objectMode: false, highWaterMark: pieceBytes }) };
   }
 
   private async readRecord(id: string, mayRetry: boolean): Promise<Buffer | undefined> {
@@ -212,21 +265,33 @@ export class ObjectStore {
         // First write wins: a put for an id that exists is a retry (an idempotency key, or a write the
         // service re-proposed across a leader change), and must neither duplicate nor replace the object.
         if (this.objects.has(cmd.id)) return;
-        this.objects.set(cmd.id, {
+        if (!this.admitClientPut(cmd)) return;
+        this.insert({
           meta: {
             id: cmd.id,
             sha256: Buffer.from(cmd.sha256).toString('hex'),
             size: cmd.bytes.length,
             contentType: cmd.contentType,
             createdAt: cmd.createdAt,
+            ...(cmd.owner ? { owner: cmd.owner } : {}),
+            ...(cmd.owner && cmd.idempotencyKey ? { idempotencyKey: cmd.idempotencyKey } : {}),
+            ...(cmd.fingerprint ? { fingerprint: Buffer.from(cmd.fingerprint).toString('hex') } : {}),
           },
           loc: { bytes: cmd.bytes },
         });
         return;
-      case 'delete':
+      case 'delete': {
         // the bytes leave with the next snapshot, which no longer lists the object
+        const rec = this.objects.get(cmd.id);
+        if (!rec) return;
         this.objects.delete(cmd.id);
+        const { owner, idempotencyKey } = rec.meta;
+        if (owner !== undefined) this.ownerBytes.set(owner, this.bytesOwnedBy(owner) - rec.meta.size);
+        if (owner !== undefined && idempotencyKey !== undefined && this.keyIndex.get(keySlot(owner, idempotencyKey)) === cmd.id) {
+          this.keyIndex.delete(keySlot(owner, idempotencyKey));
+        }
         return;
+      }
       case 'setMember':
         this.memberAddrs.set(cmd.id, cmd.address);
         return;
@@ -234,6 +299,28 @@ export class ObjectStore {
         this.memberAddrs.delete(cmd.id);
         return;
     }
+  }
+
+  /**
+   * Deterministic (log-time) admission of a client's put: a key still remembered as of the command's
+   * createdAt makes it a retry, and a put that would take its owner over the quota is dropped. The
+   * service tells the two apart by looking at the store after the write.
+   */
+  private admitClientPut(cmd: Extract<Command, { kind: 'put' }>): boolean {
+    if (cmd.owner === undefined) return true;
+    if (cmd.idempotencyKey !== undefined && this.byIdempotencyKey(cmd.owner, cmd.idempotencyKey, cmd.createdAt)) return false;
+    return !cmd.quotaBytes || this.bytesOwnedBy(cmd.owner) + cmd.bytes.length <= cmd.quotaBytes;
+  }
+
+  private insert(rec: StoredObject): void {
+    this.objects.set(rec.meta.id, rec);
+    const { owner, idempotencyKey } = rec.meta;
+    if (owner === undefined) return;
+    this.ownerBytes.set(owner, this.bytesOwnedBy(owner) + rec.meta.size);
+    if (idempotencyKey === undefined) return;
+    const slot = keySlot(owner, idempotencyKey);
+    const prior = this.objects.get(this.keyIndex.get(slot) ?? '');
+    if (!prior || prior.meta.createdAt <= rec.meta.createdAt) this.keyIndex.set(slot, rec.meta.id);
   }
 
   /** Resolves once a snapshot switch in progress is done (no object I/O is ever pending otherwise). */
@@ -338,7 +425,10 @@ export class ObjectStore {
     const next = await SnapshotFile.open(file);
     this.generation++;
     this.written = undefined;
-    this.objects = new Map(manifest.objects.map((o) => [o.id, { meta: stripOffset(o), loc: { file: next, offset: dataStart + o.offset } }]));
+    this.objects = new Map();
+    this.keyIndex = new Map();
+    this.ownerBytes = new Map();
+    for (const o of manifest.objects) this.insert({ meta: stripOffset(o), loc: { file: next, offset: dataStart + o.offset } });
     this.memberAddrs = new Map(manifest.members);
     this.backing?.supersede();
     this.backing = next;
@@ -347,6 +437,19 @@ export class ObjectStore {
 
   private sortedRecords(): StoredObject[] {
     return [...this.objects.values()].sort((a, b) => a.meta.createdAt - b.meta.createdAt || a.meta.id.localeCompare(b.meta.id));
+  }
+}
+
+function* piecesOf(whole: Buffer, pieceBytes: number): Generator<Buffer> {
+  for (let at = 0; at < whole.length; at += pieceBytes) yield whole.subarray(at, Math.min(whole.length, at + pieceBytes));
+}
+
+/** Pieces of a file range; releases the file's reference when done, failed or abandoned (return()). */
+async function* readPieces(file: SnapshotFile, offset: number, size: number, pieceBytes: number): AsyncGenerator<Buffer> {
+  try {
+    for (let at = 0; at < size; at += pieceBytes) yield await file.readExactly(offset + at, Math.min(pieceBytes, size - at));
+  } finally {
+    file.release();
   }
 }
 
@@ -412,7 +515,8 @@ function snapKey(meta: SnapshotMeta): string {
 }
 
 function stripOffset(o: ManifestObject): ObjectMeta {
-  return { id: o.id, sha256: o.sha256, size: o.size, contentType: o.contentType, createdAt: o.createdAt };
+  const { offset: _offset, ...meta } = o;
+  return meta;
 }
 
 function encodeHeader(manifest: SnapshotManifest): Buffer {

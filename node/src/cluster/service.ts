@@ -12,7 +12,7 @@ import { RemoteError, TransportError } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
 import { encodeCommand, type Command } from './commands.js';
 import { ClusterError, type ClusterErrorCode } from './errors.js';
-import { OBJECT_ID_RE, type ObjectMeta } from './object-store.js';
+import { OBJECT_ID_RE, type ObjectMeta, type ObjectStore } from './object-store.js';
 import type { RaftNode } from './raft-node.js';
 
 export const RPC_PROPOSE = 'propose';
@@ -100,6 +100,71 @@ export class ClusterService {
     await this.write(encodeCommand(cmd));
     // applied here before write() resolved: this is the object as stored (an earlier attempt's, on a retry)
     return this.node.store.get(cmd.id) ?? { id: cmd.id, sha256, size: png.length, contentType: cmd.contentType, createdAt: cmd.createdAt };
+  }
+
+  /**
+   * A client's put: owned by its API token, within the token's quota, and idempotent per (token, key)
+   * with the request's fingerprint replicated in the object. The same key with the same fingerprint
+   * answers the original object (`replayed`); with another fingerprint, 422 idempotency_key_reused.
+   * Quota and key are decided when the entry is applied (the same on every replica); the checks before
+   * proposing only save a round trip.
+   */
+  async putObjectFor(
+    png: Buffer,
+    sha256: string,
+    client: { owner: string; quotaBytes: number; idempotencyKey?: string; fingerprint: string },
+  ): Promise<{ meta: ObjectMeta; replayed: boolean }> {
+    if (png.length > this.opts.maxObjectBytes) {
+      throw new ClusterError('object_too_large', `the stego image is ${png.length} bytes; the object limit is ${this.opts.maxObjectBytes} bytes`);
+    }
+    const { owner, quotaBytes, idempotencyKey: key, fingerprint } = client;
+    const prior = (): { meta: ObjectMeta; replayed: boolean } | undefined => {
+      const meta = key === undefined ? undefined : this.node.store.byIdempotencyKey(owner, key);
+      if (!meta) return undefined;
+      if (meta.fingerprint !== fingerprint) {
+        throw new ClusterError('idempotency_key_reused', `Idempotency-Key ${JSON.stringify(key)} was already used with a different request`);
+      }
+      return { meta, replayed: true };
+    };
+    const overQuota = (): ClusterError =>
+      new ClusterError('quota_exceeded', `storing ${png.length} bytes would exceed the quota of ${quotaBytes} bytes for token ${owner} (${this.node.store.bytesOwnedBy(owner)} bytes stored)`);
+    const known = prior();
+    if (known) return known;
+    if (quotaBytes > 0 && this.node.store.bytesOwnedBy(owner) + png.length > quotaBytes) throw overQuota();
+    const cmd: Command = {
+      kind: 'put',
+      id: randomUUID(),
+      sha256: Buffer.from(sha256, 'hex'),
+      createdAt: Date.now(),
+      contentType: 'image/png',
+      bytes: png,
+      owner,
+      quotaBytes,
+      fingerprint: Buffer.from(fingerprint, 'hex'),
+      ...(key === undefined ? {} : { idempotencyKey: key }),
+    };
+    await this.write(encodeCommand(cmd));
+    const stored = this.node.store.get(cmd.id);
+    if (stored) return { meta: stored, replayed: false };
+    // dropped at apply: another request won the key, or the quota was reached meanwhile
+    const winner = prior();
+    if (winner) return winner;
+    throw overQuota();
+  }
+
+  /** The object as a stream read piece by piece from where it lives (see ObjectStore.openRead). */
+  async openObject(id: string, stale: boolean): Promise<ReturnType<ObjectStore['openRead']>> {
+    if (!OBJECT_ID_RE.test(id)) return undefined;
+    if (stale) this.node.assertServingReads();
+    else await this.node.readBarrier();
+    return this.node.store.openRead(id);
+  }
+
+  /** The object's metadata (as of a linearizable read), for ownership checks before deleting. */
+  async objectMeta(id: string): Promise<ObjectMeta | undefined> {
+    if (!OBJECT_ID_RE.test(id)) return undefined;
+    await this.node.readBarrier();
+    return this.node.store.get(id);
   }
 
   /** False when the object does not exist (as of a linearizable read). */

@@ -19,9 +19,10 @@ describe('errorAnswer', () => {
     expect(a.unexpected).to.equal(false);
   });
 
-  it('reports a crashed worker as a logged 500 with its code', () => {
+  it('reports a crashed worker as a logged 503 + Retry-After with its code, never a 500', () => {
     const a = errorAnswer(new WorkerCrashedError('exit code 1'));
-    expect(a.status).to.equal(500);
+    expect(a.status).to.equal(503);
+    expect(a.headers).to.have.property('Retry-After');
     expect(a.body.error.code).to.equal('worker_crashed');
     expect(a.unexpected).to.equal(true);
   });

@@ -81,7 +81,7 @@ export function errorAnswer(e: unknown): ErrorAnswer {
   if (status !== undefined && meant) {
     const code = typeof like.code === 'string' ? like.code : (CODE_FOR_STATUS[status] ?? `http_${status}`);
     const message = typeof like.message === 'string' && like.message !== '' ? like.message : code;
-    return { status, body: { error: { code, message } }, headers: stringHeaders(like.headers), unexpected: status >= 500 && status !== 503 };
+    return { status, body: { error: { code, message } }, headers: stringHeaders(like.headers), unexpected: (status >= 500 && status !== 503) || like.code === 'worker_crashed' };
   }
   return {
     status: 500,

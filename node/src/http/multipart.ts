@@ -3,7 +3,11 @@
 //
 // Storage choice: uploads are kept in memory, never written to disk. formidable streams each file
 // part into an in-memory Writable (fileWriteStreamHandler → UploadArena, one buffer of the declared
-// Content-Length per request), so there are no temp files to leak on a crash or an aborted upload. Memory bound per request: the file parts together are capped at the body
+// Content-Length per request, reserved in the node's byte budget before reading: body-budget.ts; its
+// pages become resident only as bytes arrive), so there are no temp files to leak on a crash or an
+// aborted upload. A form has at most MAX_FORM_FIELDS text fields and MAX_FORM_FILES file parts (more:
+// 413 too_many_fields / too_many_files); text fields must be valid UTF-8 (400 invalid_utf8: a
+// replacement character would silently change a passphrase or a message). Memory bound per request: the file parts together are capped at the body
 // limit (formidable's maxTotalFileSize, enforced chunk by chunk while streaming, so a chunked upload
 // without Content-Length is cut off as soon as it crosses the limit) and the text fields together at
 // the body limit too (maxFieldsSize); a request whose Content-Length is over the limit is refused
@@ -18,6 +22,7 @@ import { ApiError } from './errors.js';
 import { bodyTooLarge } from './middleware/body-limit.js';
 import { safeFilename } from './filename.js';
 import { UploadArena } from './upload-arena.js';
+import { MAX_FORM_FIELDS, MAX_FORM_FILES } from './http-config.js';
 
 export { safeFilename } from './filename.js';
 
@@ -36,13 +41,38 @@ const FILE_PARTS = ['file', 'payload'] as const;
 const TEXT_FIELDS = ['message', 'passphrase'] as const;
 
 const ARENA_STATE_KEY = 'uploadArena';
+const INVALID_UTF8_STATE_KEY = 'invalidUtf8Fields';
 
-// formidable decides "file or field" by the presence of a Content-Type header alone. Clients differ:
-// some send a file without Content-Type, some label a text field `text/plain`. Decide by filename.
-function classifyPart(part: Part, handle: (p: Part) => void): void {
-  if (part.originalFilename && !part.mimetype) part.mimetype = 'application/octet-stream';
-  else if (!part.originalFilename && part.mimetype?.toLowerCase().startsWith('text/plain')) part.mimetype = null;
-  handle(part);
+/**
+ * formidable decides "file or field" by the presence of a Content-Type header alone. Clients differ:
+ * some send a file without Content-Type, some label a text field `text/plain`. Decide by filename.
+ * Text fields are also checked as strict UTF-8 while they stream (formidable's own decoder would
+ * replace bad bytes); the names of invalid ones are recorded in `invalid`.
+ */
+function classifyPart(invalid: Set<string>) {
+  return (part: Part, handle: (p: Part) => void): void => {
+    if (part.originalFilename && !part.mimetype) part.mimetype = 'application/octet-stream';
+    else if (!part.originalFilename && part.mimetype?.toLowerCase().startsWith('text/plain')) part.mimetype = null;
+    if (!part.mimetype) checkUtf8(part, invalid);
+    handle(part);
+  };
+}
+
+function checkUtf8(part: Part, invalid: Set<string>): void {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const name = part.name ?? '';
+  let ok = true;
+  const attempt = (fn: () => void): void => {
+    if (!ok) return;
+    try {
+      fn();
+    } catch {
+      ok = false;
+      invalid.add(name);
+    }
+  };
+  part.on('data', (b: Buffer) => attempt(() => decoder.decode(b, { stream: true })));
+  part.on('end', () => attempt(() => decoder.decode()));
 }
 
 interface FormidableFailure {
@@ -52,10 +82,18 @@ interface FormidableFailure {
 }
 
 const FORMIDABLE_ABORTED = 1002;
+const FORMIDABLE_MAX_FIELDS = 1007;
+const FORMIDABLE_MAX_FILES = 1015;
 
 function translateParseError(limitBytes: number) {
   return (err: Error): never => {
     const f = err as Error & FormidableFailure;
+    if (f.code === FORMIDABLE_MAX_FIELDS) {
+      throw new ApiError('too_many_fields', 413, `the form has more than ${MAX_FORM_FIELDS} text fields (the limit is ${MAX_FORM_FIELDS})`);
+    }
+    if (f.code === FORMIDABLE_MAX_FILES) {
+      throw new ApiError('too_many_files', 413, `the form has more than ${MAX_FORM_FILES} file parts (the limit is ${MAX_FORM_FILES})`);
+    }
     if (f.httpCode === 413) throw bodyTooLarge(limitBytes);
     if (f.code === FORMIDABLE_ABORTED) throw new ApiError('request_aborted', 400, 'the client aborted the upload');
     throw new StegoError('invalid_request', `malformed multipart body: ${err.message}`);
@@ -75,6 +113,8 @@ export function multipartBody(limitBytes: number): Middleware {
     }
     const arena = new UploadArena(Math.min(ctx.request.length ?? 0, limitBytes));
     ctx.state[ARENA_STATE_KEY] = arena;
+    const invalidUtf8 = new Set<string>();
+    ctx.state[INVALID_UTF8_STATE_KEY] = invalidUtf8;
     // formidable's stream handler sees only the part, so each request gets its own parser instance.
     const parse = koaBody({
       multipart: true,
@@ -86,14 +126,14 @@ export function multipartBody(limitBytes: number): Middleware {
         maxFileSize: limitBytes,
         maxTotalFileSize: limitBytes,
         maxFieldsSize: limitBytes,
-        maxFields: 16,
-        maxFiles: 4,
+        maxFields: MAX_FORM_FIELDS,
+        maxFiles: MAX_FORM_FILES,
         allowEmptyFiles: true,
         minFileSize: 0,
         fileWriteStreamHandler: (file) => arena.stream(file ?? {}),
         // Nothing touches the disk, so formidable need not derive a random file name (a SHA-3 per part).
         filename: () => 'in-memory',
-        onPart: classifyPart,
+        onPart: classifyPart(invalidUtf8),
       },
     });
     await parse(ctx, next);
@@ -125,6 +165,9 @@ function readTextField(ctx: Context, name: (typeof TEXT_FIELDS)[number]): string
   if (ctx.request.files?.[name] !== undefined) {
     const hint = name === 'message' ? "; send files as 'payload'" : '';
     throw new StegoError('invalid_request', `'${name}' must be a text field, not a file part${hint}`);
+  }
+  if ((ctx.state[INVALID_UTF8_STATE_KEY] as Set<string> | undefined)?.has(name)) {
+    throw new StegoError('invalid_utf8', `'${name}' is not valid UTF-8; send text as UTF-8, or exact bytes as a 'payload' file`);
   }
   const value = single((ctx.request.body as Record<string, string | string[]> | undefined)?.[name], name);
   return typeof value === 'string' ? value : undefined;

@@ -9,7 +9,8 @@ import { silentLogger, type Logger } from '../log.js';
 import { createRegistry } from '../metrics/registry.js';
 import { StegoPool, type StegoPoolOptions } from '../workers/stego-pool.js';
 import { createApp } from './app.js';
-import { httpConfig, type HttpConfig } from './http-config.js';
+import { applyServerTimeouts, httpConfig, type HttpConfig } from './http-config.js';
+import type { TokenRegistry } from '../auth/index.js';
 import type { Router } from '@koa/router';
 
 export interface PhotoOptions {
@@ -36,19 +37,23 @@ export interface TestServerOptions {
   config?: Partial<HttpConfig>;
   logger?: Logger;
   extraRouters?: Router[];
+  tokens?: TokenRegistry;
 }
 
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const registry = createRegistry({ defaultMetrics: false });
   const pool = new StegoPool({ size: 1, maxQueue: 4, ...opts.pool, registry });
+  const config = httpConfig(opts.config);
   const app = createApp({
     pool,
-    config: httpConfig(opts.config),
+    config,
+    tokens: opts.tokens,
     logger: opts.logger ?? silentLogger(),
     registry,
     extraRouters: opts.extraRouters,
   });
   const server = app.listen(0, '127.0.0.1');
+  applyServerTimeouts(server, config);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

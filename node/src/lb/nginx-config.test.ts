@@ -18,7 +18,8 @@ describe('nginx config renderer', () => {
     expect(site).to.include('max_fails=2 fail_timeout=5s');
     expect(site).to.match(/proxy_next_upstream error timeout http_500 http_502 http_503/);
     expect(site).to.include('proxy_next_upstream_tries 3;');
-    expect(site).to.include('client_max_body_size 50m;');
+    // the nodes' default STEGO_BODY_LIMIT_BYTES, in bytes: both refuse at the same size
+    expect(site).to.include(`client_max_body_size ${50 * 1024 * 1024};`);
     expect(site).to.include('proxy_read_timeout 60s;');
     expect(site).to.include('proxy_send_timeout 60s;');
     expect(site).to.include('keepalive 32;');
@@ -53,6 +54,19 @@ describe('nginx config renderer', () => {
     // the file does not depend on who leads: an election needs no new config
     expect(renderNginxSite({ listen: 8080, nodes, leaderId: 'n3', writePrimary: leaderSvc })).to.equal(site);
     expect(() => renderNginxSite({ listen: 1, nodes, leaderId: null, writePrimary: { id: 'x', address: 'a b:1' } })).to.throw(/invalid node address/);
+  });
+
+  it('answers its own 413/502/503/504 in the API JSON shape, naming the real body limit', () => {
+    const site = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', maxBodyBytes: 1234567 });
+    expect(site).to.include('client_max_body_size 1234567;');
+    for (const status of [413, 502, 503, 504]) {
+      expect(site).to.include(`error_page ${status} = @stego_error_${status};`);
+      const block = site.slice(site.indexOf(`location @stego_error_${status} {`));
+      const body = /return \d+ '([^']+)';/.exec(block)![1]!;
+      const json = JSON.parse(body) as { error: { code: string; message: string } };
+      expect(Object.keys(json.error)).to.deep.equal(['code', 'message']);
+      if (status === 413) expect(json.error).to.deep.include({ code: 'body_too_large' }) && expect(json.error.message).to.include('1234567');
+    }
   });
 
   it('refuses addresses that could inject directives', () => {

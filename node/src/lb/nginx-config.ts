@@ -6,6 +6,12 @@
 // the replicated store (non-GET on /api/objects and /admin) go to an upstream whose primary is the current
 // leader and whose other members are `backup`: when the leader is gone nginx falls through to a follower,
 // which forwards to whichever node won the election, so a stale config costs one hop, never a failed write.
+//
+// Errors: every answer nginx makes itself (a body over the limit, no node reachable, a node timing out,
+// a malformed or slow request) is the API's JSON error shape via `error_page` and named locations;
+// answers from the nodes pass through untouched (no proxy_intercept_errors). The body limit is the
+// node's STEGO_BODY_LIMIT_BYTES in bytes, so nginx and the nodes refuse at the same size.
+import { DEFAULT_BODY_LIMIT_BYTES } from '../http/http-config.js';
 
 export interface UpstreamNode {
   id: string;
@@ -25,8 +31,10 @@ export interface NginxSiteOptions {
    * no new config (the file then names the write primary, not the leader, so it stays the same).
    */
   writePrimary?: UpstreamNode;
-  /** client_max_body_size; the design guide's 50 MB. */
-  maxBodySize?: string;
+  /** client_max_body_size in bytes: the nodes' STEGO_BODY_LIMIT_BYTES (default 50 MiB). */
+  maxBodyBytes?: number;
+  /** Longest pause between two reads of a client's body or header, and between two writes to it. */
+  clientTimeoutSeconds?: number;
   /** Proxy send/read timeout; the design guide's 60 s for large uploads. */
   proxyTimeoutSeconds?: number;
   /** TCP connect timeout to a node. Short, so a dead host fails over quickly instead of holding the request. */
@@ -47,7 +55,8 @@ export interface NginxMainOptions extends NginxSiteOptions {
 }
 
 const DEFAULTS = {
-  maxBodySize: '50m',
+  maxBodyBytes: DEFAULT_BODY_LIMIT_BYTES,
+  clientTimeoutSeconds: 15,
   proxyTimeoutSeconds: 60,
   proxyConnectTimeoutSeconds: 2,
   keepaliveConnections: 32,
@@ -73,6 +82,43 @@ export function writeUpstreamLines(nodes: UpstreamNode[], leaderId: string | nul
   const leader = nodes.find((n) => n.id === leaderId);
   if (!leader) return nodes.map((n) => serverLine(n, o, false));
   return [serverLine(leader, o, false), ...nodes.filter((n) => n !== leader).map((n) => serverLine(n, o, true))];
+}
+
+interface NginxError {
+  status: number;
+  code: string;
+  message: string;
+  retryAfter?: boolean;
+}
+
+/** The errors nginx itself may answer, in the API's shape. */
+export function nginxErrors(maxBodyBytes: number): NginxError[] {
+  return [
+    { status: 400, code: 'invalid_request', message: 'the load balancer could not parse the request' },
+    { status: 408, code: 'request_timeout', message: 'the request was not received in time' },
+    { status: 413, code: 'body_too_large', message: `request body exceeds the limit of ${maxBodyBytes} bytes` },
+    { status: 414, code: 'uri_too_long', message: 'the request URI is too long' },
+    { status: 500, code: 'internal_error', message: 'the load balancer failed' },
+    { status: 502, code: 'bad_gateway', message: 'no StegoCluster node answered; retry shortly', retryAfter: true },
+    { status: 503, code: 'unavailable', message: 'no StegoCluster node is available; retry shortly', retryAfter: true },
+    { status: 504, code: 'gateway_timeout', message: 'the StegoCluster node did not answer in time; retry shortly', retryAfter: true },
+  ];
+}
+
+function errorPages(maxBodyBytes: number): string[] {
+  const errors = nginxErrors(maxBodyBytes);
+  const lines = errors.map((e) => `    error_page ${e.status} = @stego_error_${e.status};`);
+  for (const e of errors) {
+    const body = JSON.stringify({ error: { code: e.code, message: e.message } });
+    lines.push(
+      `    location @stego_error_${e.status} {`,
+      '      default_type application/json;',
+      ...(e.retryAfter ? ['      add_header Retry-After 1 always;'] : []),
+      `      return ${e.status} '${body}';`,
+      '    }',
+    );
+  }
+  return lines;
 }
 
 function assertValid(opts: NginxSiteOptions): void {
@@ -122,7 +168,11 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '  }',
     '  server {',
     `    listen ${o.listen};`,
-    `    client_max_body_size ${o.maxBodySize};`,
+    `    client_max_body_size ${o.maxBodyBytes};`,
+    `    client_header_timeout ${o.clientTimeoutSeconds}s;`,
+    `    client_body_timeout ${o.clientTimeoutSeconds}s;`,
+    `    send_timeout ${o.clientTimeoutSeconds}s;`,
+    ...errorPages(o.maxBodyBytes),
     '    location = /nginx_status {',
     '      stub_status;',
     '    }',

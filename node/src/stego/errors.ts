@@ -5,6 +5,9 @@ export type StegoErrorCode =
   | 'not_png' // signature missing or not a PNG at all
   | 'corrupt_png' // truncated, bad CRC, bad zlib stream, bad IHDR
   | 'image_too_large' // over the configured pixel limit (checked from IHDR before decoding)
+  | 'too_many_chunks' // more PNG chunks than the configured limit
+  | 'ancillary_too_large' // ancillary chunks (text, ICC, Exif...) over the configured byte limit
+  | 'invalid_utf8' // a text field (message, passphrase) is not valid UTF-8
   | 'unsupported_png' // a valid PNG we refuse, with the reason
   | 'capacity_exceeded' // payload does not fit; message states needed and available bytes
   | 'no_payload' // the image carries no StegoCluster frame
@@ -17,6 +20,9 @@ const STATUS: Record<StegoErrorCode, number> = {
   not_png: 415,
   corrupt_png: 422,
   image_too_large: 413,
+  too_many_chunks: 413,
+  ancillary_too_large: 413,
+  invalid_utf8: 400,
   unsupported_png: 422,
   capacity_exceeded: 413,
   no_payload: 422,

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { StegoError } from '../stego/errors.js';
-import { PoolClosedError, PoolSaturatedError, WorkerCrashedError, WorkerPool } from './pool.js';
+import { PoolClosedError, PoolSaturatedError, WorkerCrashedError, JobTimeoutError, WorkerPool } from './pool.js';
 import { WorkerJobError, transferableCopy } from './protocol.js';
 import type { ProbeJob } from './fixtures/probe-worker.js';
 
@@ -95,12 +95,24 @@ describe('WorkerPool', () => {
     });
   }
 
-  it('terminates a worker whose job exceeds the job timeout', async () => {
-    pool = probePool({ jobTimeoutMs: 100 });
-    const e = await rejection(pool.run({ op: 'block', ms: 10_000 }));
-    expect(e).to.be.instanceOf(WorkerCrashedError);
-    expect(e.message).to.include('exceeded 100 ms');
-    expect((await pool.run({ op: 'block', ms: 1 })).blocked).to.equal(1);
+  it('cancels a job past its time budget: 503 job_timeout + Retry-After, worker replaced, the queue behind it runs', async () => {
+    pool = probePool({ size: 1, maxQueue: 2, jobTimeoutMs: 100 });
+    const hostile = rejection(pool.run({ op: 'block', ms: 10_000 }));
+    const queued = pool.run({ op: 'block', ms: 1 });
+    const e = await hostile;
+    expect(e).to.be.instanceOf(JobTimeoutError);
+    expect(e).to.include({ code: 'job_timeout', status: 503 });
+    expect((e as JobTimeoutError).headers).to.have.property('Retry-After');
+    expect(e.message).to.include('100 ms');
+    expect((await queued).blocked).to.equal(1);
+    expect(pool.stats()).to.include({ timeouts: 1, crashes: 0 });
+  });
+
+  it('answers a crashed job with 503 + Retry-After, never a 500', async () => {
+    pool = probePool({ size: 1 });
+    const e = await rejection(pool.run({ op: 'crash', how: 'exit' }));
+    expect(e).to.include({ code: 'worker_crashed', status: 503 });
+    expect((e as WorkerCrashedError).headers).to.have.property('Retry-After');
   });
 
   it('fails a job instead of hanging when the worker module cannot even load', async () => {

@@ -4,8 +4,11 @@
 // unbounded queue turns a burst of uploads into an out-of-memory crash. When every worker is busy and
 // the queue is full, run() rejects at once with PoolSaturatedError, which the HTTP layer answers with
 // 503 + Retry-After. A worker that dies (uncaught exception, out of memory, killed) fails its job with
-// WorkerCrashedError and is replaced, so a crash never leaves a caller waiting forever; a job that
-// outlives jobTimeoutMs gets its worker terminated the same way.
+// WorkerCrashedError and is replaced, so a crash never leaves a caller waiting forever. Every job has a
+// time budget (jobTimeoutMs, default 30 s): past it the worker is terminated and replaced and the job
+// fails with JobTimeoutError, so one hostile input costs at most one worker for that long and never
+// holds the queue behind it. Both answer 503 + Retry-After: the node could not finish the work, and a
+// 500 would claim a bug.
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { reviveError, type JobRequest, type JobResponse, type WorkerReady } from './protocol.js';
@@ -20,7 +23,7 @@ export interface WorkerPoolOptions {
   size?: number;
   /** Jobs allowed to wait while all workers are busy; defaults to 2 × size. */
   maxQueue?: number;
-  /** A job running longer than this has its worker terminated; defaults to 120 s. */
+  /** A job running longer than this has its worker terminated and fails with JobTimeoutError; defaults to 30 s. */
   jobTimeoutMs?: number;
   /** A worker not READY this long after it was started is terminated; defaults to 30 s. */
   startTimeoutMs?: number;
@@ -42,12 +45,29 @@ export class PoolSaturatedError extends Error {
   }
 }
 
+export const DEFAULT_JOB_TIMEOUT_MS = 30_000;
+
 export class WorkerCrashedError extends Error {
   readonly code = 'worker_crashed';
-  readonly status = 500;
-  constructor(reason: string) {
+  readonly status = 503;
+  readonly expose = true;
+  readonly headers: Record<string, string>;
+  constructor(reason: string, retryAfterSeconds = 1) {
     super(`worker thread died while running the job: ${reason}`);
     this.name = 'WorkerCrashedError';
+    this.headers = { 'Retry-After': String(retryAfterSeconds) };
+  }
+}
+
+export class JobTimeoutError extends Error {
+  readonly code = 'job_timeout';
+  readonly status = 503;
+  readonly expose = true;
+  readonly headers: Record<string, string>;
+  constructor(readonly budgetMs: number, retryAfterSeconds: number) {
+    super(`the job exceeded its time budget of ${budgetMs} ms and was cancelled`);
+    this.name = 'JobTimeoutError';
+    this.headers = { 'Retry-After': String(retryAfterSeconds) };
   }
 }
 
@@ -69,6 +89,8 @@ export interface PoolStats {
   crashes: number;
   completed: number;
   rejected: number;
+  /** Jobs cancelled (worker terminated and replaced) for running past their time budget. */
+  timeouts: number;
 }
 
 interface PendingJob<J, R> {
@@ -88,6 +110,8 @@ interface Slot<J, R> {
   timer: NodeJS.Timeout | null;
   /** Why the worker is going away, recorded by 'error' or a timeout before 'exit' arrives. */
   deathReason: string | null;
+  /** Set when the running job's time budget ran out: its caller gets JobTimeoutError, not a crash. */
+  timedOut: boolean;
 }
 
 const RESPAWN_BACKOFF_MS = [0, 100, 250, 500, 1000, 2000, 5000];
@@ -103,13 +127,13 @@ export class WorkerPool<J, R> {
   private nextId = 1;
   private closed = false;
   private consecutiveCrashes = 0;
-  private readonly counters = { crashes: 0, completed: 0, rejected: 0 };
+  private readonly counters = { crashes: 0, completed: 0, rejected: 0, timeouts: 0 };
 
   constructor(opts: WorkerPoolOptions) {
     this.opts = opts;
     this.size = Math.max(1, opts.size ?? availableParallelism());
     this.maxQueue = Math.max(0, opts.maxQueue ?? 2 * this.size);
-    this.jobTimeoutMs = opts.jobTimeoutMs ?? 120_000;
+    this.jobTimeoutMs = opts.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
     this.retryAfterSeconds = opts.retryAfterSeconds ?? 1;
     for (let i = 0; i < this.size; i++) this.spawn();
   }
@@ -159,7 +183,7 @@ export class WorkerPool<J, R> {
       workerData: this.opts.workerData,
       resourceLimits: this.opts.resourceLimits,
     });
-    const slot: Slot<J, R> = { worker, ready: false, current: null, timer: null, deathReason: null };
+    const slot: Slot<J, R> = { worker, ready: false, current: null, timer: null, deathReason: null, timedOut: false };
     this.slots.add(slot);
     const startTimeoutMs = this.opts.startTimeoutMs ?? 30_000;
     slot.timer = setTimeout(() => this.kill(slot, `worker did not start within ${startTimeoutMs} ms`), startTimeoutMs);
@@ -201,9 +225,16 @@ export class WorkerPool<J, R> {
       pending?.reject(new PoolClosedError());
       return;
     }
+    if (slot.timedOut) {
+      // the input's fault, not the worker's: replace it at once, no crash back-off
+      this.counters.timeouts++;
+      pending?.reject(new JobTimeoutError(this.jobTimeoutMs, this.retryAfterSeconds));
+      this.respawn();
+      return;
+    }
     this.counters.crashes++;
     this.consecutiveCrashes++;
-    pending?.reject(new WorkerCrashedError(slot.deathReason ?? `exit code ${code}`));
+    pending?.reject(new WorkerCrashedError(slot.deathReason ?? `exit code ${code}`, this.retryAfterSeconds));
     // A worker that cannot even start would otherwise be respawned in a tight loop.
     const delay = RESPAWN_BACKOFF_MS[Math.min(this.consecutiveCrashes - 1, RESPAWN_BACKOFF_MS.length - 1)]!;
     setTimeout(() => this.respawn(), delay).unref();
@@ -240,7 +271,10 @@ export class WorkerPool<J, R> {
   }
 
   private startJobTimer(slot: Slot<J, R>): void {
-    slot.timer = setTimeout(() => this.kill(slot, `job exceeded ${this.jobTimeoutMs} ms and its worker was terminated`), this.jobTimeoutMs);
+    slot.timer = setTimeout(() => {
+      slot.timedOut = true;
+      this.kill(slot, `job exceeded ${this.jobTimeoutMs} ms and its worker was terminated`);
+    }, this.jobTimeoutMs);
   }
 
   private kill(slot: Slot<J, R>, reason: string): void {

@@ -13,6 +13,7 @@
 import type { Registry } from 'prom-client';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { EngineOptions, Payload } from '../stego/engine.js';
+import type { ChunkLimits } from '../stego/png/chunks.js';
 import { transferableCopy } from './protocol.js';
 import { WorkerPool, type PoolStats, type WorkerPoolOptions } from './pool.js';
 import type { CapacityResult, StegoJob, StegoJobResult } from './stego-jobs.js';
@@ -31,6 +32,8 @@ export interface StegoPoolOptions extends Omit<WorkerPoolOptions, 'workerUrl' | 
    * main event loop wins the CPU whenever image work and consensus compete for it.
    */
   workerNice?: number;
+  /** Chunk-count and ancillary-bytes limits applied by every decode in the workers (png/chunks.ts defaults). */
+  chunkLimits?: Partial<ChunkLimits>;
 }
 
 export const DEFAULT_WORKER_NICE = 10;
@@ -43,6 +46,8 @@ export interface EmbedResult {
   png: Buffer;
   /** Hex SHA-256 of `png`, computed in the worker when asked for (keeps hashing off the main thread). */
   sha256?: string;
+  /** HMAC of the request (input image, payload, passphrase) under `fingerprintKey`, when asked for. */
+  fingerprint?: string;
 }
 
 type JobKind = StegoJob['kind'];
@@ -63,16 +68,16 @@ export class StegoPool {
 
   constructor(opts: StegoPoolOptions = {}) {
     this.maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-    const { registry, maxPixels: _unused, workerNice, ...poolOpts } = opts;
+    const { registry, maxPixels: _unused, workerNice, chunkLimits, ...poolOpts } = opts;
     this.pool = new WorkerPool({
       ...poolOpts,
       workerUrl: new URL('./stego-worker.js', import.meta.url),
-      workerData: { nice: workerNice ?? DEFAULT_WORKER_NICE },
+      workerData: { nice: workerNice ?? DEFAULT_WORKER_NICE, chunkLimits },
     });
     this.metrics = registry ? registerPoolMetrics(registry, this.pool) : undefined;
   }
 
-  async embed(png: Uint8Array, payload: Payload, opts: JobOptions & { digest?: boolean } = {}): Promise<EmbedResult> {
+  async embed(png: Uint8Array, payload: Payload, opts: JobOptions & { digest?: boolean; fingerprintKey?: string } = {}): Promise<EmbedResult> {
     const input = transferableCopy(png);
     // The image and a file payload may be views of the same upload buffer: list it once.
     const transfer = new Set(input.transfer);
@@ -83,9 +88,10 @@ export class StegoPool {
       jobPayload = { ...payload, data: data.bytes };
     }
     const job: StegoJob = { kind: 'embed', png: input.bytes, payload: jobPayload, options: this.engineOptions(opts), digest: opts.digest ?? false };
+    if (opts.fingerprintKey !== undefined) job.fingerprintKey = opts.fingerprintKey;
     const result = await this.timed('embed', job, [...transfer]);
     if (result.kind !== 'embed') throw new Error(`worker answered ${result.kind} to embed`);
-    return { png: asBuffer(result.png), sha256: result.sha256 };
+    return { png: asBuffer(result.png), sha256: result.sha256, fingerprint: result.fingerprint };
   }
 
   async extract(png: Uint8Array, opts: JobOptions = {}): Promise<Payload> {
@@ -101,6 +107,19 @@ export class StegoPool {
     const result = await this.timed('capacity', { kind: 'capacity', png: input.bytes, options: this.engineOptions(opts) }, input.transfer);
     if (result.kind !== 'capacity') throw new Error(`worker answered ${result.kind} to capacity`);
     return result.capacity;
+  }
+
+  /**
+   * Checks that `png` is a complete PNG that decodes (structure, CRCs, limits, image data), in a worker;
+   * answers the same bytes (moved there and back, no copy) and their SHA-256.
+   */
+  async validate(png: Uint8Array, fingerprintKey?: string): Promise<{ png: Buffer; sha256: string; width: number; height: number; fingerprint?: string }> {
+    const input = transferableCopy(png);
+    const job: StegoJob = { kind: 'validate', png: input.bytes, maxPixels: this.maxPixels };
+    if (fingerprintKey !== undefined) job.fingerprintKey = fingerprintKey;
+    const result = await this.timed('validate', job, input.transfer);
+    if (result.kind !== 'validate') throw new Error(`worker answered ${result.kind} to validate`);
+    return { png: asBuffer(result.png), sha256: result.sha256, width: result.width, height: result.height, fingerprint: result.fingerprint };
   }
 
   /** True when a new job would be refused now (all workers busy, queue full). */
@@ -160,6 +179,7 @@ function registerPoolMetrics(registry: Registry, pool: WorkerPool<StegoJob, Steg
   };
   counter('stego_pool_worker_crashes_total', 'Worker threads that died and were replaced', (s) => s.crashes);
   counter('stego_pool_rejected_total', 'Jobs refused because the pool was saturated', (s) => s.rejected);
+  counter('stego_pool_job_timeouts_total', 'Jobs cancelled for running past their time budget (worker replaced)', (s) => s.timeouts);
   const duration = new Histogram({
     name: 'stego_pool_job_duration_seconds',
     help: 'Time from submitting a stego job to its result, queueing included',

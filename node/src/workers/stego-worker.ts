@@ -2,10 +2,12 @@
 // event loop. Input buffers arrive transferred; output buffers are transferred back, so a 36 MB image
 // is never copied between threads.
 import { parentPort, workerData } from 'node:worker_threads';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { embed, extract, capacity } from '../stego/engine.js';
+import { configureChunkLimits, type ChunkLimits } from '../stego/png/chunks.js';
+import { validatePng } from '../stego/png/validate.js';
 import { READY, serializeError, transferableCopy, type JobRequest, type JobResponse } from './protocol.js';
 import type { StegoJob, StegoJobResult } from './stego-jobs.js';
 
@@ -14,12 +16,29 @@ interface Outcome {
   transfer: ArrayBuffer[];
 }
 
+/** Length-prefixed parts under an HMAC, so no two different requests share a byte stream. */
+function fingerprint(key: string, parts: (Uint8Array | string)[]): string {
+  const h = createHmac('sha256', key);
+  for (const p of parts) {
+    const bytes = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+    const len = Buffer.alloc(8);
+    len.writeDoubleBE(bytes.length, 0);
+    h.update(len).update(bytes);
+  }
+  return h.digest('hex');
+}
+
 async function runJob(job: StegoJob): Promise<Outcome> {
   switch (job.kind) {
     case 'embed': {
+      // the request's fingerprint is taken before embedding: the engine may consume its input
+      const p = job.payload;
+      const fp = job.fingerprintKey === undefined
+        ? undefined
+        : fingerprint(job.fingerprintKey, ['embed', job.png, p.kind, p.kind === 'text' ? p.text : p.filename, p.kind === 'file' ? p.data : '', job.options.passphrase ?? '']);
       const out = transferableCopy(await embed(job.png, job.payload, job.options));
       const sha256 = job.digest ? createHash('sha256').update(out.bytes).digest('hex') : undefined;
-      return { result: { kind: 'embed', png: out.bytes, sha256 }, transfer: out.transfer };
+      return { result: { kind: 'embed', png: out.bytes, sha256, fingerprint: fp }, transfer: out.transfer };
     }
     case 'extract': {
       const payload = await extract(job.png, job.options);
@@ -29,6 +48,13 @@ async function runJob(job: StegoJob): Promise<Outcome> {
     }
     case 'capacity':
       return { result: { kind: 'capacity', capacity: await capacity(job.png, job.options) }, transfer: [] };
+    case 'validate': {
+      const header = await validatePng(job.png, { maxPixels: job.maxPixels });
+      const sha256 = createHash('sha256').update(job.png).digest('hex');
+      const fp = job.fingerprintKey === undefined ? undefined : fingerprint(job.fingerprintKey, ['raw', job.png]);
+      // the input came transferred, so its whole buffer is this job's: hand it back the same way, no copy
+      return { result: { kind: 'validate', png: job.png, sha256, width: header.width, height: header.height, fingerprint: fp }, transfer: [job.png.buffer as ArrayBuffer] };
+    }
   }
 }
 
@@ -47,7 +73,9 @@ function lowerThreadPriority(nice: unknown): void {
   }
 }
 
-lowerThreadPriority((workerData as { nice?: unknown } | undefined)?.nice);
+const data = workerData as { nice?: unknown; chunkLimits?: Partial<ChunkLimits> } | undefined;
+lowerThreadPriority(data?.nice);
+if (data?.chunkLimits) configureChunkLimits(data.chunkLimits);
 
 const port = parentPort;
 if (!port) throw new Error('stego-worker.js must run inside a worker thread');

@@ -269,6 +269,8 @@ export class Cluster {
   readonly nodes = new Map<string, NodeProcess>();
   readonly secret = randomBytes(24).toString('hex');
   readonly adminToken = randomBytes(24).toString('hex');
+  /** API token (every scope, no quota or rate limit) that request() sends on /api/ paths. */
+  readonly apiToken = randomBytes(24).toString('hex');
   private readonly rootDir: string;
   private nextOrdinal = 1;
   private destroyed = false;
@@ -321,6 +323,7 @@ export class Cluster {
       DATA_DIR: dataDir,
       STEGO_CLUSTER_SECRET: this.secret,
       STEGO_ADMIN_TOKEN: this.adminToken,
+      STEGO_API_TOKENS: `tester ${this.apiToken} read,write,delete rate=0 quota=0`,
       STEGO_LOG_LEVEL: this.opts.logLevel ?? 'info',
       ...(joining ? { STEGO_JOIN: '1' } : {}),
       ...(this.opts.env ?? {}),
@@ -361,7 +364,10 @@ export class Cluster {
     init: RequestInit & { timeoutMs?: number } = {},
   ): Promise<HttpResult<T>> {
     const { timeoutMs = 10_000, ...rest } = init;
-    const res = await fetch(this.node(id).url + path, { ...rest, signal: AbortSignal.timeout(timeoutMs) });
+    // object routes need an API token: the test token unless the caller set Authorization itself
+    const headers = new Headers(rest.headers);
+    if (path.startsWith('/api/') && !headers.has('authorization')) headers.set('authorization', `Bearer ${this.apiToken}`);
+    const res = await fetch(this.node(id).url + path, { ...rest, headers, signal: AbortSignal.timeout(timeoutMs) });
     const type = res.headers.get('content-type') ?? '';
     const bytes = Buffer.from(await res.arrayBuffer());
     let body: unknown = undefined;

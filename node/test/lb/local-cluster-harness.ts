@@ -86,6 +86,16 @@ export class LocalCluster {
     return Array.from({ length: this.nodes }, (_, i) => `n${i + 1}`);
   }
 
+  /** The API token `npm start` generated for this data directory (read, write, delete). */
+  get apiToken(): string {
+    return (JSON.parse(readFileSync(join(this.dataDir, 'cluster.json'), 'utf8')) as { apiToken: string }).apiToken;
+  }
+
+  /** Authorization header carrying apiToken. */
+  auth(): Record<string, string> {
+    return { authorization: `Bearer ${this.apiToken}` };
+  }
+
   state(): SupervisorState {
     return JSON.parse(readFileSync(join(this.dataDir, 'supervisor.json'), 'utf8')) as SupervisorState;
   }

@@ -128,7 +128,7 @@ describe('local cluster behind nginx (npm start)', function () {
           (e: unknown) => ({ status: 0, text: async () => String(e) }),
         );
         if (embed.status !== 200) failures.push(`embed ${n}: ${embed.status} ${await embed.text()}`);
-        const put = await fetch(`${cluster.lb}/api/objects`, { method: 'POST', body: form({ file: img, message: `obj${n}` }) }).catch(
+        const put = await fetch(`${cluster.lb}/api/objects`, { method: 'POST', headers: cluster.auth(), body: form({ file: img, message: `obj${n}` }) }).catch(
           (e: unknown) => ({ status: 0, json: async () => ({}), text: async () => String(e) }) as unknown as Response,
         );
         if (put.status === 201) acked.push(((await put.json()) as { id: string }).id);
@@ -152,7 +152,7 @@ describe('local cluster behind nginx (npm start)', function () {
     for (const id of cluster.ids) {
       for (const obj of acked) {
         await until(`object ${obj} on ${id}`, async () => {
-          const r = await fetch(`${cluster.nodeUrl(id)}/api/objects/${obj}?stale=true`);
+          const r = await fetch(`${cluster.nodeUrl(id)}/api/objects/${obj}?stale=true`, { headers: cluster.auth() });
           return r.status === 200;
         }, 20000);
       }
@@ -163,17 +163,17 @@ describe('local cluster behind nginx (npm start)', function () {
     await settledLeader();
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const put = await fetch(`${cluster.lb}/api/objects`, { method: 'POST', body: form({ file: smallPng(1000 + i), message: `keep${i}` }) });
+      const put = await fetch(`${cluster.lb}/api/objects`, { method: 'POST', headers: cluster.auth(), body: form({ file: smallPng(1000 + i), message: `keep${i}` }) });
       expect(put.status).to.equal(201);
       ids.push(((await put.json()) as { id: string }).id);
     }
     await cluster.crashAll();
     await cluster.start();
-    const list = (await (await fetch(`${cluster.lb}/api/objects`)).json()) as { objects: { id: string }[] };
+    const list = (await (await fetch(`${cluster.lb}/api/objects`, { headers: cluster.auth() })).json()) as { objects: { id: string }[] };
     const have = new Set(list.objects.map((o) => o.id));
     for (const id of ids) expect(have.has(id), id).to.equal(true);
     for (const id of ids) {
-      const r = await fetch(`${cluster.lb}/api/objects/${id}`);
+      const r = await fetch(`${cluster.lb}/api/objects/${id}`, { headers: cluster.auth() });
       expect(r.status).to.equal(200);
       expect(r.headers.get('content-type')).to.match(/image\/png/);
     }

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../../../node/src/http/http-config.js';
 import { findNginx } from '../../../node/src/lb/nginx-process.js';
 import { LABEL_ROLE } from '../api/names.js';
 import { bootstrapConfigMap, initialPeers } from './bootstrap.js';
@@ -142,7 +143,7 @@ describe('operator/resources: gateway front door', () => {
   it('renders the shared nginx config: writes to the leader Service first, members as backups', () => {
     expect(conf).to.include('server demo-leader.prod.svc.cluster.local:8080 max_fails=2 fail_timeout=5s; # leader-service');
     expect(conf).to.include('server 198.18.0.10:8080 max_fails=2 fail_timeout=5s backup; # demo-0');
-    expect(conf).to.include('client_max_body_size 50m;');
+    expect(conf).to.include(`client_max_body_size ${DEFAULT_BODY_LIMIT_BYTES};`);
     expect(conf).to.include('stub_status;');
     expect(conf).to.include('listen 8080;');
     expect(conf).to.include('# writes: leader-service first');

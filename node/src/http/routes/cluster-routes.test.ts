@@ -14,8 +14,30 @@ import { pollUntil, TestCluster } from '../../cluster/test-cluster.js';
 import { adminRouter } from './admin.js';
 import { clusterFront, clusterRouter } from './cluster.js';
 import { objectsRouter } from './objects.js';
+import { parseTokens } from '../../auth/index.js';
 
 const TOKEN = 'admin-secret';
+const API_TOKEN = 'test-api-token-with-every-scope';
+const OTHER_TOKEN = 'another-tenant-token-0123456789';
+const READ_TOKEN = 'read-only-token-0123456789';
+const SMALL_TOKEN = 'small-quota-token-0123456789';
+const SLOW_TOKEN = 'slow-rate-token-0123456789';
+const tokens = parseTokens(
+  [
+    `tester ${API_TOKEN} read,write,delete rate=0 quota=0`,
+    `other ${OTHER_TOKEN} read,write,delete rate=0`,
+    `reader ${READ_TOKEN} read rate=0`,
+    `small ${SMALL_TOKEN} read,write rate=0 quota=10`,
+    `slow ${SLOW_TOKEN} read rate=1`,
+  ].join('\n'),
+);
+
+/** fetch with the test API token (object routes need one). */
+function api(input: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (!headers.has('authorization')) headers.set('authorization', `Bearer ${API_TOKEN}`);
+  return fetch(input, { ...init, headers });
+}
 
 function coverPng(): Buffer {
   const png = new PNG({ width: 64, height: 64 });
@@ -46,6 +68,7 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
         config,
         logger: silentLogger(),
         registry: createRegistry({ defaultMetrics: false }),
+        tokens,
         extraRouters: [clusterRouter(m.service), objectsRouter({ service: m.service, pool, config }), adminRouter(m.service, TOKEN)],
       });
       const s = createServer(clusterFront(m.node, app.callback())).listen(0, '127.0.0.1');
@@ -66,13 +89,13 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
     const png = coverPng();
     const post = (body: Buffer): Promise<Response> =>
-      fetch(`${url(follower)}/api/objects`, { method: 'POST', headers: { 'content-type': 'image/png' }, body });
+      api(`${url(follower)}/api/objects`, { method: 'POST', headers: { 'content-type': 'image/png' }, body });
     const res = await post(png);
     expect(res.status).to.equal(201);
     const body = (await res.json()) as { id: string; sha256: string; size: number };
     expect(body.size).to.equal(png.length);
     expect(body.sha256).to.equal(createHash('sha256').update(png).digest('hex'));
-    const got = await fetch(`${url(leader)}/api/objects/${body.id}`);
+    const got = await api(`${url(leader)}/api/objects/${body.id}`);
     expect(Buffer.from(await got.arrayBuffer()).equals(png)).to.equal(true);
 
     const truncated = await post(png.subarray(0, png.length - 20));
@@ -86,28 +109,71 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     expect(((await tooBig.json()) as { error: { code: string } }).error.code).to.equal('object_too_large');
   });
 
-  it('an Idempotency-Key makes a retried write answer with the first object instead of storing a duplicate', async () => {
+  it('Idempotency-Key: same key + same body replays the original answer, another body is 422 idempotency_key_reused, keys are per token', async () => {
     const leader = await c.waitForLeader();
     const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
     const key = `retry-${randomBytes(6).toString('hex')}`;
-    const post = async (node: string, message: string): Promise<{ id: string; sha256: string }> => {
-      const res = await fetch(`${url(node)}/api/objects`, { method: 'POST', body: form({ message }, coverPng()), headers: { 'Idempotency-Key': key } });
-      expect(res.status).to.equal(201);
-      return (await res.json()) as { id: string; sha256: string };
-    };
+    const post = (node: string, message: string, token = API_TOKEN): Promise<Response> =>
+      api(`${url(node)}/api/objects`, { method: 'POST', body: form({ message }, coverPng()), headers: { 'Idempotency-Key': key, authorization: `Bearer ${token}` } });
     const first = await post(follower, 'first attempt');
-    const retry = await post(leader, 'second attempt, other node');
-    expect(retry).to.deep.equal(first);
-    const list = (await (await fetch(`${url(leader)}/api/objects`)).json()) as { objects: { id: string }[] };
-    expect(list.objects.filter((o) => o.id === first.id)).to.have.length(1);
-    const bad = await fetch(`${url(leader)}/api/objects`, { method: 'POST', body: form({ message: 'x' }, coverPng()), headers: { 'Idempotency-Key': 'sp ace' } });
+    expect(first.status).to.equal(201);
+    const firstBody = (await first.json()) as { id: string; sha256: string };
+    // a retry of the same request, on another node: the original answer, no duplicate
+    const retry = await post(leader, 'first attempt');
+    expect(retry.status).to.equal(201);
+    expect(retry.headers.get('idempotent-replayed')).to.equal('true');
+    expect(await retry.json()).to.deep.equal(firstBody);
+    // the same key with another body: refused, never silently answered with the first object
+    const reused = await post(leader, 'second attempt, other data');
+    expect(reused.status).to.equal(422);
+    expect(((await reused.json()) as { error: { code: string } }).error.code).to.equal('idempotency_key_reused');
+    // another token's key space is its own
+    const other = await post(follower, 'second attempt, other data', OTHER_TOKEN);
+    expect(other.status).to.equal(201);
+    const otherBody = (await other.json()) as { id: string };
+    expect(otherBody.id).to.not.equal(firstBody.id);
+    const list = (await (await api(`${url(leader)}/api/objects`)).json()) as { objects: { id: string }[] };
+    expect(list.objects.filter((o) => o.id === firstBody.id)).to.have.length(1);
+    const bad = await api(`${url(leader)}/api/objects`, { method: 'POST', body: form({ message: 'x' }, coverPng()), headers: { 'Idempotency-Key': 'sp ace' } });
     expect(bad.status).to.equal(400);
+  });
+
+  it('access control: no token 401, wrong token 401, missing scope 403, another token\'s object 403, quota 413, rate 429 + Retry-After', async () => {
+    const leader = await c.waitForLeader();
+    const noToken = await fetch(`${url(leader)}/api/objects`);
+    expect(noToken.status).to.equal(401);
+    const wrong = await fetch(`${url(leader)}/api/objects`, { headers: { authorization: 'Bearer not-a-real-token-at-all' } });
+    expect(wrong.status).to.equal(401);
+    const put = await api(`${url(leader)}/api/objects`, { method: 'POST', body: form({ message: 'mine' }, coverPng()) });
+    const { id } = (await put.json()) as { id: string };
+    const anonymousDelete = await fetch(`${url(leader)}/api/objects/${id}`, { method: 'DELETE' });
+    expect(anonymousDelete.status).to.equal(401);
+    const readerDelete = await fetch(`${url(leader)}/api/objects/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${READ_TOKEN}` } });
+    expect(readerDelete.status).to.equal(403);
+    const othersDelete = await fetch(`${url(leader)}/api/objects/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${OTHER_TOKEN}` } });
+    expect(othersDelete.status).to.equal(403);
+    expect((await api(`${url(leader)}/api/objects/${id}`)).status).to.equal(200);
+    // stateless routes stay open by default
+    const cap = await fetch(`${url(leader)}/api/capacity`, { method: 'POST', body: form({}, coverPng()) });
+    expect(cap.status).to.equal(200);
+    // quota: the small token's 10 bytes do not hold a cover-sized object (others' objects do not count)
+    const over = await fetch(`${url(leader)}/api/objects`, { method: 'POST', body: form({ message: 'too big' }, coverPng()), headers: { authorization: `Bearer ${SMALL_TOKEN}` } });
+    expect(over.status).to.equal(413);
+    expect(((await over.json()) as { error: { code: string } }).error.code).to.equal('quota_exceeded');
+    // rate: 1 request/s with a burst of 2
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(`${url(leader)}/api/objects`, { headers: { authorization: `Bearer ${SLOW_TOKEN}` } });
+      codes.push(r.status);
+      if (r.status === 429) expect(r.headers.get('retry-after')).to.match(/^\d+$/);
+    }
+    expect(codes).to.include(429);
   });
 
   it('POST on a follower embeds there, commits through the leader and answers 201 {id, sha256, size}', async () => {
     const leader = await c.waitForLeader();
     const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
-    const res = await fetch(`${url(follower)}/api/objects`, { method: 'POST', body: form({ message: 'hello cluster' }, coverPng()) });
+    const res = await api(`${url(follower)}/api/objects`, { method: 'POST', body: form({ message: 'hello cluster' }, coverPng()) });
     expect(res.status).to.equal(201);
     expect(res.headers.get('x-stego-node')).to.equal(follower);
     expect(res.headers.get('x-stego-leader')).to.equal(leader);
@@ -116,26 +182,26 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     expect(body.sha256).to.match(/^[0-9a-f]{64}$/);
 
     for (const id of ['n1', 'n2', 'n3']) {
-      const got = await fetch(`${url(id)}/api/objects/${body.id}`);
+      const got = await api(`${url(id)}/api/objects/${body.id}`);
       expect(got.status).to.equal(200);
       expect(got.headers.get('content-type')).to.equal('image/png');
       const bytes = Buffer.from(await got.arrayBuffer());
       expect(bytes.length).to.equal(body.size);
-      const stale = await fetch(`${url(id)}/api/objects/${body.id}?stale=true`);
+      const stale = await api(`${url(id)}/api/objects/${body.id}?stale=true`);
       expect(stale.status).to.equal(200);
     }
     // the stored object really carries the message
-    const png = Buffer.from(await (await fetch(`${url(leader)}/api/objects/${body.id}`)).arrayBuffer());
-    const extracted = await fetch(`${url(leader)}/api/extract`, { method: 'POST', body: form({}, png) });
+    const png = Buffer.from(await (await api(`${url(leader)}/api/objects/${body.id}`)).arrayBuffer());
+    const extracted = await api(`${url(leader)}/api/extract`, { method: 'POST', body: form({}, png) });
     expect(await extracted.json()).to.deep.equal({ message: 'hello cluster' });
 
-    const list = (await (await fetch(`${url(follower)}/api/objects`)).json()) as { objects: { id: string; created_at: string }[] };
+    const list = (await (await api(`${url(follower)}/api/objects`)).json()) as { objects: { id: string; created_at: string }[] };
     expect(list.objects.map((o) => o.id)).to.include(body.id);
     expect(Number.isNaN(Date.parse(list.objects[0]!.created_at))).to.equal(false);
 
-    const del = await fetch(`${url(follower)}/api/objects/${body.id}`, { method: 'DELETE' });
+    const del = await api(`${url(follower)}/api/objects/${body.id}`, { method: 'DELETE' });
     expect(del.status).to.equal(204);
-    const again = await fetch(`${url(leader)}/api/objects/${body.id}`, { method: 'DELETE' });
+    const again = await api(`${url(leader)}/api/objects/${body.id}`, { method: 'DELETE' });
     expect(again.status).to.equal(404);
     expect(((await again.json()) as { error: { code: string } }).error.code).to.equal('not_found');
   });
@@ -143,33 +209,33 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
   it('refuses an object over STEGO_MAX_OBJECT_BYTES with 413 JSON, and bad input with 4xx', async () => {
     const big = new PNG({ width: 256, height: 256 });
     randomBytes(big.data.length).copy(big.data);
-    const res = await fetch(`${url('n1')}/api/objects`, { method: 'POST', body: form({ message: 'x' }, PNG.sync.write(big)) });
+    const res = await api(`${url('n1')}/api/objects`, { method: 'POST', body: form({ message: 'x' }, PNG.sync.write(big)) });
     expect(res.status).to.equal(413);
     expect(((await res.json()) as { error: { code: string } }).error.code).to.equal('object_too_large');
-    const notPng = await fetch(`${url('n1')}/api/objects`, { method: 'POST', body: form({ message: 'x' }, Buffer.from('hello')) });
+    const notPng = await api(`${url('n1')}/api/objects`, { method: 'POST', body: form({ message: 'x' }, Buffer.from('hello')) });
     expect(notPng.status).to.equal(415);
-    const missing = await fetch(`${url('n1')}/api/objects/does-not-exist`);
+    const missing = await api(`${url('n1')}/api/objects/does-not-exist`);
     expect(missing.status).to.equal(404);
   });
 
   it('/cluster/status has the contract shape and /readyz is 200 on a caught-up member', async () => {
     const leader = await c.waitForLeader();
-    const st = (await (await fetch(`${url('n2')}/cluster/status`)).json()) as Record<string, unknown> & { nodes: Record<string, unknown>[] };
+    const st = (await (await api(`${url('n2')}/cluster/status`)).json()) as Record<string, unknown> & { nodes: Record<string, unknown>[] };
     expect(st).to.include.keys('node_id', 'term', 'leader_id', 'commit_index', 'applied_index', 'nodes');
     expect(st.leader_id).to.equal(leader);
     expect(st.nodes.map((n) => n.id)).to.deep.equal(['n1', 'n2', 'n3']);
     for (const n of st.nodes) expect(n).to.include.keys('id', 'role', 'healthy', 'voter', 'raft_address');
-    const lst = (await (await fetch(`${url(leader)}/cluster/status`)).json()) as { nodes: Record<string, unknown>[] };
+    const lst = (await (await api(`${url(leader)}/cluster/status`)).json()) as { nodes: Record<string, unknown>[] };
     expect(lst.nodes.filter((n) => n.id !== leader).every((n) => typeof n.match_index === 'number')).to.equal(true);
-    await pollUntil('readyz', 5000, async () => (await fetch(`${url('n3')}/readyz`)).status === 200);
+    await pollUntil('readyz', 5000, async () => (await api(`${url('n3')}/readyz`)).status === 200);
   });
 
   it('admin endpoints need the bearer token', async () => {
-    const none = await fetch(`${url('n1')}/admin/transfer-leadership`, { method: 'POST' });
+    const none = await api(`${url('n1')}/admin/transfer-leadership`, { method: 'POST' });
     expect(none.status).to.equal(401);
-    const wrong = await fetch(`${url('n1')}/admin/members/n2`, { method: 'DELETE', headers: { Authorization: 'Bearer nope' } });
+    const wrong = await api(`${url('n1')}/admin/members/n2`, { method: 'DELETE', headers: { Authorization: 'Bearer nope' } });
     expect(wrong.status).to.equal(401);
-    const bad = await fetch(`${url('n1')}/admin/members`, {
+    const bad = await api(`${url('n1')}/admin/members`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'n4' }),
@@ -177,7 +243,7 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     expect(bad.status).to.equal(400);
     const leader = await c.waitForLeader();
     const target = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
-    const moved = await fetch(`${url(target)}/admin/transfer-leadership`, {
+    const moved = await api(`${url(target)}/admin/transfer-leadership`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ to: target }),
@@ -192,10 +258,10 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     c.net.partition([leader], others);
     try {
       await pollUntil('isolated leader to step down', 5000, () => !c.member(leader).node.isLeader);
-      const res = await fetch(`${url(leader)}/api/objects/whatever`);
+      const res = await api(`${url(leader)}/api/objects/whatever`);
       expect(res.status).to.equal(503);
       expect(res.headers.get('retry-after')).to.equal('1');
-      expect((await fetch(`${url(leader)}/readyz`)).status).to.equal(503);
+      expect((await api(`${url(leader)}/readyz`)).status).to.equal(503);
     } finally {
       c.net.heal();
     }
@@ -203,19 +269,19 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
 
   it('every response names node and leader; after a storage failure /healthz is 503 on that node only', async () => {
     const leader = await c.waitForLeader();
-    const embed = await fetch(`${url(leader)}/healthz`);
+    const embed = await api(`${url(leader)}/healthz`);
     expect(embed.headers.get('x-stego-node')).to.equal(leader);
     expect(embed.headers.get('x-stego-leader')).to.equal(leader);
     const sick = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
     c.member(sick).faults.fail = true;
-    await fetch(`${url(leader)}/api/objects`, { method: 'POST', body: form({ message: 'trigger a save' }, coverPng()) });
+    await api(`${url(leader)}/api/objects`, { method: 'POST', body: form({ message: 'trigger a save' }, coverPng()) });
     await pollUntil('follower to step down', 5000, () => c.member(sick).node.storageFailure !== undefined);
-    const h = await fetch(`${url(sick)}/healthz`);
+    const h = await api(`${url(sick)}/healthz`);
     expect(h.status).to.equal(503);
     expect(((await h.json()) as { error: { code: string } }).error.code).to.equal('storage_failed');
-    expect((await fetch(`${url(sick)}/readyz`)).status).to.equal(503);
-    expect((await fetch(`${url(leader)}/healthz`)).status).to.equal(200);
-    const st = (await (await fetch(`${url(sick)}/cluster/status`)).json()) as { storage_failed: string | null };
+    expect((await api(`${url(sick)}/readyz`)).status).to.equal(503);
+    expect((await api(`${url(leader)}/healthz`)).status).to.equal(200);
+    const st = (await (await api(`${url(sick)}/cluster/status`)).json()) as { storage_failed: string | null };
     expect(st.storage_failed).to.be.a('string');
   });
 });

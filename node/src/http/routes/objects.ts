@@ -1,6 +1,5 @@
 // Replicated stego objects. POST embeds on the receiving node (its worker pool does the CPU work, so
 // followers share the load) and only the finished PNG travels to the leader through Raft.
-import { createHash, webcrypto } from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import getRawBody from 'raw-body';
@@ -13,11 +12,17 @@ import { multipartBody, payloadOf, readStegoForm } from '../multipart.js';
 import { precheckPng } from '../png-precheck.js';
 import { StegoError } from '../../stego/errors.js';
 import { coverLoader } from './stego.js';
+import type { ObjectMeta } from '../../cluster/object-store.js';
+import { requireScope, tokenOf } from '../../auth/index.js';
+import { ApiError } from '../errors.js';
+import { budgetRefusal, ByteBudget, holdUntilDone } from '../middleware/body-budget.js';
 
 export interface ObjectRouteDeps {
   service: ClusterService;
   pool: StegoPool;
   config: HttpConfig;
+  /** The app's byte budget (downloads reserve their window in it); pass the one given to createApp. */
+  budget?: ByteBudget;
 }
 
 /** Every cluster response names the node that answered and the leader it knows (empty when none). */
@@ -38,18 +43,16 @@ export function stegoHeaders(service: ClusterService): Middleware {
   };
 }
 
-/** The 12 bytes every complete PNG ends with: an empty IEND chunk and its CRC. */
-const IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
-
 /**
  * Reads a raw `image/png` body (an image already carrying its payload, e.g. made with the CLI) up to the
- * object limit. Only cheap checks run here on the event loop — signature, IHDR, pixel limit and a complete
- * ending — so a truncated upload is refused, not stored; the bytes are otherwise kept exactly as sent.
+ * object limit; the header check runs here (33 bytes), the structural one in the worker pool.
  */
 async function readRawPng(ctx: Context, maxObjectBytes: number, maxPixels: number): Promise<Buffer> {
   let png: Buffer;
   try {
-    png = await getRawBody(ctx.req, { limit: maxObjectBytes, length: ctx.get('Content-Length') || undefined });
+    // no `length`: the declared size is checked against the limit (and the budget) before reading, but
+    // never used to size a buffer
+    png = await getRawBody(ctx.req, { limit: maxObjectBytes });
   } catch (e) {
     const err = e as { type?: string; message?: string };
     if (err.type === 'entity.too.large') {
@@ -58,19 +61,7 @@ async function readRawPng(ctx: Context, maxObjectBytes: number, maxPixels: numbe
     throw new StegoError('invalid_request', `could not read the PNG body: ${err.message ?? String(e)}`);
   }
   precheckPng(png, maxPixels);
-  if (png.length < IEND.length || !png.subarray(png.length - IEND.length).equals(IEND)) {
-    throw new StegoError('corrupt_png', 'the PNG is truncated: it does not end with an IEND chunk');
-  }
   return png;
-}
-
-/** Below this, hashing inline (~µs) is cheaper than WebCrypto's argument handling and threadpool hop. */
-const INLINE_HASH_BYTES = 256 * 1024;
-
-/** SHA-256; large bodies through WebCrypto, which hashes on the libuv threadpool so 16 MiB never blocks the loop. */
-async function sha256Hex(data: Buffer): Promise<string> {
-  if (data.length <= INLINE_HASH_BYTES) return createHash('sha256').update(data).digest('hex');
-  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
 }
 
 /** The optional Idempotency-Key header (nginx sets its request id when the client sent none). */
@@ -85,7 +76,17 @@ function isStale(q: unknown): boolean {
   return q === 'true' || q === '1';
 }
 
-export function objectsRouter({ service, pool, config }: ObjectRouteDeps): Router {
+/** Window of a streamed download: the bytes a slow reader can make this node hold for it. */
+export const DOWNLOAD_WINDOW_BYTES = 256 * 1024;
+
+function created(ctx: Context, result: { meta: ObjectMeta; replayed: boolean }): void {
+  ctx.status = 201;
+  ctx.set('Location', `/api/objects/${result.meta.id}`);
+  if (result.replayed) ctx.set('Idempotent-Replayed', 'true');
+  ctx.body = { id: result.meta.id, sha256: result.meta.sha256, size: result.meta.size };
+}
+
+export function objectsRouter({ service, pool, config, budget = new ByteBudget(config.inflightBudgetBytes) }: ObjectRouteDeps): Router {
   const router = new Router();
   const cover = coverLoader(config.coverPath);
   router.use(stegoHeaders(service));
@@ -96,54 +97,67 @@ export function objectsRouter({ service, pool, config }: ObjectRouteDeps): Route
     await next();
   };
 
-  // `Content-Type: image/png`: store a finished stego image as sent. No embedding, so no worker pool.
+  const owner = (ctx: Context): { owner: string; quotaBytes: number } => {
+    const token = tokenOf(ctx)!;
+    return { owner: token.id, quotaBytes: token.quotaBytes };
+  };
+
+  // `Content-Type: image/png`: store a finished stego image as sent, once the worker pool has checked
+  // that it is a PNG that decodes (structure, CRCs, limits, image data), not bytes behind a signature.
   const rawPng: Middleware = async (ctx, next) => {
     if (!ctx.is('image/png')) return next();
     const t0 = performance.now();
     const key = idempotencyKey(ctx);
-    const png = await readRawPng(ctx, service.maxObjectBytes, pool.maxPixels);
-    const meta = await service.putObject(png, await sha256Hex(png), key);
-    ctx.set('Server-Timing', `pre;dur=${(t0 - (ctx.state.stegoStart as number)).toFixed(2)}, commit;dur=${(performance.now() - t0).toFixed(2)}`);
-    ctx.status = 201;
-    ctx.set('Location', `/api/objects/${meta.id}`);
-    ctx.body = { id: meta.id, sha256: meta.sha256, size: meta.size };
+    const body = await readRawPng(ctx, service.maxObjectBytes, pool.maxPixels);
+    const checked = await pool.validate(body, config.fingerprintKey);
+    const t1 = performance.now();
+    const result = await service.putObjectFor(checked.png, checked.sha256, { ...owner(ctx), idempotencyKey: key, fingerprint: checked.fingerprint! });
+    ctx.set('Server-Timing', `pre;dur=${(t0 - (ctx.state.stegoStart as number)).toFixed(2)}, validate;dur=${(t1 - t0).toFixed(2)}, commit;dur=${(performance.now() - t1).toFixed(2)}`);
+    created(ctx, result);
   };
 
-  router.post('/api/objects', serving, rawPng, refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes), async (ctx) => {
+  router.post('/api/objects', requireScope('write'), serving, refuseWhenSaturated(pool), rawPng, multipartBody(config.bodyLimitBytes), async (ctx) => {
     const key = idempotencyKey(ctx);
     const form = readStegoForm(ctx);
     const payload = payloadOf(form);
     const png = form.file ?? Buffer.from(await cover());
     precheckPng(png, pool.maxPixels);
     const t0 = performance.now();
-    const out = await pool.embed(png, payload, { passphrase: form.passphrase, digest: true });
-    if (!out.sha256) throw new Error('worker did not return the digest it was asked for');
+    const out = await pool.embed(png, payload, { passphrase: form.passphrase, digest: true, fingerprintKey: config.fingerprintKey });
+    if (!out.sha256 || !out.fingerprint) throw new Error('worker did not return the digest and fingerprint it was asked for');
     const t1 = performance.now();
-    const meta = await service.putObject(out.png, out.sha256, key);
+    const result = await service.putObjectFor(out.png, out.sha256, { ...owner(ctx), idempotencyKey: key, fingerprint: out.fingerprint });
     // where the time went, for clients and benchmarks (embed in the worker pool vs. the Raft commit)
     ctx.set('Server-Timing', `pre;dur=${(t0 - (ctx.state.stegoStart as number)).toFixed(2)}, embed;dur=${(t1 - t0).toFixed(2)}, commit;dur=${(performance.now() - t1).toFixed(2)}`);
-    ctx.status = 201;
-    ctx.set('Location', `/api/objects/${meta.id}`);
-    ctx.body = { id: meta.id, sha256: meta.sha256, size: meta.size };
+    created(ctx, result);
   });
 
-  router.get('/api/objects', async (ctx) => {
-    const list = await service.listObjects(isStale(ctx.query.stale));
+  router.get('/api/objects', requireScope('read'), async (ctx) => {
+    const me = tokenOf(ctx)!.id;
+    const list = (await service.listObjects(isStale(ctx.query.stale))).filter((o) => o.owner === undefined || o.owner === me);
     ctx.body = {
       objects: list.map((o) => ({ id: o.id, sha256: o.sha256, size: o.size, created_at: new Date(o.createdAt).toISOString() })),
     };
   });
 
-  router.get('/api/objects/:id', async (ctx) => {
-    const got = await service.getObject(ctx.params.id!, isStale(ctx.query.stale));
+  router.get('/api/objects/:id', requireScope('read'), async (ctx) => {
+    // a slow reader holds one window of this node's budget; none left → 503 before anything is read
+    if (!budget.tryReserve(DOWNLOAD_WINDOW_BYTES)) throw budgetRefusal(budget, DOWNLOAD_WINDOW_BYTES, 1);
+    holdUntilDone(ctx, budget, DOWNLOAD_WINDOW_BYTES);
+    const got = await service.openObject(ctx.params.id!, isStale(ctx.query.stale));
     if (!got) throw new ClusterError('not_found', `no object ${ctx.params.id}`);
     ctx.type = got.meta.contentType;
+    ctx.length = got.meta.size;
     ctx.set('ETag', `"${got.meta.sha256}"`);
     ctx.set('X-Stego-Sha256', got.meta.sha256);
-    ctx.body = got.bytes;
+    ctx.body = got.stream;
   });
 
-  router.delete('/api/objects/:id', async (ctx) => {
+  router.delete('/api/objects/:id', requireScope('delete'), async (ctx) => {
+    const meta = await service.objectMeta(ctx.params.id!);
+    if (!meta) throw new ClusterError('not_found', `no object ${ctx.params.id}`);
+    const me = tokenOf(ctx)!.id;
+    if (meta.owner !== undefined && meta.owner !== me) throw new ApiError('forbidden', 403, `object ${meta.id} belongs to another token`);
     if (!(await service.deleteObject(ctx.params.id!))) throw new ClusterError('not_found', `no object ${ctx.params.id}`);
     ctx.status = 204;
   });

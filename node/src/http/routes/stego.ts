@@ -2,7 +2,8 @@
 // shape the answer. Errors are thrown and shaped by the error middleware.
 import { readFile } from 'node:fs/promises';
 import { Router } from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
+import { requireToken } from '../../auth/index.js';
 import type { StegoPool } from '../../workers/stego-pool.js';
 import type { Payload } from '../../stego/engine.js';
 import { ApiError } from '../errors.js';
@@ -48,7 +49,8 @@ function sendPayload(ctx: Context, payload: Payload): void {
 export function stegoRouter({ pool, config }: StegoRouteDeps): Router {
   const router = new Router();
   const cover = coverLoader(config.coverPath);
-  const upload = [refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes)] as const;
+  const gate: Middleware = config.statelessAuth === 'token' ? requireToken() : async (_ctx, next) => next();
+  const upload = [gate, refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes)] as const;
 
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'healthy' };

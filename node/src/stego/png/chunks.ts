@@ -1,26 +1,52 @@
-// Chunk layer. Ancillary chunks are parsed and written by png-chunks-extract / png-chunks-encode.
-// The image data (IDAT) deliberately bypasses both: measured on a 12 MP photo (30 MB of IDAT),
-// png-chunks-extract copies byte by byte and CRCs in JS (189 ms, ~17% of the whole codec floor) and
-// png-chunks-encode turns the data into a JS array (3.7 s). So a framing walk locates the IDAT run
-// without copying and checks its CRCs with Node's native zlib.crc32; everything else goes through
-// the libraries.
-import { createRequire } from 'node:module';
+// Chunk layer: one linear pass over the file's length/type/CRC framing, CRCs checked with Node's
+// native zlib.crc32, chunk data handed on as views into the input (never copied). png-chunks-extract
+// and png-chunks-encode (the references in codec.test.ts) copy byte by byte and CRC in JS, and the
+// encoder turns every chunk's data into a JS array (a 40 MB tEXt chunk: 9 s and ~1 GB); the old
+// extract path also looked each chunk up in the frame list (quadratic in the chunk count: 1M chunks ran
+// for minutes). So framing is done here, in time linear in the file size, and hostile files are
+// bounded by two limits checked during the walk, before any chunk data is touched:
+//   - maxChunks: chunks of any kind (IDAT included: encoders split image data into 8-64 KiB chunks, so
+//     a 50 MB file of 8 KiB IDAT chunks has ~6,400), default 20,000;
+//   - maxAncillaryBytes: data bytes of every chunk other than IHDR/PLTE/IDAT/IEND (text, ICC profile,
+//     Exif...), default 8 MiB: all of them are carried into the output, so they cost memory twice.
+// Both answer 413 with their own code (too_many_chunks, ancillary_too_large).
 import zlib from 'node:zlib';
 import { StegoError } from '../errors.js';
 import type { CarriedChunk } from '../raster.js';
-import { PNG_SIGNATURE, chunkCrc, readUint32BE } from './header.js';
+import { PNG_SIGNATURE, readUint32BE } from './header.js';
 
 interface LibChunk {
   name: string;
   data: Uint8Array;
 }
-const require = createRequire(import.meta.url);
-const extractChunks = require('png-chunks-extract') as (data: Uint8Array) => LibChunk[];
-const encodeChunks = require('png-chunks-encode') as (chunks: LibChunk[]) => Uint8Array;
 
 const MAX_CHUNK_LENGTH = 2 ** 31 - 1;
 /** Critical chunks this decoder understands; any other critical chunk makes the image undecodable. */
 const KNOWN_CRITICAL = new Set(['IHDR', 'PLTE', 'IDAT', 'IEND']);
+
+export interface ChunkLimits {
+  /** Most chunks (of every kind) a PNG may have. */
+  maxChunks: number;
+  /** Most data bytes, summed over every ancillary chunk. */
+  maxAncillaryBytes: number;
+}
+
+export const DEFAULT_CHUNK_LIMITS: Readonly<ChunkLimits> = { maxChunks: 20_000, maxAncillaryBytes: 8 * 1024 * 1024 };
+
+let processLimits: ChunkLimits = { ...DEFAULT_CHUNK_LIMITS };
+
+/**
+ * Sets the limits every later splitPng call in this thread applies by default. The worker pool calls it
+ * once per worker thread with the node's configuration (STEGO_MAX_PNG_CHUNKS, STEGO_MAX_ANCILLARY_BYTES),
+ * so the engine's signatures need not carry them.
+ */
+export function configureChunkLimits(limits: Partial<ChunkLimits>): void {
+  processLimits = { ...processLimits, ...limits };
+}
+
+export function chunkLimits(): Readonly<ChunkLimits> {
+  return processLimits;
+}
 
 export interface SplitPng {
   /** IDAT payloads in order (views into the input, not copies). */
@@ -28,15 +54,8 @@ export interface SplitPng {
   idatBytes: number;
   /** PLTE data when present. */
   palette: Uint8Array | undefined;
-  /** Every other chunk except IHDR/IEND, CRC-checked and parsed by png-chunks-extract. */
+  /** Every other chunk except IHDR/IEND, CRC-checked, data as views into the input. */
   ancillary: CarriedChunk[];
-}
-
-interface Frame {
-  name: string;
-  start: number; // offset of the length field
-  dataStart: number;
-  length: number;
 }
 
 const corrupt = (message: string): never => {
@@ -51,9 +70,23 @@ function isChunkName(buf: Uint8Array, at: number): boolean {
   return true;
 }
 
-/** Walks length/type/CRC framing from the signature to IEND without copying chunk data. */
-function walkFrames(buf: Uint8Array): Frame[] {
-  const frames: Frame[] = [];
+function isCritical(name: string): boolean {
+  return (name.charCodeAt(0) & 0x20) === 0;
+}
+
+/**
+ * Splits a PNG whose IHDR was already validated (readHeader) into image data and other chunks, checking
+ * framing, order, every CRC and the limits in one pass.
+ */
+export function splitPng(buf: Uint8Array, colorType: number, limits: ChunkLimits = processLimits): SplitPng {
+  const idat: Uint8Array[] = [];
+  const ancillary: CarriedChunk[] = [];
+  let idatBytes = 0;
+  let ancillaryBytes = 0;
+  let palette: Uint8Array | undefined;
+  let count = 0;
+  /** 0: before PLTE, 1: after PLTE, 2: inside the IDAT run, 3: after it. */
+  let phase = 0;
   let at = PNG_SIGNATURE.length;
   for (;;) {
     if (at + 12 > buf.length) corrupt('truncated: the file ends before IEND');
@@ -63,75 +96,70 @@ function walkFrames(buf: Uint8Array): Frame[] {
     const name = String.fromCharCode(buf[at + 4]!, buf[at + 5]!, buf[at + 6]!, buf[at + 7]!);
     const dataStart = at + 8;
     if (dataStart + length + 4 > buf.length) corrupt(`truncated inside the ${name} chunk`);
-    frames.push({ name, start: at, dataStart, length });
-    at = dataStart + length + 4;
-    if (name === 'IEND') return frames;
-  }
-}
-
-function checkStructure(frames: Frame[], colorType: number): void {
-  const names = frames.map((f) => f.name);
-  const firstIdat = names.indexOf('IDAT');
-  const lastIdat = names.lastIndexOf('IDAT');
-  if (firstIdat < 0) corrupt('no IDAT chunk');
-  if (names.slice(firstIdat, lastIdat + 1).some((n) => n !== 'IDAT')) corrupt('IDAT chunks are not consecutive');
-  if (names.indexOf('IHDR', 1) >= 0) corrupt('more than one IHDR');
-  const plte = names.indexOf('PLTE');
-  if (colorType === 3 && plte < 0) corrupt('palette image without PLTE');
-  if (plte > firstIdat) corrupt('PLTE after IDAT');
-  for (const n of names) {
-    const critical = (n.charCodeAt(0) & 0x20) === 0;
-    if (critical && !KNOWN_CRITICAL.has(n)) {
-      throw new StegoError('unsupported_png', `PNG uses the unknown critical chunk ${n}, which no standard decoder can interpret`);
+    if (++count > limits.maxChunks) {
+      throw new StegoError('too_many_chunks', `PNG has more than ${limits.maxChunks} chunks (the limit is ${limits.maxChunks})`, { maxChunks: limits.maxChunks });
     }
+    const known = KNOWN_CRITICAL.has(name);
+    if (!known) {
+      ancillaryBytes += length;
+      if (ancillaryBytes > limits.maxAncillaryBytes) {
+        throw new StegoError(
+          'ancillary_too_large',
+          `PNG ancillary chunks hold more than ${limits.maxAncillaryBytes} bytes (the limit is ${limits.maxAncillaryBytes})`,
+          { maxAncillaryBytes: limits.maxAncillaryBytes },
+        );
+      }
+    }
+    if (zlib.crc32(buf.subarray(at + 4, dataStart + length)) !== readUint32BE(buf, dataStart + length)) corrupt(`${name} CRC mismatch`);
+    const data = buf.subarray(dataStart, dataStart + length);
+    at = dataStart + length + 4;
+    if (name === 'IEND') break;
+    if (name === 'IDAT') {
+      if (phase === 3) corrupt('IDAT chunks are not consecutive');
+      phase = 2;
+      idat.push(data);
+      idatBytes += length;
+      continue;
+    }
+    if (phase === 2) phase = 3;
+    if (name === 'IHDR') {
+      if (count !== 1) corrupt('more than one IHDR');
+      continue;
+    }
+    if (name === 'PLTE') {
+      if (phase >= 2) corrupt('PLTE after IDAT');
+      palette = data;
+      phase = 1;
+      continue;
+    }
+    if (isCritical(name) && !known) {
+      throw new StegoError('unsupported_png', `PNG uses the unknown critical chunk ${name}, which no standard decoder can interpret`);
+    }
+    ancillary.push({ name, data, position: phase >= 2 ? 'afterIDAT' : phase === 1 ? 'beforeIDAT' : 'beforePLTE' });
   }
+  if (idat.length === 0) corrupt('no IDAT chunk');
+  if (colorType === 3 && !palette) corrupt('palette image without PLTE');
+  return { idat, idatBytes, palette, ancillary };
 }
 
-function positionOf(frameIndex: number, plteIndex: number, firstIdat: number): CarriedChunk['position'] {
-  if (frameIndex > firstIdat) return 'afterIDAT';
-  if (plteIndex >= 0 && frameIndex > plteIndex) return 'beforeIDAT';
-  return 'beforePLTE';
-}
-
-/** Splits a PNG whose IHDR was already validated (readHeader) into image data and other chunks. */
-export function splitPng(buf: Uint8Array, colorType: number): SplitPng {
-  const frames = walkFrames(buf);
-  checkStructure(frames, colorType);
-  const idatFrames = frames.filter((f) => f.name === 'IDAT');
-  for (const f of idatFrames) {
-    if (chunkCrc(buf, f.start + 4, f.length) !== readUint32BE(buf, f.dataStart + f.length)) corrupt('IDAT CRC mismatch');
-  }
-  const others = frames.filter((f) => f.name !== 'IDAT');
-  const parsed = extractViaLibrary(buf, others);
-  const names = frames.map((f) => f.name);
-  const plteIndex = names.indexOf('PLTE');
-  const firstIdat = names.indexOf('IDAT');
-  const ancillary: CarriedChunk[] = [];
-  let palette: Uint8Array | undefined;
-  parsed.forEach((chunk, i) => {
-    if (chunk.name === 'PLTE') palette = chunk.data;
-    if (KNOWN_CRITICAL.has(chunk.name)) return;
-    ancillary.push({ name: chunk.name, data: chunk.data, position: positionOf(frames.indexOf(others[i]!), plteIndex, firstIdat) });
-  });
-  const idat = idatFrames.map((f) => buf.subarray(f.dataStart, f.dataStart + f.length));
-  return { idat, idatBytes: idatFrames.reduce((n, f) => n + f.length, 0), palette, ancillary };
-}
-
-/** Hands the non-IDAT chunks (a small PNG of their own) to png-chunks-extract, which checks their CRCs. */
-function extractViaLibrary(buf: Uint8Array, frames: Frame[]): LibChunk[] {
-  const parts: Uint8Array[] = [PNG_SIGNATURE];
-  for (const f of frames) parts.push(buf.subarray(f.start, f.dataStart + f.length + 4));
-  try {
-    return extractChunks(Buffer.concat(parts));
-  } catch (e) {
-    throw new StegoError('corrupt_png', `corrupt PNG: ${(e as Error).message}`);
-  }
-}
-
-/** Serialises chunks with png-chunks-encode; `withSignature: false` strips the 8 signature bytes it always writes. */
+/** Serialises chunks (CRC by zlib.crc32); `withSignature: false` leaves out the 8 signature bytes. */
 export function encodeSmallChunks(chunks: LibChunk[], withSignature: boolean): Uint8Array {
-  const out = encodeChunks(chunks);
-  return withSignature ? out : out.subarray(PNG_SIGNATURE.length);
+  let total = withSignature ? PNG_SIGNATURE.length : 0;
+  for (const c of chunks) total += 12 + c.data.length;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  if (withSignature) {
+    out.set(PNG_SIGNATURE, 0);
+    at = PNG_SIGNATURE.length;
+  }
+  for (const c of chunks) {
+    out.writeUInt32BE(c.data.length, at);
+    out.write(c.name, at + 4, 4, 'latin1');
+    out.set(c.data, at + 8);
+    out.writeUInt32BE(zlib.crc32(out.subarray(at + 4, at + 8 + c.data.length)), at + 8 + c.data.length);
+    at += 12 + c.data.length;
+  }
+  return out;
 }
 
 /**

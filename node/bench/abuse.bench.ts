@@ -1,0 +1,328 @@
+// bench:abuse — a bounded hostile-client campaign against a local 3-node StegoCluster behind nginx (the
+// `npm start` supervisor, via the lb test harness), while a well-behaved client embeds and stores
+// through the load balancer. Per case it prints the answer codes, the nodes' RSS peak, leader changes
+// and the good client's p99 against its baseline measured alone in the same run, and checks the goals:
+// no 5xx other than 503 with Retry-After, no node crash, RSS within the documented bound
+// (worstCaseMemoryBytes), 0 leader changes, good p99 within 2x of baseline.
+//
+//   npm run bench:abuse            (STEGO_ABUSE_CASE_MS: length of the timed cases, default 6000)
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { LocalCluster } from '../test/lb/local-cluster-harness.js';
+import { bigRandomPng, idleConnections, neverReadingDownload, RssSampler, stalledUpload, targetOf, type RawOutcome } from '../test/hostile/attacks.js';
+import { photoPng } from '../src/http/testing.js';
+import { decompressionBomb, randomBehindSignature, truncated, withBigTextChunk, withTextChunks } from '../src/stego/png/hostile.js';
+import { worstCaseMemoryBytes } from '../src/http/http-config.js';
+import { splitPng } from '../src/stego/png/chunks.js';
+import type { GoodSample } from './abuse-good-client.js';
+
+const MiB = 1024 * 1024;
+const CASE_MS = Number(process.env['STEGO_ABUSE_CASE_MS'] ?? 6000);
+const BUDGET = 256 * MiB;
+const MAX_PIXELS = 12_000_000;
+const WORKERS = availableParallelism();
+
+const GOOD = 'good-client-token-0123456789abcdef';
+const ATTACKER = 'attacker-token-0123456789abcdef';
+const READER = 'reader-token-0123456789abcdef';
+
+interface Outcome {
+  status: number;
+  code?: string;
+  retryAfter?: string;
+  ended?: string;
+}
+
+interface CaseResult {
+  name: string;
+  outcomes: Outcome[];
+  rssPeak: number;
+  leaderChanges: number;
+  goodP99: number;
+  goodN: number;
+  goodFailures: number;
+  violations: string[];
+}
+
+interface Ctx {
+  cluster: LocalCluster;
+  lb: string;
+  leaderUrl: string;
+  followerUrl: string;
+}
+
+async function send(url: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<Outcome> {
+  try {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(init.timeoutMs ?? 30_000) });
+    const text = await res.text();
+    let code: string | undefined;
+    try {
+      code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+    } catch {
+      code = res.status >= 400 ? 'not-json' : undefined;
+    }
+    return { status: res.status, code, retryAfter: res.headers.get('retry-after') ?? undefined };
+  } catch (e) {
+    return { status: 0, ended: (e as Error).name };
+  }
+}
+
+function form(parts: Record<string, Buffer | string>, files: Record<string, Buffer> = {}): FormData {
+  const f = new FormData();
+  for (const [k, v] of Object.entries(parts)) f.append(k, typeof v === 'string' ? v : new Blob([v]));
+  for (const [k, v] of Object.entries(files)) f.append(k, new Blob([v], { type: 'image/png' }), `${k}.png`);
+  return f;
+}
+
+function raw(parts: { name: string; filename?: string; data: Buffer }[]): { body: Buffer; type: string } {
+  const b = 'abuse-boundary';
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    chunks.push(Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"\r\nContent-Type: image/png` : ''}\r\n\r\n`), p.data, Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${b}--\r\n`));
+  return { body: Buffer.concat(chunks), type: `multipart/form-data; boundary=${b}` };
+}
+
+/** Runs `one` in `parallel` loops until `ms` have passed. */
+async function loopFor(ms: number, parallel: number, one: () => Promise<Outcome>): Promise<Outcome[]> {
+  const end = Date.now() + ms;
+  const out: Outcome[] = [];
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (Date.now() < end) out.push(await one());
+    }),
+  );
+  return out;
+}
+
+const fromRaw = (r: RawOutcome): Outcome => ({ status: r.status, code: r.code, retryAfter: r.retryAfter, ended: r.ended });
+
+type CaseFn = (c: Ctx) => Promise<Outcome[]>;
+
+async function buildCases(c: Ctx): Promise<[string, CaseFn][]> {
+  const photo = await photoPng(64, 48, { seed: 11 });
+  const chunky = withTextChunks(photo, 250_000);
+  const bigText = withBigTextChunk(photo, 40 * MiB);
+  const bomb = await decompressionBomb(20_000, 20_000);
+  const stored = await bigRandomPng(15 * MiB);
+  const auth = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
+  // a 15 MiB commit on a loaded machine may take longer than the nodes' request timeout: retry as told
+  let put: Outcome = { status: 0 };
+  for (let attempt = 0; attempt < 10 && put.status !== 201; attempt++) {
+    put = await send(`${c.lb}/api/objects`, { method: 'POST', body: stored, headers: { 'content-type': 'image/png', 'idempotency-key': 'abuse-big-object', ...auth(GOOD) }, timeoutMs: 60_000 });
+    if (put.status !== 201) await new Promise((r) => setTimeout(r, Number(put.retryAfter ?? 1) * 1000));
+  }
+  if (put.status !== 201) throw new Error(`could not store the 15 MiB object: ${JSON.stringify(put)}`);
+  const list = (await (await fetch(`${c.lb}/api/objects`, { headers: auth(GOOD) })).json()) as { objects: { id: string; size: number }[] };
+  const bigId = list.objects.find((o) => o.size === stored.length)!.id;
+  return [
+    [`250k-chunk PNG (${(chunky.length / MiB).toFixed(1)} MB), 2 loops on /api/embed`, () =>
+      loopFor(CASE_MS, 2, () => send(`${c.lb}/api/embed`, { method: 'POST', body: form({ message: 'x' }, { file: chunky }) }))],
+    ['one 40 MB tEXt chunk on /api/extract', () =>
+      loopFor(CASE_MS / 2, 1, () => send(`${c.lb}/api/extract`, { method: 'POST', body: form({}, { file: bigText }) }))],
+    [`decompression bomb 20000x20000 (${(bomb.length / 1024).toFixed(0)} KiB) embed + store`, async () => [
+      ...(await loopFor(CASE_MS / 2, 2, () => send(`${c.lb}/api/embed`, { method: 'POST', body: form({ message: 'x' }, { file: bomb }) }))),
+      await send(`${c.lb}/api/objects`, { method: 'POST', body: bomb, headers: { 'content-type': 'image/png', ...auth(ATTACKER) } }),
+    ]],
+    ['oversized body (60 MB declared) through nginx and direct', async () => [
+      fromRaw(await stalledUpload(targetOf(c.lb), { path: '/api/embed', declared: 60 * MiB, send: 0, giveUpMs: 10_000 })),
+      fromRaw(await stalledUpload(targetOf(c.followerUrl), { path: '/api/embed', declared: 60 * MiB, send: 0, giveUpMs: 10_000 })),
+    ]],
+    ['truncated PNG, random bytes behind a PNG signature (embed + store)', async () => [
+      await send(`${c.lb}/api/embed`, { method: 'POST', body: form({ message: 'x' }, { file: truncated(photo, 40) }) }),
+      await send(`${c.lb}/api/objects`, { method: 'POST', body: truncated(photo, 40), headers: { 'content-type': 'image/png', ...auth(ATTACKER) } }),
+      await send(`${c.lb}/api/objects`, { method: 'POST', body: randomBehindSignature(1 * MiB), headers: { 'content-type': 'image/png', ...auth(ATTACKER) } }),
+    ]],
+    ['no / wrong / read-only token: list, delete', async () => [
+      await send(`${c.lb}/api/objects`),
+      await send(`${c.lb}/api/objects/${bigId}`, { method: 'DELETE' }),
+      await send(`${c.lb}/api/objects/${bigId}`, { method: 'DELETE', headers: auth('not-a-token-0123456789') }),
+      await send(`${c.lb}/api/objects/${bigId}`, { method: 'DELETE', headers: auth(READER) }),
+      await send(`${c.lb}/api/objects/${bigId}`, { method: 'DELETE', headers: auth(ATTACKER) }),
+    ]],
+    ['quota (attacker: 1 MiB, three 400 KB objects) and rate (attacker: 5/s, 60 at once)', async () => [
+      ...(await Promise.all([1, 2, 3].map(async (seed) =>
+        send(`${c.lb}/api/objects`, { method: 'POST', body: await bigRandomPng(400_000, seed), headers: { 'content-type': 'image/png', ...auth(ATTACKER) } })))),
+      ...(await Promise.all(Array.from({ length: 60 }, () => send(`${c.followerUrl}/api/objects`, { headers: auth(ATTACKER) })))),
+    ]],
+    ['Idempotency-Key reused with another body', async () => {
+      const key = `abuse-${Date.now()}`;
+      const post = (msg: string): Promise<Outcome> =>
+        send(`${c.lb}/api/objects`, { method: 'POST', body: form({ message: msg }, { file: photo }), headers: { ...auth(GOOD), 'idempotency-key': key } });
+      return [await post('first'), await post('first'), await post('second')];
+    }],
+    ['form abuse: 17 fields, 5 files, invalid UTF-8 passphrase', async () => {
+      const fields = raw([{ name: 'file', filename: 'a.png', data: photo }, ...Array.from({ length: 17 }, (_, i) => ({ name: `f${i}`, data: Buffer.from('x') }))]);
+      const files = raw([{ name: 'file', filename: 'a.png', data: photo }, ...Array.from({ length: 5 }, (_, i) => ({ name: `p${i}`, filename: `${i}.png`, data: Buffer.from('x') }))]);
+      const utf8 = raw([{ name: 'file', filename: 'a.png', data: photo }, { name: 'message', data: Buffer.from('m') }, { name: 'passphrase', data: Buffer.from([0xff, 0xfe, 0x41]) }]);
+      return Promise.all([fields, files, utf8].map((m) => send(`${c.lb}/api/embed`, { method: 'POST', body: m.body, headers: { 'content-type': m.type } })));
+    }],
+    ['slow uploads: 16 x (45 MB declared, 2.8 MB sent, stall) direct to the leader', async () =>
+      (await Promise.all(Array.from({ length: 16 }, () =>
+        stalledUpload(targetOf(c.leaderUrl), { path: '/api/embed', declared: 45_000_000, send: 2_800_000, giveUpMs: 25_000 })))).map(fromRaw)],
+    ['slow downloads: 40 x GET a 15 MiB object, never read, direct to the leader', async () =>
+      (await Promise.all(Array.from({ length: 40 }, () =>
+        neverReadingDownload(targetOf(c.leaderUrl), `/api/objects/${bigId}`, auth(GOOD), 25_000)))).map(fromRaw)],
+    ['many connections: 1000 idle or half-sent to a follower, 500 to nginx, held 20 s', async () => {
+      const [node, lb] = await Promise.all([idleConnections(targetOf(c.followerUrl), 1000, 20_000), idleConnections(targetOf(c.lb), 500, 20_000)]);
+      return [
+        { status: 0, ended: `node: ${node.cutByServer} cut, ${node.held} still open after 20 s` },
+        { status: 0, ended: `nginx: ${lb.cutByServer} cut, ${lb.held} still open after 20 s` },
+      ];
+    }],
+  ];
+}
+
+function p99(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)]!;
+}
+
+function summarize(outcomes: Outcome[]): string {
+  const counts = new Map<string, number>();
+  for (const o of outcomes) {
+    const how = o.status !== 0 && o.ended ? ` (${o.ended})` : '';
+    const key = o.status === 0 ? `conn:${o.ended ?? '?'}` : `${o.status}${o.code ? ` ${o.code}` : ''}${how}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${n}x ${k}`).join(', ');
+}
+
+/** CPU time of the chunk walk for 10k..1M tEXt chunks, limits lifted: linear means ~2x per doubling. */
+async function chunkScaling(): Promise<void> {
+  const base = await photoPng(64, 64, { seed: 5 });
+  const limits = { maxChunks: 1e8, maxAncillaryBytes: 1e10 };
+  const rows: string[] = [];
+  let prev = 0;
+  for (const n of [10_000, 20_000, 40_000, 80_000, 1_000_000]) {
+    const png = withTextChunks(base, n);
+    const runs = n > 100_000 ? 1 : 3;
+    let best = Infinity;
+    for (let i = 0; i < runs; i++) {
+      const t0 = process.cpuUsage();
+      splitPng(png, 2, limits);
+      const d = process.cpuUsage(t0);
+      best = Math.min(best, (d.user + d.system) / 1000);
+    }
+    rows.push(`${n / 1000}k chunks (${(png.length / MiB).toFixed(1)} MB): ${best.toFixed(1)} ms${prev ? ` (${(best / prev).toFixed(1)}x)` : ''}`);
+    prev = best;
+  }
+  console.log(`chunk walk, CPU time, limits lifted: ${rows.join('; ')}`);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'stego-abuse-'));
+  const tokens = join(dir, 'tokens');
+  writeFileSync(
+    tokens,
+    [`good ${GOOD} read,write,delete quota=0 rate=0`, `attacker ${ATTACKER} read,write,delete quota=${1 * MiB} rate=5`, `reader ${READER} read`].join('\n'),
+  );
+  const cluster = new LocalCluster(3, join(dir, 'data'), {
+    STEGO_API_TOKENS_FILE: tokens,
+    STEGO_INFLIGHT_BODY_BYTES: String(BUDGET),
+    STEGO_MAX_PIXELS: String(MAX_PIXELS),
+    STEGO_LOG_LEVEL: 'warn',
+    // The dev machine is shared (load average 20-30 while other engineers build): an fsync there can take
+    // seconds, and the default 2 s deadline would step a node down for a slow disk — a storage policy,
+    // not what this benchmark measures. Hostile clients never touch the disk path except through writes.
+    STEGO_FSYNC_DEADLINE_MS: '10000',
+  });
+  let worker: Worker | undefined;
+  let sampler: RssSampler | undefined;
+  try {
+    console.log(`bench:abuse  ${new Date().toISOString()}  load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}  cores ${availableParallelism()}`);
+    await chunkScaling();
+    await cluster.start();
+    const status = (await cluster.leaderViaLb())!;
+    const leader = status.leader_id!;
+    const follower = cluster.ids.find((id) => id !== leader)!;
+    const c: Ctx = { cluster, lb: cluster.lb, leaderUrl: cluster.nodeUrl(leader), followerUrl: cluster.nodeUrl(follower) };
+    const pids = new Map(cluster.ids.map((id) => [id, cluster.pidOf(id)]));
+    sampler = new RssSampler(() => [...pids.values()], 50);
+
+    // leader changes: an election anywhere raises the term; polled on every node directly (a node
+    // briefly unable to answer is not a change)
+    let changes = 0;
+    let maxTerm = status.term;
+    const watch = setInterval(() => {
+      for (const id of cluster.ids) {
+        void fetch(`${cluster.nodeUrl(id)}/cluster/status`, { signal: AbortSignal.timeout(1000) })
+          .then((r) => r.json() as Promise<{ term: number }>)
+          .then((s) => {
+            if (s.term > maxTerm) {
+              changes += s.term - maxTerm;
+              maxTerm = s.term;
+            }
+          }, () => undefined);
+      }
+    }, 100);
+    watch.unref();
+
+    const samples: GoodSample[] = [];
+    worker = new Worker(new URL('./abuse-good-client.js', import.meta.url), { workerData: { lb: cluster.lb, token: GOOD } });
+    worker.on('message', (s: GoodSample) => samples.push(s));
+    const window = (from: number): GoodSample[] => samples.filter((s) => s.at >= from);
+
+    console.log('warming up, building hostile inputs ...');
+    const cases = await buildCases(c);
+    await new Promise((r) => setTimeout(r, 1000));
+    sampler.reset();
+    const baselineRss = sampler.peak();
+    const bound = worstCaseMemoryBytes({ baselineBytes: baselineRss, inflightBudgetBytes: BUDGET, workers: WORKERS, maxPixels: MAX_PIXELS });
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, Math.max(8000, CASE_MS)));
+    const base = window(t0);
+    const baseP99 = p99(base.filter((s) => s.status >= 200 && s.status < 300).map((s) => s.ms));
+    console.log(`good client alone: ${base.length} requests, p99 ${baseP99.toFixed(1)} ms; node RSS ${(baselineRss / MiB).toFixed(0)} MiB; documented bound ${(bound / MiB).toFixed(0)} MiB (baseline + ${BUDGET / MiB} MiB budget + ${WORKERS} workers x 24 B x ${MAX_PIXELS / 1e6} MP)\n`);
+
+    const results: CaseResult[] = [];
+    for (const [name, run] of cases) {
+      sampler.reset();
+      const changesBefore = changes;
+      const from = Date.now();
+      const outcomes = await run(c);
+      await new Promise((r) => setTimeout(r, 300));
+      const good = window(from);
+      const violations: string[] = [];
+      for (const o of outcomes) {
+        if (o.status >= 500 && !(o.status === 503 && o.retryAfter)) violations.push(`${o.status} ${o.code ?? ''} without Retry-After`);
+        if (o.status >= 400 && o.code === 'not-json') violations.push(`${o.status} not JSON`);
+      }
+      for (const [id, pid] of pids) if (cluster.pidOf(id) !== pid) violations.push(`${id} restarted (crash)`);
+      const r: CaseResult = {
+        name,
+        outcomes,
+        rssPeak: sampler.peak(),
+        leaderChanges: changes - changesBefore,
+        goodP99: p99(good.filter((s) => s.status >= 200 && s.status < 300).map((s) => s.ms)),
+        goodN: good.length,
+        goodFailures: good.filter((s) => s.status < 200 || s.status >= 300).length,
+        violations,
+      };
+      if (r.rssPeak > bound) violations.push(`RSS ${(r.rssPeak / MiB).toFixed(0)} MiB over the bound`);
+      if (r.leaderChanges > 0) violations.push(`${r.leaderChanges} leader changes`);
+      if (r.goodP99 > 2 * baseP99) violations.push(`good p99 ${r.goodP99.toFixed(0)} ms > 2x baseline`);
+      if (r.goodFailures > 0) violations.push(`${r.goodFailures} good requests failed`);
+      results.push(r);
+      console.log(`## ${name}`);
+      console.log(`   answers: ${summarize(outcomes)}`);
+      console.log(`   RSS peak ${(r.rssPeak / MiB).toFixed(0)} MiB (bound ${(bound / MiB).toFixed(0)}), leader changes ${r.leaderChanges}, good client p99 ${r.goodP99.toFixed(1)} ms = ${(r.goodP99 / baseP99).toFixed(2)}x baseline over ${r.goodN} requests${r.goodFailures ? `, ${r.goodFailures} failed` : ''}`);
+      console.log(`   ${violations.length === 0 ? 'goals met' : `MISSED: ${violations.join('; ')}`}`);
+    }
+    clearInterval(watch);
+    const missed = results.filter((r) => r.violations.length > 0).length;
+    console.log(`\n${results.length - missed}/${results.length} cases met every goal; load average now ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  } finally {
+    worker?.postMessage('stop');
+    await worker?.terminate();
+    sampler?.stop();
+    await cluster.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
