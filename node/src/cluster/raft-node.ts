@@ -114,6 +114,9 @@ export class RaftNode {
   private readonly staged = new Map<string, string>();
   private readonly snapshotsSending = new Set<NodeId>();
   private readonly lastHeard = new Map<NodeId, number>();
+  /** Leader: send times of heartbeats not yet answered, per peer (oldest first), for the RTT histogram. */
+  private readonly heartbeatsInFlight = new Map<NodeId, number[]>();
+  private lastTickAt = 0;
 
   private ticker: NodeJS.Timeout | undefined;
   private readyScheduled = false;
@@ -564,6 +567,7 @@ export class RaftNode {
   private onMessage(m: Message): void {
     if (this.halted()) return;
     this.lastHeard.set(m.from, Date.now());
+    if (m.type === 'heartbeatResp') this.heartbeatAnswered(m.from);
     if (m.type === 'snap' && m.snapshot && !this.staged.has(snapKey(m.snapshot))) {
       this.logger.warn({ from: m.from, index: m.snapshot.index }, 'snap message without a staged snapshot file; dropped');
       return;
@@ -589,8 +593,16 @@ export class RaftNode {
 
   // ---- tick and Ready loop ------------------------------------------------------------------------
 
+  private heartbeatAnswered(peer: NodeId): void {
+    const sentAt = this.heartbeatsInFlight.get(peer)?.shift();
+    if (sentAt !== undefined) this.metrics?.heartbeatRttSeconds.observe((performance.now() - sentAt) / 1000);
+  }
+
   private onTick(): void {
     if (this.halted()) return;
+    const now = performance.now();
+    if (this.lastTickAt > 0) this.metrics?.loopDelaySeconds.observe(Math.max(0, now - this.lastTickAt - this.opts.tickMs) / 1000);
+    this.lastTickAt = now;
     this.raw.tick();
     if (this.raw.hasReady()) this.kick();
   }
@@ -648,6 +660,7 @@ export class RaftNode {
   private onSoftState(roleRaw: string, leader: NodeId | null, term: number): void {
     const prev = { role: this.role, leader: this.leader, term: this.hs.term };
     this.role = this.roleName(roleRaw);
+    if (this.role !== 'Leader') this.heartbeatsInFlight.clear();
     // a change is a *different* leader becoming known (a gap with no leader in between does not count twice)
     if (leader !== null && leader !== this.lastKnownLeader) {
       this.metrics?.leaderChanges.inc();
@@ -717,6 +730,13 @@ export class RaftNode {
 
   private send(m: Message): void {
     this.electionLog.outgoing(m);
+    if (m.type === 'heartbeat' && this.metrics) {
+      const q = this.heartbeatsInFlight.get(m.to) ?? [];
+      // answers to dropped heartbeats never come: keep only what a live peer could still answer
+      if (q.length >= 64) q.shift();
+      q.push(performance.now());
+      this.heartbeatsInFlight.set(m.to, q);
+    }
     if (m.type === 'snap') {
       void this.sendSnapshot(m);
       return;
