@@ -22,6 +22,10 @@ const STATUS: Record<ClusterErrorCode, number> = {
   object_too_large: 413,
 };
 
+export function isClusterErrorCode(code: unknown): code is ClusterErrorCode {
+  return typeof code === 'string' && Object.hasOwn(STATUS, code);
+}
+
 const RETRYABLE = new Set<ClusterErrorCode>(['no_leader', 'unavailable', 'timeout', 'proposal_lost']);
 
 export class ClusterError extends Error {

@@ -183,6 +183,19 @@ export class ObjectStore {
     return this.readRecord(id, true);
   }
 
+  /**
+   * The object's bytes in a buffer nobody else holds, so it can be moved to another thread: a copy of an
+   * object still in memory (its buffer is the raft log entry's), the freshly read buffer of one in a file.
+   */
+  async readDetached(id: string): Promise<Uint8Array | undefined> {
+    const rec = this.objects.get(id);
+    if (!rec) return undefined;
+    if ('bytes' in rec.loc) return new Uint8Array(rec.loc.bytes);
+    const b = await this.readRecord(id, true);
+    if (!b) return undefined;
+    return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
+  }
+
   private async readRecord(id: string, mayRetry: boolean): Promise<Buffer | undefined> {
     const rec = this.objects.get(id);
     if (!rec) return undefined;

@@ -12,6 +12,7 @@
 //   7. advance
 // A storage failure at any step halts the node: it stops ticking, closes its links and refuses work.
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -30,6 +31,7 @@ import { decodeCommand, encodeCommand, type Command } from './commands.js';
 import { ElectionLog } from './election-log.js';
 import { ClusterError } from './errors.js';
 import { ObjectStore } from './object-store.js';
+import type { ClusterStatusView, NodeStatusView } from './status-view.js';
 import { AppliedWaiters, ProposalTracker } from './waiters.js';
 
 /** The node's own settings come straight from NodeConfig (documented there), so the two cannot drift. */
@@ -58,30 +60,6 @@ export interface RaftNodeOptions
   randomSeed?: number;
 }
 
-export interface NodeStatusView {
-  id: NodeId;
-  role: RoleName;
-  healthy: boolean;
-  voter: boolean;
-  match_index?: number;
-  next_index?: number;
-  last_contact_ms?: number;
-  raft_address: string | null;
-}
-
-export interface ClusterStatusView {
-  node_id: NodeId;
-  term: number;
-  leader_id: NodeId | null;
-  commit_index: number;
-  applied_index: number;
-  last_index: number;
-  snapshot_index: number;
-  storage_failed: string | null;
-  removed: boolean;
-  nodes: NodeStatusView[];
-}
-
 /** Shape of RawNode.status() we rely on (progress only on the leader). */
 interface CoreProgress {
   match: number;
@@ -96,8 +74,15 @@ const MAX_SIZE_PER_MSG = 4 * 1024 * 1024;
 const MAX_INFLIGHT_MSGS = 256;
 const MAX_UNCOMMITTED_BYTES = 512 * 1024 * 1024;
 
+/** Events a RaftNode emits: the known leader changed; the node stopped taking part (failure, removal, stop). */
+export interface RaftNodeEvents {
+  leader: [leader: NodeId | null];
+  halted: [];
+}
+
 export class RaftNode {
   readonly id: NodeId;
+  readonly events = new EventEmitter<RaftNodeEvents>();
   readonly store: ObjectStore;
   private readonly raw: RawNode;
   private readonly mem: MemoryStorage;
@@ -283,11 +268,6 @@ export class RaftNode {
     if (this.stopped) throw new ClusterError('unavailable', `node ${this.id} is stopping`);
   }
 
-  /** Local (stale) reads need no leader, only a replica that still follows the log. */
-  assertServingReads(): void {
-    this.assertServing();
-  }
-
   /** Proposes on this node, which must be the leader; resolves with the index once applied here. */
   async proposeLocal(data: Uint8Array): Promise<number> {
     this.assertServing();
@@ -442,7 +422,7 @@ export class RaftNode {
    * The transport dropped a message to `peer` (link down or its in-flight cap reached): the leader stops
    * streaming optimistically to it and probes again, instead of waiting for the window to time out.
    */
-  peerUnreachable(peer: NodeId): void {
+  reportUnreachable(peer: NodeId): void {
     if (this.halted() || this.role !== 'Leader') return;
     this.raw.reportUnreachable(peer);
   }
@@ -506,6 +486,7 @@ export class RaftNode {
     if (opts.transferLeadership !== false && this.isLeader) await this.handOverLeadership(2000).catch(() => undefined);
     this.stopped = true;
     clearInterval(this.ticker);
+    this.events.emit('halted');
     const err = new ClusterError('unavailable', `node ${this.id} is stopping`);
     this.failWaiters(err);
     // let an in-flight Ready finish its fsync so nothing acknowledged is lost
@@ -669,6 +650,7 @@ export class RaftNode {
     this.leader = leader;
     this.electionLog.transition(prev, { role: this.role, leader, term });
     if (leader !== null) for (const w of [...this.leaderWaiters]) w();
+    if (leader !== prev.leader) this.events.emit('leader', leader);
   }
 
   private roleName(raw: string): RoleName {
@@ -792,6 +774,7 @@ export class RaftNode {
     this.removedFromCluster = true;
     clearInterval(this.ticker);
     this.logger.warn({ term: this.hs.term }, 'this node was removed from the cluster; it no longer takes part');
+    this.events.emit('halted');
     this.failWaiters(new ClusterError('unavailable', `node ${this.id} was removed from the cluster`));
     // give the final acknowledgements a moment to leave before the links close
     setTimeout(() => this.transport.setPeers(new Map()), 500).unref();
@@ -967,6 +950,7 @@ export class RaftNode {
     // longer answers; a refused connection is the clearest signal (their linkDown starts an election)
     void this.transport.stop().catch(() => undefined);
     this.failWaiters(new ClusterError('unavailable', `node ${this.id} stepped down after a storage failure: ${err.message}`));
+    this.events.emit('halted');
   }
 
   private failWaiters(err: ClusterError): void {

@@ -11,9 +11,11 @@ import type { NodeId } from '../raft/types.js';
 import { RemoteError, TransportError } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
 import { encodeCommand, type Command } from './commands.js';
-import { ClusterError, type ClusterErrorCode } from './errors.js';
+import { ClusterError, isClusterErrorCode } from './errors.js';
 import { OBJECT_ID_RE, type ObjectMeta } from './object-store.js';
+import type { ClusterApi, MemberChangeResult, Readiness, StoredObject } from './api.js';
 import type { RaftNode } from './raft-node.js';
+import type { ClusterStatusView } from './status-view.js';
 
 export const RPC_PROPOSE = 'propose';
 
@@ -28,9 +30,6 @@ export function objectIdForKey(key: string): string {
 export const RPC_ADMIN = 'admin';
 
 const MEMBER_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-const CLUSTER_CODES = new Set<ClusterErrorCode>([
-  'no_leader', 'unavailable', 'timeout', 'proposal_lost', 'change_in_progress', 'invalid_member', 'not_found', 'object_too_large',
-]);
 const RETRYABLE = new Set<string>(['no_leader', 'proposal_lost', 'link_down', 'link_lost', 'not_leader']);
 
 export interface ServiceOptions {
@@ -43,17 +42,33 @@ export interface ServiceOptions {
   logger: Logger;
 }
 
-export interface MemberChangeResult {
-  status: number;
-  body: Record<string, unknown>;
-}
 
 type AdminRequest =
   | { op: 'add'; id: NodeId; raft_address: string }
   | { op: 'remove'; id: NodeId }
   | { op: 'transfer'; to?: NodeId };
 
-export class ClusterService {
+/** The put command for a finished stego image; the id is chosen here, before proposing (see above). */
+export function putCommand(png: Buffer, sha256: string, maxObjectBytes: number, idempotencyKey?: string): Extract<Command, { kind: 'put' }> {
+  if (png.length > maxObjectBytes) {
+    throw new ClusterError('object_too_large', `the stego image is ${png.length} bytes; the object limit is ${maxObjectBytes} bytes`);
+  }
+  return {
+    kind: 'put',
+    id: idempotencyKey === undefined ? randomUUID() : objectIdForKey(idempotencyKey),
+    sha256: Buffer.from(sha256, 'hex'),
+    createdAt: Date.now(),
+    contentType: 'image/png',
+    bytes: png,
+  };
+}
+
+/** What a put stores, as the answer to a write whose object is not in the store (deleted meanwhile). */
+export function putMeta(cmd: Extract<Command, { kind: 'put' }>): ObjectMeta {
+  return { id: cmd.id, sha256: Buffer.from(cmd.sha256).toString('hex'), size: cmd.bytes.byteLength, contentType: cmd.contentType, createdAt: cmd.createdAt };
+}
+
+export class ClusterService implements ClusterApi {
   private changeInProgress: string | null = null;
   /** A learner added with 202 and still waiting to be promoted in the background. */
   private pendingLearner: { id: NodeId; cancelled: boolean } | null = null;
@@ -78,6 +93,27 @@ export class ClusterService {
     return this.opts.maxObjectBytes;
   }
 
+  get leaderId(): NodeId | null {
+    return this.node.leaderId;
+  }
+
+  get storageFailure(): { message: string } | undefined {
+    return this.node.storageFailure;
+  }
+
+  assertServing(): void {
+    this.node.assertServing();
+  }
+
+  status(): Promise<ClusterStatusView> {
+    return Promise.resolve(this.node.status());
+  }
+
+  readiness(): Promise<Readiness> {
+    const r = this.node.readiness();
+    return Promise.resolve({ ...r, leader_id: this.node.leaderId, applied_index: this.node.appliedIndex });
+  }
+
   // ---- objects ------------------------------------------------------------------------------------
 
   /**
@@ -86,20 +122,15 @@ export class ClusterService {
    * died mid-request) answers with the object the first attempt created instead of storing a duplicate.
    */
   async putObject(png: Buffer, sha256: string, idempotencyKey?: string): Promise<ObjectMeta> {
-    if (png.length > this.opts.maxObjectBytes) {
-      throw new ClusterError('object_too_large', `the stego image is ${png.length} bytes; the object limit is ${this.opts.maxObjectBytes} bytes`);
-    }
-    const cmd: Command = {
-      kind: 'put',
-      id: idempotencyKey === undefined ? randomUUID() : objectIdForKey(idempotencyKey),
-      sha256: Buffer.from(sha256, 'hex'),
-      createdAt: Date.now(),
-      contentType: 'image/png',
-      bytes: png,
-    };
-    await this.write(encodeCommand(cmd));
-    // applied here before write() resolved: this is the object as stored (an earlier attempt's, on a retry)
-    return this.node.store.get(cmd.id) ?? { id: cmd.id, sha256, size: png.length, contentType: cmd.contentType, createdAt: cmd.createdAt };
+    const cmd = putCommand(png, sha256, this.opts.maxObjectBytes, idempotencyKey);
+    return this.putEncoded(encodeCommand(cmd), putMeta(cmd));
+  }
+
+  /** Writes an encoded put command; answers with the object as stored (an earlier attempt's, on a retry). */
+  async putEncoded(data: Uint8Array, meta: ObjectMeta): Promise<ObjectMeta> {
+    await this.write(data);
+    // applied here before write() resolved
+    return this.node.store.get(meta.id) ?? meta;
   }
 
   /** False when the object does not exist (as of a linearizable read). */
@@ -111,18 +142,28 @@ export class ClusterService {
     return true;
   }
 
-  async getObject(id: string, stale: boolean): Promise<{ meta: ObjectMeta; bytes: Buffer } | undefined> {
+  async getObject(id: string, stale: boolean): Promise<StoredObject | undefined> {
+    const meta = await this.locate(id, stale);
+    const bytes = meta && (await this.node.store.read(id));
+    return meta && bytes ? { meta, bytes } : undefined;
+  }
+
+  /** As getObject, with bytes nobody else holds (to be moved to another thread). */
+  async getObjectDetached(id: string, stale: boolean): Promise<{ meta: ObjectMeta; bytes: Uint8Array } | undefined> {
+    const meta = await this.locate(id, stale);
+    const bytes = meta && (await this.node.store.readDetached(id));
+    return meta && bytes ? { meta, bytes } : undefined;
+  }
+
+  private async locate(id: string, stale: boolean): Promise<ObjectMeta | undefined> {
     if (!OBJECT_ID_RE.test(id)) return undefined;
-    if (stale) this.node.assertServingReads();
+    if (stale) this.node.assertServing();
     else await this.node.readBarrier();
-    const meta = this.node.store.get(id);
-    if (!meta) return undefined;
-    const bytes = await this.node.store.read(id);
-    return bytes ? { meta, bytes } : undefined;
+    return this.node.store.get(id);
   }
 
   async listObjects(stale: boolean): Promise<ObjectMeta[]> {
-    if (stale) this.node.assertServingReads();
+    if (stale) this.node.assertServing();
     else await this.node.readBarrier();
     return this.node.store.list();
   }
@@ -285,7 +326,7 @@ export class ClusterService {
       await this.node.handOverLeadership(this.opts.requestTimeoutMs);
       const forwarded = this.admin({ op: 'remove', id });
       forwarded.catch(() => undefined);
-      const removed = this.untilRemoved(this.opts.requestTimeoutMs).then(() => ({
+      const removed = this.untilRemoved(this.opts.requestTimeoutMs).then((): MemberChangeResult => ({
         status: 200,
         body: { id, removed: true, voters: this.node.confState().voters, learners: this.node.confState().learners },
       }));
@@ -345,7 +386,7 @@ function decodeIndex(b: Uint8Array): number {
 
 /** A remote cluster error keeps its code (and so its HTTP status) on this side of the link. */
 function fromRemote(e: unknown): Error {
-  if (e instanceof RemoteError && CLUSTER_CODES.has(e.code as ClusterErrorCode)) return new ClusterError(e.code as ClusterErrorCode, e.message);
+  if (e instanceof RemoteError && isClusterErrorCode(e.code)) return new ClusterError(e.code, e.message);
   return e as Error;
 }
 

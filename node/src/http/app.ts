@@ -14,13 +14,15 @@ import { errorHandler } from './middleware/error-handler.js';
 import { requestContext } from './middleware/request-context.js';
 import { bodyLimit } from './middleware/body-limit.js';
 import { stegoRouter } from './routes/stego.js';
-import { metaRouter } from './routes/meta.js';
+import { metaRouter, type MetricsSource } from './routes/meta.js';
 
 export interface AppDeps {
   pool: StegoPool;
   config: HttpConfig;
   logger: Logger;
   registry: Registry;
+  /** What /metrics serves; `registry` when absent (the node adds its consensus thread's metrics). */
+  metrics?: MetricsSource;
   /** Routers mounted after the built-in ones (cluster status, objects, admin). */
   extraRouters?: Router[];
 }
@@ -42,7 +44,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorHandler(deps.logger));
   app.use(requestContext(deps.logger, deps.registry));
   app.use(bodyLimit(deps.config.bodyLimitBytes));
-  const routers = [stegoRouter({ pool: deps.pool, config: deps.config }), metaRouter(deps.registry), ...(deps.extraRouters ?? [])];
+  const routers = [stegoRouter({ pool: deps.pool, config: deps.config }), metaRouter(deps.metrics ?? deps.registry), ...(deps.extraRouters ?? [])];
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true, methodNotAllowed: notAllowed, notImplemented }));

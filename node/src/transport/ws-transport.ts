@@ -27,7 +27,14 @@ export interface TransportMetricsSink {
   authFailure?(claimedPeer: NodeId | undefined, reason: string): void;
   linkUp?(peer: NodeId): void;
   linkDown?(peer: NodeId): void;
-  dropped?(peer: NodeId, reason: 'link_down' | 'backpressure'): void;
+}
+
+/**
+ * What the transport tells Raft (etcd's ReportUnreachable): a message to `peer` was dropped (no link, or
+ * its in-flight cap reached), so the leader should stop streaming optimistically to it and probe again.
+ */
+export interface RaftReporter {
+  reportUnreachable(peer: NodeId, reason: 'link_down' | 'backpressure'): void;
 }
 
 export interface WsTransportOptions {
@@ -44,6 +51,7 @@ export interface WsTransportOptions {
   clusterId?: string;
   logger?: TransportLogger;
   metrics?: TransportMetricsSink;
+  raft?: RaftReporter;
   /** Frames without entry payload may exceed maxInflightBytes by this much (votes, heartbeats, responses). */
   controlReserveBytes?: number;
   pingIntervalMs?: number;
@@ -683,7 +691,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 
   private drop(p: PeerState, reason: 'link_down' | 'backpressure'): void {
     p.droppedMsgs++;
-    this.cfg.metrics?.dropped?.(p.id, reason);
+    this.cfg.raft?.reportUnreachable(p.id, reason);
   }
 
   private countAuthFailure(claimed: NodeId | undefined, reason: string): void {

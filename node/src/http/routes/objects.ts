@@ -4,7 +4,8 @@ import { createHash, webcrypto } from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import getRawBody from 'raw-body';
-import { IDEMPOTENCY_KEY_RE, type ClusterService } from '../../cluster/service.js';
+import type { ClusterApi } from '../../cluster/api.js';
+import { IDEMPOTENCY_KEY_RE } from '../../cluster/service.js';
 import { ClusterError } from '../../cluster/errors.js';
 import type { StegoPool } from '../../workers/stego-pool.js';
 import type { HttpConfig } from '../http-config.js';
@@ -15,18 +16,18 @@ import { StegoError } from '../../stego/errors.js';
 import { coverLoader } from './stego.js';
 
 export interface ObjectRouteDeps {
-  service: ClusterService;
+  service: ClusterApi;
   pool: StegoPool;
   config: HttpConfig;
 }
 
 /** Every cluster response names the node that answered and the leader it knows (empty when none). */
-export function stegoHeaders(service: ClusterService): Middleware {
+export function stegoHeaders(service: ClusterApi): Middleware {
   return async function setStegoHeaders(ctx, next) {
     ctx.state.stegoStart = performance.now();
     ctx.set('X-Stego-Node', service.id);
     const set = (): void => {
-      ctx.set('X-Stego-Leader', service.node.leaderId ?? '');
+      ctx.set('X-Stego-Leader', service.leaderId ?? '');
     };
     set();
     try {
@@ -92,7 +93,7 @@ export function objectsRouter({ service, pool, config }: ObjectRouteDeps): Route
 
   // Refuse before reading a (large) body when this node cannot take part in a write at all.
   const serving: Middleware = async (_ctx, next) => {
-    service.node.assertServing();
+    service.assertServing();
     await next();
   };
 
