@@ -4,6 +4,7 @@
 // else, so client load cannot delay a heartbeat. Everything comes from the environment (see `--help`);
 // logs are JSON lines on stdout.
 import './cluster/uv-threadpool.js';
+import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { ConsensusThread } from './cluster/consensus-thread.js';
 import { ConfigError, helpText, loadConfig, type NodeConfig } from './config.js';
@@ -27,6 +28,10 @@ interface Running {
 async function start(cfg: NodeConfig): Promise<Running> {
   const logger = createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel as LevelWithSilent });
   const registry = processRegistry();
+  // The first async fs call starts libuv's threadpool, whose threads inherit the caller's nice value:
+  // start it from this thread, so the pool (fsync, but also PNG deflate) does not inherit the consensus
+  // thread's raised priority.
+  await mkdir(cfg.dataDir, { recursive: true });
   const consensus = await ConsensusThread.start(cfg, logger, () => process.exit(1));
 
   const pool = new StegoPool({ registry, maxPixels: cfg.maxPixels, maxQueue: cfg.poolQueue, ...(cfg.workers > 0 ? { size: cfg.workers } : {}) });

@@ -35,6 +35,9 @@ export class ConsensusThread implements ClusterApi {
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private exited: Error | undefined;
+  /** Bytes of put commands handed to the consensus thread and not answered yet. */
+  private pendingWriteBytes = 0;
+  private readonly maxPendingWriteBytes: number;
 
   private constructor(
     private readonly worker: Worker,
@@ -44,6 +47,7 @@ export class ConsensusThread implements ClusterApi {
   ) {
     this.id = cfg.nodeId;
     this.maxObjectBytes = cfg.maxObjectBytes;
+    this.maxPendingWriteBytes = cfg.maxPendingWriteBytes;
   }
 
   /**
@@ -96,10 +100,24 @@ export class ConsensusThread implements ClusterApi {
     return this.call('readiness', {});
   }
 
+  /**
+   * Admission: object bytes waiting for commit are bounded (one write always passes, however large), so
+   * a burst of large uploads is answered 503 busy at once instead of queueing hundreds of MB of appends
+   * and fsyncs in front of everyone's writes.
+   */
   async putObject(png: Buffer, sha256: string, idempotencyKey?: string): Promise<ObjectMeta> {
     const cmd = putCommand(png, sha256, this.maxObjectBytes, idempotencyKey);
+    const size = png.byteLength;
+    if (this.pendingWriteBytes > 0 && this.pendingWriteBytes + size > this.maxPendingWriteBytes) {
+      throw new ClusterError('busy', `node ${this.id} has ${this.pendingWriteBytes} object bytes waiting for commit; retry shortly`);
+    }
     const data = ownedBytes(encodeCommand(cmd));
-    return this.call('putEncoded', { data, meta: putMeta(cmd) }, [data.buffer as ArrayBuffer]);
+    this.pendingWriteBytes += size;
+    try {
+      return await this.call('putEncoded', { data, meta: putMeta(cmd) }, [data.buffer as ArrayBuffer]);
+    } finally {
+      this.pendingWriteBytes -= size;
+    }
   }
 
   deleteObject(id: string): Promise<boolean> {

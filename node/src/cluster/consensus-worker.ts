@@ -3,6 +3,7 @@
 // HTTP parsing, hashing and PNG work stay on the main thread and its worker pool, so a tick, a heartbeat
 // or a vote never waits behind client work. It answers the narrow API of consensus-protocol.ts.
 import { readdir, rm } from 'node:fs/promises';
+import { constants as osConstants, setPriority } from 'node:os';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LevelWithSilent } from 'pino';
@@ -39,8 +40,22 @@ async function removeStaleStagedSnapshots(dir: string): Promise<void> {
   for (const n of names) if (n.endsWith('.snap')) await rm(path.join(dir, n), { force: true });
 }
 
+/**
+ * On Linux a nice value belongs to a thread, and setPriority(pid 0) changes the calling thread's only:
+ * the consensus thread asks the scheduler to run it ahead of the HTTP thread and the PNG workers when the
+ * cores are saturated (needs CAP_SYS_NICE; without it the thread keeps the default priority).
+ */
+function raisePriority(logger: { warn(o: object, m: string): void }): void {
+  try {
+    setPriority(osConstants.priority.PRIORITY_ABOVE_NORMAL);
+  } catch (e) {
+    logger.warn({ err: (e as Error).message }, 'consensus thread priority not raised (no CAP_SYS_NICE); it competes with client work for CPU');
+  }
+}
+
 async function start(): Promise<void> {
   const logger = createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel as LevelWithSilent });
+  raisePriority(logger);
   // this thread's own registry (no process metrics: the main thread's registry has those); the main
   // thread appends its text to /metrics
   const registry = createRegistry({ defaultMetrics: false });

@@ -9,7 +9,8 @@ export type ClusterErrorCode =
   | 'change_in_progress' // one membership change at a time
   | 'invalid_member' // bad id/address, unknown member, removing the last voter...
   | 'not_found'
-  | 'object_too_large';
+  | 'object_too_large'
+  | 'busy'; // this node has as many object bytes waiting for commit as it admits: retry shortly
 
 const STATUS: Record<ClusterErrorCode, number> = {
   no_leader: 503,
@@ -20,13 +21,14 @@ const STATUS: Record<ClusterErrorCode, number> = {
   invalid_member: 400,
   not_found: 404,
   object_too_large: 413,
+  busy: 503,
 };
 
 export function isClusterErrorCode(code: unknown): code is ClusterErrorCode {
   return typeof code === 'string' && Object.hasOwn(STATUS, code);
 }
 
-const RETRYABLE = new Set<ClusterErrorCode>(['no_leader', 'unavailable', 'timeout', 'proposal_lost']);
+const RETRYABLE = new Set<ClusterErrorCode>(['no_leader', 'unavailable', 'timeout', 'proposal_lost', 'busy']);
 
 export class ClusterError extends Error {
   readonly status: number;

@@ -348,6 +348,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
         perMessageDeflate: false,
         maxPayload: this.cfg.maxFrameBytes,
         handshakeTimeout: this.cfg.handshakeTimeoutMs,
+        generateMask: ZERO_MASK,
       });
       p.dialSocket = ws;
       const clientNonce = newNonce();
@@ -710,6 +711,16 @@ function linksOf(p: PeerState): Link[] {
   return p.link ? [p.link, ...p.spares] : [...p.spares];
 }
 
+
+/**
+ * Client frames are sent with an all-zero mask, which ws (both ends) recognises and does not apply.
+ * Masking exists so browser scripts cannot shape bytes seen by intermediaries; these links carry only
+ * HMAC-authenticated peers on the raft port, and ws's JavaScript masking loop (without the optional
+ * native bufferutil) holds the consensus event loop ~50 ms per 16 MiB append on each end.
+ */
+function ZERO_MASK(mask: Buffer): void {
+  mask.fill(0);
+}
 
 // ws has no public per-connection frame limit; its receiver's `_maxPayload` is checked per frame.
 function setMaxFrameBytes(ws: WebSocket, bytes: number): void {
