@@ -561,6 +561,7 @@ export class RaftNode {
       this.logger.warn({ err: (e as Error).message, type: m.type, from: m.from }, 'core refused a message');
       return;
     }
+    this.sendUrgent();
     this.kick();
   }
 
@@ -585,7 +586,13 @@ export class RaftNode {
     if (this.lastTickAt > 0) this.metrics?.loopDelaySeconds.observe(Math.max(0, now - this.lastTickAt - this.opts.tickMs) / 1000);
     this.lastTickAt = now;
     this.raw.tick();
+    this.sendUrgent();
     if (this.raw.hasReady()) this.kick();
+  }
+
+  /** Heartbeats and their answers leave at once, even while a Ready's entries are being written. */
+  private sendUrgent(): void {
+    for (const m of this.raw.takeUrgentMessages()) this.send(m);
   }
 
   private halted(): boolean {
@@ -624,15 +631,13 @@ export class RaftNode {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, rd.hardState?.term ?? this.hs.term);
     if (rd.snapshot && rd.snapshot.index > 0) await this.installSnapshot(rd.snapshot);
-    // A leader may replicate in parallel with its own fsync (Raft thesis §10.2.1, as etcd does): it
-    // counts itself toward commit before its write is durable, but the commit index only leaves in a
-    // later Ready, which starts after this fsync, and nothing is applied before it. Everything else
-    // (votes, acknowledgements) is sent only once durable.
-    const early = this.role === 'Leader' && !this.changesTermOrVote(rd.hardState);
-    if (early) for (const m of rd.messages) this.send(m);
+    // The core says when this Ready's messages may leave before its own entries are durable (a leader
+    // replicating in parallel with its fsync, Raft thesis §10.2.1); otherwise votes and acknowledgements
+    // leave only once what they promise is on disk.
+    if (rd.sendBeforePersist) for (const m of rd.messages) this.send(m);
     if (rd.hardState || rd.entries.length > 0) await this.persist(rd.hardState, rd.entries, rd.mustSync, rd.snapshot !== undefined);
     if (this.failure) return;
-    if (!early) for (const m of rd.messages) this.send(m);
+    if (!rd.sendBeforePersist) for (const m of rd.messages) this.send(m);
     if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.releaseRead(rs.index, rs.ctx);
     this.maybeSnapshot();
@@ -668,10 +673,6 @@ export class RaftNode {
       default:
         return 'Unknown';
     }
-  }
-
-  private changesTermOrVote(hs: HardState | undefined): boolean {
-    return hs !== undefined && (hs.term !== this.hs.term || hs.vote !== this.hs.vote);
   }
 
   /**
