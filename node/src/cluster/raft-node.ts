@@ -22,6 +22,8 @@ import type { RaftMetrics, RoleName, PeerSample } from '../metrics/raft.js';
 import { decodeConfChange, type ConfChange } from '../raft/confchange.js';
 import { ConfChangeError, NotLeaderError, ProposalDroppedError } from '../raft/errors.js';
 import type { Message } from '../raft/message.js';
+import type { PeerProgress } from '../raft/progress.js';
+import type { Role } from '../raft/raft.js';
 import { RawNode, type Ready } from '../raft/rawnode.js';
 import { MemoryStorage } from '../raft/storage.js';
 import type { ConfState, Entry, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
@@ -60,13 +62,8 @@ export interface RaftNodeOptions
   randomSeed?: number;
 }
 
-/** Shape of RawNode.status() we rely on (progress only on the leader). */
-interface CoreProgress {
-  match: number;
-  next: number;
-  state?: string;
-  recentActive?: boolean;
-}
+
+const ROLE_NAMES: Record<Role, RoleName> = { leader: 'Leader', candidate: 'Candidate', preCandidate: 'PreCandidate', follower: 'Follower' };
 
 const BOOTSTRAP_INDEX = 1;
 const BOOTSTRAP_TERM = 1;
@@ -110,8 +107,8 @@ export class RaftNode {
   private failure: StorageError | undefined;
   private removedFromCluster = false;
 
-  private role: RoleName = 'Follower';
-  private leader: NodeId | null = null;
+  /** The soft state of the last Ready, to log and count transitions (the current one is the core's). */
+  private lastSoft: { role: RoleName; leader: NodeId | null } = { role: 'Follower', leader: null };
   private lastKnownLeader: NodeId | null = null;
   private hs: HardState;
   /** The hard state last written to the durable log. */
@@ -219,7 +216,7 @@ export class RaftNode {
   // ---- public API used by the HTTP layer and admin operations ---------------------------------------
 
   get leaderId(): NodeId | null {
-    return this.failure || this.removedFromCluster ? null : this.leader;
+    return this.failure || this.removedFromCluster ? null : this.raw.leader;
   }
 
   get isLeader(): boolean {
@@ -231,11 +228,11 @@ export class RaftNode {
   }
 
   get commitIndex(): number {
-    return this.hs.commit;
+    return this.raw.commitIndex;
   }
 
   get term(): number {
-    return this.hs.term;
+    return this.raw.term;
   }
 
   get storageFailure(): StorageError | undefined {
@@ -255,8 +252,8 @@ export class RaftNode {
     if (this.failure) return { ready: false, reason: `storage failed: ${this.failure.message}` };
     if (this.removedFromCluster) return { ready: false, reason: 'removed from the cluster' };
     if (this.stopped) return { ready: false, reason: 'stopping' };
-    if (this.leader === null) return { ready: false, reason: 'no leader known' };
-    const commit = Math.max(this.hs.commit, this.leaderCommitSeen);
+    if (this.raw.leader === null) return { ready: false, reason: 'no leader known' };
+    const commit = Math.max(this.raw.commitIndex, this.leaderCommitSeen);
     if (this.applied < commit) return { ready: false, reason: `catching up (applied ${this.applied} < commit ${commit})` };
     return { ready: true, reason: 'ok' };
   }
@@ -330,7 +327,7 @@ export class RaftNode {
     const attemptMs = Math.max(500, 4 * this.opts.electionTicks * this.opts.tickMs);
     for (;;) {
       this.assertServing();
-      if (this.leader === null) await this.waitForLeader(this.leaderWaitMs());
+      if (this.raw.leader === null) await this.waitForLeader(this.leaderWaitMs());
       const left = deadline - Date.now();
       const index = await this.requestReadIndex(Math.min(attemptMs, Math.max(1, left))).catch((e: unknown) => {
         if ((e as ClusterError).code === 'timeout' && Date.now() < deadline - 10) return undefined;
@@ -369,13 +366,15 @@ export class RaftNode {
   /** Resolves when a leader is known (or rejects with no_leader after `ms`). */
   waitForLeader(ms: number): Promise<NodeId> {
     this.assertServing();
-    if (this.leader !== null) return Promise.resolve(this.leader);
+    const known = this.raw.leader;
+    if (known !== null) return Promise.resolve(known);
     return new Promise((resolve, reject) => {
       const done = (): void => {
-        if (this.leader === null) return;
+        const leader = this.raw.leader;
+        if (leader === null) return;
         clearTimeout(timer);
         this.leaderWaiters.delete(done);
-        resolve(this.leader);
+        resolve(leader);
       };
       const timer = setTimeout(() => {
         this.leaderWaiters.delete(done);
@@ -390,10 +389,10 @@ export class RaftNode {
    * request that failed against the old leader retries as soon as there is a new one, without polling.
    */
   waitForLeaderChange(previous: NodeId | null, ms: number): Promise<void> {
-    if (this.leader !== null && this.leader !== previous) return Promise.resolve();
+    if (this.raw.leader !== null && this.raw.leader !== previous) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
-        if (this.leader === null || this.leader === previous) return;
+        if (this.raw.leader === null || this.raw.leader === previous) return;
         clearTimeout(timer);
         this.leaderWaiters.delete(done);
         resolve();
@@ -423,7 +422,7 @@ export class RaftNode {
    * streaming optimistically to it and probes again, instead of waiting for the window to time out.
    */
   reportUnreachable(peer: NodeId): void {
-    if (this.halted() || this.role !== 'Leader') return;
+    if (this.halted() || this.raw.role !== 'leader') return;
     this.raw.reportUnreachable(peer);
   }
 
@@ -437,7 +436,11 @@ export class RaftNode {
     return this.mem.lastIndex();
   }
 
+  /** Read at one instant from the core: the term and the leader always belong together. */
   status(): ClusterStatusView {
+    const term = this.raw.term;
+    const leader = this.leaderId;
+    const role = this.currentRole();
     const members = this.store.members();
     const ids = new Set<NodeId>([...this.conf.voters, ...this.conf.learners]);
     if (ids.size === 0) ids.add(this.id);
@@ -450,14 +453,14 @@ export class RaftNode {
       const view: NodeStatusView = { id, role: 'Unknown', healthy: false, voter, raft_address: members.get(id) ?? null };
       if (id === this.id) {
         view.healthy = this.failure === undefined && !this.removedFromCluster;
-        view.role = view.healthy ? this.role : 'Unknown';
+        view.role = role;
       } else {
         const link = links.get(id);
         const heard = this.lastHeard.get(id);
         const contact = link?.lastContactMs ?? (heard === undefined ? undefined : now - heard);
         if (contact !== undefined) view.last_contact_ms = contact;
         view.healthy = (link?.connected ?? false) && (contact === undefined || contact < stale);
-        if (view.healthy) view.role = id === this.leader ? 'Leader' : voter ? 'Follower' : 'Learner';
+        if (view.healthy) view.role = id === leader ? 'Leader' : voter ? 'Follower' : 'Learner';
       }
       const p = progress.get(id);
       if (p) {
@@ -468,9 +471,9 @@ export class RaftNode {
     });
     return {
       node_id: this.id,
-      term: this.hs.term,
-      leader_id: this.leaderId,
-      commit_index: this.hs.commit,
+      term,
+      leader_id: leader,
+      commit_index: this.raw.commitIndex,
       applied_index: this.applied,
       last_index: this.mem.lastIndex(),
       snapshot_index: this.snapshotIndex,
@@ -504,7 +507,8 @@ export class RaftNode {
     this.transferLeader(target);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (this.leader !== null && this.leader !== this.id) return this.leader;
+      const leader = this.raw.leader;
+      if (leader !== null && leader !== this.id) return leader;
       await new Promise((r) => setTimeout(r, 5));
     }
     throw new ClusterError('timeout', `leadership did not move to ${target} within ${timeoutMs} ms`);
@@ -531,7 +535,7 @@ export class RaftNode {
     this.transport.on('message', (m) => this.onMessage(m as unknown as Message));
     this.transport.on('linkDown', (peer) => {
       if (this.halted()) return;
-      if (peer === this.leader) this.electionLog.leaderLinkLost();
+      if (peer === this.raw.leader) this.electionLog.leaderLinkLost();
       this.raw.peerLinkLost(peer);
       this.kick();
     });
@@ -554,7 +558,7 @@ export class RaftNode {
       return;
     }
     if (m.type === 'timeoutNow') this.electionLog.timeoutNowReceived();
-    if (m.type === 'app' && m.term >= this.hs.term && m.commit > this.leaderCommitSeen) this.leaderCommitSeen = m.commit;
+    if (m.type === 'app' && m.term >= this.raw.term && m.commit > this.leaderCommitSeen) this.leaderCommitSeen = m.commit;
     try {
       this.raw.step(m);
     } catch (e) {
@@ -629,7 +633,7 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, rd.hardState?.term ?? this.hs.term);
+    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, rd.hardState?.term ?? this.raw.term);
     if (rd.snapshot && rd.snapshot.index > 0) await this.installSnapshot(rd.snapshot);
     // The core says when this Ready's messages may leave before its own entries are durable (a leader
     // replicating in parallel with its fsync, Raft thesis §10.2.1); otherwise votes and acknowledgements
@@ -643,36 +647,29 @@ export class RaftNode {
     this.maybeSnapshot();
   }
 
-  private onSoftState(roleRaw: string, leader: NodeId | null, term: number): void {
-    const prev = { role: this.role, leader: this.leader, term: this.hs.term };
-    this.role = this.roleName(roleRaw);
-    if (this.role !== 'Leader') this.heartbeatsInFlight.clear();
+  private onSoftState(role: Role, leader: NodeId | null, term: number): void {
+    const prev = { ...this.lastSoft, term: this.hs.term };
+    const next = { role: this.roleName(role), leader };
+    this.lastSoft = next;
+    if (next.role !== 'Leader') this.heartbeatsInFlight.clear();
     // a change is a *different* leader becoming known (a gap with no leader in between does not count twice)
     if (leader !== null && leader !== this.lastKnownLeader) {
       this.metrics?.leaderChanges.inc();
       this.lastKnownLeader = leader;
     }
-    this.leader = leader;
-    this.electionLog.transition(prev, { role: this.role, leader, term });
+    this.electionLog.transition(prev, { ...next, term });
     if (leader !== null) for (const w of [...this.leaderWaiters]) w();
     if (leader !== prev.leader) this.events.emit('leader', leader);
   }
 
-  private roleName(raw: string): RoleName {
-    switch (raw.toLowerCase().replace(/[^a-z]/g, '')) {
-      case 'leader':
-        return 'Leader';
-      case 'candidate':
-        return 'Candidate';
-      case 'precandidate':
-        return 'PreCandidate';
-      case 'follower':
-        return this.conf.learners.includes(this.id) ? 'Learner' : 'Follower';
-      case 'learner':
-        return 'Learner';
-      default:
-        return 'Unknown';
-    }
+  private roleName(role: Role): RoleName {
+    if (role === 'follower' && this.conf.learners.includes(this.id)) return 'Learner';
+    return ROLE_NAMES[role];
+  }
+
+  /** This node's role now, from the core ('Unknown' once it stopped taking part). */
+  private currentRole(): RoleName {
+    return this.failure || this.removedFromCluster ? 'Unknown' : this.roleName(this.raw.role);
   }
 
   /**
@@ -766,7 +763,6 @@ export class RaftNode {
     this.conf = this.raw.applyConfChange(cc);
     this.logger.info({ index: e.index, change: cc, voters: this.conf.voters, learners: this.conf.learners }, 'membership change applied');
     const isMember = this.conf.voters.includes(this.id) || this.conf.learners.includes(this.id);
-    if (this.role === 'Follower' || this.role === 'Learner') this.role = this.roleName('follower');
     this.updatePeers();
     if (wasMember && !isMember) this.leaveCluster();
   }
@@ -940,8 +936,7 @@ export class RaftNode {
     const err = e instanceof StorageError ? e : new StorageErrorLike((e as Error)?.message ?? String(e));
     this.failure = err;
     clearInterval(this.ticker);
-    const wasLeader = this.role === 'Leader';
-    this.role = 'Unknown';
+    const wasLeader = this.raw.role === 'leader';
     this.electionLog.storageFailure(this.hs.term, err);
     this.logger.fatal(
       { err: err.message, code: err.code, was_leader: wasLeader, term: this.hs.term },
@@ -977,19 +972,17 @@ export class RaftNode {
 
   // ---- observability ------------------------------------------------------------------------------
 
-  private progressMap(): Map<NodeId, CoreProgress> {
-    if (this.role !== 'Leader') return new Map();
-    const st = this.raw.status() as unknown as { progress?: Map<NodeId, CoreProgress> | Record<NodeId, CoreProgress> };
-    const p = st.progress;
-    if (!p) return new Map();
-    return p instanceof Map ? p : new Map(Object.entries(p));
+  private progressMap(): Map<NodeId, PeerProgress> {
+    if (this.raw.role !== 'leader') return new Map();
+    return new Map(Object.entries(this.raw.status().progress));
   }
+
 
   private metricsSource() {
     return {
-      term: () => this.hs.term,
-      role: () => (this.failure || this.removedFromCluster ? ('Unknown' as const) : this.role),
-      commitIndex: () => this.hs.commit,
+      term: () => this.raw.term,
+      role: () => this.currentRole(),
+      commitIndex: () => this.raw.commitIndex,
       appliedIndex: () => this.applied,
       storageFailed: () => this.failure !== undefined,
       peers: (): PeerSample[] => {
