@@ -72,7 +72,11 @@ async function start(): Promise<void> {
     maxInflightBytes: cfg.maxInflightBytes,
     snapshotStagingDir: stagingDir,
     logger: logger.child({ component: 'transport' }),
-    raft: { reportUnreachable: (peer) => node?.reportUnreachable(peer) },
+    raft: {
+      reportUnreachable: (peer) => node?.reportUnreachable(peer),
+      isRemoved: (peer) => node?.store.isRemoved(peer) ?? false,
+      reportRemoved: (peer) => node?.removedBy(peer),
+    },
   });
   node = await RaftNode.start({
     id: cfg.nodeId,

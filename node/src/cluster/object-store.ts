@@ -38,6 +38,8 @@ export interface SnapshotManifest {
   term: number;
   conf: ConfState;
   members: [NodeId, string][];
+  /** Ids removed from the cluster and not added again (absent in snapshots of older versions). */
+  removed?: NodeId[];
   objects: ManifestObject[];
 }
 
@@ -126,6 +128,8 @@ interface Capture {
 export class ObjectStore {
   private objects = new Map<string, StoredObject>();
   private memberAddrs = new Map<NodeId, string>();
+  /** Members removed (and not added again): their links are refused with reason 'removed'. */
+  private removedIds = new Set<NodeId>();
   /** The newest snapshot file objects point into (undefined until the first snapshot is loaded). */
   private backing: SnapshotFile | undefined;
   /** Bumped by every restore: captures and switches from before it no longer apply. */
@@ -168,6 +172,10 @@ export class ObjectStore {
 
   list(): ObjectMeta[] {
     return this.sortedRecords().map((o) => o.meta);
+  }
+
+  isRemoved(id: NodeId): boolean {
+    return this.removedIds.has(id);
   }
 
   members(): Map<NodeId, string> {
@@ -242,9 +250,11 @@ export class ObjectStore {
         return;
       case 'setMember':
         this.memberAddrs.set(cmd.id, cmd.address);
+        this.removedIds.delete(cmd.id);
         return;
       case 'removeMember':
         this.memberAddrs.delete(cmd.id);
+        this.removedIds.add(cmd.id);
         return;
     }
   }
@@ -282,7 +292,7 @@ export class ObjectStore {
       offset += r.meta.size;
       return m;
     });
-    const manifest: SnapshotManifest = { index: meta.index, term: meta.term, conf: meta.conf, members, objects };
+    const manifest: SnapshotManifest = { index: meta.index, term: meta.term, conf: meta.conf, members, removed: [...this.removedIds].sort(), objects };
     const header = encodeHeader(manifest);
     const files = new Set<SnapshotFile>();
     for (const loc of locs) if ('file' in loc) files.add(loc.file);
@@ -353,6 +363,7 @@ export class ObjectStore {
     this.written = undefined;
     this.objects = new Map(manifest.objects.map((o) => [o.id, { meta: stripOffset(o), loc: { file: next, offset: dataStart + o.offset } }]));
     this.memberAddrs = new Map(manifest.members);
+    this.removedIds = new Set(Array.isArray(manifest.removed) ? manifest.removed.filter((id) => typeof id === 'string') : []);
     this.backing?.supersede();
     this.backing = next;
     return manifest;

@@ -426,6 +426,18 @@ export class RaftNode {
     this.raw.reportUnreachable(peer);
   }
 
+  /**
+   * A member refused our link because we were removed (we missed the entry, e.g. we were down, or it
+   * was compacted into a snapshot we never received): stop taking part, as if we had applied it.
+   */
+  removedBy(peer: NodeId): void {
+    if (this.halted()) return;
+    const conf = this.raw.status().conf;
+    if (!conf.voters.includes(peer) && !conf.learners.includes(peer)) return; // only a member's word counts
+    this.logger.warn({ by: peer }, 'a member refused our link: this node was removed from the cluster');
+    this.leaveCluster();
+  }
+
   /** Leader only: replication progress of a peer. */
   progressOf(id: NodeId): { match: number; next: number } | undefined {
     const p = this.progressMap().get(id);

@@ -35,6 +35,10 @@ export interface TransportMetricsSink {
  */
 export interface RaftReporter {
   reportUnreachable(peer: NodeId, reason: 'link_down' | 'backpressure'): void;
+  /** True for a member removed from the cluster: its links are refused with reason 'removed'. */
+  isRemoved(peer: NodeId): boolean;
+  /** `peer` refused our link because we were removed from the cluster (we may not have learnt it). */
+  reportRemoved(peer: NodeId): void;
 }
 
 export interface WsTransportOptions {
@@ -388,6 +392,9 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
           if (!macMatches(this.secret, 'server', t, f.mac)) return finish(new Error(`${p.id} failed to prove the secret`), 'bad_mac');
           finish();
           this.adopt(p.id, ws, this.id, f.incarnation);
+        } else if (f?.t === 'deny' && f.code === REMOVED) {
+          finish(new Error(`${p.id} refused us: ${f.message}`));
+          this.cfg.raft?.reportRemoved(p.id);
         } else if (f?.t === 'deny') {
           finish(new Error(`${p.id} refused us: ${f.code} ${f.message}`), f.code);
         } else {
@@ -424,6 +431,14 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       if (f.to !== this.id || f.from === this.id) return refuse(f.from, 'wrong_peer', `this is node ${this.id}`);
       const claimed = this.transcript(f.from, this.id, serverNonce, f.nonce, f.incarnation);
       if (!macMatches(this.secret, 'client', claimed, f.mac)) return refuse(f.from, 'bad_mac', 'authentication failed');
+      if (this.cfg.raft?.isRemoved(f.from)) {
+        // not an authentication failure: a genuine former member, told why so it stops trying
+        done = true;
+        clearTimeout(timer);
+        ws.removeAllListeners('message');
+        ws.send(encodeFrame({ t: 'deny', code: REMOVED, message: `${f.from} was removed from cluster ${this.cfg.clusterId}` }), () => ws.close(CLOSE_AUTH, REMOVED));
+        return;
+      }
       done = true;
       clearTimeout(timer);
       const mine = this.transcript(f.from, this.id, serverNonce, f.nonce, this.incarnation);
@@ -718,6 +733,9 @@ function linksOf(p: PeerState): Link[] {
  * HMAC-authenticated peers on the raft port, and ws's JavaScript masking loop (without the optional
  * native bufferutil) holds the consensus event loop ~50 ms per 16 MiB append on each end.
  */
+/** The deny code a former member's link is refused with. */
+const REMOVED = 'removed';
+
 function ZERO_MASK(mask: Buffer): void {
   mask.fill(0);
 }
