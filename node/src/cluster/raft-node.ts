@@ -34,7 +34,7 @@ import { ElectionLog } from './election-log.js';
 import { ClusterError } from './errors.js';
 import { ObjectStore } from './object-store.js';
 import type { ClusterStatusView, NodeStatusView } from './status-view.js';
-import { AppliedWaiters, ProposalTracker } from './waiters.js';
+import { AppliedWaiters, ProposalTracker, until } from './waiters.js';
 
 /** The node's own settings come straight from NodeConfig (documented there), so the two cannot drift. */
 export interface RaftNodeOptions
@@ -91,7 +91,6 @@ export class RaftNode {
   private readonly proposals = new ProposalTracker();
   readonly appliedWaiters: AppliedWaiters;
   private readonly readWaiters = new Map<string, { resolve: (index: number) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  private readonly leaderWaiters = new Set<() => void>();
   /** Staged snapshot files received from the leader, by "index/term". */
   private readonly staged = new Map<string, string>();
   private readonly snapshotsSending = new Set<NodeId>();
@@ -364,45 +363,20 @@ export class RaftNode {
   }
 
   /** Resolves when a leader is known (or rejects with no_leader after `ms`). */
-  waitForLeader(ms: number): Promise<NodeId> {
+  async waitForLeader(ms: number): Promise<NodeId> {
     this.assertServing();
-    const known = this.raw.leader;
-    if (known !== null) return Promise.resolve(known);
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        const leader = this.raw.leader;
-        if (leader === null) return;
-        clearTimeout(timer);
-        this.leaderWaiters.delete(done);
-        resolve(leader);
-      };
-      const timer = setTimeout(() => {
-        this.leaderWaiters.delete(done);
-        reject(new ClusterError('no_leader', `no leader elected within ${ms} ms; retry shortly`));
-      }, ms);
-      this.leaderWaiters.add(done);
-    });
+    if (!(await until(this.events, 'leader', () => this.raw.leader !== null, ms))) {
+      throw new ClusterError('no_leader', `no leader elected within ${ms} ms; retry shortly`);
+    }
+    return this.raw.leader!;
   }
 
   /**
    * Resolves once a leader other than `previous` is known, or after `ms` (whatever is known then): a
    * request that failed against the old leader retries as soon as there is a new one, without polling.
    */
-  waitForLeaderChange(previous: NodeId | null, ms: number): Promise<void> {
-    if (this.raw.leader !== null && this.raw.leader !== previous) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        if (this.raw.leader === null || this.raw.leader === previous) return;
-        clearTimeout(timer);
-        this.leaderWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.leaderWaiters.delete(done);
-        resolve();
-      }, ms);
-      this.leaderWaiters.add(done);
-    });
+  async waitForLeaderChange(previous: NodeId | null, ms: number): Promise<void> {
+    await until(this.events, 'leader', () => this.raw.leader !== null && this.raw.leader !== previous, ms);
   }
 
   /** How long a request waits for an election before answering 503: a bit more than one slow election. */
@@ -517,12 +491,8 @@ export class RaftNode {
     const target = to ?? this.bestTransferTarget();
     if (target === undefined) throw new ClusterError('invalid_member', 'no other voter to hand leadership to');
     this.transferLeader(target);
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const leader = this.raw.leader;
-      if (leader !== null && leader !== this.id) return leader;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    const moved = (): boolean => this.raw.leader !== null && this.raw.leader !== this.id;
+    if (await until(this.events, 'leader', moved, timeoutMs)) return this.raw.leader!;
     throw new ClusterError('timeout', `leadership did not move to ${target} within ${timeoutMs} ms`);
   }
 
@@ -670,7 +640,6 @@ export class RaftNode {
       this.lastKnownLeader = leader;
     }
     this.electionLog.transition(prev, { ...next, term });
-    if (leader !== null) for (const w of [...this.leaderWaiters]) w();
     if (leader !== prev.leader) this.events.emit('leader', leader);
   }
 

@@ -13,6 +13,7 @@ import type { Transport } from '../transport/types.js';
 import { encodeCommand, type Command } from './commands.js';
 import { ClusterError, isClusterErrorCode } from './errors.js';
 import { OBJECT_ID_RE, type ObjectMeta } from './object-store.js';
+import { until } from './waiters.js';
 import type { ClusterApi, MemberChangeResult, Readiness, StoredObject } from './api.js';
 import type { RaftNode } from './raft-node.js';
 import type { ClusterStatusView } from './status-view.js';
@@ -346,12 +347,10 @@ export class ClusterService implements ClusterApi {
     });
   }
 
-  /** Resolves once this node has applied its own removal; never rejects (a timeout just never resolves). */
+  /** Resolves once this node has applied its own removal; rejects with timeout after `timeoutMs`. */
   private async untilRemoved(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.node.removed) {
-      if (Date.now() > deadline) return new Promise(() => undefined);
-      await sleep(10);
+    if (!(await until(this.node.events, 'halted', () => this.node.removed, timeoutMs))) {
+      throw new ClusterError('timeout', `${this.node.id} did not see its own removal within ${timeoutMs} ms`);
     }
   }
 
