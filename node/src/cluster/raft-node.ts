@@ -57,7 +57,7 @@ export interface RaftNodeOptions
   transport: Transport;
   logger: Logger;
   metrics?: RaftMetrics;
-  /** Test-only storage fault injection (E's hook). */
+  /** Test-only storage fault injection. */
   storageFaults?: StorageFaults;
   randomSeed?: number;
 }

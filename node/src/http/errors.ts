@@ -75,7 +75,7 @@ export function errorAnswer(e: unknown): ErrorAnswer {
   }
   const like = (e !== null && typeof e === 'object' ? e : {}) as ErrorLike;
   const status = statusOf(like);
-  // A status with a domain code (our errors, G's cluster errors) or http-errors' `expose` is meant for
+  // A status with a domain code (our errors, the cluster layer's errors) or http-errors' `expose` is meant for
   // the client; a bare 5xx from somewhere deep is not.
   const meant = status !== undefined && (typeof like.code === 'string' || like.expose === true);
   if (status !== undefined && meant) {
