@@ -94,6 +94,8 @@ const RAFT_PATH = '/raft';
 const HANDSHAKE_FRAME_BYTES = 16 << 10;
 /** Frames above this size take the bulk lane (see writeFrame). */
 const BULK_FRAME_BYTES = 64 << 10;
+/** Bulk frames larger than this are sent as `part` frames of this size (see pumpBulk). */
+const PART_BYTES = 256 << 10;
 /**
  * How long the smaller id keeps a duplicate link open before closing it: the bigger id may have adopted
  * that one first and be sending on it; closing it later than the handshake race lets that traffic land.
@@ -111,6 +113,10 @@ class Link {
   /** Large frames waiting for the previous large frame to reach the kernel (see writeFrame). */
   readonly bulkQueue: { buf: Buffer; done: (err?: Error) => void }[] = [];
   bulkWriting = false;
+  /** Sender: id of the last large frame split into parts. Receiver: the frame being reassembled. */
+  partSeq = 0;
+  partId: number | undefined;
+  parts: Uint8Array[] = [];
   constructor(
     readonly peer: NodeId,
     readonly ws: WebSocket,
@@ -602,16 +608,48 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     link.ws.send(buf, { binary: true }, done);
   }
 
+  /**
+   * Writes the bulk queue one frame at a time. A frame larger than PART_BYTES goes as `part` frames, each
+   * written only once the previous one reached the kernel: a heartbeat sent meanwhile goes between two
+   * parts, behind at most one part (plus what the kernel holds) instead of behind a whole 16 MiB append
+   * on the same TCP stream.
+   */
   private pumpBulk(link: Link): void {
     if (link.bulkWriting) return;
     const next = link.bulkQueue.shift();
     if (!next) return;
     link.bulkWriting = true;
-    this.rawSend(link, next.buf, (err) => {
+    const finish = (err?: Error): void => {
       link.bulkWriting = false;
       next.done(err);
       this.pumpBulk(link);
-    });
+    };
+    if (next.buf.length <= PART_BYTES) return this.rawSend(link, next.buf, finish);
+    const id = ++link.partSeq;
+    const writePart = (offset: number): void => {
+      if (link.closed) return finish(new Error('link closed'));
+      const end = Math.min(offset + PART_BYTES, next.buf.length);
+      const last = end === next.buf.length;
+      this.rawSend(link, encodeFrame({ t: 'part', id, last, data: next.buf.subarray(offset, end) }), (err) => {
+        if (err || last) finish(err);
+        else writePart(end);
+      });
+    };
+    writePart(0);
+  }
+
+  /** Reassembles a large frame from its parts (they arrive in order: one link, one bulk lane). */
+  private onPart(link: Link, f: FrameOf<'part'>): void {
+    if (link.partId !== f.id) {
+      link.partId = f.id;
+      link.parts = [];
+    }
+    link.parts.push(f.data);
+    if (!f.last) return;
+    const whole = Buffer.concat(link.parts);
+    link.parts = [];
+    link.partId = undefined;
+    this.onData(link, whole);
   }
 
   /**
@@ -638,6 +676,8 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     // one bad message (dropped, like a lost one), not a reason to cut the link and trigger elections.
     if (!f) return;
     switch (f.t) {
+      case 'part':
+        return this.onPart(link, f);
       case 'raft':
         return this.onRaft(link, f.msg);
       case 'req':

@@ -346,7 +346,10 @@ export async function runIsolationCases(opts: RunOptions): Promise<CaseResult[]>
       const record = (r: CaseResult): void => {
         results.push(r);
         log(formatResults([r]).split('\n')[1]!);
-        if (r.failed > 0 || r.ok === 0) log(`node output after ${r.name}:\n${cluster.dumpLogs().split('\n').slice(-60).join('\n')}`);
+        if (r.failed > 0 || r.ok === 0 || r.leaderChanges > 0) {
+          const lines = cluster.dumpLogs().split('\n').filter((l) => /"event"|fatal|"level":"(warn|error)"/.test(l));
+          log(`election and warning lines after ${r.name}:\n${lines.slice(-40).join('\n')}`);
+        }
       };
       if (opts.cases.includes('a')) {
         for (const n of s.embedBursts) record(await measureCase(cluster, `(a) ${n} concurrent embeds`, label, () => embedBurst(port, cover, n)));
