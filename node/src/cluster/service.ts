@@ -31,7 +31,8 @@ export function objectIdForKey(key: string): string {
 export const RPC_ADMIN = 'admin';
 
 const MEMBER_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-const RETRYABLE = new Set<string>(['no_leader', 'proposal_lost', 'link_down', 'link_lost', 'not_leader']);
+/** Failures of one attempt that a new attempt, against the leader known then, may not meet. */
+const RETRY_AGAINST_NEW_LEADER = new Set<string>(['no_leader', 'proposal_lost', 'link_down', 'link_lost', 'not_leader']);
 
 export interface ServiceOptions {
   requestTimeoutMs: number;
@@ -188,7 +189,7 @@ export class ClusterService implements ClusterApi {
       } catch (e) {
         const err = fromRemote(e);
         const code = (err as { code?: string }).code ?? '';
-        if (!RETRYABLE.has(code) || Date.now() > deadline - 20) throw asClusterError(err);
+        if (!RETRY_AGAINST_NEW_LEADER.has(code) || Date.now() > deadline - 20) throw asClusterError(err);
         this.opts.logger.debug({ attempt, code, err: err.message }, 'write retried after a leader change');
         // retry as soon as another leader is known; a bounded pause covers "same leader, try again"
         await this.node.waitForLeaderChange(leader, Math.min(100, 10 * (attempt + 1)));
@@ -229,7 +230,7 @@ export class ClusterService implements ClusterApi {
       } catch (e) {
         const err = fromRemote(e);
         const code = (err as { code?: string }).code ?? '';
-        if (!RETRYABLE.has(code) || attempt >= 5) throw asClusterError(err);
+        if (!RETRY_AGAINST_NEW_LEADER.has(code) || attempt >= 5) throw asClusterError(err);
         await sleep(50 * (attempt + 1));
       }
     }
