@@ -32,9 +32,7 @@ export type Frame =
   | { t: 'welcome'; incarnation: string; mac: string }
   | { t: 'deny'; code: string; message: string }
   /** A slice of a large frame (see docs/transport.md, "Head-of-line blocking"); `last` completes it. */
-  | { t: 'part'; id: number; last: boolean; data: Uint8Array }
-  /** The receiver's loop has taken `bytes` more bytes of parts off the link (paces the sender). */
-  | { t: 'partAck'; bytes: number };
+  | { t: 'part'; id: number; last: boolean; data: Uint8Array };
 
 export type FrameKind = Frame['t'];
 export type FrameOf<K extends FrameKind> = Extract<Frame, { t: K }>;
@@ -56,7 +54,6 @@ const KIND_CODES: Record<FrameKind, number> = {
   welcome: 13,
   deny: 14,
   part: 15,
-  partAck: 16,
 };
 const KIND_BY_CODE = new Map<number, FrameKind>(
   Object.entries(KIND_CODES).map(([k, c]) => [c, k as FrameKind]),
@@ -186,7 +183,6 @@ const FIELDS: { [K in FrameKind]: Record<Exclude<keyof FrameOf<K>, 't'>, FieldTy
   welcome: { incarnation: 'string', mac: 'string' },
   deny: { code: 'string', message: 'string' },
   part: { id: 'uint', last: 'bool', data: 'bytes' },
-  partAck: { bytes: 'uint' },
 };
 
 function validateFrame(frame: Frame): void {

@@ -96,8 +96,6 @@ const HANDSHAKE_FRAME_BYTES = 16 << 10;
 const BULK_FRAME_BYTES = 64 << 10;
 /** Bulk frames larger than this are sent as `part` frames of this size (see pumpBulk). */
 const PART_BYTES = 256 << 10;
-/** Part bytes in flight on a link before the sender waits for the peer's acknowledgements. */
-const PART_WINDOW_BYTES = 1 << 20;
 /**
  * How long the smaller id keeps a duplicate link open before closing it: the bigger id may have adopted
  * that one first and be sending on it; closing it later than the handshake race lets that traffic land.
@@ -117,9 +115,6 @@ class Link {
   bulkWriting = false;
   /** Sender: id of the last large frame split into parts. Receiver: the frame being reassembled. */
   partSeq = 0;
-  /** Sender: part bytes written but not yet acknowledged by the peer's loop; who waits for the window. */
-  partUnacked = 0;
-  partWindowWaiter: (() => void) | undefined;
   partId: number | undefined;
   parts: Uint8Array[] = [];
   constructor(
@@ -557,10 +552,6 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     link.closed = true;
     clearInterval(link.pingTimer);
     clearTimeout(link.retireTimer);
-    // a large frame waiting for part acknowledgements that will never come ends with an error
-    const waiter = link.partWindowWaiter;
-    link.partWindowWaiter = undefined;
-    waiter?.();
     const p = this.peerState(link.peer);
     p.spares.delete(link);
     if (p.snapshotOut?.link === link) p.snapshotOut.sender.fail(new TransportError('link_lost', `link to ${link.peer} closed`));
@@ -637,30 +628,14 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     const id = ++link.partSeq;
     const writePart = (offset: number): void => {
       if (link.closed) return finish(new Error('link closed'));
-      // at most PART_WINDOW_BYTES of parts the peer's loop has not taken yet: the kernel buffers (several
-      // MiB on loopback) would otherwise hold that much bulk ahead of the next heartbeat
-      if (link.partUnacked + PART_BYTES > PART_WINDOW_BYTES) {
-        link.partWindowWaiter = () => writePart(offset);
-        return;
-      }
       const end = Math.min(offset + PART_BYTES, next.buf.length);
       const last = end === next.buf.length;
-      link.partUnacked += end - offset;
       this.rawSend(link, encodeFrame({ t: 'part', id, last, data: next.buf.subarray(offset, end) }), (err) => {
         if (err || last) finish(err);
         else writePart(end);
       });
     };
     writePart(0);
-  }
-
-  private onPartAck(link: Link, bytes: number): void {
-    link.partUnacked = Math.max(0, link.partUnacked - bytes);
-    const waiter = link.partWindowWaiter;
-    if (waiter && link.partUnacked + PART_BYTES <= PART_WINDOW_BYTES) {
-      link.partWindowWaiter = undefined;
-      waiter();
-    }
   }
 
   /** Reassembles a large frame from its parts (they arrive in order: one link, one bulk lane). */
@@ -670,7 +645,6 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       link.parts = [];
     }
     link.parts.push(f.data);
-    void this.writeFrame(link, { t: 'partAck', bytes: f.data.byteLength }).catch(() => undefined);
     if (!f.last) return;
     const whole = Buffer.concat(link.parts);
     link.parts = [];
@@ -704,8 +678,6 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     switch (f.t) {
       case 'part':
         return this.onPart(link, f);
-      case 'partAck':
-        return this.onPartAck(link, f.bytes);
       case 'raft':
         return this.onRaft(link, f.msg);
       case 'req':
