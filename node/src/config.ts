@@ -33,6 +33,8 @@ export interface NodeConfig {
   /** How long an HTTP write or linearizable read waits for the cluster before answering 503. */
   requestTimeoutMs: number;
   maxInflightBytes: number;
+  /** Object bytes this node may have proposed (or forwarded) and not yet seen committed. */
+  maxPendingWriteBytes: number;
   /** Worker threads for PNG work (0 = one per core). */
   workers: number;
   /** Uploads allowed to wait for a worker (undefined: the pool's default, 2 × workers). */
@@ -104,6 +106,11 @@ export const VARS: readonly VarSpec[] = [
   { name: 'STEGO_POOL_QUEUE', default: '2 x workers', help: 'jobs waiting for a worker before 503 pool_saturated' },
   { name: 'STEGO_MAX_PIXELS', default: '40000000', help: 'largest image (width x height) accepted' },
   { name: 'STEGO_MAX_INFLIGHT_BYTES', default: String(64 * MiB), help: 'in-flight raft bytes per peer link' },
+  {
+    name: 'STEGO_MAX_PENDING_WRITE_BYTES',
+    default: String(64 * MiB),
+    help: 'object bytes this node may have waiting for commit; more answers 503 busy (one write always passes)',
+  },
 ];
 
 export function helpText(): string {
@@ -255,6 +262,7 @@ export function loadConfig(env: Env): NodeConfig {
     fsyncDeadlineMs: r.int('STEGO_FSYNC_DEADLINE_MS', 2000, 1),
     requestTimeoutMs: r.int('STEGO_REQUEST_TIMEOUT_MS', 10_000, 1),
     maxInflightBytes: r.int('STEGO_MAX_INFLIGHT_BYTES', 64 * MiB, 1024),
+    maxPendingWriteBytes: r.int('STEGO_MAX_PENDING_WRITE_BYTES', 64 * MiB, 1),
     workers: r.int('STEGO_WORKERS', 0, 0, 256),
     poolQueue: optionalInt(r, 'STEGO_POOL_QUEUE', 0, 10_000),
     maxPixels: r.int('STEGO_MAX_PIXELS', 40_000_000, 1),

@@ -1,11 +1,12 @@
-// The node process: configuration → durable state → raft driver → raft links → HTTP. Everything it
-// needs comes from the environment (see `--help`); logs are JSON lines on stdout.
+// The node process: configuration → consensus thread (durable state, raft driver, raft links) → HTTP.
+// Two threads (plus the PNG worker pool): this one parses HTTP and runs the routes; the consensus thread
+// (cluster/consensus-worker.ts) runs Raft, the log and the peer links on an event loop that does nothing
+// else, so client load cannot delay a heartbeat. Everything comes from the environment (see `--help`);
+// logs are JSON lines on stdout.
 import './cluster/uv-threadpool.js';
+import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { readdir, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { ClusterService } from './cluster/service.js';
-import { RaftNode } from './cluster/raft-node.js';
+import { ConsensusThread } from './cluster/consensus-thread.js';
 import { ConfigError, helpText, loadConfig, type NodeConfig } from './config.js';
 import { createApp } from './http/app.js';
 import { applyServerTimeouts, httpConfig } from './http/http-config.js';
@@ -14,16 +15,13 @@ import { clusterFront, clusterRouter } from './http/routes/cluster.js';
 import { objectsRouter } from './http/routes/objects.js';
 import { createLogger, type Logger } from './log.js';
 import { processRegistry } from './metrics/registry.js';
-import { RaftMetrics } from './metrics/raft.js';
-import { WsTransport } from './transport/ws-transport.js';
 import { StegoPool } from './workers/stego-pool.js';
 import { loadTokens } from './auth/index.js';
 import { ByteBudget } from './http/middleware/body-budget.js';
 import type { LevelWithSilent } from 'pino';
 
 interface Running {
-  node: RaftNode;
-  transport: WsTransport;
+  consensus: ConsensusThread;
   server: Server;
   pool: StegoPool;
   logger: Logger;
@@ -32,48 +30,11 @@ interface Running {
 async function start(cfg: NodeConfig): Promise<Running> {
   const logger = createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel as LevelWithSilent });
   const registry = processRegistry();
-  const metrics = new RaftMetrics(registry);
-  const others = new Map([...cfg.peers].filter(([id]) => id !== cfg.nodeId));
-  const stagingDir = path.join(cfg.dataDir, 'snapshot-staging');
-  await removeStaleStagedSnapshots(stagingDir);
-  let nodeRef: RaftNode | undefined;
-  const transport = new WsTransport({
-    id: cfg.nodeId,
-    listenHost: cfg.raftHost,
-    listenPort: cfg.raftPort,
-    peers: others,
-    secret: cfg.clusterSecret,
-    maxInflightBytes: cfg.maxInflightBytes,
-    snapshotStagingDir: stagingDir,
-    logger: logger.child({ component: 'transport' }),
-    // bound late: the driver needs the transport to exist first
-    metrics: { dropped: (peer) => nodeRef?.peerUnreachable(peer) },
-  });
-  const node = await RaftNode.start({
-    id: cfg.nodeId,
-    dataDir: cfg.dataDir,
-    peers: cfg.peers,
-    join: cfg.join,
-    tickMs: cfg.tickMs,
-    heartbeatTicks: cfg.heartbeatTicks,
-    electionTicks: cfg.electionTicks,
-    snapshotEntries: cfg.snapshotEntries,
-    snapshotBytes: cfg.snapshotBytes,
-    snapshotTrailingEntries: cfg.snapshotTrailingEntries,
-    linkLostRankMs: cfg.linkLostRankMs,
-    fsyncDeadlineMs: cfg.fsyncDeadlineMs,
-    requestTimeoutMs: cfg.requestTimeoutMs,
-    transport,
-    logger: logger.child({ component: 'raft' }),
-    metrics,
-  });
-  nodeRef = node;
-  const service = new ClusterService(node, transport, {
-    requestTimeoutMs: cfg.requestTimeoutMs,
-    maxObjectBytes: cfg.maxObjectBytes,
-    logger: logger.child({ component: 'cluster' }),
-  });
-  await transport.start();
+  // The first async fs call starts libuv's threadpool, whose threads inherit the caller's nice value:
+  // start it from this thread, so the pool (fsync, but also PNG deflate) does not inherit the consensus
+  // thread's raised priority.
+  await mkdir(cfg.dataDir, { recursive: true });
+  const consensus = await ConsensusThread.start(cfg, logger, () => process.exit(1));
 
   const pool = new StegoPool({
     registry,
@@ -94,16 +55,22 @@ async function start(cfg: NodeConfig): Promise<Running> {
   });
   const tokens = loadTokens(process.env);
   const budget = new ByteBudget(http.inflightBudgetBytes);
+  // /metrics: this thread's registry (HTTP, pool, process) followed by the consensus thread's (raft, storage)
+  const metrics = {
+    contentType: registry.contentType,
+    metrics: async () => `${await registry.metrics()}\n${await consensus.metricsText()}`,
+  };
   const app = createApp({
     pool,
     config: http,
     logger,
     registry,
+    metrics,
     tokens,
     budget,
-    extraRouters: [clusterRouter(service), objectsRouter({ service, pool, config: http, budget }), adminRouter(service, cfg.adminToken)],
+    extraRouters: [clusterRouter(consensus), objectsRouter({ service: consensus, pool, config: http, budget }), adminRouter(consensus, cfg.adminToken)],
   });
-  const server = createServer(clusterFront(node, app.callback()));
+  const server = createServer(clusterFront(consensus, app.callback()));
   applyServerTimeouts(server, http);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -117,24 +84,14 @@ async function start(cfg: NodeConfig): Promise<Running> {
     { http: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : cfg.httpPort, api_tokens: tokens.size, inflight_body_bytes: http.inflightBudgetBytes, raft: `${cfg.raftHost}:${cfg.raftPort}`, data_dir: cfg.dataDir, peers: Object.fromEntries(cfg.peers) },
     'node listening',
   );
-  return { node, transport, server, pool, logger };
-}
-
-/**
- * Complete snapshots staged before a restart were never installed (the install moves them away) and the
- * core no longer wants them; partial ones stay so an interrupted transfer can resume.
- */
-async function removeStaleStagedSnapshots(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  for (const n of names) if (n.endsWith('.snap')) await rm(path.join(dir, n), { force: true });
+  return { consensus, server, pool, logger };
 }
 
 async function shutdown(r: Running, signal: string): Promise<void> {
-  r.logger.info({ signal, leader: r.node.isLeader }, 'shutting down: handing over leadership, then closing');
+  r.logger.info({ signal, leader: r.consensus.leaderId === r.consensus.id }, 'shutting down: handing over leadership, then closing');
   r.server.close();
   r.server.closeIdleConnections();
-  await r.node.stop({ transferLeadership: true });
-  await r.transport.stop();
+  await r.consensus.stop({ transferLeadership: true });
   await r.pool.close();
   r.server.closeAllConnections();
 }

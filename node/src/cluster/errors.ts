@@ -1,5 +1,5 @@
-// Errors of the cluster layer. Each carries a stable code and the HTTP status it maps to (the HTTP error
-// middleware reads `status`, `code` and `headers`), so routes never translate errors themselves.
+// Errors of the cluster layer: a stable code and a message, nothing about HTTP (http/errors.ts maps the
+// codes to statuses and Retry-After).
 
 export type ClusterErrorCode =
   | 'no_leader' // nobody is known to lead right now: retry shortly
@@ -10,37 +10,38 @@ export type ClusterErrorCode =
   | 'invalid_member' // bad id/address, unknown member, removing the last voter...
   | 'not_found'
   | 'object_too_large'
+  | 'busy' // this node has as many object bytes waiting for commit as it admits: retry shortly
   | 'quota_exceeded' // the token's stored-bytes quota would be exceeded
   | 'idempotency_key_reused'; // the Idempotency-Key was used for a different request
 
-const STATUS: Record<ClusterErrorCode, number> = {
-  no_leader: 503,
-  unavailable: 503,
-  timeout: 503,
-  proposal_lost: 503,
-  change_in_progress: 409,
-  invalid_member: 400,
-  not_found: 404,
-  object_too_large: 413,
-  quota_exceeded: 413,
-  idempotency_key_reused: 422,
+const CODES: Record<ClusterErrorCode, true> = {
+  no_leader: true,
+  unavailable: true,
+  timeout: true,
+  proposal_lost: true,
+  change_in_progress: true,
+  invalid_member: true,
+  not_found: true,
+  object_too_large: true,
+  busy: true,
+  quota_exceeded: true,
+  idempotency_key_reused: true,
 };
 
-const RETRYABLE = new Set<ClusterErrorCode>(['no_leader', 'unavailable', 'timeout', 'proposal_lost']);
+export function isClusterErrorCode(code: unknown): code is ClusterErrorCode {
+  return typeof code === 'string' && Object.hasOwn(CODES, code);
+}
+
+/** Codes that mean "the same request may succeed shortly" (clients are told when to retry). */
+export const TRANSIENT_CODES: ReadonlySet<ClusterErrorCode> = new Set(['no_leader', 'unavailable', 'timeout', 'proposal_lost', 'busy']);
 
 export class ClusterError extends Error {
-  readonly status: number;
-  readonly expose = true;
-  readonly headers: Record<string, string>;
-
   constructor(
     readonly code: ClusterErrorCode,
     message: string,
   ) {
     super(message);
     this.name = 'ClusterError';
-    this.status = STATUS[code];
-    this.headers = RETRYABLE.has(code) ? { 'Retry-After': '1' } : {};
   }
 }
 

@@ -83,7 +83,7 @@ describe('cluster: RaftNode + ClusterService over InMemoryTransport', function (
     const { png, sha256 } = fakePng('nobody');
     const err = await c.member(leader).service.putObject(png, sha256).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(ClusterError);
-    expect((err as ClusterError).status).to.equal(503);
+    expect((err as ClusterError).code).to.be.oneOf(['no_leader', 'timeout', 'unavailable', 'proposal_lost']);
   });
 });
 
@@ -162,13 +162,13 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     const bad = await Promise.resolve()
       .then(() => c!.member(leader).service.addMember('n4', 'no-port'))
       .catch((e: unknown) => e);
-    expect((bad as ClusterError).status).to.equal(400);
+    expect((bad as ClusterError).code).to.equal('invalid_member');
     // n4 never starts: the add stays pending as a learner (202) and blocks other changes (409)
     const pending = c.member(leader).service.addMember('n4', 'mem-n4:1');
     await pollUntil('n4 to be a learner', 5000, () => c!.member(leader).node.confState().learners.includes('n4'));
     const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
     const conflict = await c.member(leader).service.removeMember(follower).catch((e: unknown) => e);
-    expect((conflict as ClusterError).status).to.equal(409);
+    expect((conflict as ClusterError).code).to.equal('change_in_progress');
     expect((await pending).status).to.equal(202);
     // the stuck learner itself can always be removed, which cancels its promotion
     expect((await c.member(leader).service.removeMember('n4')).status).to.equal(200);
@@ -202,7 +202,7 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     c.member(leader).faults.fail = true;
     const { png, sha256 } = fakePng('doomed');
     const err = await c.member(leader).service.putObject(png, sha256).catch((e: unknown) => e);
-    expect((err as ClusterError).status).to.equal(503);
+    expect((err as ClusterError).code).to.equal('unavailable');
     const sick = c.member(leader).node;
     expect(sick.storageFailure).to.not.equal(undefined);
     expect(sick.readiness().ready).to.equal(false);
@@ -219,7 +219,7 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     c.member(leader).faults.stallMs = 1500;
     const { png, sha256 } = fakePng('stalled');
     const err = await c.member(leader).service.putObject(png, sha256).catch((e: unknown) => e);
-    expect((err as ClusterError).status).to.equal(503);
+    expect((err as ClusterError).code).to.equal('unavailable');
     expect(c.member(leader).node.storageFailure?.code).to.equal('storage_stalled');
     await c.waitForLeader([...c.members.keys()].filter((id) => id !== leader));
   });

@@ -12,6 +12,7 @@
 //   7. advance
 // A storage failure at any step halts the node: it stops ticking, closes its links and refuses work.
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -21,6 +22,8 @@ import type { RaftMetrics, RoleName, PeerSample } from '../metrics/raft.js';
 import { decodeConfChange, type ConfChange } from '../raft/confchange.js';
 import { ConfChangeError, NotLeaderError, ProposalDroppedError } from '../raft/errors.js';
 import type { Message } from '../raft/message.js';
+import type { PeerProgress } from '../raft/progress.js';
+import type { Role } from '../raft/raft.js';
 import { RawNode, type Ready } from '../raft/rawnode.js';
 import { MemoryStorage } from '../raft/storage.js';
 import type { ConfState, Entry, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
@@ -30,7 +33,8 @@ import { decodeCommand, encodeCommand, type Command } from './commands.js';
 import { ElectionLog } from './election-log.js';
 import { ClusterError } from './errors.js';
 import { ObjectStore } from './object-store.js';
-import { AppliedWaiters, ProposalTracker } from './waiters.js';
+import type { ClusterStatusView, NodeStatusView } from './status-view.js';
+import { AppliedWaiters, ProposalTracker, until } from './waiters.js';
 
 /** The node's own settings come straight from NodeConfig (documented there), so the two cannot drift. */
 export interface RaftNodeOptions
@@ -53,42 +57,13 @@ export interface RaftNodeOptions
   transport: Transport;
   logger: Logger;
   metrics?: RaftMetrics;
-  /** Test-only storage fault injection (E's hook). */
+  /** Test-only storage fault injection. */
   storageFaults?: StorageFaults;
   randomSeed?: number;
 }
 
-export interface NodeStatusView {
-  id: NodeId;
-  role: RoleName;
-  healthy: boolean;
-  voter: boolean;
-  match_index?: number;
-  next_index?: number;
-  last_contact_ms?: number;
-  raft_address: string | null;
-}
 
-export interface ClusterStatusView {
-  node_id: NodeId;
-  term: number;
-  leader_id: NodeId | null;
-  commit_index: number;
-  applied_index: number;
-  last_index: number;
-  snapshot_index: number;
-  storage_failed: string | null;
-  removed: boolean;
-  nodes: NodeStatusView[];
-}
-
-/** Shape of RawNode.status() we rely on (progress only on the leader). */
-interface CoreProgress {
-  match: number;
-  next: number;
-  state?: string;
-  recentActive?: boolean;
-}
+const ROLE_NAMES: Record<Role, RoleName> = { leader: 'Leader', candidate: 'Candidate', preCandidate: 'PreCandidate', follower: 'Follower' };
 
 const BOOTSTRAP_INDEX = 1;
 const BOOTSTRAP_TERM = 1;
@@ -96,8 +71,15 @@ const MAX_SIZE_PER_MSG = 4 * 1024 * 1024;
 const MAX_INFLIGHT_MSGS = 256;
 const MAX_UNCOMMITTED_BYTES = 512 * 1024 * 1024;
 
+/** Events a RaftNode emits: the known leader changed; the node stopped taking part (failure, removal, stop). */
+export interface RaftNodeEvents {
+  leader: [leader: NodeId | null];
+  halted: [];
+}
+
 export class RaftNode {
   readonly id: NodeId;
+  readonly events = new EventEmitter<RaftNodeEvents>();
   readonly store: ObjectStore;
   private readonly raw: RawNode;
   private readonly mem: MemoryStorage;
@@ -109,11 +91,13 @@ export class RaftNode {
   private readonly proposals = new ProposalTracker();
   readonly appliedWaiters: AppliedWaiters;
   private readonly readWaiters = new Map<string, { resolve: (index: number) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  private readonly leaderWaiters = new Set<() => void>();
   /** Staged snapshot files received from the leader, by "index/term". */
   private readonly staged = new Map<string, string>();
   private readonly snapshotsSending = new Set<NodeId>();
   private readonly lastHeard = new Map<NodeId, number>();
+  /** Leader: send times of heartbeats not yet answered, per peer (oldest first), for the RTT histogram. */
+  private readonly heartbeatsInFlight = new Map<NodeId, number[]>();
+  private lastTickAt = 0;
 
   private ticker: NodeJS.Timeout | undefined;
   private readyScheduled = false;
@@ -122,8 +106,8 @@ export class RaftNode {
   private failure: StorageError | undefined;
   private removedFromCluster = false;
 
-  private role: RoleName = 'Follower';
-  private leader: NodeId | null = null;
+  /** The soft state of the last Ready, to log and count transitions (the current one is the core's). */
+  private lastSoft: { role: RoleName; leader: NodeId | null } = { role: 'Follower', leader: null };
   private lastKnownLeader: NodeId | null = null;
   private hs: HardState;
   /** The hard state last written to the durable log. */
@@ -231,7 +215,7 @@ export class RaftNode {
   // ---- public API used by the HTTP layer and admin operations ---------------------------------------
 
   get leaderId(): NodeId | null {
-    return this.failure || this.removedFromCluster ? null : this.leader;
+    return this.failure || this.removedFromCluster ? null : this.raw.leader;
   }
 
   get isLeader(): boolean {
@@ -243,11 +227,11 @@ export class RaftNode {
   }
 
   get commitIndex(): number {
-    return this.hs.commit;
+    return this.raw.commitIndex;
   }
 
   get term(): number {
-    return this.hs.term;
+    return this.raw.term;
   }
 
   get storageFailure(): StorageError | undefined {
@@ -267,8 +251,8 @@ export class RaftNode {
     if (this.failure) return { ready: false, reason: `storage failed: ${this.failure.message}` };
     if (this.removedFromCluster) return { ready: false, reason: 'removed from the cluster' };
     if (this.stopped) return { ready: false, reason: 'stopping' };
-    if (this.leader === null) return { ready: false, reason: 'no leader known' };
-    const commit = Math.max(this.hs.commit, this.leaderCommitSeen);
+    if (this.raw.leader === null) return { ready: false, reason: 'no leader known' };
+    const commit = Math.max(this.raw.commitIndex, this.leaderCommitSeen);
     if (this.applied < commit) return { ready: false, reason: `catching up (applied ${this.applied} < commit ${commit})` };
     return { ready: true, reason: 'ok' };
   }
@@ -278,11 +262,6 @@ export class RaftNode {
     if (this.failure) throw new ClusterError('unavailable', `node ${this.id} stepped down after a storage failure: ${this.failure.message}`);
     if (this.removedFromCluster) throw new ClusterError('unavailable', `node ${this.id} was removed from the cluster`);
     if (this.stopped) throw new ClusterError('unavailable', `node ${this.id} is stopping`);
-  }
-
-  /** Local (stale) reads need no leader, only a replica that still follows the log. */
-  assertServingReads(): void {
-    this.assertServing();
   }
 
   /** Proposes on this node, which must be the leader; resolves with the index once applied here. */
@@ -347,7 +326,7 @@ export class RaftNode {
     const attemptMs = Math.max(500, 4 * this.opts.electionTicks * this.opts.tickMs);
     for (;;) {
       this.assertServing();
-      if (this.leader === null) await this.waitForLeader(this.leaderWaitMs());
+      if (this.raw.leader === null) await this.waitForLeader(this.leaderWaitMs());
       const left = deadline - Date.now();
       const index = await this.requestReadIndex(Math.min(attemptMs, Math.max(1, left))).catch((e: unknown) => {
         if ((e as ClusterError).code === 'timeout' && Date.now() < deadline - 10) return undefined;
@@ -384,43 +363,20 @@ export class RaftNode {
   }
 
   /** Resolves when a leader is known (or rejects with no_leader after `ms`). */
-  waitForLeader(ms: number): Promise<NodeId> {
+  async waitForLeader(ms: number): Promise<NodeId> {
     this.assertServing();
-    if (this.leader !== null) return Promise.resolve(this.leader);
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        if (this.leader === null) return;
-        clearTimeout(timer);
-        this.leaderWaiters.delete(done);
-        resolve(this.leader);
-      };
-      const timer = setTimeout(() => {
-        this.leaderWaiters.delete(done);
-        reject(new ClusterError('no_leader', `no leader elected within ${ms} ms; retry shortly`));
-      }, ms);
-      this.leaderWaiters.add(done);
-    });
+    if (!(await until(this.events, 'leader', () => this.raw.leader !== null, ms))) {
+      throw new ClusterError('no_leader', `no leader elected within ${ms} ms; retry shortly`);
+    }
+    return this.raw.leader!;
   }
 
   /**
    * Resolves once a leader other than `previous` is known, or after `ms` (whatever is known then): a
    * request that failed against the old leader retries as soon as there is a new one, without polling.
    */
-  waitForLeaderChange(previous: NodeId | null, ms: number): Promise<void> {
-    if (this.leader !== null && this.leader !== previous) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        if (this.leader === null || this.leader === previous) return;
-        clearTimeout(timer);
-        this.leaderWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.leaderWaiters.delete(done);
-        resolve();
-      }, ms);
-      this.leaderWaiters.add(done);
-    });
+  async waitForLeaderChange(previous: NodeId | null, ms: number): Promise<void> {
+    await until(this.events, 'leader', () => this.raw.leader !== null && this.raw.leader !== previous, ms);
   }
 
   /** How long a request waits for an election before answering 503: a bit more than one slow election. */
@@ -439,9 +395,21 @@ export class RaftNode {
    * The transport dropped a message to `peer` (link down or its in-flight cap reached): the leader stops
    * streaming optimistically to it and probes again, instead of waiting for the window to time out.
    */
-  peerUnreachable(peer: NodeId): void {
-    if (this.halted() || this.role !== 'Leader') return;
+  reportUnreachable(peer: NodeId): void {
+    if (this.halted() || this.raw.role !== 'leader') return;
     this.raw.reportUnreachable(peer);
+  }
+
+  /**
+   * A member refused our link because we were removed (we missed the entry, e.g. we were down, or it
+   * was compacted into a snapshot we never received): stop taking part, as if we had applied it.
+   */
+  removedBy(peer: NodeId): void {
+    if (this.halted()) return;
+    const conf = this.raw.status().conf;
+    if (!conf.voters.includes(peer) && !conf.learners.includes(peer)) return; // only a member's word counts
+    this.logger.warn({ by: peer }, 'a member refused our link: this node was removed from the cluster');
+    this.leaveCluster();
   }
 
   /** Leader only: replication progress of a peer. */
@@ -454,7 +422,11 @@ export class RaftNode {
     return this.mem.lastIndex();
   }
 
+  /** Read at one instant from the core: the term and the leader always belong together. */
   status(): ClusterStatusView {
+    const term = this.raw.term;
+    const leader = this.leaderId;
+    const role = this.currentRole();
     const members = this.store.members();
     const ids = new Set<NodeId>([...this.conf.voters, ...this.conf.learners]);
     if (ids.size === 0) ids.add(this.id);
@@ -467,14 +439,14 @@ export class RaftNode {
       const view: NodeStatusView = { id, role: 'Unknown', healthy: false, voter, raft_address: members.get(id) ?? null };
       if (id === this.id) {
         view.healthy = this.failure === undefined && !this.removedFromCluster;
-        view.role = view.healthy ? this.role : 'Unknown';
+        view.role = role;
       } else {
         const link = links.get(id);
         const heard = this.lastHeard.get(id);
         const contact = link?.lastContactMs ?? (heard === undefined ? undefined : now - heard);
         if (contact !== undefined) view.last_contact_ms = contact;
         view.healthy = (link?.connected ?? false) && (contact === undefined || contact < stale);
-        if (view.healthy) view.role = id === this.leader ? 'Leader' : voter ? 'Follower' : 'Learner';
+        if (view.healthy) view.role = id === leader ? 'Leader' : voter ? 'Follower' : 'Learner';
       }
       const p = progress.get(id);
       if (p) {
@@ -485,9 +457,9 @@ export class RaftNode {
     });
     return {
       node_id: this.id,
-      term: this.hs.term,
-      leader_id: this.leaderId,
-      commit_index: this.hs.commit,
+      term,
+      leader_id: leader,
+      commit_index: this.raw.commitIndex,
       applied_index: this.applied,
       last_index: this.mem.lastIndex(),
       snapshot_index: this.snapshotIndex,
@@ -503,6 +475,7 @@ export class RaftNode {
     if (opts.transferLeadership !== false && this.isLeader) await this.handOverLeadership(2000).catch(() => undefined);
     this.stopped = true;
     clearInterval(this.ticker);
+    this.events.emit('halted');
     const err = new ClusterError('unavailable', `node ${this.id} is stopping`);
     this.failWaiters(err);
     // let an in-flight Ready finish its fsync so nothing acknowledged is lost
@@ -518,11 +491,8 @@ export class RaftNode {
     const target = to ?? this.bestTransferTarget();
     if (target === undefined) throw new ClusterError('invalid_member', 'no other voter to hand leadership to');
     this.transferLeader(target);
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (this.leader !== null && this.leader !== this.id) return this.leader;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    const moved = (): boolean => this.raw.leader !== null && this.raw.leader !== this.id;
+    if (await until(this.events, 'leader', moved, timeoutMs)) return this.raw.leader!;
     throw new ClusterError('timeout', `leadership did not move to ${target} within ${timeoutMs} ms`);
   }
 
@@ -547,7 +517,7 @@ export class RaftNode {
     this.transport.on('message', (m) => this.onMessage(m as unknown as Message));
     this.transport.on('linkDown', (peer) => {
       if (this.halted()) return;
-      if (peer === this.leader) this.electionLog.leaderLinkLost();
+      if (peer === this.raw.leader) this.electionLog.leaderLinkLost();
       this.raw.peerLinkLost(peer);
       this.kick();
     });
@@ -564,18 +534,20 @@ export class RaftNode {
   private onMessage(m: Message): void {
     if (this.halted()) return;
     this.lastHeard.set(m.from, Date.now());
+    if (m.type === 'heartbeatResp') this.heartbeatAnswered(m.from);
     if (m.type === 'snap' && m.snapshot && !this.staged.has(snapKey(m.snapshot))) {
       this.logger.warn({ from: m.from, index: m.snapshot.index }, 'snap message without a staged snapshot file; dropped');
       return;
     }
     if (m.type === 'timeoutNow') this.electionLog.timeoutNowReceived();
-    if (m.type === 'app' && m.term >= this.hs.term && m.commit > this.leaderCommitSeen) this.leaderCommitSeen = m.commit;
+    if (m.type === 'app' && m.term >= this.raw.term && m.commit > this.leaderCommitSeen) this.leaderCommitSeen = m.commit;
     try {
       this.raw.step(m);
     } catch (e) {
       this.logger.warn({ err: (e as Error).message, type: m.type, from: m.from }, 'core refused a message');
       return;
     }
+    this.sendUrgent();
     this.kick();
   }
 
@@ -589,10 +561,24 @@ export class RaftNode {
 
   // ---- tick and Ready loop ------------------------------------------------------------------------
 
+  private heartbeatAnswered(peer: NodeId): void {
+    const sentAt = this.heartbeatsInFlight.get(peer)?.shift();
+    if (sentAt !== undefined) this.metrics?.heartbeatRttSeconds.observe((performance.now() - sentAt) / 1000);
+  }
+
   private onTick(): void {
     if (this.halted()) return;
+    const now = performance.now();
+    if (this.lastTickAt > 0) this.metrics?.loopDelaySeconds.observe(Math.max(0, now - this.lastTickAt - this.opts.tickMs) / 1000);
+    this.lastTickAt = now;
     this.raw.tick();
+    this.sendUrgent();
     if (this.raw.hasReady()) this.kick();
+  }
+
+  /** Heartbeats and their answers leave at once, even while a Ready's entries are being written. */
+  private sendUrgent(): void {
+    for (const m of this.raw.takeUrgentMessages()) this.send(m);
   }
 
   private halted(): boolean {
@@ -629,54 +615,42 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, rd.hardState?.term ?? this.hs.term);
+    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, rd.hardState?.term ?? this.raw.term);
     if (rd.snapshot && rd.snapshot.index > 0) await this.installSnapshot(rd.snapshot);
-    // A leader may replicate in parallel with its own fsync (Raft thesis §10.2.1, as etcd does): it
-    // counts itself toward commit before its write is durable, but the commit index only leaves in a
-    // later Ready, which starts after this fsync, and nothing is applied before it. Everything else
-    // (votes, acknowledgements) is sent only once durable.
-    const early = this.role === 'Leader' && !this.changesTermOrVote(rd.hardState);
-    if (early) for (const m of rd.messages) this.send(m);
+    // The core says when this Ready's messages may leave before its own entries are durable (a leader
+    // replicating in parallel with its fsync, Raft thesis §10.2.1); otherwise votes and acknowledgements
+    // leave only once what they promise is on disk.
+    if (rd.sendBeforePersist) for (const m of rd.messages) this.send(m);
     if (rd.hardState || rd.entries.length > 0) await this.persist(rd.hardState, rd.entries, rd.mustSync, rd.snapshot !== undefined);
     if (this.failure) return;
-    if (!early) for (const m of rd.messages) this.send(m);
+    if (!rd.sendBeforePersist) for (const m of rd.messages) this.send(m);
     if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.releaseRead(rs.index, rs.ctx);
     this.maybeSnapshot();
   }
 
-  private onSoftState(roleRaw: string, leader: NodeId | null, term: number): void {
-    const prev = { role: this.role, leader: this.leader, term: this.hs.term };
-    this.role = this.roleName(roleRaw);
+  private onSoftState(role: Role, leader: NodeId | null, term: number): void {
+    const prev = { ...this.lastSoft, term: this.hs.term };
+    const next = { role: this.roleName(role), leader };
+    this.lastSoft = next;
+    if (next.role !== 'Leader') this.heartbeatsInFlight.clear();
     // a change is a *different* leader becoming known (a gap with no leader in between does not count twice)
     if (leader !== null && leader !== this.lastKnownLeader) {
       this.metrics?.leaderChanges.inc();
       this.lastKnownLeader = leader;
     }
-    this.leader = leader;
-    this.electionLog.transition(prev, { role: this.role, leader, term });
-    if (leader !== null) for (const w of [...this.leaderWaiters]) w();
+    this.electionLog.transition(prev, { ...next, term });
+    if (leader !== prev.leader) this.events.emit('leader', leader);
   }
 
-  private roleName(raw: string): RoleName {
-    switch (raw.toLowerCase().replace(/[^a-z]/g, '')) {
-      case 'leader':
-        return 'Leader';
-      case 'candidate':
-        return 'Candidate';
-      case 'precandidate':
-        return 'PreCandidate';
-      case 'follower':
-        return this.conf.learners.includes(this.id) ? 'Learner' : 'Follower';
-      case 'learner':
-        return 'Learner';
-      default:
-        return 'Unknown';
-    }
+  private roleName(role: Role): RoleName {
+    if (role === 'follower' && this.conf.learners.includes(this.id)) return 'Learner';
+    return ROLE_NAMES[role];
   }
 
-  private changesTermOrVote(hs: HardState | undefined): boolean {
-    return hs !== undefined && (hs.term !== this.hs.term || hs.vote !== this.hs.vote);
+  /** This node's role now, from the core ('Unknown' once it stopped taking part). */
+  private currentRole(): RoleName {
+    return this.failure || this.removedFromCluster ? 'Unknown' : this.roleName(this.raw.role);
   }
 
   /**
@@ -717,6 +691,13 @@ export class RaftNode {
 
   private send(m: Message): void {
     this.electionLog.outgoing(m);
+    if (m.type === 'heartbeat' && this.metrics) {
+      const q = this.heartbeatsInFlight.get(m.to) ?? [];
+      // answers to dropped heartbeats never come: keep only what a live peer could still answer
+      if (q.length >= 64) q.shift();
+      q.push(performance.now());
+      this.heartbeatsInFlight.set(m.to, q);
+    }
     if (m.type === 'snap') {
       void this.sendSnapshot(m);
       return;
@@ -763,7 +744,6 @@ export class RaftNode {
     this.conf = this.raw.applyConfChange(cc);
     this.logger.info({ index: e.index, change: cc, voters: this.conf.voters, learners: this.conf.learners }, 'membership change applied');
     const isMember = this.conf.voters.includes(this.id) || this.conf.learners.includes(this.id);
-    if (this.role === 'Follower' || this.role === 'Learner') this.role = this.roleName('follower');
     this.updatePeers();
     if (wasMember && !isMember) this.leaveCluster();
   }
@@ -772,6 +752,7 @@ export class RaftNode {
     this.removedFromCluster = true;
     clearInterval(this.ticker);
     this.logger.warn({ term: this.hs.term }, 'this node was removed from the cluster; it no longer takes part');
+    this.events.emit('halted');
     this.failWaiters(new ClusterError('unavailable', `node ${this.id} was removed from the cluster`));
     // give the final acknowledgements a moment to leave before the links close
     setTimeout(() => this.transport.setPeers(new Map()), 500).unref();
@@ -936,8 +917,7 @@ export class RaftNode {
     const err = e instanceof StorageError ? e : new StorageErrorLike((e as Error)?.message ?? String(e));
     this.failure = err;
     clearInterval(this.ticker);
-    const wasLeader = this.role === 'Leader';
-    this.role = 'Unknown';
+    const wasLeader = this.raw.role === 'leader';
     this.electionLog.storageFailure(this.hs.term, err);
     this.logger.fatal(
       { err: err.message, code: err.code, was_leader: wasLeader, term: this.hs.term },
@@ -947,6 +927,7 @@ export class RaftNode {
     // longer answers; a refused connection is the clearest signal (their linkDown starts an election)
     void this.transport.stop().catch(() => undefined);
     this.failWaiters(new ClusterError('unavailable', `node ${this.id} stepped down after a storage failure: ${err.message}`));
+    this.events.emit('halted');
   }
 
   private failWaiters(err: ClusterError): void {
@@ -972,19 +953,17 @@ export class RaftNode {
 
   // ---- observability ------------------------------------------------------------------------------
 
-  private progressMap(): Map<NodeId, CoreProgress> {
-    if (this.role !== 'Leader') return new Map();
-    const st = this.raw.status() as unknown as { progress?: Map<NodeId, CoreProgress> | Record<NodeId, CoreProgress> };
-    const p = st.progress;
-    if (!p) return new Map();
-    return p instanceof Map ? p : new Map(Object.entries(p));
+  private progressMap(): Map<NodeId, PeerProgress> {
+    if (this.raw.role !== 'leader') return new Map();
+    return new Map(Object.entries(this.raw.status().progress));
   }
+
 
   private metricsSource() {
     return {
-      term: () => this.hs.term,
-      role: () => (this.failure || this.removedFromCluster ? ('Unknown' as const) : this.role),
-      commitIndex: () => this.hs.commit,
+      term: () => this.raw.term,
+      role: () => this.currentRole(),
+      commitIndex: () => this.raw.commitIndex,
       appliedIndex: () => this.applied,
       storageFailed: () => this.failure !== undefined,
       peers: (): PeerSample[] => {

@@ -11,9 +11,12 @@ import type { NodeId } from '../raft/types.js';
 import { RemoteError, TransportError } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
 import { encodeCommand, type Command } from './commands.js';
-import { ClusterError, type ClusterErrorCode } from './errors.js';
-import { OBJECT_ID_RE, type ObjectMeta, type ObjectStore } from './object-store.js';
+import { ClusterError, isClusterErrorCode } from './errors.js';
+import { OBJECT_ID_RE, type ObjectMeta, type PieceReader } from './object-store.js';
+import { until } from './waiters.js';
+import type { ClusterApi, MemberChangeResult, ObjectStream, PutClient, PutResult, Readiness, StoredObject } from './api.js';
 import type { RaftNode } from './raft-node.js';
+import type { ClusterStatusView } from './status-view.js';
 
 export const RPC_PROPOSE = 'propose';
 
@@ -28,10 +31,8 @@ export function objectIdForKey(key: string): string {
 export const RPC_ADMIN = 'admin';
 
 const MEMBER_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-const CLUSTER_CODES = new Set<ClusterErrorCode>([
-  'no_leader', 'unavailable', 'timeout', 'proposal_lost', 'change_in_progress', 'invalid_member', 'not_found', 'object_too_large',
-]);
-const RETRYABLE = new Set<string>(['no_leader', 'proposal_lost', 'link_down', 'link_lost', 'not_leader']);
+/** Failures of one attempt that a new attempt, against the leader known then, may not meet. */
+const RETRY_AGAINST_NEW_LEADER = new Set<string>(['no_leader', 'proposal_lost', 'link_down', 'link_lost', 'not_leader']);
 
 export interface ServiceOptions {
   requestTimeoutMs: number;
@@ -43,17 +44,53 @@ export interface ServiceOptions {
   logger: Logger;
 }
 
-export interface MemberChangeResult {
-  status: number;
-  body: Record<string, unknown>;
-}
 
 type AdminRequest =
   | { op: 'add'; id: NodeId; raft_address: string }
   | { op: 'remove'; id: NodeId }
   | { op: 'transfer'; to?: NodeId };
 
-export class ClusterService {
+/** The put command for a finished stego image; the id is chosen here, before proposing (see above). */
+export function putCommand(png: Buffer, sha256: string, maxObjectBytes: number, idempotencyKey?: string): Extract<Command, { kind: 'put' }> {
+  if (png.length > maxObjectBytes) {
+    throw new ClusterError('object_too_large', `the stego image is ${png.length} bytes; the object limit is ${maxObjectBytes} bytes`);
+  }
+  return {
+    kind: 'put',
+    id: idempotencyKey === undefined ? randomUUID() : objectIdForKey(idempotencyKey),
+    sha256: Buffer.from(sha256, 'hex'),
+    createdAt: Date.now(),
+    contentType: 'image/png',
+    bytes: png,
+  };
+}
+
+/** What a put stores, as the answer to a write whose object is not in the store (deleted meanwhile). */
+export function putMeta(cmd: Extract<Command, { kind: 'put' }>): ObjectMeta {
+  return { id: cmd.id, sha256: Buffer.from(cmd.sha256).toString('hex'), size: cmd.bytes.byteLength, contentType: cmd.contentType, createdAt: cmd.createdAt };
+}
+
+/** The put command of a client's object: owned by its token, with its quota and the request's fingerprint. */
+export function putCommandFor(png: Buffer, sha256: string, maxObjectBytes: number, client: PutClient): Extract<Command, { kind: 'put' }> {
+  if (png.length > maxObjectBytes) {
+    throw new ClusterError('object_too_large', `the stego image is ${png.length} bytes; the object limit is ${maxObjectBytes} bytes`);
+  }
+  const { owner, quotaBytes, idempotencyKey, fingerprint } = client;
+  return {
+    kind: 'put',
+    id: randomUUID(),
+    sha256: Buffer.from(sha256, 'hex'),
+    createdAt: Date.now(),
+    contentType: 'image/png',
+    bytes: png,
+    owner,
+    quotaBytes,
+    fingerprint: Buffer.from(fingerprint, 'hex'),
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+  };
+}
+
+export class ClusterService implements ClusterApi {
   private changeInProgress: string | null = null;
   /** A learner added with 202 and still waiting to be promoted in the background. */
   private pendingLearner: { id: NodeId; cancelled: boolean } | null = null;
@@ -78,6 +115,27 @@ export class ClusterService {
     return this.opts.maxObjectBytes;
   }
 
+  get leaderId(): NodeId | null {
+    return this.node.leaderId;
+  }
+
+  get storageFailure(): { message: string } | undefined {
+    return this.node.storageFailure;
+  }
+
+  assertServing(): void {
+    this.node.assertServing();
+  }
+
+  status(): Promise<ClusterStatusView> {
+    return Promise.resolve(this.node.status());
+  }
+
+  readiness(): Promise<Readiness> {
+    const r = this.node.readiness();
+    return Promise.resolve({ ...r, leader_id: this.node.leaderId, applied_index: this.node.appliedIndex });
+  }
+
   // ---- objects ------------------------------------------------------------------------------------
 
   /**
@@ -86,20 +144,15 @@ export class ClusterService {
    * died mid-request) answers with the object the first attempt created instead of storing a duplicate.
    */
   async putObject(png: Buffer, sha256: string, idempotencyKey?: string): Promise<ObjectMeta> {
-    if (png.length > this.opts.maxObjectBytes) {
-      throw new ClusterError('object_too_large', `the stego image is ${png.length} bytes; the object limit is ${this.opts.maxObjectBytes} bytes`);
-    }
-    const cmd: Command = {
-      kind: 'put',
-      id: idempotencyKey === undefined ? randomUUID() : objectIdForKey(idempotencyKey),
-      sha256: Buffer.from(sha256, 'hex'),
-      createdAt: Date.now(),
-      contentType: 'image/png',
-      bytes: png,
-    };
-    await this.write(encodeCommand(cmd));
-    // applied here before write() resolved: this is the object as stored (an earlier attempt's, on a retry)
-    return this.node.store.get(cmd.id) ?? { id: cmd.id, sha256, size: png.length, contentType: cmd.contentType, createdAt: cmd.createdAt };
+    const cmd = putCommand(png, sha256, this.opts.maxObjectBytes, idempotencyKey);
+    return this.putEncoded(encodeCommand(cmd), putMeta(cmd));
+  }
+
+  /** Writes an encoded put command; answers with the object as stored (an earlier attempt's, on a retry). */
+  async putEncoded(data: Uint8Array, meta: ObjectMeta): Promise<ObjectMeta> {
+    await this.write(data);
+    // applied here before write() resolved
+    return this.node.store.get(meta.id) ?? meta;
   }
 
   /**
@@ -109,16 +162,15 @@ export class ClusterService {
    * Quota and key are decided when the entry is applied (the same on every replica); the checks before
    * proposing only save a round trip.
    */
-  async putObjectFor(
-    png: Buffer,
-    sha256: string,
-    client: { owner: string; quotaBytes: number; idempotencyKey?: string; fingerprint: string },
-  ): Promise<{ meta: ObjectMeta; replayed: boolean }> {
-    if (png.length > this.opts.maxObjectBytes) {
-      throw new ClusterError('object_too_large', `the stego image is ${png.length} bytes; the object limit is ${this.opts.maxObjectBytes} bytes`);
-    }
+  async putObjectFor(png: Buffer, sha256: string, client: PutClient): Promise<PutResult> {
+    const cmd = putCommandFor(png, sha256, this.opts.maxObjectBytes, client);
+    return this.putEncodedFor(encodeCommand(cmd), { id: cmd.id, size: png.length }, client);
+  }
+
+  /** Writes an encoded client put command (see putObjectFor; the command was built by putCommandFor). */
+  async putEncodedFor(data: Uint8Array, put: { id: string; size: number }, client: PutClient): Promise<PutResult> {
     const { owner, quotaBytes, idempotencyKey: key, fingerprint } = client;
-    const prior = (): { meta: ObjectMeta; replayed: boolean } | undefined => {
+    const prior = (): PutResult | undefined => {
       const meta = key === undefined ? undefined : this.node.store.byIdempotencyKey(owner, key);
       if (!meta) return undefined;
       if (meta.fingerprint !== fingerprint) {
@@ -127,24 +179,12 @@ export class ClusterService {
       return { meta, replayed: true };
     };
     const overQuota = (): ClusterError =>
-      new ClusterError('quota_exceeded', `storing ${png.length} bytes would exceed the quota of ${quotaBytes} bytes for token ${owner} (${this.node.store.bytesOwnedBy(owner)} bytes stored)`);
+      new ClusterError('quota_exceeded', `storing ${put.size} bytes would exceed the quota of ${quotaBytes} bytes for token ${owner} (${this.node.store.bytesOwnedBy(owner)} bytes stored)`);
     const known = prior();
     if (known) return known;
-    if (quotaBytes > 0 && this.node.store.bytesOwnedBy(owner) + png.length > quotaBytes) throw overQuota();
-    const cmd: Command = {
-      kind: 'put',
-      id: randomUUID(),
-      sha256: Buffer.from(sha256, 'hex'),
-      createdAt: Date.now(),
-      contentType: 'image/png',
-      bytes: png,
-      owner,
-      quotaBytes,
-      fingerprint: Buffer.from(fingerprint, 'hex'),
-      ...(key === undefined ? {} : { idempotencyKey: key }),
-    };
-    await this.write(encodeCommand(cmd));
-    const stored = this.node.store.get(cmd.id);
+    if (quotaBytes > 0 && this.node.store.bytesOwnedBy(owner) + put.size > quotaBytes) throw overQuota();
+    await this.write(data);
+    const stored = this.node.store.get(put.id);
     if (stored) return { meta: stored, replayed: false };
     // dropped at apply: another request won the key, or the quota was reached meanwhile
     const winner = prior();
@@ -153,18 +193,20 @@ export class ClusterService {
   }
 
   /** The object as a stream read piece by piece from where it lives (see ObjectStore.openRead). */
-  async openObject(id: string, stale: boolean): Promise<ReturnType<ObjectStore['openRead']>> {
-    if (!OBJECT_ID_RE.test(id)) return undefined;
-    if (stale) this.node.assertServingReads();
-    else await this.node.readBarrier();
+  async openObject(id: string, stale: boolean): Promise<ObjectStream | undefined> {
+    if (!(await this.locate(id, stale))) return undefined;
     return this.node.store.openRead(id);
+  }
+
+  /** The object's pieces, read one per call from where it lives (see ObjectStore.openPieces). */
+  async openPieces(id: string, stale: boolean, pieceBytes: number): Promise<PieceReader | undefined> {
+    if (!(await this.locate(id, stale))) return undefined;
+    return this.node.store.openPieces(id, pieceBytes);
   }
 
   /** The object's metadata (as of a linearizable read), for ownership checks before deleting. */
   async objectMeta(id: string): Promise<ObjectMeta | undefined> {
-    if (!OBJECT_ID_RE.test(id)) return undefined;
-    await this.node.readBarrier();
-    return this.node.store.get(id);
+    return this.locate(id, false);
   }
 
   /** False when the object does not exist (as of a linearizable read). */
@@ -176,18 +218,28 @@ export class ClusterService {
     return true;
   }
 
-  async getObject(id: string, stale: boolean): Promise<{ meta: ObjectMeta; bytes: Buffer } | undefined> {
+  async getObject(id: string, stale: boolean): Promise<StoredObject | undefined> {
+    const meta = await this.locate(id, stale);
+    const bytes = meta && (await this.node.store.read(id));
+    return meta && bytes ? { meta, bytes } : undefined;
+  }
+
+  /** As getObject, with bytes nobody else holds (to be moved to another thread). */
+  async getObjectDetached(id: string, stale: boolean): Promise<{ meta: ObjectMeta; bytes: Uint8Array } | undefined> {
+    const meta = await this.locate(id, stale);
+    const bytes = meta && (await this.node.store.readDetached(id));
+    return meta && bytes ? { meta, bytes } : undefined;
+  }
+
+  private async locate(id: string, stale: boolean): Promise<ObjectMeta | undefined> {
     if (!OBJECT_ID_RE.test(id)) return undefined;
-    if (stale) this.node.assertServingReads();
+    if (stale) this.node.assertServing();
     else await this.node.readBarrier();
-    const meta = this.node.store.get(id);
-    if (!meta) return undefined;
-    const bytes = await this.node.store.read(id);
-    return bytes ? { meta, bytes } : undefined;
+    return this.node.store.get(id);
   }
 
   async listObjects(stale: boolean): Promise<ObjectMeta[]> {
-    if (stale) this.node.assertServingReads();
+    if (stale) this.node.assertServing();
     else await this.node.readBarrier();
     return this.node.store.list();
   }
@@ -211,7 +263,7 @@ export class ClusterService {
       } catch (e) {
         const err = fromRemote(e);
         const code = (err as { code?: string }).code ?? '';
-        if (!RETRYABLE.has(code) || Date.now() > deadline - 20) throw asClusterError(err);
+        if (!RETRY_AGAINST_NEW_LEADER.has(code) || Date.now() > deadline - 20) throw asClusterError(err);
         this.opts.logger.debug({ attempt, code, err: err.message }, 'write retried after a leader change');
         // retry as soon as another leader is known; a bounded pause covers "same leader, try again"
         await this.node.waitForLeaderChange(leader, Math.min(100, 10 * (attempt + 1)));
@@ -252,7 +304,7 @@ export class ClusterService {
       } catch (e) {
         const err = fromRemote(e);
         const code = (err as { code?: string }).code ?? '';
-        if (!RETRYABLE.has(code) || attempt >= 5) throw asClusterError(err);
+        if (!RETRY_AGAINST_NEW_LEADER.has(code) || attempt >= 5) throw asClusterError(err);
         await sleep(50 * (attempt + 1));
       }
     }
@@ -350,7 +402,7 @@ export class ClusterService {
       await this.node.handOverLeadership(this.opts.requestTimeoutMs);
       const forwarded = this.admin({ op: 'remove', id });
       forwarded.catch(() => undefined);
-      const removed = this.untilRemoved(this.opts.requestTimeoutMs).then(() => ({
+      const removed = this.untilRemoved(this.opts.requestTimeoutMs).then((): MemberChangeResult => ({
         status: 200,
         body: { id, removed: true, voters: this.node.confState().voters, learners: this.node.confState().learners },
       }));
@@ -370,12 +422,10 @@ export class ClusterService {
     });
   }
 
-  /** Resolves once this node has applied its own removal; never rejects (a timeout just never resolves). */
+  /** Resolves once this node has applied its own removal; rejects with timeout after `timeoutMs`. */
   private async untilRemoved(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.node.removed) {
-      if (Date.now() > deadline) return new Promise(() => undefined);
-      await sleep(10);
+    if (!(await until(this.node.events, 'halted', () => this.node.removed, timeoutMs))) {
+      throw new ClusterError('timeout', `${this.node.id} did not see its own removal within ${timeoutMs} ms`);
     }
   }
 
@@ -410,7 +460,7 @@ function decodeIndex(b: Uint8Array): number {
 
 /** A remote cluster error keeps its code (and so its HTTP status) on this side of the link. */
 function fromRemote(e: unknown): Error {
-  if (e instanceof RemoteError && CLUSTER_CODES.has(e.code as ClusterErrorCode)) return new ClusterError(e.code as ClusterErrorCode, e.message);
+  if (e instanceof RemoteError && isClusterErrorCode(e.code)) return new ClusterError(e.code, e.message);
   return e as Error;
 }
 

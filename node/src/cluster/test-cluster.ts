@@ -1,5 +1,5 @@
 // In-process cluster for the cluster layer's tests: real RaftNodes (real core, real durable log in temp
-// dirs, real object store) over F's InMemoryTransport, so faults (partitions, crashes, disk stalls) are
+// dirs, real object store) over InMemoryTransport, so faults (partitions, crashes, disk stalls) are
 // injected at the edges and nothing in between is faked.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -21,7 +21,7 @@ export interface TestMember {
   faults: MutableFaults;
 }
 
-/** E's fault hook, switchable at run time: set `stallMs` or `fail` to make the next fsync misbehave. */
+/** The durable log's fault hook, switchable at run time: set `stallMs` or `fail` to make the next fsync misbehave. */
 export class MutableFaults implements StorageFaults {
   stallMs = 0;
   fail = false;

@@ -116,3 +116,30 @@ export class ProposalTracker {
     return this.byIndex.size;
   }
 }
+
+/**
+ * Resolves true once `ready()` holds — checked now and after every `event` from `emitter` — or false after
+ * `timeoutMs`. Never rejects, never polls.
+ */
+export function until<E extends Record<string, unknown[]>>(
+  emitter: import('node:events').EventEmitter<E>,
+  event: keyof E & string,
+  ready: () => boolean,
+  timeoutMs: number,
+): Promise<boolean> {
+  if (ready()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const target = emitter as unknown as import('node:events').EventEmitter;
+    const check = (): void => {
+      if (!ready()) return;
+      finish(true);
+    };
+    const finish = (ok: boolean): void => {
+      clearTimeout(timer);
+      target.off(event, check);
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    target.on(event, check);
+  });
+}

@@ -20,13 +20,15 @@ import { stegoRouter } from './routes/stego.js';
 import { identify, TokenRegistry } from '../auth/index.js';
 import { Gauge } from 'prom-client';
 import { bodyBudget, ByteBudget } from './middleware/body-budget.js';
-import { metaRouter } from './routes/meta.js';
+import { metaRouter, type MetricsSource } from './routes/meta.js';
 
 export interface AppDeps {
   pool: StegoPool;
   config: HttpConfig;
   logger: Logger;
   registry: Registry;
+  /** What /metrics serves; `registry` when absent (the node adds its consensus thread's metrics). */
+  metrics?: MetricsSource;
   /** Routers mounted after the built-in ones (cluster status, objects, admin). */
   extraRouters?: Router[];
   /** API tokens (none: object routes answer 401; stateless routes stay open unless statelessAuth is 'token'). */
@@ -64,7 +66,7 @@ export function createApp(deps: AppDeps): Koa {
   budgets.set(app, budget);
   registerBudgetGauge(deps.registry, budget);
   app.use(bodyBudget({ budget, ...deps.config }));
-  const routers = [stegoRouter({ pool: deps.pool, config: deps.config }), metaRouter(deps.registry), ...(deps.extraRouters ?? [])];
+  const routers = [stegoRouter({ pool: deps.pool, config: deps.config }), metaRouter(deps.metrics ?? deps.registry), ...(deps.extraRouters ?? [])];
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true, methodNotAllowed: notAllowed, notImplemented }));

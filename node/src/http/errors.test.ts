@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { ClusterError } from '../cluster/errors.js';
 import { StegoError } from '../stego/errors.js';
 import { PoolSaturatedError, WorkerCrashedError } from '../workers/pool.js';
 import { ApiError, errorAnswer } from './errors.js';
@@ -31,6 +32,24 @@ describe('errorAnswer', () => {
     const e = Object.assign(new Error('Method Not Allowed'), { status: 405, expose: true });
     expect(errorAnswer(e)).to.deep.include({ status: 405, body: { error: { code: 'method_not_allowed', message: 'Method Not Allowed' } } });
     expect(errorAnswer(new ApiError('body_too_large', 413, 'too big')).body.error.code).to.equal('body_too_large');
+  });
+
+  it('maps the cluster layer\'s codes: quota 413, reused key 422, busy and no_leader 503 + Retry-After', () => {
+    const cases: [ClusterError, number, string | undefined][] = [
+      [new ClusterError('quota_exceeded', 'over quota'), 413, undefined],
+      [new ClusterError('idempotency_key_reused', 'other request'), 422, undefined],
+      [new ClusterError('object_too_large', 'too big'), 413, undefined],
+      [new ClusterError('busy', 'bytes waiting for commit'), 503, '1'],
+      [new ClusterError('no_leader', 'election'), 503, '1'],
+      [new ClusterError('not_found', 'no object'), 404, undefined],
+    ];
+    for (const [e, status, retryAfter] of cases) {
+      const a = errorAnswer(e);
+      expect(a.status, e.code).to.equal(status);
+      expect(a.body).to.deep.equal({ error: { code: e.code, message: e.message } });
+      expect(a.headers['Retry-After'], e.code).to.equal(retryAfter);
+      expect(a.unexpected).to.equal(false);
+    }
   });
 
   it('hides the message of anything unexpected behind a 500 internal_error', () => {

@@ -1,6 +1,7 @@
 // How any thrown value becomes an HTTP answer. Domain errors carry their own code and status
 // (StegoError, pool and cluster errors); http-errors from Koa/router carry `status` + `expose`;
 // everything else is a bug and becomes a logged 500 whose message is not leaked to the client.
+import { ClusterError, TRANSIENT_CODES, type ClusterErrorCode } from '../cluster/errors.js';
 import { StegoError } from '../stego/errors.js';
 
 /** An HTTP-level error that is not about the image or payload (body too large, wrong content type...). */
@@ -67,7 +68,27 @@ function stringHeaders(h: unknown): Record<string, string> {
   return out;
 }
 
+/** The cluster layer's domain errors as HTTP: transient ones are 503 with Retry-After. */
+const CLUSTER_STATUS: Record<ClusterErrorCode, number> = {
+  no_leader: 503,
+  unavailable: 503,
+  timeout: 503,
+  proposal_lost: 503,
+  busy: 503,
+  change_in_progress: 409,
+  invalid_member: 400,
+  not_found: 404,
+  object_too_large: 413,
+  // the token's stored bytes would pass its quota: the body is too large for what the token may still store
+  quota_exceeded: 413,
+  idempotency_key_reused: 422,
+};
+
 export function errorAnswer(e: unknown): ErrorAnswer {
+  if (e instanceof ClusterError) {
+    const headers: Record<string, string> = TRANSIENT_CODES.has(e.code) ? { 'Retry-After': '1' } : {};
+    return { status: CLUSTER_STATUS[e.code], body: { error: { code: e.code, message: e.message } }, headers, unexpected: false };
+  }
   if (e instanceof StegoError) {
     const body: ErrorBody = { error: { code: e.code, message: e.message } };
     if (e.details) body.error.details = e.details;
@@ -75,7 +96,7 @@ export function errorAnswer(e: unknown): ErrorAnswer {
   }
   const like = (e !== null && typeof e === 'object' ? e : {}) as ErrorLike;
   const status = statusOf(like);
-  // A status with a domain code (our errors, G's cluster errors) or http-errors' `expose` is meant for
+  // A status with a domain code (our errors, the cluster layer's errors) or http-errors' `expose` is meant for
   // the client; a bare 5xx from somewhere deep is not.
   const meant = status !== undefined && (typeof like.code === 'string' || like.expose === true);
   if (status !== undefined && meant) {

@@ -31,6 +31,8 @@ export class RaftMetrics {
   readonly applySeconds: Histogram;
   readonly snapshots: Counter<'event'>;
   readonly electionEvents: Counter<'event'>;
+  readonly loopDelaySeconds: Histogram;
+  readonly heartbeatRttSeconds: Histogram;
   private source: RaftMetricsSource | undefined;
 
   constructor(registry: Registry) {
@@ -109,6 +111,15 @@ export class RaftMetrics {
     });
     this.electionEvents = new Counter({
       name: 'stego_raft_election_events_total', help: 'election events logged by this node', labelNames: ['event'], registers,
+    });
+    // the two numbers leadership depends on: how late the consensus event loop runs a tick, and how long
+    // a heartbeat takes to come back (against a 150-300 ms election timeout)
+    const latencyBuckets = [0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1];
+    this.loopDelaySeconds = new Histogram({
+      name: 'stego_consensus_loop_delay_seconds', help: 'how late the consensus event loop ran a raft tick', registers, buckets: latencyBuckets,
+    });
+    this.heartbeatRttSeconds = new Histogram({
+      name: 'stego_raft_heartbeat_rtt_seconds', help: 'leader only: heartbeat sent → its response stepped', registers, buckets: latencyBuckets,
     });
   }
 

@@ -165,6 +165,23 @@ export class RawNode {
     return { leader: this.raft.lead, role: this.raft.role };
   }
 
+  /**
+   * Takes the heartbeats and heartbeat responses queued since the last ready(), provided the current term
+   * is durable (a Ready carrying it was advanced). They promise nothing about the log (a heartbeat's
+   * commit index is capped by the peer's durable match), so the driver may send them at once, even while
+   * an earlier Ready's entries are still being written: a follower's long fsync of large entries then
+   * does not starve the leader of answers (check-quorum, ReadIndex), nor a leader's its heartbeats.
+   */
+  takeUrgentMessages(): Message[] {
+    const r = this.raft;
+    if (r.term !== this.prevHard.term || r.msgs.length === 0) return [];
+    const urgent: Message[] = [];
+    const rest: Message[] = [];
+    for (const m of r.msgs) (m.type === 'heartbeat' || m.type === 'heartbeatResp' ? urgent : rest).push(m);
+    if (urgent.length > 0) r.msgs = rest;
+    return urgent;
+  }
+
   hasReady(): boolean {
     const r = this.raft;
     const soft = this.softState();

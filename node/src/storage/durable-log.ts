@@ -58,6 +58,9 @@ type Op = SaveOp | TaskOp;
 
 const sameHardState = (a: HardState, b: HardState) => a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 
+/** The slowest write rate (bytes per ms, i.e. 8 MiB/s) still taken for progress rather than a stall. */
+const STALL_FLOOR_BYTES_PER_MS = (8 * 1024 * 1024) / 1000;
+
 export class DurableLog {
   private readonly queue: Op[] = [];
   private draining = false;
@@ -283,6 +286,7 @@ export class DurableLog {
       while (this.queue[0]?.kind === 'save') batch.push(this.queue.shift() as SaveOp);
       const accepted: SaveOp[] = [];
       const bufs: Buffer[] = [];
+      const bytes = batch.reduce((n, op) => n + op.entries.reduce((m, e) => m + e.data.byteLength, 0), 0);
       await this.runGuarded('save', async () => {
         await this.rollIfFull();
         for (const op of batch) {
@@ -291,7 +295,7 @@ export class DurableLog {
           else accepted.push(op);
         }
         if (bufs.length > 0) await this.append(bufs, batch.some((op) => op.sync));
-      }).then(
+      }, bytes).then(
         () => {
           this.counters.batches++;
           this.counters.saves += accepted.length;
@@ -328,13 +332,18 @@ export class DurableLog {
     return undefined;
   }
 
-  /** Runs an I/O step under the deadline; a miss or an error fails the log for good. */
-  private async runGuarded(name: string, run: () => Promise<void>): Promise<void> {
+  /**
+   * Runs an I/O step under the deadline; a miss or an error fails the log for good. The deadline catches
+   * a stalled disk, not a slow one: a save of `bytes` gets `bytes / STALL_FLOOR_BYTES_PER_MS` more (a
+   * batch of 16 MiB objects on a disk shared with other work legitimately takes seconds).
+   */
+  private async runGuarded(name: string, run: () => Promise<void>, bytes = 0): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    const limitMs = this.deadlineMs + Math.ceil(bytes / STALL_FLOOR_BYTES_PER_MS);
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new StorageStalledError(`${name}: write/fsync did not complete within ${this.deadlineMs} ms`)),
-        this.deadlineMs,
+        () => reject(new StorageStalledError(`${name}: write/fsync of ${bytes} bytes did not complete within ${limitMs} ms`)),
+        limitMs,
       );
     });
     try {

@@ -1,4 +1,4 @@
-// Typed storage failures. The driver (G) tells them apart by class or by `code`:
+// Typed storage failures. The cluster driver tells them apart by class or by `code`:
 // corrupt → refuse to start; stalled/failed → step down and refuse writes; usage → caller bug.
 
 export type StorageErrorCode =

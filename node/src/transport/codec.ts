@@ -30,7 +30,9 @@ export type Frame =
   | { t: 'challenge'; cluster: string; id: NodeId; nonce: string }
   | { t: 'auth'; cluster: string; from: NodeId; to: NodeId; nonce: string; incarnation: string; mac: string }
   | { t: 'welcome'; incarnation: string; mac: string }
-  | { t: 'deny'; code: string; message: string };
+  | { t: 'deny'; code: string; message: string }
+  /** A slice of a large frame (see docs/transport.md, "Head-of-line blocking"); `last` completes it. */
+  | { t: 'part'; id: number; last: boolean; data: Uint8Array };
 
 export type FrameKind = Frame['t'];
 export type FrameOf<K extends FrameKind> = Extract<Frame, { t: K }>;
@@ -51,6 +53,7 @@ const KIND_CODES: Record<FrameKind, number> = {
   auth: 12,
   welcome: 13,
   deny: 14,
+  part: 15,
 };
 const KIND_BY_CODE = new Map<number, FrameKind>(
   Object.entries(KIND_CODES).map(([k, c]) => [c, k as FrameKind]),
@@ -179,6 +182,7 @@ const FIELDS: { [K in FrameKind]: Record<Exclude<keyof FrameOf<K>, 't'>, FieldTy
   auth: { cluster: 'string', from: 'string', to: 'string', nonce: 'string', incarnation: 'string', mac: 'string' },
   welcome: { incarnation: 'string', mac: 'string' },
   deny: { code: 'string', message: 'string' },
+  part: { id: 'uint', last: 'bool', data: 'bytes' },
 };
 
 function validateFrame(frame: Frame): void {

@@ -80,6 +80,17 @@ describe('WsTransport links', function () {
     expect(downs).to.deep.equal([]);
   });
 
+  it('refuses a removed member with reason "removed" (not an auth failure), and that member hears it', async () => {
+    const told: string[] = [];
+    const a = await h.node('a', { raft: { reportUnreachable: () => undefined, isRemoved: (p) => p === 'z', reportRemoved: () => undefined } });
+    const z = await h.node('z', { raft: { reportUnreachable: () => undefined, isRemoved: () => false, reportRemoved: (p) => told.push(p) } });
+    z.setPeers(new Map([['a', `127.0.0.1:${a.port}`]]));
+    await waitFor('z to hear it was removed', () => told.length > 0, 5000);
+    expect(told[0]).to.equal('a');
+    expect(a.isConnected('z')).to.equal(false);
+    expect(a.authFailures).to.equal(0);
+  });
+
   it('refuses and counts a peer with the wrong secret, and one of another cluster', async () => {
     const a = await h.node('a');
     const intruder = await h.node('x', { secret: 'not-the-secret' });

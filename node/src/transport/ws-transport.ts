@@ -27,7 +27,18 @@ export interface TransportMetricsSink {
   authFailure?(claimedPeer: NodeId | undefined, reason: string): void;
   linkUp?(peer: NodeId): void;
   linkDown?(peer: NodeId): void;
-  dropped?(peer: NodeId, reason: 'link_down' | 'backpressure'): void;
+}
+
+/**
+ * What the transport tells Raft (etcd's ReportUnreachable): a message to `peer` was dropped (no link, or
+ * its in-flight cap reached), so the leader should stop streaming optimistically to it and probe again.
+ */
+export interface RaftReporter {
+  reportUnreachable(peer: NodeId, reason: 'link_down' | 'backpressure'): void;
+  /** True for a member removed from the cluster: its links are refused with reason 'removed'. */
+  isRemoved(peer: NodeId): boolean;
+  /** `peer` refused our link because we were removed from the cluster (we may not have learnt it). */
+  reportRemoved(peer: NodeId): void;
 }
 
 export interface WsTransportOptions {
@@ -44,6 +55,7 @@ export interface WsTransportOptions {
   clusterId?: string;
   logger?: TransportLogger;
   metrics?: TransportMetricsSink;
+  raft?: RaftReporter;
   /** Frames without entry payload may exceed maxInflightBytes by this much (votes, heartbeats, responses). */
   controlReserveBytes?: number;
   pingIntervalMs?: number;
@@ -82,6 +94,8 @@ const RAFT_PATH = '/raft';
 const HANDSHAKE_FRAME_BYTES = 16 << 10;
 /** Frames above this size take the bulk lane (see writeFrame). */
 const BULK_FRAME_BYTES = 64 << 10;
+/** Bulk frames larger than this are sent as `part` frames of this size (see pumpBulk). */
+const PART_BYTES = 256 << 10;
 /**
  * How long the smaller id keeps a duplicate link open before closing it: the bigger id may have adopted
  * that one first and be sending on it; closing it later than the handshake race lets that traffic land.
@@ -99,6 +113,10 @@ class Link {
   /** Large frames waiting for the previous large frame to reach the kernel (see writeFrame). */
   readonly bulkQueue: { buf: Buffer; done: (err?: Error) => void }[] = [];
   bulkWriting = false;
+  /** Sender: id of the last large frame split into parts. Receiver: the frame being reassembled. */
+  partSeq = 0;
+  partId: number | undefined;
+  parts: Uint8Array[] = [];
   constructor(
     readonly peer: NodeId,
     readonly ws: WebSocket,
@@ -340,6 +358,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
         perMessageDeflate: false,
         maxPayload: this.cfg.maxFrameBytes,
         handshakeTimeout: this.cfg.handshakeTimeoutMs,
+        generateMask: ZERO_MASK,
       });
       p.dialSocket = ws;
       const clientNonce = newNonce();
@@ -379,6 +398,9 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
           if (!macMatches(this.secret, 'server', t, f.mac)) return finish(new Error(`${p.id} failed to prove the secret`), 'bad_mac');
           finish();
           this.adopt(p.id, ws, this.id, f.incarnation);
+        } else if (f?.t === 'deny' && f.code === REMOVED) {
+          finish(new Error(`${p.id} refused us: ${f.message}`));
+          this.cfg.raft?.reportRemoved(p.id);
         } else if (f?.t === 'deny') {
           finish(new Error(`${p.id} refused us: ${f.code} ${f.message}`), f.code);
         } else {
@@ -415,6 +437,14 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       if (f.to !== this.id || f.from === this.id) return refuse(f.from, 'wrong_peer', `this is node ${this.id}`);
       const claimed = this.transcript(f.from, this.id, serverNonce, f.nonce, f.incarnation);
       if (!macMatches(this.secret, 'client', claimed, f.mac)) return refuse(f.from, 'bad_mac', 'authentication failed');
+      if (this.cfg.raft?.isRemoved(f.from)) {
+        // not an authentication failure: a genuine former member, told why so it stops trying
+        done = true;
+        clearTimeout(timer);
+        ws.removeAllListeners('message');
+        ws.send(encodeFrame({ t: 'deny', code: REMOVED, message: `${f.from} was removed from cluster ${this.cfg.clusterId}` }), () => ws.close(CLOSE_AUTH, REMOVED));
+        return;
+      }
       done = true;
       clearTimeout(timer);
       const mine = this.transcript(f.from, this.id, serverNonce, f.nonce, this.incarnation);
@@ -578,16 +608,48 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     link.ws.send(buf, { binary: true }, done);
   }
 
+  /**
+   * Writes the bulk queue one frame at a time. A frame larger than PART_BYTES goes as `part` frames, each
+   * written only once the previous one reached the kernel: a heartbeat sent meanwhile goes between two
+   * parts, behind at most one part (plus what the kernel holds) instead of behind a whole 16 MiB append
+   * on the same TCP stream.
+   */
   private pumpBulk(link: Link): void {
     if (link.bulkWriting) return;
     const next = link.bulkQueue.shift();
     if (!next) return;
     link.bulkWriting = true;
-    this.rawSend(link, next.buf, (err) => {
+    const finish = (err?: Error): void => {
       link.bulkWriting = false;
       next.done(err);
       this.pumpBulk(link);
-    });
+    };
+    if (next.buf.length <= PART_BYTES) return this.rawSend(link, next.buf, finish);
+    const id = ++link.partSeq;
+    const writePart = (offset: number): void => {
+      if (link.closed) return finish(new Error('link closed'));
+      const end = Math.min(offset + PART_BYTES, next.buf.length);
+      const last = end === next.buf.length;
+      this.rawSend(link, encodeFrame({ t: 'part', id, last, data: next.buf.subarray(offset, end) }), (err) => {
+        if (err || last) finish(err);
+        else writePart(end);
+      });
+    };
+    writePart(0);
+  }
+
+  /** Reassembles a large frame from its parts (they arrive in order: one link, one bulk lane). */
+  private onPart(link: Link, f: FrameOf<'part'>): void {
+    if (link.partId !== f.id) {
+      link.partId = f.id;
+      link.parts = [];
+    }
+    link.parts.push(f.data);
+    if (!f.last) return;
+    const whole = Buffer.concat(link.parts);
+    link.parts = [];
+    link.partId = undefined;
+    this.onData(link, whole);
   }
 
   /**
@@ -614,6 +676,8 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     // one bad message (dropped, like a lost one), not a reason to cut the link and trigger elections.
     if (!f) return;
     switch (f.t) {
+      case 'part':
+        return this.onPart(link, f);
       case 'raft':
         return this.onRaft(link, f.msg);
       case 'req':
@@ -683,7 +747,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 
   private drop(p: PeerState, reason: 'link_down' | 'backpressure'): void {
     p.droppedMsgs++;
-    this.cfg.metrics?.dropped?.(p.id, reason);
+    this.cfg.raft?.reportUnreachable(p.id, reason);
   }
 
   private countAuthFailure(claimed: NodeId | undefined, reason: string): void {
@@ -702,6 +766,19 @@ function linksOf(p: PeerState): Link[] {
   return p.link ? [p.link, ...p.spares] : [...p.spares];
 }
 
+
+/**
+ * Client frames are sent with an all-zero mask, which ws (both ends) recognises and does not apply.
+ * Masking exists so browser scripts cannot shape bytes seen by intermediaries; these links carry only
+ * HMAC-authenticated peers on the raft port, and ws's JavaScript masking loop (without the optional
+ * native bufferutil) holds the consensus event loop ~50 ms per 16 MiB append on each end.
+ */
+/** The deny code a former member's link is refused with. */
+const REMOVED = 'removed';
+
+function ZERO_MASK(mask: Buffer): void {
+  mask.fill(0);
+}
 
 // ws has no public per-connection frame limit; its receiver's `_maxPayload` is checked per frame.
 function setMaxFrameBytes(ws: WebSocket, bytes: number): void {

@@ -121,12 +121,13 @@ describe('cluster (3→5→3 processes): membership changes under write load', f
     await cluster.restart(zombie);
     let w: BackgroundWriter | undefined;
     try {
-      // It may not even know it was removed (it can be killed before the removal reaches it), so only its
-      // serving state is checked: it must not claim readiness or present anyone, itself included, as leader.
-      await pollUntil(`${zombie} to answer and refuse readiness`, async () => {
+      // Even if it was killed before the removal reached it, it learns it: the members refuse its links
+      // with reason 'removed'. Then it says so, fails readiness and presents nobody as leader.
+      await pollUntil(`${zombie} to learn it was removed and refuse readiness`, async () => {
         const ready = await cluster.request(zombie, '/readyz');
         if (ready.status !== 503) throw new Error(`/readyz ${ready.status}`);
-        const s = await cluster.status(zombie);
+        const s = (await cluster.status(zombie)) as Awaited<ReturnType<typeof cluster.status>> & { removed?: boolean };
+        if (s.removed !== true) throw new Error(`/cluster/status removed=${String(s.removed)}`);
         for (const n of s.nodes) expect(n.role, `${zombie} must not present ${n.id} as leader`).to.not.equal('Leader');
         return true;
       }, { deadlineMs: 10_000 });

@@ -242,7 +242,10 @@ export class Simulation {
     this.now++;
     this.result.steps++;
     if (chaos) this.chaos();
-    for (const n of this.up()) (n.raw as RawNode).tick();
+    for (const n of this.up()) {
+      (n.raw as RawNode).tick();
+      this.sendUrgent(n);
+    }
     this.deliverLinkLost();
     for (let round = 0; round < 20; round++) {
       this.processReadies();
@@ -416,6 +419,16 @@ export class Simulation {
     }
     if (linkCut || !target?.raw) return;
     target.raw.step(m);
+    this.sendUrgent(target);
+  }
+
+  /**
+   * Like the real driver: heartbeats and their answers may leave at once, even while a Ready is being
+   * persisted (often, not always: otherwise they leave with the next Ready, which is also correct).
+   */
+  private sendUrgent(n: SimNode): void {
+    if (!n.raw || !this.rng.chance(0.7)) return;
+    for (const m of n.raw.takeUrgentMessages()) this.send(n, m);
   }
 
   // ---- chaos -----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import { koaBody } from 'koa-body';
-import type { ClusterService } from '../../cluster/service.js';
+import type { ClusterApi } from '../../cluster/api.js';
 import { ApiError } from '../errors.js';
 import { stegoHeaders } from './objects.js';
 
@@ -39,7 +39,7 @@ function optionalString(o: Record<string, unknown>, key: string): string | undef
   return v;
 }
 
-export function adminRouter(service: ClusterService, adminToken: string): Router {
+export function adminRouter(service: ClusterApi, adminToken: string): Router {
   const router = new Router({ prefix: '/admin' });
   router.use(stegoHeaders(service));
   router.use(requireAdminToken(adminToken));

@@ -1,4 +1,4 @@
-// The cluster routes mounted in C's app, over an in-process 3-node cluster (real core, log, transport
+// The cluster routes mounted in the HTTP app, over an in-process 3-node cluster (real core, log, transport
 // twin, worker pool): what a client sees over HTTP.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';

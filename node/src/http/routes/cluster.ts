@@ -1,24 +1,23 @@
 // Cluster introspection: /cluster/status (the design guide's shape plus progress), /readyz.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router } from '@koa/router';
-import type { RaftNode } from '../../cluster/raft-node.js';
-import type { ClusterService } from '../../cluster/service.js';
+import type { ClusterApi } from '../../cluster/api.js';
 import { stegoHeaders } from './objects.js';
 
-export function clusterRouter(service: ClusterService): Router {
+export function clusterRouter(service: ClusterApi): Router {
   const router = new Router();
   router.use(stegoHeaders(service));
 
-  router.get('/cluster/status', (ctx) => {
-    ctx.body = service.node.status();
+  router.get('/cluster/status', async (ctx) => {
+    ctx.body = await service.status();
   });
 
   // 200 only when a leader is known and everything known committed is applied (what a load balancer
   // or a Kubernetes readiness probe should route on); 503 with the reason otherwise.
-  router.get('/readyz', (ctx) => {
-    const r = service.node.readiness();
+  router.get('/readyz', async (ctx) => {
+    const r = await service.readiness();
     if (r.ready) {
-      ctx.body = { status: 'ready', leader_id: service.node.leaderId, applied_index: service.node.appliedIndex };
+      ctx.body = { status: 'ready', leader_id: r.leader_id, applied_index: r.applied_index };
       return;
     }
     ctx.status = 503;
@@ -37,7 +36,7 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  * process is up). Liveness then follows the disk: the node stepped down for good and only a restart
  * (crash-only recovery) brings it back, which is exactly what a failing liveness probe asks for.
  */
-export function clusterFront(node: Pick<RaftNode, 'id' | 'leaderId' | 'storageFailure'>, app: Listener): Listener {
+export function clusterFront(node: Pick<ClusterApi, 'id' | 'leaderId' | 'storageFailure'>, app: Listener): Listener {
   return (req, res) => {
     res.setHeader('X-Stego-Node', node.id);
     res.setHeader('X-Stego-Leader', node.leaderId ?? '');

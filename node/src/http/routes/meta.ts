@@ -3,7 +3,9 @@ import { Router } from '@koa/router';
 import type { Registry } from 'prom-client';
 import { openapiDocument } from '../openapi.js';
 
-export function metaRouter(registry: Registry): Router {
+export type MetricsSource = Pick<Registry, 'contentType' | 'metrics'>;
+
+export function metaRouter(registry: MetricsSource): Router {
   const router = new Router();
   router.get('/openapi.json', (ctx) => {
     ctx.body = openapiDocument;

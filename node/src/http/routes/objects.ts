@@ -3,7 +3,8 @@
 import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import getRawBody from 'raw-body';
-import { IDEMPOTENCY_KEY_RE, type ClusterService } from '../../cluster/service.js';
+import type { ClusterApi } from '../../cluster/api.js';
+import { IDEMPOTENCY_KEY_RE } from '../../cluster/service.js';
 import { ClusterError } from '../../cluster/errors.js';
 import type { StegoPool } from '../../workers/stego-pool.js';
 import type { HttpConfig } from '../http-config.js';
@@ -18,7 +19,7 @@ import { ApiError } from '../errors.js';
 import { budgetRefusal, ByteBudget, holdUntilDone } from '../middleware/body-budget.js';
 
 export interface ObjectRouteDeps {
-  service: ClusterService;
+  service: ClusterApi;
   pool: StegoPool;
   config: HttpConfig;
   /** The app's byte budget (downloads reserve their window in it); pass the one given to createApp. */
@@ -26,12 +27,12 @@ export interface ObjectRouteDeps {
 }
 
 /** Every cluster response names the node that answered and the leader it knows (empty when none). */
-export function stegoHeaders(service: ClusterService): Middleware {
+export function stegoHeaders(service: ClusterApi): Middleware {
   return async function setStegoHeaders(ctx, next) {
     ctx.state.stegoStart = performance.now();
     ctx.set('X-Stego-Node', service.id);
     const set = (): void => {
-      ctx.set('X-Stego-Leader', service.node.leaderId ?? '');
+      ctx.set('X-Stego-Leader', service.leaderId ?? '');
     };
     set();
     try {
@@ -93,7 +94,7 @@ export function objectsRouter({ service, pool, config, budget = new ByteBudget(c
 
   // Refuse before reading a (large) body when this node cannot take part in a write at all.
   const serving: Middleware = async (_ctx, next) => {
-    service.node.assertServing();
+    service.assertServing();
     await next();
   };
 
