@@ -424,10 +424,12 @@ async function followerCatchUp(cluster: Cluster, which: 'leader' | 'follower', s
     const writers = smallWriters(port, small, s.smallWriters, s.smallSeconds);
     // the restarted node answers HTTP once its log is open and its links listen; polled below
     await cluster.restart(lagging, { waitHttp: false });
-    const leaderStatus = await cluster.status(leaderId);
+    // what the leader had committed when the node came back (a slow answer under load is asked again)
+    let target: number | undefined;
     for (;;) {
-      const st = await cluster.status(lagging).catch(() => undefined);
-      if (st && st.applied_index >= leaderStatus.commit_index) break;
+      target ??= (await cluster.status(leaderId, 10_000).catch(() => undefined))?.commit_index;
+      const st = target === undefined ? undefined : await cluster.status(lagging, 10_000).catch(() => undefined);
+      if (st && target !== undefined && st.applied_index >= target) break;
       if (performance.now() - t0 > 600_000) break;
       await new Promise((res) => setTimeout(res, 100));
     }
