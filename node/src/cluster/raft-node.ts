@@ -396,6 +396,8 @@ export class RaftNode {
    * streaming optimistically to it and probes again, instead of waiting for the window to time out.
    */
   reportUnreachable(peer: NodeId): void {
+    // a dropped heartbeat is never answered: restart the RTT pairing instead of shifting every later one
+    this.heartbeatsInFlight.delete(peer);
     if (this.halted() || this.raw.role !== 'leader') return;
     this.raw.reportUnreachable(peer);
   }
@@ -518,6 +520,7 @@ export class RaftNode {
     this.transport.on('linkDown', (peer) => {
       if (this.halted()) return;
       if (peer === this.raw.leader) this.electionLog.leaderLinkLost();
+      this.heartbeatsInFlight.delete(peer);
       this.raw.peerLinkLost(peer);
       this.kick();
     });

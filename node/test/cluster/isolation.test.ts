@@ -3,7 +3,7 @@
 // `npm run bench:isolation`.
 
 import { expect } from 'chai';
-import { formatResults, runIsolationCases, type CaseResult } from './isolation.js';
+import { FULL_SIZES, formatResults, runIsolationCases, type CaseResult } from './isolation.js';
 
 describe('isolation: client load never costs the leader (multi-process)', function () {
   this.timeout(600_000);
@@ -12,19 +12,9 @@ describe('isolation: client load never costs the leader (multi-process)', functi
 
   before(async function () {
     results = await runIsolationCases({
-      sizes: {
-        embedBursts: [64],
-        embedWidth: 1920,
-        embedHeight: 1080,
-        bigWriters: 16,
-        bigObjectBytes: 4 * 1024 * 1024,
-        hugeObjectBytes: 45 * 1000 * 1000,
-        smallWriters: 64,
-        smallSeconds: 4,
-        stalledUploads: 32,
-        unreadDownloads: 32,
-        catchUpBytes: 48 * 1024 * 1024,
-      },
+      // the full concurrency with smaller volumes: one burst of 64 embeds, 4 MiB writes, 4 s of small
+      // writers, 48 MiB to catch up
+      sizes: { ...FULL_SIZES, embedBursts: [64], bigObjectBytes: 4 * 1024 * 1024, smallSeconds: 4, catchUpBytes: 48 * 1024 * 1024 },
       cases: ['a', 'b', 'c', 'd', 'e'],
       targets: ['leader', 'follower'],
       // raw PNG writes are validated in the worker pool, which refuses beyond its queue (503

@@ -50,6 +50,8 @@ export interface CaseResult {
   noLeader: number;
   loopDelayP50Ms: number;
   loopDelayP99Ms: number;
+  /** Upper bound of the highest non-empty bucket: the worst tick lateness seen. */
+  loopDelayMaxMs: number;
   heartbeatRttP99Ms: number;
   clientP50Ms: number;
   clientP99Ms: number;
@@ -141,6 +143,16 @@ function mergeHistograms(hs: HistogramScrape[]): HistogramScrape | undefined {
   return hs.reduce((a, b) => ({ buckets: a.buckets.map(([le, c], i) => [le, c + (b.buckets[i]?.[1] ?? 0)]), sum: a.sum + b.sum, count: a.count + b.count }));
 }
 
+function histogramMaxMs(h: HistogramScrape): number {
+  let prevCount = 0;
+  let max = 0;
+  for (const [le, cum] of h.buckets) {
+    if (cum > prevCount) max = le;
+    prevCount = cum;
+  }
+  return max * 1000;
+}
+
 function rssMiB(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
@@ -198,6 +210,7 @@ export async function measureCase(
     noLeader: outcomes.filter((o) => o.code === 'no_leader').length,
     loopDelayP50Ms: loop ? histogramPercentileMs(loop, 50) : NaN,
     loopDelayP99Ms: loop ? histogramPercentileMs(loop, 99) : NaN,
+    loopDelayMaxMs: loop ? histogramMaxMs(loop) : NaN,
     heartbeatRttP99Ms: rtt ? histogramPercentileMs(rtt, 99) : NaN,
     clientP50Ms: percentile(okMs, 50),
     clientP99Ms: percentile(okMs, 99),
@@ -310,11 +323,11 @@ export async function stalledClients(
 
 export function formatResults(results: CaseResult[]): string {
   const f = (v: number): string => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : 'n/a');
-  const header = 'case                                   target  leader_changes  no_leader  loop p50/p99 ms  hb rtt p99 ms  client p50/p99 ms  rss peak MiB  ok/refused/failed';
+  const header = 'case                                   target  leader_changes  no_leader  loop p50/p99/max ms  hb rtt p99 ms  client p50/p99 ms  rss peak MiB  ok/refused/failed';
   const lines = results.map(
     (r) =>
       `${r.name.padEnd(38)} ${r.target.padEnd(7)} ${String(r.leaderChanges).padStart(14)} ${String(r.noLeader).padStart(10)} ` +
-      `${`${f(r.loopDelayP50Ms)}/${f(r.loopDelayP99Ms)}`.padStart(16)} ${f(r.heartbeatRttP99Ms).padStart(14)} ` +
+      `${`${f(r.loopDelayP50Ms)}/${f(r.loopDelayP99Ms)}/${f(r.loopDelayMaxMs)}`.padStart(20)} ${f(r.heartbeatRttP99Ms).padStart(14)} ` +
       `${`${f(r.clientP50Ms)}/${f(r.clientP99Ms)}`.padStart(18)} ${r.rssPeakMiB.toFixed(0).padStart(13)} ${`${r.ok}/${r.refused}/${r.failed}`.padStart(18)}` +
       (r.notes ? `  ${r.notes}` : ''),
   );
@@ -416,11 +429,14 @@ async function followerCatchUp(cluster: Cluster, which: 'leader' | 'follower', s
   let caughtUpMs = NaN;
   const r = await measureCase(cluster, `(e) ${lagging} restarts, catches up ${(s.catchUpBytes / 2 ** 20).toFixed(0)} MiB`, `${which}:${target}`, async () => {
     const writers = smallWriters(port, small, s.smallWriters, s.smallSeconds, authOf(cluster));
-    await cluster.restart(lagging, { waitHttp: true });
-    const leaderStatus = await cluster.status(leaderId);
+    // the restarted node answers HTTP once its log is open and its links listen; polled below
+    await cluster.restart(lagging, { waitHttp: false });
+    // what the leader had committed when the node came back (a slow answer under load is asked again)
+    let target: number | undefined;
     for (;;) {
-      const st = await cluster.status(lagging).catch(() => undefined);
-      if (st && st.applied_index >= leaderStatus.commit_index) break;
+      target ??= (await cluster.status(leaderId, 10_000).catch(() => undefined))?.commit_index;
+      const st = target === undefined ? undefined : await cluster.status(lagging, 10_000).catch(() => undefined);
+      if (st && target !== undefined && st.applied_index >= target) break;
       if (performance.now() - t0 > 600_000) break;
       await new Promise((res) => setTimeout(res, 100));
     }
