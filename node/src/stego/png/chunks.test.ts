@@ -66,16 +66,18 @@ describe('PNG chunk limits and linear chunk handling', () => {
     expect(split.ancillary[0]!.position).to.equal('beforePLTE');
   });
 
-  it('walks chunks in time linear in their number (4x the chunks costs well under 16x the time)', async () => {
+  it('walks chunks in time linear in their number (8x the chunks costs far less than 64x the time)', async () => {
     const base = await small();
     const limits = { maxChunks: 1e7, maxAncillaryBytes: 1e9 };
-    const a = withTextChunks(base, 20_000);
+    const a = withTextChunks(base, 10_000);
     const b = withTextChunks(base, 80_000);
     splitPng(a, 2, limits); // warm-up
-    const ta = Math.min(...[0, 1, 2].map(() => cpuMs(() => splitPng(a, 2, limits))));
-    const tb = Math.min(...[0, 1, 2].map(() => cpuMs(() => splitPng(b, 2, limits))));
-    // linear: ~4x; the old per-chunk lookup was quadratic (~16x: 0.09 s -> 1.04 s for 20k -> 80k)
-    expect(tb / Math.max(ta, 0.5)).to.be.below(9);
+    const best = (png: Buffer): number => Math.min(...[0, 1, 2, 3, 4].map(() => cpuMs(() => splitPng(png, 2, limits))));
+    const ta = best(a);
+    const tb = best(b);
+    // linear: ~8x (3x margin for a shared machine); the old per-chunk lookup was quadratic (~64x in
+    // theory, 26x measured: 0.04 s -> 1.04 s for 10k -> 80k)
+    expect(tb / Math.max(ta, 0.5)).to.be.below(24);
   });
 
   it('validates a stored PNG structurally: truncation, bad image data, bytes behind a signature, bombs', async () => {
