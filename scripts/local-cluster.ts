@@ -25,6 +25,8 @@ Environment (defaults in brackets):
   STEGO_DATA_DIR         data directory, kept between runs [./.stego-data]
   STEGO_RESTART          'always' restarts a node that dies (like a StatefulSet), 'never' leaves it down [always]
   NGINX_BIN              nginx binary to use [found on PATH or /usr/sbin/nginx]
+  STEGO_API_TOKENS_FILE  API tokens for the nodes [a generated token with read, write, delete,
+                         kept in the data directory and printed once the cluster is up]
 Any other STEGO_* variable (timings, limits) is passed through to the nodes; see node dist/node/src/main.js --help.`;
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -125,6 +125,39 @@ describe('hostile clients (real server)', function () {
     });
   });
 
+  describe('PNG limits while the upload arrives', () => {
+    let srv: TestServer;
+    before(async () => {
+      srv = await startTestServer({ config: { bodyLimitBytes: 50 * 1024 * 1024 } });
+    });
+    after(() => srv.close());
+
+    it('refuses a PNG whose chunk header announces 40 MB of text after ~1 MB of a 45 MB upload (413 ancillary_too_large)', async () => {
+      const png = await photoPng(32, 32);
+      // signature + IHDR, then the header of a 40 MB tEXt chunk and the first bytes of its data
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(40 * 1024 * 1024, 0);
+      head.write('tEXt', 4, 'latin1');
+      const filePrefix = Buffer.concat([png.subarray(0, 33), head, Buffer.alloc(1024 * 1024, 0x61)]);
+      const partHead = Buffer.from('--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n');
+      const socket = connect(portOf(srv), '127.0.0.1');
+      const answer = new Promise<string>((resolve, reject) => {
+        let buf = '';
+        socket.on('data', (d: Buffer) => {
+          buf += d.toString('latin1');
+          if (/\r\n\r\n\{.*\}$/s.test(buf)) resolve(buf);
+        });
+        socket.on('error', reject);
+      });
+      socket.write(`POST /api/extract HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${45 * 1000 * 1000}\r\n\r\n`);
+      socket.write(Buffer.concat([partHead, filePrefix]));
+      const text = await answer;
+      socket.destroy();
+      expect(text).to.match(/^HTTP\/1\.1 413/);
+      expect(text).to.include('ancillary_too_large');
+    });
+  });
+
   describe('connections that never finish a request head', () => {
     let srv: TestServer;
     before(async () => {

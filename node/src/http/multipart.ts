@@ -23,6 +23,7 @@ import { bodyTooLarge } from './middleware/body-limit.js';
 import { safeFilename } from './filename.js';
 import { UploadArena } from './upload-arena.js';
 import { MAX_FORM_FIELDS, MAX_FORM_FILES } from './http-config.js';
+import { ChunkLimitGuard, type ChunkLimits } from '../stego/png/chunks.js';
 
 export { safeFilename } from './filename.js';
 
@@ -49,11 +50,13 @@ const INVALID_UTF8_STATE_KEY = 'invalidUtf8Fields';
  * Text fields are also checked as strict UTF-8 while they stream (formidable's own decoder would
  * replace bad bytes); the names of invalid ones are recorded in `invalid`.
  */
-function classifyPart(invalid: Set<string>) {
+function classifyPart(invalid: Set<string>, fileParts: string[]) {
   return (part: Part, handle: (p: Part) => void): void => {
     if (part.originalFilename && !part.mimetype) part.mimetype = 'application/octet-stream';
     else if (!part.originalFilename && part.mimetype?.toLowerCase().startsWith('text/plain')) part.mimetype = null;
     if (!part.mimetype) checkUtf8(part, invalid);
+    // formidable opens file parts in the order it meets them: the stream handler takes names in that order
+    else fileParts.push(part.name ?? '');
     handle(part);
   };
 }
@@ -88,6 +91,8 @@ const FORMIDABLE_MAX_FILES = 1015;
 function translateParseError(limitBytes: number) {
   return (err: Error): never => {
     const f = err as Error & FormidableFailure;
+    // a limit the image part crossed while streaming (ChunkLimitGuard), passed through formidable
+    if (err instanceof StegoError) throw err;
     if (f.code === FORMIDABLE_MAX_FIELDS) {
       throw new ApiError('too_many_fields', 413, `the form has more than ${MAX_FORM_FIELDS} text fields (the limit is ${MAX_FORM_FIELDS})`);
     }
@@ -104,7 +109,7 @@ function translateParseError(limitBytes: number) {
  * Parses a multipart/form-data body into memory (see the header for the bounds). Any other content
  * type is refused with 415 before the body is read.
  */
-export function multipartBody(limitBytes: number): Middleware {
+export function multipartBody(limitBytes: number, chunkLimits?: ChunkLimits): Middleware {
   const onError = translateParseError(limitBytes);
   return async function parseMultipart(ctx, next) {
     if (!ctx.is('multipart/form-data')) {
@@ -115,6 +120,10 @@ export function multipartBody(limitBytes: number): Middleware {
     ctx.state[ARENA_STATE_KEY] = arena;
     const invalidUtf8 = new Set<string>();
     ctx.state[INVALID_UTF8_STATE_KEY] = invalidUtf8;
+    const fileParts: string[] = [];
+    // the image part's chunk limits are checked while it arrives (8-byte chunk headers only), so a PNG
+    // announcing 40 MB of text is refused at that header, not after the body was received
+    const guardFor = (name: string): ChunkLimitGuard | undefined => (name === 'file' ? new ChunkLimitGuard(chunkLimits) : undefined);
     // formidable's stream handler sees only the part, so each request gets its own parser instance.
     const parse = koaBody({
       multipart: true,
@@ -130,10 +139,10 @@ export function multipartBody(limitBytes: number): Middleware {
         maxFiles: MAX_FORM_FILES,
         allowEmptyFiles: true,
         minFileSize: 0,
-        fileWriteStreamHandler: (file) => arena.stream(file ?? {}),
+        fileWriteStreamHandler: (file) => arena.stream(file ?? {}, guardFor(fileParts.shift() ?? '')),
         // Nothing touches the disk, so formidable need not derive a random file name (a SHA-3 per part).
         filename: () => 'in-memory',
-        onPart: classifyPart(invalidUtf8),
+        onPart: classifyPart(invalidUtf8, fileParts),
       },
     });
     await parse(ctx, next);

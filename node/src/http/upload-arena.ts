@@ -23,12 +23,21 @@ export class UploadArena {
   /** `capacity` is the declared body length (0 when unknown: every chunk spills). */
   constructor(private readonly capacity: number) {}
 
-  /** A Writable that stores one file part; `key` identifies the part for contentOf(). */
-  stream(key: object): Writable {
+  /**
+   * A Writable that stores one file part; `key` identifies the part for contentOf(). `inspect` sees each
+   * piece first (a PNG's chunk limits): when it throws, the write fails and so does the parse.
+   */
+  stream(key: object, inspect?: { push(bytes: Uint8Array): void }): Writable {
     const region: Region = { start: this.used, length: 0, spill: [] };
     this.regions.set(key, region);
     return new Writable({
       write: (chunk: Buffer, _encoding, done) => {
+        try {
+          inspect?.push(chunk);
+        } catch (e) {
+          done(e as Error);
+          return;
+        }
         this.append(region, chunk);
         done();
       },

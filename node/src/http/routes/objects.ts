@@ -2,7 +2,6 @@
 // followers share the load) and only the finished PNG travels to the leader through Raft.
 import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import getRawBody from 'raw-body';
 import type { ClusterApi } from '../../cluster/api.js';
 import { IDEMPOTENCY_KEY_RE } from '../../cluster/service.js';
 import { ClusterError } from '../../cluster/errors.js';
@@ -15,6 +14,7 @@ import { StegoError } from '../../stego/errors.js';
 import { coverLoader } from './stego.js';
 import type { ObjectMeta } from '../../cluster/object-store.js';
 import { requireScope, tokenOf } from '../../auth/index.js';
+import { ChunkLimitGuard, type ChunkLimits } from '../../stego/png/chunks.js';
 import { ApiError } from '../errors.js';
 import { budgetRefusal, ByteBudget, holdUntilDone } from '../middleware/body-budget.js';
 
@@ -46,21 +46,28 @@ export function stegoHeaders(service: ClusterApi): Middleware {
 
 /**
  * Reads a raw `image/png` body (an image already carrying its payload, e.g. made with the CLI) up to the
- * object limit; the header check runs here (33 bytes), the structural one in the worker pool.
+ * object limit, checking its chunk limits as it arrives; the header check runs here (33 bytes), the
+ * structural one in the worker pool. The declared length was checked against the limit (and the budget)
+ * before reading, but never sizes a buffer: pieces are kept as they come and joined once.
  */
-async function readRawPng(ctx: Context, maxObjectBytes: number, maxPixels: number): Promise<Buffer> {
-  let png: Buffer;
+async function readRawPng(ctx: Context, maxObjectBytes: number, maxPixels: number, limits: ChunkLimits): Promise<Buffer> {
+  const guard = new ChunkLimitGuard(limits);
+  const pieces: Buffer[] = [];
+  let total = 0;
   try {
-    // no `length`: the declared size is checked against the limit (and the budget) before reading, but
-    // never used to size a buffer
-    png = await getRawBody(ctx.req, { limit: maxObjectBytes });
-  } catch (e) {
-    const err = e as { type?: string; message?: string };
-    if (err.type === 'entity.too.large') {
-      throw new ClusterError('object_too_large', `the PNG is larger than the object limit of ${maxObjectBytes} bytes`);
+    for await (const piece of ctx.req as AsyncIterable<Buffer>) {
+      total += piece.length;
+      if (total > maxObjectBytes) {
+        throw new ClusterError('object_too_large', `the PNG is larger than the object limit of ${maxObjectBytes} bytes`);
+      }
+      guard.push(piece);
+      pieces.push(piece);
     }
-    throw new StegoError('invalid_request', `could not read the PNG body: ${err.message ?? String(e)}`);
+  } catch (e) {
+    if (e instanceof ClusterError || e instanceof StegoError) throw e;
+    throw new ApiError('request_aborted', 400, `could not read the PNG body: ${(e as Error).message}`);
   }
+  const png = Buffer.concat(pieces, total);
   precheckPng(png, maxPixels);
   return png;
 }
@@ -109,7 +116,7 @@ export function objectsRouter({ service, pool, config, budget = new ByteBudget(c
     if (!ctx.is('image/png')) return next();
     const t0 = performance.now();
     const key = idempotencyKey(ctx);
-    const body = await readRawPng(ctx, service.maxObjectBytes, pool.maxPixels);
+    const body = await readRawPng(ctx, service.maxObjectBytes, pool.maxPixels, pool.chunkLimits);
     const checked = await pool.validate(body, config.fingerprintKey);
     const t1 = performance.now();
     const result = await service.putObjectFor(checked.png, checked.sha256, { ...owner(ctx), idempotencyKey: key, fingerprint: checked.fingerprint! });
@@ -117,7 +124,7 @@ export function objectsRouter({ service, pool, config, budget = new ByteBudget(c
     created(ctx, result);
   };
 
-  router.post('/api/objects', requireScope('write'), serving, refuseWhenSaturated(pool), rawPng, multipartBody(config.bodyLimitBytes), async (ctx) => {
+  router.post('/api/objects', requireScope('write'), serving, refuseWhenSaturated(pool), rawPng, multipartBody(config.bodyLimitBytes, pool.chunkLimits), async (ctx) => {
     const key = idempotencyKey(ctx);
     const form = readStegoForm(ctx);
     const payload = payloadOf(form);

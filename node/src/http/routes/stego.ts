@@ -50,7 +50,7 @@ export function stegoRouter({ pool, config }: StegoRouteDeps): Router {
   const router = new Router();
   const cover = coverLoader(config.coverPath);
   const gate: Middleware = config.statelessAuth === 'token' ? requireToken() : async (_ctx, next) => next();
-  const upload = [gate, refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes)] as const;
+  const upload = [gate, refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes, pool.chunkLimits)] as const;
 
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'healthy' };

@@ -142,6 +142,74 @@ export function splitPng(buf: Uint8Array, colorType: number, limits: ChunkLimits
   return { idat, idatBytes, palette, ancillary };
 }
 
+/**
+ * The same limits checked on a PNG while it is still arriving (an upload's file part): only the 8-byte
+ * chunk headers are read, so an upload whose first chunk header announces 40 MB of text, or whose
+ * 20,001st chunk starts, is refused there instead of after the whole body was received and parsed.
+ * Anything that is not PNG framing (no signature, a type that is not four letters, an impossible length)
+ * stops the inspection: the full check (readHeader, splitPng) reports it with its own code.
+ */
+export class ChunkLimitGuard {
+  private seen = 0;
+  /** Offset (in the stream) of the next chunk header. */
+  private next = PNG_SIGNATURE.length;
+  private readonly header = new Uint8Array(8);
+  private headerFill = 0;
+  private count = 0;
+  private ancillary = 0;
+  private done = false;
+
+  constructor(private readonly limits: ChunkLimits = processLimits) {}
+
+  /** Feeds the next bytes of the file; throws the limit's StegoError as soon as it is crossed. */
+  push(bytes: Uint8Array): void {
+    let at = 0;
+    while (!this.done && this.seen + at < PNG_SIGNATURE.length && at < bytes.length) {
+      if (bytes[at] !== PNG_SIGNATURE[this.seen + at]) this.done = true;
+      at++;
+    }
+    while (!this.done && at < bytes.length) {
+      const pos = this.seen + at;
+      if (pos < this.next) {
+        at += Math.min(bytes.length - at, this.next - pos);
+        continue;
+      }
+      const take = Math.min(8 - this.headerFill, bytes.length - at);
+      this.header.set(bytes.subarray(at, at + take), this.headerFill);
+      this.headerFill += take;
+      at += take;
+      if (this.headerFill < 8) break;
+      this.headerFill = 0;
+      this.onHeader(this.seen + at);
+    }
+    this.seen += bytes.length;
+  }
+
+  private onHeader(dataStart: number): void {
+    const length = readUint32BE(this.header, 0);
+    if (length > MAX_CHUNK_LENGTH || !isChunkName(this.header, 4)) {
+      this.done = true;
+      return;
+    }
+    const name = String.fromCharCode(this.header[4]!, this.header[5]!, this.header[6]!, this.header[7]!);
+    if (++this.count > this.limits.maxChunks) {
+      throw new StegoError('too_many_chunks', `PNG has more than ${this.limits.maxChunks} chunks (the limit is ${this.limits.maxChunks})`, { maxChunks: this.limits.maxChunks });
+    }
+    if (!KNOWN_CRITICAL.has(name)) {
+      this.ancillary += length;
+      if (this.ancillary > this.limits.maxAncillaryBytes) {
+        throw new StegoError(
+          'ancillary_too_large',
+          `PNG ancillary chunks hold more than ${this.limits.maxAncillaryBytes} bytes (the limit is ${this.limits.maxAncillaryBytes})`,
+          { maxAncillaryBytes: this.limits.maxAncillaryBytes },
+        );
+      }
+    }
+    if (name === 'IEND') this.done = true;
+    this.next = dataStart + length + 4;
+  }
+}
+
 /** Serialises chunks (CRC by zlib.crc32); `withSignature: false` leaves out the 8 signature bytes. */
 export function encodeSmallChunks(chunks: LibChunk[], withSignature: boolean): Uint8Array {
   let total = withSignature ? PNG_SIGNATURE.length : 0;

@@ -56,9 +56,15 @@ export async function decompressionBomb(width: number, height: number): Promise<
   return Buffer.concat([head, ...idatChunkParts([Buffer.concat(out)]), tail]);
 }
 
-/** Random bytes behind a PNG signature: what used to be stored as an object. */
-export function randomBehindSignature(bytes: number): Buffer {
+/** Pseudo-random bytes (seeded) behind a PNG signature: what used to be stored as an object. */
+export function randomBehindSignature(bytes: number, seed = 7): Buffer {
   const junk = Buffer.alloc(bytes);
-  for (let i = 0; i < bytes; i += 4) junk.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, Math.min(i, bytes - 4));
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < bytes; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    junk[i] = x & 0xff;
+  }
   return Buffer.concat([PNG_SIGNATURE, junk]);
 }
