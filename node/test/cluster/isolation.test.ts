@@ -12,9 +12,9 @@ describe('isolation: client load never costs the leader (multi-process)', functi
 
   before(async function () {
     results = await runIsolationCases({
-      // the full concurrency with smaller volumes: one burst of 64 embeds, 4 MiB writes, 4 s of small
+      // the full concurrency with smaller volumes: one burst of 64 embeds, 4 MiB writes, 8 s of small
       // writers, 48 MiB to catch up
-      sizes: { ...FULL_SIZES, embedBursts: [64], bigObjectBytes: 4 * 1024 * 1024, smallSeconds: 4, catchUpBytes: 48 * 1024 * 1024 },
+      sizes: { ...FULL_SIZES, embedBursts: [64], bigObjectBytes: 4 * 1024 * 1024, smallSeconds: 8, catchUpBytes: 48 * 1024 * 1024 },
       cases: ['a', 'b', 'c', 'd', 'e'],
       targets: ['leader', 'follower'],
       // raw PNG writes are validated in the worker pool, which refuses beyond its queue (503
