@@ -3,6 +3,7 @@
 
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { availability, localKubernetesPaths, useLocalKubernetes, type Stage } from '../support/local-kubernetes.js';
@@ -133,7 +134,7 @@ describe('local Kubernetes stage 2 (a full single node)', function () {
     const image = 'stegocluster.local/stegocluster-node:local';
     const { stdout: archive } = await run(join(scriptsDir, 'images.sh'), ['node', image, '--', 'node', 'dist/node/src/main.js'], { maxBuffer: 16 * 1024 * 1024 });
     await run(join(scriptsDir, 'images.sh'), ['import', archive.trim().split('\n').pop()!]);
-    const manifest = (await import('node:fs')).readFileSync(join(scriptsDir, 'manifests', 'stego-statefulset.yaml'), 'utf8').replaceAll('@NODE_IMAGE@', image);
+    const manifest = readFileSync(join(scriptsDir, 'manifests', 'stego-statefulset.yaml'), 'utf8').replaceAll('@NODE_IMAGE@', image);
     await kubectl(['-n', ns, 'apply', '-f', '-'], manifest);
     await kubectl(['-n', ns, 'rollout', 'status', 'statefulset/stego-smoke', '--timeout=180s']);
     const nodePort = (await kubectl(['-n', ns, 'get', 'service', 'stego-smoke', '-o', 'jsonpath={.spec.ports[0].nodePort}'])).trim();
@@ -163,6 +164,10 @@ for (const stage of ['stage1', 'stage2'] as Stage[]) {
       const a = await availability(stage);
       if (!a.available) {
         console.log(`      skipped: ${a.reason}`);
+        this.skip();
+      }
+      if (existsSync((await localKubernetesPaths()).kubeconfig)) {
+        console.log('      skipped: the local Kubernetes is already up (used by someone else); the check needs it down');
         this.skip();
       }
     });
