@@ -6,6 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
 stage="${1:-stage1}"
+[[ ! -e "$STATE" ]] || die "the local Kubernetes is up ($STATE exists): tear it down first (down.sh)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

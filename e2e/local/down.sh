@@ -28,11 +28,13 @@ if is_running containerd; then
     ctr --address "$CONTAINERD_SOCK" -n k8s.io containers delete "$id" >/dev/null 2>&1 || true
   done
 fi
-# Everything else at once: each takes a second or two to shut down gracefully.
-for d in kubelet kube-proxy kube-scheduler kube-controller-manager containerd kube-apiserver etcd; do
+# Everything else at once (each takes a second or two to shut down gracefully), etcd last: the API server
+# does not finish its shutdown with etcd gone.
+for d in kubelet kube-proxy kube-scheduler kube-controller-manager containerd kube-apiserver; do
   stop_daemon "$d" &
 done
 wait
+stop_daemon etcd
 
 # Shims outlive containerd by design; ours are the ones whose address is under $STATE.
 for pid in $(pgrep -f "containerd-shim.*-address $STATE/" || true); do

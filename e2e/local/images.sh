@@ -150,20 +150,30 @@ build_node_image() {
     (cd "$prod.tmp" && PATH="$NODE24_DIR/bin:$PATH" npm ci --omit=dev --ignore-scripts --no-audit --no-fund >&2)
     mv "$prod.tmp" "$prod"
   fi
-  local out; out="$(archive_path "$name")"
-  local root; root="$(mktemp -d)"
-  base_root "$root"; add_busybox "$root"
-  copy_with_libs "$root" "$NODE24_DIR/bin/node" /usr/local/bin/node
-  mkdir -p "$root/app"
-  cp -a "$repo/dist" "$repo/package.json" "$root/app/"
-  [[ -d "$repo/assets" ]] && cp -a "$repo/assets" "$root/app/"
-  cp -a "$prod/node_modules" "$root/app/"
-  # Tests, benchmarks and the e2e suite are not part of the runtime.
-  rm -rf "$root/app/dist/e2e" "$root/app/dist/node/test" "$root/app/dist/node/bench"
-  find "$root/app/dist" -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' | xargs -r rm -f
-  write_oci_archive "$root" "$name" "$out" "$entry" \
+  node_runtime_root "$prod"
+  BUILT_ARCHIVE="$(archive_path "$name")"
+  write_oci_archive "$NODE_ROOT" "$name" "$BUILT_ARCHIVE" "$entry" \
     '["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"]' /app
-  rm -rf "$root"; echo "$out"
+}
+
+# The runtime's files, assembled once per run into $NODE_ROOT: the node and operator images share them.
+# (Called directly, never in a command substitution, so the assignment survives.)
+NODE_ROOT=""
+node_runtime_root() {
+  local prod="$1"
+  if [[ -z "$NODE_ROOT" ]]; then
+    NODE_ROOT="$(mktemp -d)"
+    trap 'rm -rf "$NODE_ROOT"' EXIT
+    base_root "$NODE_ROOT"; add_busybox "$NODE_ROOT"
+    copy_with_libs "$NODE_ROOT" "$NODE24_DIR/bin/node" /usr/local/bin/node
+    mkdir -p "$NODE_ROOT/app"
+    cp -a "$repo/dist" "$repo/package.json" "$NODE_ROOT/app/"
+    [[ -d "$repo/assets" ]] && cp -a "$repo/assets" "$NODE_ROOT/app/"
+    cp -a "$prod/node_modules" "$NODE_ROOT/app/"
+    # Tests, benchmarks and the e2e suite are not part of the runtime.
+    rm -rf "$NODE_ROOT/app/dist/e2e" "$NODE_ROOT/app/dist/node/test" "$NODE_ROOT/app/dist/node/bench"
+    find "$NODE_ROOT/app/dist" \( -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' \) -delete
+  fi
 }
 
 import_archives() {
@@ -181,12 +191,15 @@ case "$cmd" in
     name="${1:?image name}"; shift
     [[ "${1:-}" == "--" ]] && shift
     (($#)) || die "usage: images.sh node NAME -- CMD ..."
-    build_node_image "$name" "$@" ;;
+    build_node_image "$name" "$@"
+    echo "$BUILT_ARCHIVE" ;;
   import) import_archives "$@" ;;
   all)
     archives=("$(build_pause)" "$(build_busybox)" "$(build_coredns)" "$(build_nginx)")
-    archives+=("$(build_node_image "$STEGO_NODE_IMAGE" node "${STEGO_NODE_ENTRY:-dist/node/src/main.js}")")
-    archives+=("$(build_node_image "$STEGO_OPERATOR_IMAGE" node "${STEGO_OPERATOR_ENTRY:-dist/operator/src/main.js}")")
+    build_node_image "$STEGO_NODE_IMAGE" node "${STEGO_NODE_ENTRY:-dist/node/src/main.js}"
+    archives+=("$BUILT_ARCHIVE")
+    build_node_image "$STEGO_OPERATOR_IMAGE" node "${STEGO_OPERATOR_ENTRY:-dist/operator/src/main.js}"
+    archives+=("$BUILT_ARCHIVE")
     import_archives "${archives[@]}" ;;
   *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

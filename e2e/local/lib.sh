@@ -1,7 +1,7 @@
 # Shared settings for the local Kubernetes scripts (sourced, not run).
 # Everything built is cached under $STEGO_CACHE keyed by version; everything running lives under $STATE.
 
-K8S_VERSION="${K8S_VERSION:-v1.34.4}"
+K8S_VERSION="${K8S_VERSION:-v1.37.2}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.12.4}"
 HELM_MODULE="${HELM_MODULE:-helm.sh/helm/v4}"
 HELM_VERSION="${HELM_VERSION:-v4.3.1}"

@@ -112,9 +112,14 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
     await kubectl(['create', 'namespace', ns]);
   });
 
+  let failed = false;
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') failed = true;
+  });
+
   after(async function () {
     this.timeout(SETTLE_MS);
-    if (this.currentTest?.state === 'failed' || process.env.STEGO_E2E_DUMP) await dump();
+    if (failed || process.env.STEGO_E2E_DUMP) await dump();
     if (!process.env.STEGO_E2E_KEEP) {
       await helm(['uninstall', RELEASE, '-n', ns, '--wait'], { allowFailure: true });
       await kubectlResult(['delete', 'namespace', ns, '--wait=true', '--timeout=180s'], { timeoutMs: 200_000 });

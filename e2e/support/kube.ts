@@ -29,7 +29,7 @@ export function runCommand(cmd: string, args: string[], opts: RunOptions = {}): 
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
         const result = { code, stdout: String(stdout), stderr: String(stderr) };
         if (err && !opts.allowFailure) {
-          reject(new Error(`${cmd} ${args.join(' ')} failed (${err.message.split('\n')[0]}):\n${result.stderr || result.stdout}`));
+          reject(new Error(`${cmd} ${args.join(' ')} failed (exit ${result.code}):\n${result.stderr || result.stdout}`));
           return;
         }
         resolve(result);

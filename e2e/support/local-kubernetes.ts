@@ -7,7 +7,9 @@
 //     it('...', () => { k8s.kubeconfig ... });
 //   });
 //
-// STEGO_KUBECONFIG set: use that cluster as is (CI or a developer started it), start and stop nothing.
+// STEGO_KUBECONFIG set, or the stage already running: use that cluster as is, start and stop nothing.
+// The local Kubernetes is one per machine (fixed interface, addresses and ports): test processes that use it
+// run one after another, not in parallel.
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -101,6 +103,7 @@ export async function startLocalKubernetes(stage: Stage): Promise<RunningKuberne
   const external = process.env.STEGO_KUBECONFIG;
   if (external) return { kubeconfig: external, owned: false, stop: async () => {} };
   const paths = await localKubernetesPaths();
+  if (await alreadyUp(stage, paths)) return { kubeconfig: paths.kubeconfig, owned: false, stop: async () => {} };
   const script = join(paths.scriptsDir, stage === 'stage1' ? 'stage1-up.sh' : 'stage2-up.sh');
   try {
     const { stdout } = await run(script, [], { maxBuffer: 16 * 1024 * 1024, timeout: stage === 'stage1' ? 60_000 : 300_000 });
@@ -110,6 +113,23 @@ export async function startLocalKubernetes(stage: Stage): Promise<RunningKuberne
     await stopLocalKubernetes().catch(() => {});
     const e = err as { stderr?: string; message: string };
     throw new Error(`${stage} did not come up: ${e.message}\n${e.stderr ?? ''}`);
+  }
+}
+
+/**
+ * Whether the stage is already running (started by CI or a developer): then it is used and left running.
+ * Stage 1 is up when the API server is ready; stage 2 when a node is also registered.
+ */
+async function alreadyUp(stage: Stage, paths: LocalKubernetesPaths): Promise<boolean> {
+  if (!existsSync(paths.kubeconfig)) return false;
+  const kubectl = join(paths.k8sBin, 'kubectl');
+  try {
+    await run(kubectl, ['--kubeconfig', paths.kubeconfig, '--request-timeout=3s', 'get', '--raw', '/readyz'], { timeout: 5_000 });
+    if (stage === 'stage1') return true;
+    const { stdout } = await run(kubectl, ['--kubeconfig', paths.kubeconfig, '--request-timeout=3s', 'get', 'nodes', '-o', 'name'], { timeout: 5_000 });
+    return stdout.trim().length > 0;
+  } catch {
+    return false;
   }
 }
 
