@@ -127,7 +127,7 @@ export class Reconciler {
   async reconcile(key: string): Promise<ReconcileOutcome> {
     const raw = this.clusterFromCache(key);
     if (!raw || raw.metadata.deletionTimestamp) return { requeueAfterMs: null, error: null };
-    const cr: StegoCluster = { ...raw, spec: withDefaults(raw.spec) };
+    const cr: StegoCluster = { ...raw, spec: withDefaults(raw.spec, this.d.ctx.images) };
     const c = refOf(cr.metadata);
     const view = await this.probe(c);
     const pass: Pass = {

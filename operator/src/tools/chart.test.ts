@@ -11,8 +11,9 @@ import { CHART_RBAC_FILE, chartRbacTemplate } from './chart-rbac.js';
 
 const CHART = path.join(REPO_ROOT, 'charts/stego-operator');
 
-/** helm built by the e2e work (~/.cache/stegocluster/<...>/helm or bin/helm), else one on PATH. */
+/** STEGO_HELM, else helm built by the e2e work (~/.cache/stegocluster/<...>/helm or bin/helm), else PATH. */
 export function findHelm(): string | null {
+  if (process.env['STEGO_HELM']) return process.env['STEGO_HELM'];
   const cache = path.join(homedir(), '.cache/stegocluster');
   if (existsSync(cache)) {
     for (const d of readdirSync(cache)) {

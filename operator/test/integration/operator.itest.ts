@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { freePort, pollUntil } from '../../../node/test/cluster/harness.js';
-import { withDefaults } from '../../src/api/defaults.js';
+import { schemaDefaults } from '../../src/api/defaults.js';
 import { LABEL_ROLE, names } from '../../src/api/names.js';
 import { customResourceDefinition, CRD_NAME } from '../../src/api/schema.js';
 import { API_VERSION, KIND, type StegoCluster } from '../../src/api/types.js';
@@ -58,9 +58,9 @@ describe('operator integration: real kube-apiserver', function () {
   });
 
   describe('the CRD', () => {
-    it('fills every default the operator assumes', async () => {
+    it('fills every default the operator assumes (images come from the operator installation)', async () => {
       const created = await client.create(cluster(namespace, {}, 'defaults'));
-      expect(created.spec).to.deep.equal(withDefaults({}));
+      expect(created.spec).to.deep.equal(schemaDefaults({}));
       await client.delete(resourcePath(API_VERSION, KIND, namespace, 'defaults'));
     });
 
