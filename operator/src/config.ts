@@ -1,5 +1,7 @@
 // Operator settings from the environment (the chart sets them).
 import os from 'node:os';
+import { IMAGE_DEFAULTS } from './api/defaults.js';
+import type { PullPolicy } from './api/types.js';
 import type { BuildContext } from './resources/common.js';
 
 export interface OperatorConfig {
@@ -27,6 +29,13 @@ function int(env: Env, name: string, dflt: number): number {
   return n;
 }
 
+function pullPolicy(env: Env, name: string, dflt: PullPolicy): PullPolicy {
+  const v = env[name];
+  if (!v) return dflt;
+  if (v !== 'Always' && v !== 'IfNotPresent' && v !== 'Never') throw new Error(`${name}=${JSON.stringify(v)} must be Always, IfNotPresent or Never`);
+  return v;
+}
+
 function labels(raw: string | undefined, dflt: Record<string, string>): Record<string, string> {
   if (!raw) return dflt;
   return Object.fromEntries(raw.split(',').map((kv) => kv.split('=').map((s) => s.trim()) as [string, string]).filter(([k, v]) => k && v));
@@ -48,6 +57,12 @@ export function loadOperatorConfig(env: Env): OperatorConfig {
       clusterDomain: env['CLUSTER_DOMAIN'] || 'cluster.local',
       operatorNamespace: namespace,
       operatorPodLabels: labels(env['OPERATOR_POD_LABELS'], { 'app.kubernetes.io/name': 'stego-operator' }),
+      images: {
+        node: env['STEGO_NODE_IMAGE'] || IMAGE_DEFAULTS.node,
+        nodePullPolicy: pullPolicy(env, 'STEGO_NODE_IMAGE_PULL_POLICY', IMAGE_DEFAULTS.nodePullPolicy),
+        gateway: env['STEGO_GATEWAY_IMAGE'] || IMAGE_DEFAULTS.gateway,
+        gatewayPullPolicy: pullPolicy(env, 'STEGO_GATEWAY_IMAGE_PULL_POLICY', IMAGE_DEFAULTS.gatewayPullPolicy),
+      },
     },
   };
 }

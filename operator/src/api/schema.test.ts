@@ -21,7 +21,7 @@ const spec: Record<keyof StegoClusterSpec, true> = {
 const storage: Record<keyof StorageSpec, true> = { size: true, storageClassName: true, onDelete: true, onScaleDown: true };
 const raft: Record<keyof RaftSpec, true> = { tickMs: true, heartbeatMs: true, electionTimeoutMinMs: true, electionTimeoutMaxMs: true };
 const frontDoor: Record<keyof FrontDoorSpec, true> = { mode: true, gateway: true, httpRoute: true, ingress: true };
-const gateway: Record<keyof GatewaySpec, true> = { image: true, replicas: true, serviceType: true, nodePort: true, resources: true };
+const gateway: Record<keyof GatewaySpec, true> = { image: true, imagePullPolicy: true, replicas: true, serviceType: true, nodePort: true, resources: true };
 const httpRoute: Record<keyof HttpRouteSpec, true> = { parentRefs: true, hostnames: true };
 const parentRef: Record<keyof ParentReference, true> = { name: true, namespace: true, sectionName: true };
 const ingress: Record<keyof IngressSpec, true> = { className: true, host: true, annotations: true, tls: true };
@@ -124,6 +124,15 @@ describe('operator/api: defaults', () => {
     expect(s.frontDoor.gateway.replicas).to.equal(2);
     expect(s.frontDoor.ingress).to.deep.equal({ className: 'nginx' });
     expect(s.storage).to.deep.equal({ size: '1Gi', onDelete: 'Retain', onScaleDown: 'Delete' });
+  });
+
+  it('images come from the installation unless the spec names them', () => {
+    const images = { node: 'local/node:dev', nodePullPolicy: 'Never' as const, gateway: 'local/nginx:dev', gatewayPullPolicy: 'Never' as const };
+    const s = withDefaults({}, images);
+    expect([s.image, s.imagePullPolicy, s.frontDoor.gateway.image, s.frontDoor.gateway.imagePullPolicy]).to.deep.equal(['local/node:dev', 'Never', 'local/nginx:dev', 'Never']);
+    const own = withDefaults({ image: 'mine:1', frontDoor: { gateway: { image: 'nginx:mine' } } }, images);
+    expect([own.image, own.frontDoor.gateway.image]).to.deep.equal(['mine:1', 'nginx:mine']);
+    expect(withDefaults({}).image).to.equal('ghcr.io/stegocluster/stego-node:0.1.0');
   });
 
   it('defaults the API tokens key and does not share state between calls', () => {

@@ -64,6 +64,7 @@ const resources = (description: string): JsonSchema =>
     limits: resourceList('Maximum resources.'),
   });
 
+const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'];
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
 const IMAGE = str('Container image reference.', { minLength: 1, maxLength: 512 });
 
@@ -119,7 +120,8 @@ const raft = obj(
 const gateway = obj(
   'The operator-managed nginx Deployment and Service (mode gateway).',
   {
-    image: { ...IMAGE, description: 'nginx image; must run as non-root and listen on 8080.', default: D.frontDoor.gateway.image },
+    image: { ...IMAGE, description: "nginx image (must run as non-root); the operator installation's default when unset." },
+    imagePullPolicy: str('Pull policy of the nginx image; the installation default when unset.', { enum: PULL_POLICIES }),
     replicas: int('nginx replicas.', { minimum: 1, maximum: 10, default: D.frontDoor.gateway.replicas }),
     serviceType: str('Type of the gateway Service.', { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'], default: D.frontDoor.gateway.serviceType }),
     nodePort: int('Fixed node port (NodePort or LoadBalancer only).', { minimum: 1, maximum: 65535 }),
@@ -226,8 +228,8 @@ export const specSchema: JsonSchema = obj(
   'Desired state of a StegoCluster.',
   {
     replicas: int('Raft members (1-9). Even counts tolerate no more failures than the odd count below them.', { minimum: 1, maximum: 9, default: D.replicas }),
-    image: { ...IMAGE, description: 'StegoCluster node image.', default: D.image },
-    imagePullPolicy: str('Image pull policy of the members.', { enum: ['Always', 'IfNotPresent', 'Never'], default: D.imagePullPolicy }),
+    image: { ...IMAGE, description: "StegoCluster node image; the operator installation's default when unset." },
+    imagePullPolicy: str('Image pull policy of the members; the installation default when unset.', { enum: PULL_POLICIES }),
     resources: resources('Resources of each member container.'),
     storage,
     raft,

@@ -37,8 +37,12 @@ export interface RaftSpec {
   electionTimeoutMaxMs: number;
 }
 
+export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
 export interface GatewaySpec {
+  /** Set by the user or, when left out, by the operator from its installation's default. */
   image: string;
+  imagePullPolicy: PullPolicy;
   replicas: number;
   serviceType: GatewayServiceType;
   /** Only with serviceType NodePort or LoadBalancer. */
@@ -119,8 +123,9 @@ export interface NetworkPolicySpec {
 
 export interface StegoClusterSpec {
   replicas: number;
+  /** Set by the user or, when left out, by the operator from its installation's default. */
   image: string;
-  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  imagePullPolicy: PullPolicy;
   resources?: ResourceRequirements;
   storage: StorageSpec;
   raft: RaftSpec;

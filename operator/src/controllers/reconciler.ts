@@ -64,6 +64,7 @@ export interface ReconcileOutcome {
 
 const defaultPodUrl = (pod: Pod): string | null => (pod.status?.podIP ? `http://${pod.status.podIP.includes(':') ? `[${pod.status.podIP}]` : pod.status.podIP}:${HTTP_PORT}` : null);
 const defaultToken = (): string => randomBytes(32).toString('base64url');
+const SECRET_RECHECK_MS = 5 * 60_000;
 
 class StepError extends Error {
   constructor(
@@ -89,7 +90,8 @@ interface Pass {
 
 export class Reconciler {
   readonly owned: OwnedObjects;
-  private readonly adminTokens = new Map<string, string>();
+  /** Admin token per StegoCluster uid, and when its Secret was last seen (Secrets are not watched: least privilege). */
+  private readonly adminTokens = new Map<string, { token: string; checkedAt: number }>();
   private readonly podUrl: (pod: Pod) => string | null;
 
   constructor(private readonly d: ReconcilerDeps) {
@@ -127,7 +129,7 @@ export class Reconciler {
   async reconcile(key: string): Promise<ReconcileOutcome> {
     const raw = this.clusterFromCache(key);
     if (!raw || raw.metadata.deletionTimestamp) return { requeueAfterMs: null, error: null };
-    const cr: StegoCluster = { ...raw, spec: withDefaults(raw.spec) };
+    const cr: StegoCluster = { ...raw, spec: withDefaults(raw.spec, this.d.ctx.images) };
     const c = refOf(cr.metadata);
     const view = await this.probe(c);
     const pass: Pass = {
@@ -233,7 +235,8 @@ export class Reconciler {
   private async ensureCredentials(pass: Pass): Promise<void> {
     const name = names.credentialsSecret(pass.c);
     const key = `${pass.cr.metadata.uid}`;
-    if (this.adminTokens.has(key)) return;
+    // re-read now and then, so a deleted Secret is re-created (the members then restart with new credentials)
+    if (Date.now() - (this.adminTokens.get(key)?.checkedAt ?? 0) < SECRET_RECHECK_MS) return;
     const path = resourcePath('v1', 'Secret', pass.c.namespace, name);
     let secret = await this.d.client.find<SecretObj>(path);
     if (!secret) {
@@ -248,7 +251,7 @@ export class Reconciler {
     }
     const token = secret.data?.[SECRET_KEY_ADMIN];
     if (!token) throw new Error(`Secret ${name} has no ${SECRET_KEY_ADMIN}`);
-    this.adminTokens.set(key, Buffer.from(token, 'base64').toString('utf8'));
+    this.adminTokens.set(key, { token: Buffer.from(token, 'base64').toString('utf8'), checkedAt: Date.now() });
   }
 
   private initialMembers(pass: Pass): number {
@@ -361,7 +364,7 @@ export class Reconciler {
   private leaderUrl(pass: Pass): { url: string; token: string } {
     const leader = pass.pods.find((p) => p.metadata?.name === pass.view.leader);
     const url = leader ? this.podUrl(leader) : null;
-    const token = this.adminTokens.get(`${pass.cr.metadata.uid}`);
+    const token = this.adminTokens.get(`${pass.cr.metadata.uid}`)?.token;
     if (!url || !token) throw new Error('the leader pod has no address or the admin token is unknown');
     return { url, token };
   }

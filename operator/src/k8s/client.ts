@@ -73,6 +73,11 @@ const PLURALS: Record<string, string> = {
   Lease: 'leases',
   StegoCluster: 'stegoclusters',
   CustomResourceDefinition: 'customresourcedefinitions',
+  ClusterRole: 'clusterroles',
+  ClusterRoleBinding: 'clusterrolebindings',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
+  PrometheusRule: 'prometheusrules',
 };
 
 export function pluralOf(kind: string): string {

@@ -3,6 +3,7 @@
 import type { V1ObjectMeta, V1OwnerReference, V1ResourceRequirements } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type ResourceRequirements, type StegoCluster } from '../api/types.js';
 import { commonLabels, refOf, type ClusterRef, type Component } from '../api/names.js';
+import { IMAGE_DEFAULTS, type ImageDefaults } from '../api/defaults.js';
 
 export interface BuildContext {
   /** DNS suffix of the cluster, for stable member addresses. */
@@ -10,12 +11,15 @@ export interface BuildContext {
   /** Where the operator runs and the labels of its pods, so the NetworkPolicy lets it reach the members. */
   operatorNamespace: string;
   operatorPodLabels: Record<string, string>;
+  /** Images for StegoClusters that name none (the chart's node.image and gateway.image). */
+  images: ImageDefaults;
 }
 
 export const DEFAULT_CONTEXT: BuildContext = {
   clusterDomain: 'cluster.local',
   operatorNamespace: 'stego-system',
   operatorPodLabels: { 'app.kubernetes.io/name': 'stego-operator' },
+  images: IMAGE_DEFAULTS,
 };
 
 /** Every owned object names its StegoCluster as controller, so deleting the cluster garbage-collects it. */

@@ -81,6 +81,7 @@ export function gatewayDeployment(cr: StegoCluster, conf: string): V1Deployment 
             {
               name: 'nginx',
               image: g.image,
+              imagePullPolicy: g.imagePullPolicy,
               command: ['nginx', '-p', NGINX_PREFIX, '-c', `${NGINX_CONF_DIR}/${NGINX_CONF_KEY}`, '-g', 'daemon off; error_log stderr warn;'],
               ports: [{ name: 'http', containerPort: GATEWAY_PORT, protocol: 'TCP' }],
               ...toResources(g.resources),

@@ -1,33 +1,15 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from '../api/repo-root.js';
 import { OWNED } from '../controllers/manager.js';
 import { CLUSTER_RULES, NAMESPACE_RULES, hasWildcard, type PolicyRule } from '../rbac.js';
 import { CHART_RBAC_FILE, chartRbacTemplate } from './chart-rbac.js';
+import { findHelm } from './helm.js';
 
 const CHART = path.join(REPO_ROOT, 'charts/stego-operator');
-
-/** helm built by the e2e work (~/.cache/stegocluster/<...>/helm or bin/helm), else one on PATH. */
-export function findHelm(): string | null {
-  const cache = path.join(homedir(), '.cache/stegocluster');
-  if (existsSync(cache)) {
-    for (const d of readdirSync(cache)) {
-      for (const rel of ['helm', 'bin/helm']) {
-        const p = path.join(cache, d, rel);
-        if (existsSync(p)) return p;
-      }
-    }
-  }
-  try {
-    return execFileSync('sh', ['-c', 'command -v helm'], { encoding: 'utf8' }).trim() || null;
-  } catch {
-    return null;
-  }
-}
 
 function allows(rules: PolicyRule[], group: string, resource: string, verbs: string[]): boolean {
   return verbs.every((v) => rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(v)));

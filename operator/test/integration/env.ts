@@ -1,5 +1,6 @@
-// Finds a real kube-apiserver for the integration tests: STEGO_IT_KUBECONFIG, else the local stage-1
-// control plane's kubeconfig (e2e/local/stage1-up.sh) when it answers. Never the user's KUBECONFIG by
+// Finds a real kube-apiserver for the integration tests: STEGO_IT_KUBECONFIG or STEGO_KUBECONFIG (the e2e
+// work's name for it), else the local stage-1 control plane's kubeconfig (e2e/local/stage1-up.sh) when it
+// answers. Never the user's KUBECONFIG by
 // default: these tests install a CRD and create namespaces.
 import { existsSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,9 +13,9 @@ import { NodeProcess } from '../../../node/test/cluster/harness.js';
 export const STAGE1_KUBECONFIG = '/var/lib/stegocluster-k8s/admin.kubeconfig';
 
 export async function findApiServer(): Promise<{ kc: KubeConfig; client: KubeClient; source: string } | { skip: string }> {
-  const path = process.env['STEGO_IT_KUBECONFIG'] || (existsSync(STAGE1_KUBECONFIG) ? STAGE1_KUBECONFIG : '');
+  const path = process.env['STEGO_IT_KUBECONFIG'] || process.env['STEGO_KUBECONFIG'] || (existsSync(STAGE1_KUBECONFIG) ? STAGE1_KUBECONFIG : '');
   if (!path) {
-    return { skip: 'no API server: start one with `export STEGO_IT_KUBECONFIG=$(e2e/local/stage1-up.sh)` (kube-apiserver + etcd), or point STEGO_IT_KUBECONFIG at a test cluster' };
+    return { skip: 'no API server: start one with `export STEGO_KUBECONFIG=$(e2e/local/stage1-up.sh)` (kube-apiserver + etcd), or point STEGO_KUBECONFIG at a test cluster' };
   }
   const kc = new KubeConfig();
   kc.loadFromFile(path);

@@ -5,13 +5,19 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort, pollUntil } from '../../../node/test/cluster/harness.js';
 import { REPO_ROOT } from '../../src/api/repo-root.js';
-import { resourcePath } from '../../src/k8s/client.js';
+import { customResourceDefinition } from '../../src/api/schema.js';
+import { resourcePath, type KObject } from '../../src/k8s/client.js';
 import type { Lease } from '../../src/k8s/lease.js';
 import { useApiServer } from './env.js';
 
 describe('operator integration: the operator process', function () {
   this.timeout(60_000);
   const api = useApiServer('stego-op-main');
+  // as the chart does: the CRD is there before the operator starts (without it, the operator waits for its
+  // StegoCluster cache, then exits so that its restart finds it)
+  before(async () => {
+    await api.client?.apply(customResourceDefinition() as KObject);
+  });
 
   it('leads through the Lease, answers its probes and metrics, and releases the Lease on SIGTERM', async () => {
     const { client, source, namespace } = api;

@@ -2,7 +2,13 @@
 // strict field validation: unknown or misspelt fields are refused), and the operator's RBAC proven
 // sufficient by reconciling as a ServiceAccount bound to exactly the chart's rules.
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { REPO_ROOT } from '../../src/api/repo-root.js';
+import { findHelm } from '../../src/tools/helm.js';
 import { pino } from 'pino';
 import { pollUntil } from '../../../node/test/cluster/harness.js';
 import { customResourceDefinition } from '../../src/api/schema.js';
@@ -54,6 +60,29 @@ describe('operator integration: manifests and RBAC against the API server', func
         throw new Error(`${obj.kind} ${obj.metadata!.name}: ${(err as Error).message}`);
       }
     }
+  });
+
+  it('the chart renders manifests the API server accepts (helm template, then strict server-side dry run)', async function () {
+    const helm = findHelm();
+    if (!helm) {
+      console.log('      skipped: no helm (STEGO_HELM or ~/.cache/stegocluster/*/helm)');
+      return this.skip();
+    }
+    const { client, namespace } = api;
+    const out = execFileSync(helm, ['template', 'stego-operator', path.join(REPO_ROOT, 'charts/stego-operator'), '--namespace', namespace], { encoding: 'utf8' });
+    const docs = parseAllDocuments(out).map((d) => d.toJSON() as KObject | null).filter((d): d is KObject => d !== null);
+    expect(docs.map((d) => d.kind)).to.include.members(['CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Service', 'Deployment']);
+    for (const doc of docs) {
+      try {
+        await client.apply(doc, undefined, { dryRun: true });
+      } catch (err) {
+        throw new Error(`${doc.kind} ${doc.metadata?.name}: ${(err as Error).message}`);
+      }
+    }
+    // and the example StegoCluster the NOTES point at
+    const example = parseAllDocuments(readFileSync(path.join(REPO_ROOT, 'examples/stegocluster.yaml'), 'utf8')).map((d) => d.toJSON() as KObject);
+    expect(example).to.have.length(1);
+    await client.apply({ ...example[0]!, metadata: { ...example[0]!.metadata, namespace } }, undefined, { dryRun: true });
   });
 
   it('the chart\'s RBAC is enough: a ServiceAccount bound to exactly those rules reconciles a StegoCluster', async () => {
