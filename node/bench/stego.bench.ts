@@ -231,6 +231,11 @@ async function benchCase(dir: string, c: (typeof CASES)[number], message: string
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   console.log('');
   if (stepicEmbed) console.log(`- embed speed-up vs stepic: ${(median(stepicEmbed.times) / ours).toFixed(2)}x (goal: > 1 on 12 MP, >= 4 on 1080p)`);
+  if (stepicExtract) {
+    const ratio = median(oursExtract.times) / median(stepicExtract.times);
+    console.log(`- extract time / stepic's: ${ratio.toFixed(2)}x wall, ${(median(oursExtract.cpu) / median(stepicExtract.cpu)).toFixed(2)}x cpu (goal: <= 1)`);
+  }
+  console.log(`- peak RSS of an embed: ${mb(oursEmbed.maxRssKB)} (goal for 12 MP: <= 150 MB)`);
   console.log(`- embed / codec floor: ${(ours / floorMs).toFixed(2)}x (goal <= 1.3x)`);
   console.log(`- embed speed-up vs pngjs round trip: ${(pngjsMs / ours).toFixed(2)}x`);
   console.log(`- output / input size: ${(oursEmbed.outputBytes! / inputBytes).toFixed(3)} (goal <= 1.1)`);
