@@ -14,7 +14,10 @@ export interface EngineOptions {
   passphrase?: string | undefined;
   /** Refuse images with more pixels than this, before decoding (decompression bombs). */
   maxPixels?: number | undefined;
-  /** scrypt cost for embedding with a passphrase, N = 2^log2N (default 15; tests use less). */
+  /**
+   * scrypt cost with a passphrase, N = 2^log2N (default 15; tests use less). Not stored in the image (a
+   * sealed frame has nothing public), so extracting needs the value the image was embedded with.
+   */
   scryptLog2N?: number | undefined;
 }
 
