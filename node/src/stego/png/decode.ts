@@ -148,8 +148,8 @@ function unfilterInPlace(inflated: Buffer, info: BitmapInfo): Buffer {
 /**
  * The Up filter four bytes at a time (SWAR: bytewise addition in one 32-bit word, carries masked), on
  * 4-aligned output rows: the filtered row is first copied to an aligned scratch row (a native memcpy),
- * since filtered rows start at odd offsets. Up is what most encoders pick for most rows of photos
- * (Pillow: about three rows in four), and this made unfiltering them about three times faster.
+ * since filtered rows start at odd offsets. Encoders choose Up for many rows of photos
+ * (Pillow wrote 2 217 of the 3 000 rows of the 12 MP bench image with it); unfiltering CPU there about halved.
  */
 class WordRows {
   readonly dst32: Uint32Array | null;
