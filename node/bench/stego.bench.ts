@@ -195,19 +195,24 @@ async function benchCase(dir: string, c: (typeof CASES)[number], message: string
   const rawOut = path.join(dir, 'ours.raw');
   const warm = 2; // node children: warm-up + measured repetition
   const runs: Record<string, ChildResult[]> = { oursEmbed: [], oursExtract: [], pngjs: [], floor: [], stepicEmbed: [], stepicExtract: [] };
+  // Peak RSS is a per-process high-water mark, so it comes from separate one-operation processes, like
+  // stepic's: a warm-up repetition in the same process would add its own leftovers to the peak.
+  const coldRss: Record<'embed' | 'extract', number[]> = { embed: [], extract: [] };
   for (let round = 0; round < ROUNDS; round++) {
     runs.oursEmbed!.push(node('embed', { input, output: oursOut, message, reps: warm }));
     if (haveStepic) runs.stepicEmbed!.push(python('embed', { input, output: stepicOut, message, reps: 1 }));
     runs.floor!.push(node('floor', { input, reps: warm }));
     runs.oursExtract!.push(node('extract', { input: oursOut, message, reps: warm }));
+    coldRss.embed.push(node('embed', { input, message, reps: 1 }).maxRssKB);
+    coldRss.extract.push(node('extract', { input: oursOut, message, reps: 1 }).maxRssKB);
     if (haveStepic) runs.stepicExtract!.push(python('extract', { input: stepicOut, message, reps: 1 }));
     runs.pngjs!.push(node('pngjs', { input, reps: round === 0 ? warm : 1 }));
   }
   node('raw', { input: oursOut, output: rawOut, reps: 1 });
   const pilCheck = haveStepic ? python('pilcheck', { input: oursOut, output: rawOut, reps: 1 }) : undefined;
 
-  const oursEmbed = merged(runs.oursEmbed!);
-  const oursExtract = merged(runs.oursExtract!);
+  const oursEmbed = { ...merged(runs.oursEmbed!), maxRssKB: Math.max(...coldRss.embed) };
+  const oursExtract = { ...merged(runs.oursExtract!), maxRssKB: Math.max(...coldRss.extract) };
   const pngjs = merged(runs.pngjs!);
   const floor = merged(runs.floor!);
   const stepicEmbed = haveStepic ? merged(runs.stepicEmbed!) : undefined;
@@ -231,6 +236,11 @@ async function benchCase(dir: string, c: (typeof CASES)[number], message: string
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   console.log('');
   if (stepicEmbed) console.log(`- embed speed-up vs stepic: ${(median(stepicEmbed.times) / ours).toFixed(2)}x (goal: > 1 on 12 MP, >= 4 on 1080p)`);
+  if (stepicExtract) {
+    const ratio = median(oursExtract.times) / median(stepicExtract.times);
+    console.log(`- extract time / stepic's: ${ratio.toFixed(2)}x wall, ${(median(oursExtract.cpu) / median(stepicExtract.cpu)).toFixed(2)}x cpu (goal: <= 1)`);
+  }
+  console.log(`- peak RSS of an embed: ${mb(oursEmbed.maxRssKB)} (goal for 12 MP: <= 150 MB)`);
   console.log(`- embed / codec floor: ${(ours / floorMs).toFixed(2)}x (goal <= 1.3x)`);
   console.log(`- embed speed-up vs pngjs round trip: ${(pngjsMs / ours).toFixed(2)}x`);
   console.log(`- output / input size: ${(oursEmbed.outputBytes! / inputBytes).toFixed(3)} (goal <= 1.1)`);

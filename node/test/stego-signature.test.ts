@@ -9,7 +9,6 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { embed, extract, type Payload } from '../src/stego/engine.js';
-import { StegoError } from '../src/stego/errors.js';
 import { deriveOrderKey } from '../src/stego/crypto.js';
 import { decodeFrame, MAGIC } from '../src/stego/frame.js';
 import { extractBytes } from '../src/stego/lsb.js';
@@ -18,21 +17,13 @@ import { decodePng, encodePng } from '../src/stego/png/index.js';
 import { photoLikeRaster } from '../src/stego/png/synthetic.js';
 import type { Raster } from '../src/stego/raster.js';
 import { SEALED_OVERHEAD } from '../src/stego/sealed.js';
+import { codeOf } from '../src/stego/fixtures/outcome.js';
 
 const LOW_COST = 10;
 const SIDE = 256;
 const RATE = 0.1; // bits per colour sample, the bound for "undetectable"
 const PUBLIC_SLOTS = 256;
 
-async function codeOf(work: () => Promise<unknown>): Promise<string> {
-  try {
-    await work();
-    return 'ok';
-  } catch (e) {
-    if (!(e instanceof StegoError)) throw e;
-    return e.code;
-  }
-}
 
 /** Sample indices of the first n usable slots of an order. */
 function walk(raster: Raster, key: Uint8Array, n: number): number[] {

@@ -3,6 +3,7 @@ import { capacity, embed, extract, payloadSize, type Payload } from './engine.js
 import { StegoError } from './errors.js';
 import { decodePng, encodePng, readHeader } from './png/index.js';
 import type { Raster } from './raster.js';
+import { codeOf } from './fixtures/outcome.js';
 
 const LOW_COST = 10;
 
@@ -27,15 +28,6 @@ function photo(width: number, height: number, channels: 3 | 4, bitDepth: 8 | 16 
   };
 }
 
-async function codeOf(work: () => Promise<unknown>): Promise<string> {
-  try {
-    await work();
-    return 'ok';
-  } catch (e) {
-    if (!(e instanceof StegoError)) throw e;
-    return e.code;
-  }
-}
 
 describe('stego engine', () => {
   let rgb: Buffer;

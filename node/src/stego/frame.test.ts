@@ -14,6 +14,7 @@ import {
 } from './frame.js';
 import type { Payload } from './payload.js';
 import { BufferSealedReader, openSealedFrame, SEALED_OVERHEAD, sealFrame } from './sealed.js';
+import { codeOf } from './fixtures/outcome.js';
 
 const LOW_COST = 10;
 
@@ -53,15 +54,6 @@ function v1EncryptedHeader(bodyLength: number, log2N: number): Uint8Array {
   return h;
 }
 
-async function codeOf(work: () => Promise<unknown>): Promise<string> {
-  try {
-    await work();
-    return 'ok';
-  } catch (e) {
-    if (!(e instanceof StegoError)) throw e; // a raw Error escaping is itself a failure
-    return e.code;
-  }
-}
 
 function normalise(p: Payload): unknown {
   return p.kind === 'text' ? p : { ...p, data: Buffer.from(p.data) };

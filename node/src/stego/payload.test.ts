@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { StegoError } from './errors.js';
 import { hideInRaster, payloadSize, rasterCapacity, revealFromRaster, type Payload } from './payload.js';
 import type { Raster } from './raster.js';
+import { codeOf } from './fixtures/outcome.js';
 
 const LOW_COST = 10;
 
@@ -101,15 +101,6 @@ function expectImageKept(before: Raster, after: Raster): void {
   expect(problems).to.deep.equal([]);
 }
 
-async function codeOf(work: () => Promise<unknown>): Promise<string> {
-  try {
-    await work();
-    return 'ok';
-  } catch (e) {
-    if (!(e instanceof StegoError)) throw e;
-    return e.code;
-  }
-}
 
 function same(p: Payload): unknown {
   return p.kind === 'text' ? p : { ...p, data: Buffer.from(p.data) };

