@@ -168,27 +168,48 @@ export function checkDisk(members: Member[], findings: Finding[]): DiskReport {
   return { members: members.length, hardStates, maxTerm };
 }
 
-/** Terms each member reported over the run, per process lifetime and across restarts, never go down. */
-export class TermMonitor {
+/**
+ * Samples every running member's /cluster/status through the run:
+ *  - the term a member reports never goes down (per id, across restarts);
+ *  - a member reporting `storage_failed` when no disk fault was injected is a finding (a false storage
+ *    failure); it is then restarted, as the liveness probe on /healthz would in Kubernetes, so the run goes on.
+ */
+export class Monitor {
   private readonly last = new Map<string, number>();
   private stopped = false;
   private loop: Promise<void> = Promise.resolve();
   samples = 0;
+  livenessRestarts = 0;
 
-  constructor(private readonly c: ChaosCluster, private readonly findings: Finding[], private readonly now: () => number) {}
+  constructor(
+    private readonly c: ChaosCluster,
+    private readonly findings: Finding[],
+    private readonly now: () => number,
+    private readonly opts: { storageFaultsInjected: boolean } = { storageFaultsInjected: false },
+  ) {}
 
   start(): void {
     this.loop = (async () => {
       while (!this.stopped) {
         await Promise.all(this.c.running().map(async (m) => {
+          let s;
           try {
-            const s = await this.c.status(m, 500);
-            this.samples++;
-            const prev = this.last.get(m.id) ?? 0;
-            if (s.term < prev) this.findings.push({ check: 'term-regression', detail: `${m.id} reported term ${s.term} after ${prev} at ${this.now().toFixed(0)} ms` });
-            this.last.set(m.id, Math.max(prev, s.term));
+            s = await this.c.status(m, 500);
           } catch {
-            // unreachable right now (paused, partitioned from nobody but busy): the next sample will do
+            return; // unreachable right now; the next sample will do
+          }
+          this.samples++;
+          const prev = this.last.get(m.id) ?? 0;
+          if (s.term < prev) this.findings.push({ check: 'term-regression', detail: `${m.id} reported term ${s.term} after ${prev} at ${this.now().toFixed(0)} ms` });
+          this.last.set(m.id, Math.max(prev, s.term));
+          if (s.storage_failed && m.state === 'running' && !this.stopped) {
+            if (!this.opts.storageFaultsInjected) {
+              const why = m.tail.filter((l) => l.includes('"fatal"')).slice(-1)[0] ?? '';
+              this.findings.push({ check: 'false-storage-failure', detail: `${m.id} reports storage_failed at ${this.now().toFixed(0)} ms with no disk fault injected: ${why.slice(0, 300)}` });
+            }
+            this.livenessRestarts++;
+            await this.c.kill(m.id);
+            this.c.restart(m.id);
           }
         }));
         await new Promise((r) => setTimeout(r, 300));
