@@ -222,7 +222,8 @@ export class ChaosCluster {
         const leader = st[0]?.leader_id;
         if (leaders.size === 1 && terms.size === 1 && leader) {
           const ls = st.find((s) => s.node_id === leader);
-          if (ls && ls.nodes.find((n) => n.id === leader)?.role === 'Leader') return { leader, term: st[0]!.term };
+          // a leader outside `among` (e.g. the others are watched while one member is failing) cannot confirm
+          if (!ls || ls.nodes.find((n) => n.id === leader)?.role === 'Leader') return { leader, term: st[0]!.term };
         }
         last = st.map((s) => `${s.node_id}→${s.leader_id}@${s.term}`).join(' ');
       } catch (err) {

@@ -43,6 +43,12 @@ function linkExists(name: string): boolean {
 
 /** Removes what a dead run on `subnet` left behind: namespaces (their veths go with them) and the bridge. */
 function removeSubnet(subnet: number): void {
+  // host-side veth ends first: deleting a namespace destroys its pairs asynchronously, and a new lab on
+  // the same subnet would find the old names still taken
+  for (const line of run('ip', ['-o', 'link', 'show'], { ignoreError: true }).split('\n')) {
+    const name = /^\d+: ([^:@]+)/.exec(line)?.[1];
+    if (name && name.startsWith(`stc${subnet}v`)) run('ip', ['link', 'del', name], { ignoreError: true });
+  }
   for (const line of run('ip', ['netns', 'list'], { ignoreError: true }).split('\n')) {
     const name = line.split(' ')[0] ?? '';
     if (name.startsWith(`stc-${subnet}-`)) run('ip', ['netns', 'del', name], { ignoreError: true });
@@ -83,7 +89,7 @@ export class NetLab {
     sweepStale();
     let subnet = -1;
     for (let i = 0; i < 150; i++) {
-      const candidate = 100 + ((process.pid + i) % 150);
+      const candidate = 100 + ((process.pid + labsCreated + i) % 150);
       const pidFile = `${PID_DIR}/${PID_PREFIX}${candidate}`;
       if (existsSync(pidFile) || linkExists(`stc${candidate}br`) || nsExists(`stc-${candidate}-s1`)) continue;
       writeFileSync(pidFile, String(process.pid), { flag: 'wx' });
@@ -91,6 +97,7 @@ export class NetLab {
       break;
     }
     if (subnet < 0) throw new Error('no free 198.19.x.0/24 for a chaos network');
+    labsCreated++;
     const lab = new NetLab(subnet, 0);
     liveLabs.add(lab);
     installExitHook();
@@ -155,6 +162,9 @@ export class NetLab {
   }
 
   exec(slot: number, cmd: string, args: string[]): string {
+    if (!this.destroyed && !nsExists(this.ns(slot))) {
+      throw new Error(`network namespace ${this.ns(slot)} vanished: another process on this machine removed it (a script deleting every netns it did not create?)`);
+    }
     return run('ip', ['netns', 'exec', this.ns(slot), cmd, ...args]);
   }
 
@@ -224,6 +234,8 @@ export class NetLab {
 }
 
 const liveLabs = new Set<NetLab>();
+/** Labs made by this process so far: consecutive labs take different subnets. */
+let labsCreated = 0;
 const exitCallbacks = new Set<() => void>();
 let hookInstalled = false;
 
