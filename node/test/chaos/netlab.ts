@@ -7,12 +7,18 @@
 // Everything is named after the subnet: namespaces `stc-<subnet>-s<slot>`, bridge `stc<subnet>br`, host veth
 // ends `stc<subnet>v<slot>`. A pid file under /run claims the subnet; resources of a run whose process is
 // gone are removed by the next run (sweepStale). destroy() is synchronous so it can run from an exit hook.
+//
+// The namespaces are bound to files in /run/stc-netns (unshare --net=FILE, entered with nsenter), not to
+// /run/netns: tools that clean up "every netns that appeared since I started" (a local Kubernetes teardown
+// on the same machine does exactly that) then cannot remove a running chaos network.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 const PID_DIR = '/run';
 const PID_PREFIX = 'stc-chaos-';
+const NS_DIR = '/run/stc-netns';
+const nsFile = (name: string) => `${NS_DIR}/${name}`;
 
 function run(cmd: string, args: string[], opts: { ignoreError?: boolean } = {}): string {
   try {
@@ -34,7 +40,12 @@ function alive(pid: number): boolean {
 }
 
 function nsExists(name: string): boolean {
-  return run('ip', ['netns', 'list'], { ignoreError: true }).split('\n').some((l) => l.split(' ')[0] === name);
+  return existsSync(nsFile(name));
+}
+
+function removeNs(name: string): void {
+  run('umount', [nsFile(name)], { ignoreError: true });
+  rmSync(nsFile(name), { force: true });
 }
 
 function linkExists(name: string): boolean {
@@ -49,9 +60,8 @@ function removeSubnet(subnet: number): void {
     const name = /^\d+: ([^:@]+)/.exec(line)?.[1];
     if (name && name.startsWith(`stc${subnet}v`)) run('ip', ['link', 'del', name], { ignoreError: true });
   }
-  for (const line of run('ip', ['netns', 'list'], { ignoreError: true }).split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    if (name.startsWith(`stc-${subnet}-`)) run('ip', ['netns', 'del', name], { ignoreError: true });
+  for (const name of existsSync(NS_DIR) ? readdirSync(NS_DIR) : []) {
+    if (name.startsWith(`stc-${subnet}-`)) removeNs(name);
   }
   if (linkExists(`stc${subnet}br`)) run('ip', ['link', 'del', `stc${subnet}br`], { ignoreError: true });
 }
@@ -125,8 +135,11 @@ export class NetLab {
   private addSlot(s: number): void {
     const ns = this.ns(s);
     const veth = `stc${this.subnet}v${s}`;
-    run('ip', ['netns', 'add', ns]);
-    run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    mkdirSync(NS_DIR, { recursive: true });
+    writeFileSync(nsFile(ns), '');
+    run('unshare', [`--net=${nsFile(ns)}`, 'true']);
+    // made from inside the namespace, with the host end sent to ours (this process is in the root netns)
+    this.exec(s, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', veth, 'netns', String(process.pid)]);
     run('ip', ['link', 'set', veth, 'master', this.bridge, 'up']);
     this.exec(s, 'ip', ['addr', 'add', `${this.ip(s)}/24`, 'dev', 'eth0']);
     this.exec(s, 'ip', ['link', 'set', 'eth0', 'up']);
@@ -139,9 +152,10 @@ export class NetLab {
   }
 
   private probeNetem(): boolean {
-    const ok = run('ip', ['netns', 'exec', this.ns(1), 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'delay', '1ms'], { ignoreError: true }) !== '' ||
-      run('ip', ['netns', 'exec', this.ns(1), 'tc', 'qdisc', 'show', 'dev', 'eth0'], { ignoreError: true }).includes('netem');
-    run('ip', ['netns', 'exec', this.ns(1), 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], { ignoreError: true });
+    const inNs = (args: string[]) => run('nsenter', [`--net=${nsFile(this.ns(1))}`, 'tc', ...args], { ignoreError: true });
+    inNs(['qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'delay', '1ms']);
+    const ok = inNs(['qdisc', 'show', 'dev', 'eth0']).includes('netem');
+    inNs(['qdisc', 'del', 'dev', 'eth0', 'root']);
     return ok;
   }
 
@@ -163,14 +177,14 @@ export class NetLab {
 
   exec(slot: number, cmd: string, args: string[]): string {
     if (!this.destroyed && !nsExists(this.ns(slot))) {
-      throw new Error(`network namespace ${this.ns(slot)} vanished: another process on this machine removed it (a script deleting every netns it did not create?)`);
+      throw new Error(`network namespace ${this.ns(slot)} vanished: another process on this machine removed ${nsFile(this.ns(slot))}`);
     }
-    return run('ip', ['netns', 'exec', this.ns(slot), cmd, ...args]);
+    return run('nsenter', [`--net=${nsFile(this.ns(slot))}`, cmd, ...args]);
   }
 
-  /** Command prefix that runs a program inside a slot's namespace (`ip netns exec` execs it, same pid). */
+  /** Command prefix that runs a program inside a slot's namespace (nsenter execs it: same pid). */
   wrap(slot: number, argv: string[]): { cmd: string; args: string[] } {
-    return { cmd: 'ip', args: ['netns', 'exec', this.ns(slot), ...argv] };
+    return { cmd: 'nsenter', args: [`--net=${nsFile(this.ns(slot))}`, ...argv] };
   }
 
   // ------------------------------------------------------------------ faults
@@ -220,7 +234,7 @@ export class NetLab {
       this.exec(s, 'iptables', ['-F', 'STC-IN']);
       this.exec(s, 'iptables', ['-F', 'STC-OUT']);
     }
-    for (const s of this.shaped) run('ip', ['netns', 'exec', this.ns(s), 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], { ignoreError: true });
+    for (const s of this.shaped) run('nsenter', [`--net=${nsFile(this.ns(s))}`, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], { ignoreError: true });
     this.shaped.clear();
   }
 
