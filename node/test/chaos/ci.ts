@@ -54,7 +54,10 @@ async function main(): Promise<void> {
   process.exitCode = outcomes.every((o) => o.ok) ? 0 : 1;
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+main().then(
+  () => process.exit(),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

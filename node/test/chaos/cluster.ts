@@ -88,7 +88,7 @@ export class ChaosCluster {
       const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
       const peers = ids.map((id, i) => `${id}=${lab.ip(i + 1)}:${RAFT_PORT}`).join(',');
       ids.forEach((id, i) => c.spawn(c.define(id, i + 1, peers, false)));
-      await c.waitForLeader(30_000);
+      await c.waitForLeader(90_000);
       return c;
     } catch (err) {
       const logs = c.dumpLogs();

@@ -132,6 +132,8 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
     throw new Error(`seed ${o.seed}: ${(err as Error).message}\nnemesis events:\n${nemesis.events.slice(-15).map((e) => `  ${e.t.toFixed(0)} ${e.kind} ${e.detail}`).join('\n')}\n${cluster.dumpLogs()}`);
   } finally {
     nemesis.stop();
+    // after a failure the clients are still looping: stop them before the nodes go
+    await Promise.race([workload.stop(), new Promise((r) => setTimeout(r, 10_000))]);
     await monitor.stop();
     await cluster.stop();
     if (failed && o.keep) console.error(`data dirs kept in ${cluster.root}`);
@@ -206,9 +208,12 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  main().catch((err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  });
+  main().then(
+    () => process.exit(),
+    (err) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );
 }
 export { describeOp };
