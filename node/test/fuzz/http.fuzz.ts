@@ -165,13 +165,16 @@ describe('fuzz: HTTP API from the OpenAPI document (fast-check)', function () {
         if (r.problem) stats.serverErrors.push(r.problem);
         if (stats.requests % 25 === 0) stats.maxRss = Math.max(stats.maxRss, rssBytes(node.pid!));
         expect(node.state, 'node process alive').to.equal('running');
-        return r.problem === undefined;
+        // a contract violation is recorded, not thrown: the run goes on and reports every distinct one
+        return true;
       }),
-      { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 1), endOnFailure: true },
+      { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 1) },
     );
     stats.maxRss = Math.max(stats.maxRss, rssBytes(node.pid!));
-    console.log(`      http fuzz: ${stats.requests} requests, statuses ${JSON.stringify(stats.byStatus)}, max RSS ${(stats.maxRss / 2 ** 20).toFixed(0)} MiB`);
-    expect(stats.serverErrors).to.deep.equal([]);
+    const distinct = [...new Set(stats.serverErrors.map((p) => p.replace(/\/[0-9a-f-]{36}/g, '/{id}').slice(0, 160)))];
+    console.log(`      http fuzz: ${stats.requests} requests, statuses ${JSON.stringify(stats.byStatus)}, contract violations ${stats.serverErrors.length}, max RSS ${(stats.maxRss / 2 ** 20).toFixed(0)} MiB`);
+    for (const d of distinct.slice(0, 10)) console.log(`        ${d}`);
+    expect(distinct).to.deep.equal([]);
     expect(stats.maxRss).to.be.below(RSS_BOUND_BYTES);
     const health = await cluster.request('n1', '/healthz');
     expect(health.status).to.equal(200);
