@@ -80,6 +80,9 @@ class BitSet {
   clear(i: number): void {
     this.words[i >>> 5]! &= ~(1 << (i & 31));
   }
+  has(i: number): boolean {
+    return (this.words[i >>> 5]! & (1 << (i & 31))) !== 0;
+  }
   key(): string {
     return Buffer.from(this.words.buffer, this.words.byteOffset, this.words.byteLength).toString('latin1');
   }
@@ -97,19 +100,37 @@ export function prepare(history: readonly Op[], opts: CheckOptions = {}): Op[] {
     if (op.outcome !== 'ok') continue;
     if ((op.kind === 'get' || (op.kind === 'put' && !opts.ignorePutResult)) && typeof op.result === 'string') observed.add(op.result);
   }
-  return history.filter((op) => {
-    if (op.outcome === 'fail') return false;
-    if (op.outcome === 'unknown' && op.kind === 'get') return false;
-    if (op.outcome === 'unknown' && op.kind === 'put' && !observed.has(op.value ?? '')) return false;
-    return true;
-  });
+  // An unknown put whose value someone observed took effect before the first observation completed: its
+  // return can be moved from infinity to that completion (sound when no other put carries the same value;
+  // retries of the same request do, and keep infinity). Ops are copied, the history is not changed.
+  const firstSeen = new Map<string, number>();
+  const putsOfValue = new Map<string, number>();
+  for (const op of history) {
+    if (op.kind === 'put' && op.value !== undefined) putsOfValue.set(op.value, (putsOfValue.get(op.value) ?? 0) + 1);
+    if (op.outcome !== 'ok' || typeof op.result !== 'string') continue;
+    if (op.kind === 'get' || (op.kind === 'put' && !opts.ignorePutResult && op.result !== op.value)) {
+      firstSeen.set(op.result, Math.min(firstSeen.get(op.result) ?? Infinity, op.ret));
+    }
+  }
+  return history
+    .filter((op) => {
+      if (op.outcome === 'fail') return false;
+      if (op.outcome === 'unknown' && op.kind === 'get') return false;
+      if (op.outcome === 'unknown' && op.kind === 'put' && !observed.has(op.value ?? '')) return false;
+      return true;
+    })
+    .map((op) => {
+      if (op.outcome !== 'unknown' || op.kind !== 'put' || putsOfValue.get(op.value ?? '') !== 1) return op;
+      const seen = firstSeen.get(op.value ?? '');
+      return seen !== undefined && seen > op.call ? { ...op, ret: seen } : op;
+    });
 }
 
 function buildList(ops: readonly Op[]): ListEntry {
   const entries: ListEntry[] = [];
   ops.forEach((op, bit) => {
     const call: ListEntry = { op, bit, isCall: true, time: op.call, match: null, prev: null, next: null };
-    const ret: ListEntry = { op, bit, isCall: false, time: op.outcome === 'unknown' ? Infinity : op.ret, match: null, prev: null, next: null };
+    const ret: ListEntry = { op, bit, isCall: false, time: op.ret, match: null, prev: null, next: null };
     call.match = ret;
     entries.push(call, ret);
   });
@@ -150,6 +171,17 @@ export function checkKey(key: string, ops: readonly Op[], opts: CheckOptions = {
   const cache = new Map<string, KvState[]>();
   const stack: { entry: ListEntry; state: KvState }[] = [];
   let state: KvState = null;
+  // Symmetry: unknown deletes of a key are interchangeable except for their invocation times (no answer
+  // to check, same effect), and an earlier-invoked one can stand in for a later one at any point the later
+  // one could take effect. So some linearization exists iff one exists whose unknown deletes taking effect
+  // are the earliest-invoked ones: an unknown delete may be placed only after the previous one (by
+  // invocation) was placed. That turns 2^n choices into n for n timed-out deletes.
+  const prevUnknownDelete = new Map<number, number>();
+  const unknownDeletes = ops
+    .map((op, bit) => ({ op, bit }))
+    .filter(({ op }) => op.kind === 'delete' && op.outcome === 'unknown')
+    .sort((a, b) => a.op.call - b.op.call || a.op.id - b.op.id);
+  for (let i = 1; i < unknownDeletes.length; i++) prevUnknownDelete.set(unknownDeletes[i]!.bit, unknownDeletes[i - 1]!.bit);
   let entry = head.next;
   let steps = 0;
   let longest: Op[] = [];
@@ -158,7 +190,8 @@ export function checkKey(key: string, ops: readonly Op[], opts: CheckOptions = {
     if (++steps > maxSteps) return { key, outcome: 'timeout', ops: ops.length, steps };
     const e = entry!;
     if (e.isCall) {
-      const next = stepKv(state, e.op, opts.ignorePutResult);
+      const before = prevUnknownDelete.get(e.bit);
+      const next: KvState | undefined = before !== undefined && !linearized.has(before) ? undefined : stepKv(state, e.op, opts.ignorePutResult);
       if (next !== undefined) {
         linearized.set(e.bit);
         const k = linearized.key();
@@ -265,8 +298,9 @@ export function shrink(key: string, ops: readonly Op[], result: KeyResult, opts:
       break;
     }
   }
-  const budget = { checks: 400 };
-  for (let i = witness.length - 1; i >= 0 && budget.checks > 0; i--) {
+  // bounded: each check of an illegal history is exhaustive, so removing reads stops after 400 checks or 10 s
+  const budget = { checks: 400, until: Date.now() + 10_000 };
+  for (let i = witness.length - 1; i >= 0 && budget.checks > 0 && Date.now() < budget.until; i--) {
     const op = witness[i]!;
     const isRead = op.kind === 'get' || (op.kind === 'delete' && op.outcome === 'ok' && op.result === false);
     if (!isRead) continue;
