@@ -150,7 +150,8 @@ export class Workload {
         signal: this.signal(),
       });
     } catch (err) {
-      return this.finish(op, 'unknown', undefined, errText(err));
+      // a refused connection never reached the node: definitely no effect
+      return this.finish(op, refused(err) ? 'fail' : 'unknown', undefined, errText(err));
     }
     const text = await res.text().catch(() => '');
     if (res.status === 201) {
@@ -194,7 +195,7 @@ export class Workload {
       res = await fetch(`${node.url}/api/objects/${this.idFor(key)}`, { method: 'DELETE', headers: this.cluster.headers(), signal: this.signal() });
       text = await res.text();
     } catch (err) {
-      return this.finish(op, 'unknown', undefined, errText(err));
+      return this.finish(op, refused(err) ? 'fail' : 'unknown', undefined, errText(err));
     }
     if (res.status === 204) {
       op.result = true;
@@ -216,6 +217,10 @@ export class Workload {
     }
     return out;
   }
+}
+
+function refused(err: unknown): boolean {
+  return (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
 }
 
 function errText(err: unknown): string {

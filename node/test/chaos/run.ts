@@ -7,6 +7,8 @@
 //   --faults k1,k2      fault kinds (default: all; see nemesis.ts FAULT_KINDS)
 //   --clients C         concurrent clients (default 2 × nodes)
 //   --keys K            contended register keys (default 6)
+//   --fault-ms A..B     fault window length (default 2000..7000)
+//   --quiet-ms A..B     quiet window after each heal (default 1500..4000)
 //   --out DIR           write each run's history, schedule and findings as JSON into DIR
 //   --keep              keep data dirs of failing runs (paths printed)
 // Environment: CHAOS_API_TOKEN (bearer token the clients send), CHAOS_VERBOSE=1 (print nemesis events);
@@ -156,6 +158,12 @@ export function printResult(r: RunResult): void {
   for (const f of r.findings) console.log(`  [${f.check}] ${f.detail}`);
 }
 
+function range(v: string | undefined): [number, number] | undefined {
+  const m = v ? /^(\d+)\.\.(\d+)$/.exec(v) : null;
+  if (v && !m) throw new Error(`expected MIN..MAX milliseconds, got ${v}`);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
 function parseSeeds(v: string | undefined, single: string | undefined): number[] {
   if (v) {
     const m = /^(\d+)\.\.(\d+)$/.exec(v);
@@ -178,6 +186,8 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
       settle: { type: 'string', default: '3' },
+      'fault-ms': { type: 'string' },
+      'quiet-ms': { type: 'string' },
     },
   });
   const nodes = Number(values.nodes);
@@ -195,6 +205,8 @@ async function main(): Promise<void> {
       out: values.out,
       keep: values.keep,
       settleS: Number(values.settle),
+      faultMs: range(values['fault-ms']),
+      quietMs: range(values['quiet-ms']),
     });
     printResult(r);
     results.push(r);
