@@ -19,7 +19,7 @@ describe('chaos regression: put answers reflect the stored object (B1)', functio
   this.timeout(180_000);
   let cluster: Cluster;
   before(async () => {
-    cluster = await Cluster.start({ size: 3, logLevel: 'warn', env: { STEGO_WORKERS: '1' } });
+    cluster = await Cluster.start({ size: 3, startDeadlineMs: 90_000, logLevel: 'warn', env: { STEGO_WORKERS: '1' } });
   });
   after(async () => {
     await cluster?.stop();

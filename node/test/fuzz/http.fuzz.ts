@@ -143,6 +143,7 @@ describe('fuzz: HTTP API from the OpenAPI document (fast-check)', function () {
   before(async () => {
     cluster = await Cluster.start({
       size: 1,
+      startDeadlineMs: 90_000,
       logLevel: 'error',
       env: { STEGO_WORKERS: '1', STEGO_BODY_LIMIT_BYTES: '4000000', STEGO_MAX_PIXELS: '4000000', STEGO_REQUEST_TIMEOUT_MS: '2000' },
     });

@@ -185,7 +185,7 @@ describe('fuzz: PNG decoder and payload frame', function () {
   describe('PngSuite corrupt files through the HTTP API', () => {
     let cluster: Cluster;
     before(async () => {
-      cluster = await Cluster.start({ size: 1, logLevel: 'error', env: { STEGO_WORKERS: '1' } });
+      cluster = await Cluster.start({ size: 1, startDeadlineMs: 90_000, logLevel: 'error', env: { STEGO_WORKERS: '1' } });
     });
     after(async () => {
       await cluster?.stop();

@@ -74,7 +74,7 @@ describe('fuzz: the Raft port refuses what it must without disturbing the cluste
   const cover = makeCover(16, 16, 3);
 
   before(async () => {
-    cluster = await Cluster.start({ size: 3, logLevel: 'warn' });
+    cluster = await Cluster.start({ size: 3, startDeadlineMs: 90_000, logLevel: 'warn' });
     ({ leaderId: leader, term } = await cluster.waitForLeader());
   });
   after(async () => {

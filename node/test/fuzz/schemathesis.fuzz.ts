@@ -31,6 +31,7 @@ describe('fuzz: schemathesis from the OpenAPI document', function () {
     if (!existsSync(SCHEMATHESIS_BIN)) throw new Error(`${SCHEMATHESIS_BIN} missing: run npm run fuzz:setup`);
     cluster = await Cluster.start({
       size: 1,
+      startDeadlineMs: 90_000,
       logLevel: 'error',
       env: { STEGO_WORKERS: '1', STEGO_BODY_LIMIT_BYTES: '4000000', STEGO_MAX_PIXELS: '4000000', STEGO_REQUEST_TIMEOUT_MS: '2000' },
     });
