@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ClusterStatus as HarnessStatus } from '../cluster/harness.js';
 import { NetLab, onExit } from './netlab.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -300,24 +301,10 @@ export class ChaosCluster {
   }
 }
 
-export interface NodeStatusView {
-  id: string;
-  role: string;
-  healthy: boolean;
-  voter: boolean;
-  match_index?: number;
-  raft_address: string;
-}
-
-export interface ClusterStatus {
-  node_id: string;
-  term: number;
-  leader_id: string | null;
-  commit_index: number;
-  applied_index: number;
+/** /cluster/status, with the fields the chaos checks read beyond the harness's view. */
+export interface ClusterStatus extends HarnessStatus {
   last_index?: number;
   snapshot_index?: number;
   storage_failed?: boolean;
   removed?: boolean;
-  nodes: NodeStatusView[];
 }

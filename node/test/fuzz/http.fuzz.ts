@@ -8,13 +8,11 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Cluster, REPO_ROOT, dumpOnFailure } from '../cluster/harness.js';
+import { type Cluster, REPO_ROOT, dumpOnFailure } from '../cluster/harness.js';
 import { makeCover } from '../cluster/fixtures.js';
-import { rssBytes } from './rss.js';
+import { rssBytes, RSS_BOUND_BYTES, startFuzzTarget } from './target.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
-/** RSS bound for a fuzzed node with the limits set below (workers 1, body limit 4 MB, 4 MP). */
-export const RSS_BOUND_BYTES = 512 * 1024 * 1024;
 
 interface Doc {
   paths: Record<string, Record<string, unknown>>;
@@ -141,12 +139,7 @@ describe('fuzz: HTTP API from the OpenAPI document (fast-check)', function () {
   const doc = JSON.parse(readFileSync(join(REPO_ROOT, 'node/src/http/openapi.json'), 'utf8')) as Doc;
 
   before(async () => {
-    cluster = await Cluster.start({
-      size: 1,
-      startDeadlineMs: 90_000,
-      logLevel: 'error',
-      env: { STEGO_WORKERS: '1', STEGO_BODY_LIMIT_BYTES: '4000000', STEGO_MAX_PIXELS: '4000000', STEGO_REQUEST_TIMEOUT_MS: '2000' },
-    });
+    cluster = await startFuzzTarget();
   });
   after(async () => {
     await cluster?.stop();

@@ -9,9 +9,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, REPO_ROOT } from '../cluster/harness.js';
-import { rssBytes } from './rss.js';
-import { RSS_BOUND_BYTES } from './http.fuzz.js';
+import { type Cluster, REPO_ROOT } from '../cluster/harness.js';
+import { rssBytes, RSS_BOUND_BYTES, startFuzzTarget } from './target.js';
 
 export const SCHEMATHESIS_BIN = process.env.SCHEMATHESIS_BIN ?? join(homedir(), '.cache/stegocluster/schemathesis-venv/bin/schemathesis');
 const SECONDS = Number(process.env.SCHEMATHESIS_SECONDS ?? 60);
@@ -29,12 +28,7 @@ describe('fuzz: schemathesis from the OpenAPI document', function () {
 
   before(async function () {
     if (!existsSync(SCHEMATHESIS_BIN)) throw new Error(`${SCHEMATHESIS_BIN} missing: run npm run fuzz:setup`);
-    cluster = await Cluster.start({
-      size: 1,
-      startDeadlineMs: 90_000,
-      logLevel: 'error',
-      env: { STEGO_WORKERS: '1', STEGO_BODY_LIMIT_BYTES: '4000000', STEGO_MAX_PIXELS: '4000000', STEGO_REQUEST_TIMEOUT_MS: '2000' },
-    });
+    cluster = await startFuzzTarget();
   });
   after(async () => {
     await cluster?.stop();
