@@ -205,7 +205,7 @@ export class ChaosCluster {
     return { status: res.status, body: body as T, headers: res.headers };
   }
 
-  async status(m: Member, timeoutMs = 1_000): Promise<ClusterStatus> {
+  async status(m: Member, timeoutMs = 3_000): Promise<ClusterStatus> {
     const r = await this.json<ClusterStatus>(m, '/cluster/status', { timeoutMs });
     if (r.status !== 200) throw new Error(`${m.id} /cluster/status → ${r.status}`);
     return r.body;

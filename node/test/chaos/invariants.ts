@@ -72,7 +72,7 @@ export interface StateReport {
 }
 
 export async function checkState(c: ChaosCluster, w: Workload, findings: Finding[]): Promise<StateReport> {
-  const { applied } = await waitConverged(c, 60_000);
+  const { applied } = await waitConverged(c, 120_000);
   const members = c.running();
   const lists = new Map<string, Listed[]>();
   for (const m of members) lists.set(m.id, await listing(c, m));

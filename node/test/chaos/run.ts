@@ -82,7 +82,8 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
     await new Promise((r) => setTimeout(r, (o.settleS ?? 3) * 1000));
     await workload.stop();
     // final linearizable read of every register key, part of the checked history
-    const { leader } = await cluster.waitForLeader(30_000);
+    // generous: on a shared machine at load 40, a restarted node takes tens of seconds to answer HTTP
+    const { leader } = await cluster.waitForLeader(120_000);
     for (const key of workload.registerKeyNames()) {
       const op = await workload.get(-1, cluster.member(leader), key);
       if (op.outcome !== 'ok') findings.push({ check: 'final-read', detail: `final read of ${key} failed: ${op.detail}` });
