@@ -3,7 +3,7 @@
 // with the current checker, so a table is never older than the checker it claims.
 
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Op } from './history.js';
 import { checkHistory } from './linearizability.js';
 import type { RunResult } from './run.js';
@@ -43,11 +43,11 @@ function main(): void {
       for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
       const other = r.findings.filter((x) => x.check !== 'linearizability' && x.check !== 'put-response');
       for (const x of other) findings[x.check] = (findings[x.check] ?? 0) + 1;
-      rows.push(`| ${r.nodes} | ${r.seed} | ${Object.keys(r.faults).length > 3 ? 'all' : Object.keys(r.faults).join(', ')} | ${history.length} | ${count('ok')} / ${count('unknown')} / ${count('fail')} | ${strict.opsChecked} | ${effects.anomalies.length} | ${strict.anomalies.length} | ${r.ackedOnce} | ${r.lost} | ${Object.values(r.faults).reduce((a, b) => a + b, 0)} | ${other.map((x) => x.check).join(', ') || '–'} |`);
+      rows.push(`| ${basename(dir)} | ${r.nodes} | ${r.seed} | ${Object.keys(r.faults).length > 3 ? 'all' : Object.keys(r.faults).join(', ')} | ${history.length} | ${count('ok')} / ${count('unknown')} / ${count('fail')} | ${strict.opsChecked} | ${effects.anomalies.length} | ${strict.anomalies.length} | ${r.ackedOnce} | ${r.lost} | ${Object.values(r.faults).reduce((a, b) => a + b, 0)} | ${other.map((x) => x.check).join(', ') || '–'} |`);
     }
   }
-  console.log('| nodes | seed | faults | ops | ok / unknown / fail | checked | anomalies (stored state) | anomalies (incl. put answers) | acked write-once | lost | faults injected | other findings |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| set | nodes | seed | faults | ops | ok / unknown / fail | checked | anomalies (stored state) | anomalies (incl. put answers) | acked write-once | lost | faults injected | other findings |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
   console.log(`\nTotals: ${totals.runs} runs, ${(totals.seconds / 60).toFixed(0)} min, ${totals.ops} operations (${totals.ok} ok, ${totals.unknown} unknown, ${totals.fail} failed), ${totals.checked} checked; ` +
     `anomalies of the stored state ${totals.state}, anomalies including put answers ${totals.anomalies}, checker budget exhausted ${totals.timeouts}; ` +
