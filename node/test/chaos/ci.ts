@@ -2,7 +2,7 @@
 // (network namespaces, iptables, mounts) and the schemathesis venv (`npm run fuzz:setup`).
 //   1. chaos: a 3-node and a 5-node run with every fault kind, and kill-all durability runs
 //   2. regression schedules of bugs found by chaos runs (docs/reliability.md, "Bugs found")
-//   3. disk faults (full disk, frozen filesystem)
+//   3. disk faults (full disk, frozen filesystem) and the loopback regression of B1 (*.chaos.ts)
 //   4. fuzzers on a short budget: HTTP (fast-check), PNG/frame, Raft port, schemathesis
 // Prints one line per step and exits 1 if any failed. CI_CHAOS_SCALE multiplies the chaos durations.
 
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     const r = spawnSync(process.execPath, [`${REPO_ROOT}/node_modules/mocha/bin/mocha.js`, ...files], { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, ...env } });
     outcomes.push({ name, ok: r.status === 0, detail: r.status === 0 ? '' : `mocha exited ${r.status}` });
   };
-  mocha('disk faults', ['dist/node/test/chaos/disk.chaos.js'], {});
+  mocha('disk faults and chaos regressions', ['dist/node/test/chaos/*.chaos.js'], {});
   mocha('fuzz (short budget)', ['dist/node/test/fuzz/*.fuzz.js'], { FUZZ_RUNS: '200', SCHEMATHESIS_SECONDS: '30' });
   console.log('\nreliability:ci summary');
   for (const o of outcomes) console.log(`  ${o.ok ? 'ok  ' : 'FAIL'} ${o.name}${o.detail ? ` — ${o.detail}` : ''}`);
