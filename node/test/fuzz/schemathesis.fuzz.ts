@@ -57,6 +57,8 @@ describe('fuzz: schemathesis from the OpenAPI document', function () {
         '--no-color',
       ], {
         env: { ...process.env, SCHEMATHESIS_HOOKS: 'stego_checks', PYTHONPATH: join(REPO_ROOT, 'node/test/fuzz/schemathesis') },
+        // schemathesis keeps its example database in ./.schemathesis: not in the repository
+        cwd: tmpdir(),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       st.stdout.on('data', (b: Buffer) => out.push(b.toString()));
