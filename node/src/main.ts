@@ -14,7 +14,7 @@ import { clusterFront, clusterRouter } from './http/routes/cluster.js';
 import { objectsRouter } from './http/routes/objects.js';
 import { createLogger, type Logger } from './log.js';
 import { processRegistry } from './metrics/registry.js';
-import { RaftMetrics } from './metrics/raft.js';
+import { createNodeMetrics } from './metrics/node.js';
 import { WsTransport } from './transport/ws-transport.js';
 import { StegoPool } from './workers/stego-pool.js';
 import type { LevelWithSilent } from 'pino';
@@ -30,7 +30,7 @@ interface Running {
 async function start(cfg: NodeConfig): Promise<Running> {
   const logger = createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel as LevelWithSilent });
   const registry = processRegistry();
-  const metrics = new RaftMetrics(registry);
+  const metrics = createNodeMetrics(registry, { dataDir: cfg.dataDir });
   const others = new Map([...cfg.peers].filter(([id]) => id !== cfg.nodeId));
   const stagingDir = path.join(cfg.dataDir, 'snapshot-staging');
   await removeStaleStagedSnapshots(stagingDir);
@@ -45,7 +45,7 @@ async function start(cfg: NodeConfig): Promise<Running> {
     snapshotStagingDir: stagingDir,
     logger: logger.child({ component: 'transport' }),
     // bound late: the driver needs the transport to exist first
-    metrics: { dropped: (peer) => nodeRef?.peerUnreachable(peer) },
+    metrics: metrics.transport.events({ dropped: (peer) => nodeRef?.peerUnreachable(peer) }),
   });
   const node = await RaftNode.start({
     id: cfg.nodeId,
@@ -63,7 +63,7 @@ async function start(cfg: NodeConfig): Promise<Running> {
     requestTimeoutMs: cfg.requestTimeoutMs,
     transport,
     logger: logger.child({ component: 'raft' }),
-    metrics,
+    metrics: metrics.raft,
   });
   nodeRef = node;
   const service = new ClusterService(node, transport, {

@@ -21,6 +21,8 @@ export interface RaftMetricsSource {
   appliedIndex(): number;
   storageFailed(): boolean;
   peers(): PeerSample[];
+  /** Bytes of the durable log (WAL segments) on disk; optional until the driver provides it. */
+  logBytes?(): number;
 }
 
 export class RaftMetrics {
@@ -31,6 +33,16 @@ export class RaftMetrics {
   readonly applySeconds: Histogram;
   readonly snapshots: Counter<'event'>;
   readonly electionEvents: Counter<'event'>;
+  /** Leader: send of an empty heartbeat → its response, per peer. */
+  readonly heartbeatRttSeconds: Histogram<'peer'>;
+  /** Leader: send of an append carrying entries → the peer's acknowledgement, per peer. */
+  readonly appendSeconds: Histogram<'peer'>;
+  /** Creating (write + fsync), sending and installing one snapshot. */
+  readonly snapshotSeconds: Histogram<'event'>;
+  /** Size of the latest snapshot this node created or installed. */
+  readonly snapshotBytes: Gauge;
+  /** Writes a follower forwarded to the leader, by outcome (ok, failed). */
+  readonly forwardedWrites: Counter<'outcome'>;
   private source: RaftMetricsSource | undefined;
 
   constructor(registry: Registry) {
@@ -48,6 +60,14 @@ export class RaftMetrics {
         const role = s.role();
         for (const r of ROLES) this.set({ role: r }, r === role ? 1 : 0);
       },
+    });
+    new Gauge({
+      name: 'stego_raft_is_leader', help: '1 while this node is the leader, else 0', registers,
+      collect() { const s = src(); if (s) this.set(s.role() === 'Leader' ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'stego_storage_log_size_bytes', help: 'bytes of the durable raft log (WAL segments) on disk', registers,
+      collect() { const s = src(); if (s?.logBytes) this.set(s.logBytes()); },
     });
     new Gauge({
       name: 'stego_raft_commit_index', help: 'highest log index known committed', registers,
@@ -90,7 +110,7 @@ export class RaftMetrics {
     });
     this.leaderChanges = new Counter({ name: 'stego_raft_leader_changes_total', help: 'times the known leader changed', registers });
     this.proposals = new Counter({
-      name: 'stego_raft_proposals_total', help: 'proposals by outcome (committed, lost, failed, forwarded)', labelNames: ['outcome'], registers,
+      name: 'stego_raft_proposals_total', help: 'proposals made on this node (the leader) by outcome (committed, lost, failed)', labelNames: ['outcome'], registers,
     });
     this.proposalSeconds = new Histogram({
       name: 'stego_raft_proposal_duration_seconds', help: 'propose → applied on this node', registers,
@@ -109,6 +129,22 @@ export class RaftMetrics {
     });
     this.electionEvents = new Counter({
       name: 'stego_raft_election_events_total', help: 'election events logged by this node', labelNames: ['event'], registers,
+    });
+    this.heartbeatRttSeconds = new Histogram({
+      name: 'stego_raft_heartbeat_rtt_seconds', help: 'leader only: heartbeat sent → response received, per peer', labelNames: ['peer'], registers,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1],
+    });
+    this.appendSeconds = new Histogram({
+      name: 'stego_raft_append_duration_seconds', help: 'leader only: append with entries sent → acknowledged by the peer', labelNames: ['peer'], registers,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    });
+    this.snapshotSeconds = new Histogram({
+      name: 'stego_raft_snapshot_duration_seconds', help: 'time to create, send or install one snapshot', labelNames: ['event'], registers,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    });
+    this.snapshotBytes = new Gauge({ name: 'stego_raft_snapshot_size_bytes', help: 'size of the latest snapshot created or installed here', registers });
+    this.forwardedWrites = new Counter({
+      name: 'stego_cluster_forwarded_writes_total', help: 'writes this follower forwarded to the leader, by outcome (ok, failed)', labelNames: ['outcome'], registers,
     });
   }
 
