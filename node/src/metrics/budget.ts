@@ -10,25 +10,19 @@ export interface MemoryBudgetSource {
 export class MemoryBudgetMetrics {
   /** Requests refused (503 + Retry-After) because admitting them would exceed the budget. */
   readonly rejections: Counter;
-  private source: MemoryBudgetSource | undefined;
 
-  constructor(registry: Registry) {
+  constructor(private readonly registry: Registry) {
     const registers = [registry];
-    const src = (): MemoryBudgetSource | undefined => this.source;
-    new Gauge({
-      name: 'stego_memory_budget_limit_bytes', help: 'bytes of request bodies and job buffers the node admits at once', registers,
-      collect() { const s = src(); if (s) this.set(s.limitBytes()); },
-    });
-    new Gauge({
-      name: 'stego_memory_budget_in_use_bytes', help: 'bytes admitted against the memory budget and not yet released', registers,
-      collect() { const s = src(); if (s) this.set(s.inUseBytes()); },
-    });
     this.rejections = new Counter({
       name: 'stego_memory_budget_rejections_total', help: 'requests refused with 503 because the memory budget was exhausted', registers,
     });
   }
 
+  /** Registers the gauges (once): before a budget exists they have no series, rather than a false 0. */
   attach(source: MemoryBudgetSource): void {
-    this.source = source;
+    if (this.registry.getSingleMetric('stego_memory_budget_limit_bytes')) throw new Error('a memory budget is already attached to this registry');
+    const registers = [this.registry];
+    new Gauge({ name: 'stego_memory_budget_limit_bytes', help: 'bytes of request bodies and job buffers the node admits at once', registers, collect() { this.set(source.limitBytes()); } });
+    new Gauge({ name: 'stego_memory_budget_in_use_bytes', help: 'bytes admitted against the memory budget and not yet released', registers, collect() { this.set(source.inUseBytes()); } });
   }
 }

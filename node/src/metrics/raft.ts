@@ -21,8 +21,10 @@ export interface RaftMetricsSource {
   appliedIndex(): number;
   storageFailed(): boolean;
   peers(): PeerSample[];
-  /** Bytes of the durable log (WAL segments) on disk; optional until the driver provides it. */
+  /** Bytes of the durable log (WAL segments) on disk. Its gauge exists only when the source has it. */
   logBytes?(): number;
+  /** Size of the latest snapshot file. Its gauge exists only when the source has it. */
+  snapshotBytes?(): number;
 }
 
 export class RaftMetrics {
@@ -39,13 +41,13 @@ export class RaftMetrics {
   readonly appendSeconds: Histogram<'peer'>;
   /** Creating (write + fsync), sending and installing one snapshot. */
   readonly snapshotSeconds: Histogram<'event'>;
-  /** Size of the latest snapshot this node created or installed. */
-  readonly snapshotBytes: Gauge;
   /** Writes a follower forwarded to the leader, by outcome (ok, failed). */
   readonly forwardedWrites: Counter<'outcome'>;
   private source: RaftMetricsSource | undefined;
+  private readonly registry: Registry;
 
   constructor(registry: Registry) {
+    this.registry = registry;
     const registers = [registry];
     const src = (): RaftMetricsSource | undefined => this.source;
     new Gauge({
@@ -64,10 +66,6 @@ export class RaftMetrics {
     new Gauge({
       name: 'stego_raft_is_leader', help: '1 while this node is the leader, else 0', registers,
       collect() { const s = src(); if (s) this.set(s.role() === 'Leader' ? 1 : 0); },
-    });
-    new Gauge({
-      name: 'stego_storage_log_size_bytes', help: 'bytes of the durable raft log (WAL segments) on disk', registers,
-      collect() { const s = src(); if (s?.logBytes) this.set(s.logBytes()); },
     });
     new Gauge({
       name: 'stego_raft_commit_index', help: 'highest log index known committed', registers,
@@ -142,7 +140,6 @@ export class RaftMetrics {
       name: 'stego_raft_snapshot_duration_seconds', help: 'time to create, send or install one snapshot', labelNames: ['event'], registers,
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
     });
-    this.snapshotBytes = new Gauge({ name: 'stego_raft_snapshot_size_bytes', help: 'size of the latest snapshot created or installed here', registers });
     this.forwardedWrites = new Counter({
       name: 'stego_cluster_forwarded_writes_total', help: 'writes this follower forwarded to the leader, by outcome (ok, failed)', labelNames: ['outcome'], registers,
     });
@@ -150,5 +147,14 @@ export class RaftMetrics {
 
   attach(source: RaftMetricsSource): void {
     this.source = source;
+    // gauges an unwired source cannot fill are not registered at all: no series beats a false 0
+    const registers = [this.registry];
+    const { logBytes, snapshotBytes } = source;
+    if (logBytes && !this.registry.getSingleMetric('stego_storage_log_size_bytes')) {
+      new Gauge({ name: 'stego_storage_log_size_bytes', help: 'bytes of the durable raft log (WAL segments) on disk', registers, collect() { this.set(logBytes()); } });
+    }
+    if (snapshotBytes && !this.registry.getSingleMetric('stego_raft_snapshot_size_bytes')) {
+      new Gauge({ name: 'stego_raft_snapshot_size_bytes', help: 'size of the latest snapshot file on this node', registers, collect() { this.set(snapshotBytes()); } });
+    }
   }
 }
