@@ -9,7 +9,7 @@ import { OperatorMetrics } from '../../node/src/metrics/operator.js';
 import { RaftMetrics } from '../../node/src/metrics/raft.js';
 import { panelQueries } from './dashboards.js';
 import { generatedFiles, ROOT } from './generate.js';
-import { exposedFamilies, familyOf, metricNames } from './promql.js';
+import { asBool, exposedFamilies, familyOf, metricNames } from './promql.js';
 import { SingleNode } from './prometheus.js';
 import { ALERTS, runbookAnchor } from './rules.js';
 import { AWAITING_WIRING } from './wiring.js';
@@ -38,6 +38,10 @@ describe('observability: generated dashboards and rules', () => {
   it('reads metric names out of PromQL', () => {
     expect([...metricNames('sum by (route, le) (rate(a_bucket{x="y{z}", r!~"/m|/h"}[5m])) / on (i) group_left (k) b offset 5m > bool 3')]).to.deep.equal(['a_bucket', 'b']);
     expect([...metricNames('histogram_quantile(0.99, x) and up{stegocluster!=""} == 0 or vector(1)')]).to.deep.equal(['x', 'up']);
+  });
+
+  it('turns a rule condition into a 0/1 vector without touching label matchers', () => {
+    expect(asBool('a{x!="y", r=~"<|>"} > 3 and b <= bool c or d != 1')).to.equal('a{x!="y", r=~"<|>"} > bool 3 and b <= bool c or d != bool 1');
   });
 
   describe('every metric a dashboard or rule uses is exported by the code', function () {

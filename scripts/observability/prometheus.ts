@@ -9,13 +9,15 @@ import { freePort, until } from '../../node/test/lb/local-cluster-harness.js';
 
 export const PROMETHEUS_RELEASE = '3.16.0';
 
-/** Where the binaries are: $PROMETHEUS_DIR, else the build script's cache; undefined when not built. */
-export function prometheusDir(): string | undefined {
+/** A binary of the build: in $PROMETHEUS_DIR, else the build script's cache; undefined when not built. */
+export function prometheusBinary(name: 'prometheus' | 'promtool'): string | undefined {
   const dir = process.env.PROMETHEUS_DIR ?? join(process.env.STEGO_CACHE ?? join(homedir(), '.cache/stegocluster'), `prometheus-${PROMETHEUS_RELEASE}`);
-  return existsSync(join(dir, 'prometheus')) && existsSync(join(dir, 'promtool')) ? dir : undefined;
+  return existsSync(join(dir, name)) ? join(dir, name) : undefined;
 }
 
-export const NOT_BUILT = `Prometheus ${PROMETHEUS_RELEASE} is not built: run scripts/build-prometheus.sh (see docs/observability.md)`;
+export function notBuilt(name: 'prometheus' | 'promtool'): string {
+  return `${name} ${PROMETHEUS_RELEASE} is not built: run scripts/build-prometheus.sh (see docs/observability.md)`;
+}
 
 export interface ToolResult {
   code: number | null;
@@ -24,9 +26,9 @@ export interface ToolResult {
 }
 
 export function promtool(args: string[], input?: string): ToolResult {
-  const dir = prometheusDir();
-  if (!dir) throw new Error(NOT_BUILT);
-  const r = spawnSync(join(dir, 'promtool'), args, { input, encoding: 'utf8', timeout: 60_000 });
+  const bin = prometheusBinary('promtool');
+  if (!bin) throw new Error(notBuilt('promtool'));
+  const r = spawnSync(bin, args, { input, encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -62,8 +64,8 @@ export class PrometheusServer {
   }
 
   async start(): Promise<void> {
-    const dir = prometheusDir();
-    if (!dir) throw new Error(NOT_BUILT);
+    const bin = prometheusBinary('prometheus');
+    if (!bin) throw new Error(notBuilt('prometheus'));
     const config: Record<string, unknown> = {
       global: { scrape_interval: this.opts.scrapeInterval ?? '1s', scrape_timeout: '900ms', evaluation_interval: this.opts.evaluationInterval ?? '1s' },
       scrape_configs: [{ job_name: 'stegocluster', static_configs: this.opts.targets.map((t) => ({ targets: [t.address], labels: t.labels })) }],
@@ -75,7 +77,7 @@ export class PrometheusServer {
     writeFileSync(join(this.dir, 'prometheus.yml'), dump(config));
     this.port = await freePort();
     const child = spawn(
-      join(dir, 'prometheus'),
+      bin,
       [
         `--config.file=${join(this.dir, 'prometheus.yml')}`,
         `--storage.tsdb.path=${join(this.dir, 'data')}`,

@@ -38,3 +38,35 @@ export function familyOf(name: string, families: Map<string, string>): string | 
   if (m && ['histogram', 'summary'].includes(families.get(m[1]!) ?? '') && (m[2] !== 'bucket' || families.get(m[1]!) === 'histogram')) return m[1];
   return undefined;
 }
+
+/**
+ * The rule's condition as a 0/1 vector (`bool` after each comparison outside label matchers and strings):
+ * it returns series whenever its inputs exist, firing or not.
+ */
+export function asBool(expr: string): string {
+  let out = '';
+  let braces = 0;
+  let quote = '';
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr[i]!;
+    if (quote) {
+      out += c;
+      if (c === '\\') out += expr[++i] ?? '';
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '{') braces++;
+    else if (c === '}') braces--;
+    else if (braces === 0) {
+      const op = /^(==|!=|<=|>=|<|>)/.exec(expr.slice(i))?.[0];
+      if (op) {
+        i += op.length - 1;
+        out += /^\s*bool\b/.test(expr.slice(i + 1)) ? op : `${op} bool`;
+        continue;
+      }
+    }
+    out += c;
+  }
+  return out;
+}
