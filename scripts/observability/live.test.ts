@@ -15,7 +15,7 @@ import { LocalCluster, tryKill, until } from '../../node/test/lb/local-cluster-h
 import { expandVariables, panelQueries } from './dashboards.js';
 import { ROOT } from './generate.js';
 import { asBool, metricNames } from './promql.js';
-import { notBuilt, prometheusBinary, PrometheusServer, type PromSample } from './prometheus.js';
+import { notBuilt, prometheusBinary, PrometheusServer, type Recording } from './prometheus.js';
 import { ALERTS, rulesDocument } from './rules.js';
 import { AWAITING_WIRING, isOperatorMetric } from './wiring.js';
 
@@ -27,13 +27,6 @@ function parseOnly(expr: string): boolean {
   return [...metricNames(expr)].every((n) => n in AWAITING_WIRING || isOperatorMetric(n));
 }
 
-export interface Recording {
-  start: number;
-  end: number;
-  step: number;
-  events: { t: number; label: string }[];
-  panels: { dashboard: string; panel: string; refId: string; expr: string; legend: string; result: PromSample[] }[];
-}
 
 function form(fields: Record<string, string | Buffer>): FormData {
   const f = new FormData();

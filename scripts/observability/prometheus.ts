@@ -43,6 +43,15 @@ export interface PromSample {
   values?: [number, string][];
 }
 
+/** Range results of every panel query over a scenario, with its events; what the preview draws. */
+export interface Recording {
+  start: number;
+  end: number;
+  step: number;
+  events: { t: number; label: string }[];
+  panels: { dashboard: string; panel: string; refId: string; expr: string; legend: string; result: PromSample[] }[];
+}
+
 export interface PromAlert {
   labels: Record<string, string>;
   state: 'pending' | 'firing';
