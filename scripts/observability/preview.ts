@@ -35,7 +35,7 @@ interface RowView {
 
 function legend(format: string, metric: Record<string, string>): string {
   const s = format.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, k: string) => metric[k] ?? '');
-  return s.trim() || JSON.stringify(metric);
+  return s.trim() || Object.entries(metric).map(([k, v]) => `${k}=${v}`).join(', ') || 'value';
 }
 
 /** Rows of one dashboard with each panel's recorded series on the recording's time grid. */
