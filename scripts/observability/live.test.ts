@@ -24,7 +24,8 @@ const HOLD = '2s';
 
 /** A query whose every metric awaits wiring (or is the operator's) can only be checked to parse here. */
 function parseOnly(expr: string): boolean {
-  return [...metricNames(expr)].every((n) => n in AWAITING_WIRING || isOperatorMetric(n));
+  const family = (n: string): string => n.replace(/_(bucket|sum|count)$/, '');
+  return [...metricNames(expr)].every((n) => family(n) in AWAITING_WIRING || n in AWAITING_WIRING || isOperatorMetric(n));
 }
 
 
