@@ -137,7 +137,7 @@ export function overviewDashboard(): Dashboard {
         ),
       ],
       'Share of 5xx answers. 503 means busy (retry) or no leader.',
-    ).max(1),
+    ).min(0),
   );
   b.withPanel(
     timeseries(

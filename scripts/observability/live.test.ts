@@ -19,7 +19,8 @@ import { notBuilt, prometheusBinary, PrometheusServer, type Recording } from './
 import { ALERTS, rulesDocument } from './rules.js';
 import { AWAITING_WIRING, isOperatorMetric } from './wiring.js';
 
-const VARS = { namespace: 'local', cluster: 'local', rateInterval: '15s' };
+// $__rate_interval as Grafana computes it for a 1 s scrape interval over a short range: 4 × scrape interval
+const VARS = { namespace: 'local', cluster: 'local', rateInterval: '4s' };
 const HOLD = '2s';
 
 /** A query whose every metric awaits wiring (or is the operator's) can only be checked to parse here. */
@@ -123,8 +124,6 @@ describe('observability: dashboards and alerts against a real Prometheus scrapin
       rules: rulesDocument({ holdFor: () => HOLD }),
     });
     await prom.start();
-    startedAt = Date.now() / 1000;
-    mark('start');
     traffic = [drive(0), drive(1)];
   });
 
@@ -138,11 +137,15 @@ describe('observability: dashboards and alerts against a real Prometheus scrapin
 
   it('scrapes all three nodes and sees traffic', async () => {
     await until('three healthy targets', async () => [...(await prom!.targets()).values()].filter((h) => h === 'up').length === 3, 20_000, 200);
+    // the recording starts at the first scrapes (Prometheus hands new targets to the scrapers every 5 s)
+    startedAt = Date.now() / 1000;
+    mark('scraping');
     await until('stego jobs and committed proposals in Prometheus', async () => {
       const jobs = await prom!.query(`sum(stego_pool_job_duration_seconds_count{stegocluster="local"})`);
       const commits = await prom!.query(`sum(stego_raft_proposals_total{stegocluster="local", outcome="committed"})`);
       return Number(jobs[0]?.value?.[1] ?? 0) >= 10 && Number(commits[0]?.value?.[1] ?? 0) >= 10;
     }, 60_000, 500);
+    await new Promise((r) => setTimeout(r, 4000)); // steady state before the kill, for the charts
   });
 
   it('after the leader is killed, a new one is elected and Prometheus sees the change', async () => {

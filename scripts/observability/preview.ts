@@ -117,7 +117,8 @@ function render(data) {
     const t = document.createElement('div'); t.className = 'title'; t.textContent = p.title; box.appendChild(t);
     grid.appendChild(box);
     if (p.type === 'stat') {
-      const last = p.series.map((s) => { for (let i = s.values.length - 1; i >= 0; i--) if (s.values[i] !== null) return { label: s.label, v: s.values[i] }; return null; }).filter(Boolean);
+      // like Grafana's instant query at the end of the range: series with a value at the last points only
+      const last = p.series.map((s) => { for (let i = s.values.length - 1; i >= s.values.length - 3 && i >= 0; i--) if (s.values[i] !== null) return { label: s.label, v: s.values[i] }; return null; }).filter(Boolean);
       const v = document.createElement('div'); v.className = 'stat';
       if (last.length === 0) v.textContent = p.noValue || 'No data';
       else v.textContent = p.textMode === 'name' ? last.map((l) => l.label).join(', ') : last.map((l) => fmt(p.unit, l.v)).join(', ');
@@ -136,7 +137,7 @@ function render(data) {
       scales: { x: { time: true }, y: p.max !== undefined ? { range: (u, mn, mx) => [Math.min(0, mn), Math.max(p.max, mx)] } : { range: (u, mn, mx) => [Math.min(0, mn), mx > 0 ? mx * 1.1 : 1] } },
       axes: [
         { stroke: '#aaa', grid: { stroke: '#333' }, ticks: { stroke: '#333' }, values: (u, vals) => vals.map((v) => '+' + Math.round(v - data.start) + 's') },
-        { stroke: '#aaa', grid: { stroke: '#333' }, ticks: { stroke: '#333' }, size: 70, values: (u, vals) => vals.map((v) => fmt(p.unit, v)) },
+        { stroke: '#aaa', grid: { stroke: '#333' }, ticks: { stroke: '#333' }, size: 86, values: (u, vals) => vals.map((v) => fmt(p.unit, v)) },
       ],
       series: [{}].concat(p.series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: false, points: { show: false } }))),
       hooks: { draw: [(u) => drawEvents(u, data.events)] },

@@ -4,7 +4,8 @@ import { Registry } from 'prom-client';
 import { MemoryBudgetMetrics } from './budget.js';
 import { createNodeMetrics } from './node.js';
 import { OperatorMetrics } from './operator.js';
-import { RaftMetrics, type RaftMetricsSource } from './raft.js';
+import type { ElectionEvent } from '../cluster/election-log.js';
+import { ELECTION_EVENTS, RaftMetrics, type RaftMetricsSource } from './raft.js';
 
 const source: RaftMetricsSource = { term: () => 3, role: () => 'Leader', commitIndex: () => 7, appliedIndex: () => 7, storageFailed: () => false, peers: () => [] };
 
@@ -14,6 +15,16 @@ function value(text: string, series: string): number | undefined {
 }
 
 describe('metrics', () => {
+  it('pre-creates every election event the driver logs, at 0', async () => {
+    const all: Record<ElectionEvent, true> = Object.fromEntries(ELECTION_EVENTS.map((e) => [e, true])) as Record<ElectionEvent, true>;
+    const listed: readonly ElectionEvent[] = ELECTION_EVENTS;
+    expect(Object.keys(all)).to.have.length(listed.length);
+    const r = new Registry();
+    new RaftMetrics(r);
+    const text = await r.metrics();
+    for (const e of ELECTION_EVENTS) expect(value(text, `stego_raft_election_events_total{event="${e}"}`), e).to.equal(0);
+  });
+
   it('a node reports its data volume and the HTTP loop\'s delay (a 60 ms block lands in the ≥ 50 ms buckets)', async () => {
     const r = new Registry();
     const m = createNodeMetrics(r, { dataDir: tmpdir() });

@@ -3,6 +3,10 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export const ROLES = ['Leader', 'Follower', 'Candidate', 'PreCandidate', 'Learner', 'Unknown'] as const;
+/** The election events the driver logs (cluster/election-log.ts), each a value of the `event` label. */
+export const ELECTION_EVENTS = ['campaign_started', 'pre_vote_granted', 'pre_vote_denied', 'vote_granted', 'vote_denied', 'became_leader', 'stepped_down', 'leader_changed'] as const;
+const PROPOSAL_OUTCOMES = ['committed', 'lost', 'failed'] as const;
+const SNAPSHOT_EVENTS = ['created', 'sent', 'received', 'installed'] as const;
 export type RoleName = (typeof ROLES)[number];
 
 export interface PeerSample {
@@ -140,6 +144,11 @@ export class RaftMetrics {
       name: 'stego_raft_snapshot_duration_seconds', help: 'time to create, send or install one snapshot', labelNames: ['event'], registers,
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
     });
+    // every label value of these counters exists at 0 from the first scrape: a series born at 1 hides
+    // its first event from rate() and increase(), which need a sample before the change
+    for (const event of ELECTION_EVENTS) this.electionEvents.inc({ event }, 0);
+    for (const outcome of PROPOSAL_OUTCOMES) this.proposals.inc({ outcome }, 0);
+    for (const event of SNAPSHOT_EVENTS) this.snapshots.inc({ event }, 0);
     this.forwardedWrites = new Counter({
       name: 'stego_cluster_forwarded_writes_total', help: 'writes this follower forwarded to the leader, by outcome (ok, failed)', labelNames: ['outcome'], registers,
     });

@@ -6,24 +6,20 @@ import { Gauge, type Registry } from 'prom-client';
 
 export function registerVolumeMetrics(registry: Registry, dataDir: string): void {
   const registers = [registry];
-  let last: { size: number; available: number } | undefined;
-  // one statfs per scrape feeds both gauges: the first one's collect refreshes, the second reads it
-  new Gauge({
-    name: 'stego_storage_volume_size_bytes', help: 'size of the filesystem holding the data directory', registers,
-    async collect() {
-      try {
-        const s = await statfs(dataDir);
-        last = { size: s.blocks * s.bsize, available: s.bavail * s.bsize };
-        this.set(last.size);
-      } catch {
-        last = undefined; // the directory vanished: report nothing rather than a stale number
-      }
-    },
-  });
-  new Gauge({
-    name: 'stego_storage_volume_available_bytes', help: 'bytes an unprivileged writer can still use on that filesystem', registers,
-    collect() {
-      if (last) this.set(last.available);
-    },
-  });
+  // each gauge asks the kernel itself: a registry collects its metrics concurrently, so one gauge cannot
+  // rely on the other having refreshed a shared reading first (a first scrape would report 0 bytes free)
+  const gauge = (name: string, help: string, read: (s: { blocks: number; bavail: number; bsize: number }) => number): void => {
+    new Gauge({
+      name, help, registers,
+      async collect() {
+        try {
+          this.set(read(await statfs(dataDir)));
+        } catch {
+          this.reset(); // the directory vanished: no number rather than a stale one
+        }
+      },
+    });
+  };
+  gauge('stego_storage_volume_size_bytes', 'size of the filesystem holding the data directory', (s) => s.blocks * s.bsize);
+  gauge('stego_storage_volume_available_bytes', 'bytes an unprivileged writer can still use on that filesystem', (s) => s.bavail * s.bsize);
 }
