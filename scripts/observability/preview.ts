@@ -85,7 +85,7 @@ function fmt(unit, v) {
     case 'bytes': case 'Bps': {
       const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB']; let x = v, i = 0;
       while (Math.abs(x) >= 1024 && i < u.length - 1) { x /= 1024; i++; }
-      return (i === 0 ? x.toFixed(0) : x.toFixed(1)) + ' ' + u[i] + (unit === 'Bps' ? '/s' : '');
+      return (i === 0 ? x.toFixed(Math.abs(x) < 10 && x !== 0 ? 1 : 0) : x.toFixed(1)) + ' ' + u[i] + (unit === 'Bps' ? '/s' : '');
     }
     case 'percentunit': return (v * 100).toFixed(a < 0.1 ? 1 : 0) + '%';
     case 'reqps': return v.toFixed(a < 10 ? 2 : 0) + ' req/s';

@@ -18,11 +18,6 @@ export class StegoMetrics {
     this.imageBytes = new Counter({
       name: 'stego_image_bytes_total', help: 'carrier PNG bytes received by successful jobs', labelNames: ['operation'], registers,
     });
-    // both operations exist from the first scrape, so rate() sees a zero instead of no series
-    for (const operation of ['embed', 'extract'] as const) {
-      this.payloadBytes.inc({ operation }, 0);
-      this.imageBytes.inc({ operation }, 0);
-    }
   }
 
   jobDone(operation: StegoOperation, payloadBytes: number, imageBytes: number): void {
