@@ -32,6 +32,16 @@ export function promtool(args: string[], input?: string): ToolResult {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** SIGTERM, SIGKILL after 10 s; resolves when the process has exited. */
+async function stopChild(c: ChildProcess | null): Promise<void> {
+  if (!c || c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise<void>((r) => c.once('exit', () => r()));
+  c.kill('SIGTERM');
+  const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(t);
+}
+
 export interface ScrapeTarget {
   address: string;
   labels: Record<string, string>;
@@ -133,14 +143,7 @@ export class PrometheusServer {
   }
 
   async stop(): Promise<void> {
-    const c = this.child;
-    if (c && c.exitCode === null && c.signalCode === null) {
-      const exited = new Promise<void>((r) => c.once('exit', () => r()));
-      c.kill('SIGTERM');
-      const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    }
+    await stopChild(this.child);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -196,14 +199,7 @@ export class SingleNode {
   }
 
   async stop(): Promise<void> {
-    const c = this.child;
-    if (c && c.exitCode === null && c.signalCode === null) {
-      const exited = new Promise<void>((r) => c.once('exit', () => r()));
-      c.kill('SIGTERM');
-      const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    }
+    await stopChild(this.child);
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
