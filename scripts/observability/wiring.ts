@@ -4,9 +4,6 @@
 export const AWAITING_WIRING: Record<string, string> = {
   stego_raft_heartbeat_rtt_seconds: 'raft driver: RaftMetrics.heartbeatRttSeconds.observe({peer}, s) on a heartbeat response (issue 8)',
   stego_raft_append_duration_seconds: 'raft driver: RaftMetrics.appendSeconds.observe({peer}, s) when an append with entries is acknowledged (issue 8)',
-  stego_raft_snapshot_duration_seconds: 'raft-node.ts: RaftMetrics.snapshotSeconds.observe({event}, s) beside snapshots.inc created/sent/installed (issue 8)',
-  stego_raft_snapshot_size_bytes: 'raft-node.ts metricsSource(): snapshotBytes: () => size of log.latestSnapshot() (issue 8)',
-  stego_storage_log_size_bytes: 'raft-node.ts metricsSource(): logBytes: () => this.log.stats().walBytes (issue 8)',
   stego_cluster_forwarded_writes_total: 'cluster/service.ts: RaftMetrics.forwardedWrites.inc({outcome}) when a forwarded write settles (issue 8)',
   stego_memory_budget_limit_bytes: 'the byte budget: NodeMetrics.memoryBudget.attach({limitBytes, inUseBytes}) (issue 9)',
   stego_memory_budget_in_use_bytes: 'the byte budget: NodeMetrics.memoryBudget.attach({limitBytes, inUseBytes}) (issue 9)',

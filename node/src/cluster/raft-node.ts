@@ -823,6 +823,7 @@ export class RaftNode {
       throw e;
     }
     this.metrics?.snapshots.inc({ event: 'created' });
+    this.metrics?.snapshotSeconds.observe({ event: 'created' }, (Date.now() - started) / 1000);
     if (meta.index <= this.mem.snapshot().index) return; // a newer snapshot was installed meanwhile
     // objects covered by the snapshot are now read from its file; their in-memory bytes are dropped
     await this.store.snapshotCommitted(info.path, meta).catch((e: unknown) => {
@@ -878,6 +879,7 @@ export class RaftNode {
       this.transport.send({ ...m, snapshot: info.meta } as never);
       this.raw.reportSnapshot(to, true);
       this.metrics?.snapshots.inc({ event: 'sent' });
+      this.metrics?.snapshotSeconds.observe({ event: 'sent' }, (Date.now() - started) / 1000);
       this.logger.info({ to, index: info.meta.index, bytes: info.size, ms: Date.now() - started }, 'snapshot sent');
     } catch (e) {
       if (this.halted()) return;
@@ -918,6 +920,7 @@ export class RaftNode {
     this.updatePeers();
     this.discardStagedUpTo(meta.index);
     this.metrics?.snapshots.inc({ event: 'installed' });
+    this.metrics?.snapshotSeconds.observe({ event: 'installed' }, (Date.now() - started) / 1000);
     this.logger.info({ index: meta.index, term: meta.term, objects: this.store.size, ms: Date.now() - started }, 'snapshot installed');
   }
 
@@ -987,6 +990,8 @@ export class RaftNode {
       commitIndex: () => this.hs.commit,
       appliedIndex: () => this.applied,
       storageFailed: () => this.failure !== undefined,
+      logBytes: () => this.log.stats().walBytes,
+      snapshotBytes: () => this.log.latestSnapshot()?.size ?? 0,
       peers: (): PeerSample[] => {
         const links = this.transport.linkStats();
         const progress = this.progressMap();
