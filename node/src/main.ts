@@ -15,6 +15,7 @@ import { clusterFront, clusterRouter } from './http/routes/cluster.js';
 import { objectsRouter } from './http/routes/objects.js';
 import { createLogger, type Logger } from './log.js';
 import { processRegistry } from './metrics/registry.js';
+import { createHttpThreadMetrics } from './metrics/node.js';
 import { StegoPool } from './workers/stego-pool.js';
 import { loadTokens } from './auth/index.js';
 import { ByteBudget } from './http/middleware/body-budget.js';
@@ -35,6 +36,8 @@ async function start(cfg: NodeConfig): Promise<Running> {
   // thread's raised priority.
   await mkdir(cfg.dataDir, { recursive: true });
   const consensus = await ConsensusThread.start(cfg, logger, () => process.exit(1));
+  // HTTP-thread metrics; raft and transport metrics live in the consensus thread's registry
+  const nodeMetrics = createHttpThreadMetrics(registry, { dataDir: cfg.dataDir });
 
   const pool = new StegoPool({
     registry,
@@ -54,7 +57,8 @@ async function start(cfg: NodeConfig): Promise<Running> {
     fingerprintKey: cfg.clusterSecret,
   });
   const tokens = loadTokens(process.env);
-  const budget = new ByteBudget(http.inflightBudgetBytes);
+  const budget = new ByteBudget(http.inflightBudgetBytes, () => nodeMetrics.memoryBudget.rejections.inc());
+  nodeMetrics.memoryBudget.attach({ limitBytes: () => budget.limitBytes, inUseBytes: () => budget.inUse });
   // /metrics: this thread's registry (HTTP, pool, process) followed by the consensus thread's (raft, storage)
   const metrics = {
     contentType: registry.contentType,

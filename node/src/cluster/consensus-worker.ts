@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LevelWithSilent } from 'pino';
 import { createLogger } from '../log.js';
-import { RaftMetrics } from '../metrics/raft.js';
+import { createConsensusThreadMetrics } from '../metrics/node.js';
 import { createRegistry } from '../metrics/registry.js';
 import { WsTransport } from '../transport/ws-transport.js';
 import {
@@ -62,7 +62,9 @@ async function start(): Promise<void> {
   // this thread's own registry (no process metrics: the main thread's registry has those); the main
   // thread appends its text to /metrics
   const registry = createRegistry({ defaultMetrics: false });
-  const metrics = new RaftMetrics(registry);
+  // raft and transport metrics only: the consensus loop's lateness is stego_consensus_loop_delay_seconds,
+  // the HTTP loop's stego_event_loop_delay_seconds stays on the main registry
+  const metrics = createConsensusThreadMetrics(registry);
   const stagingDir = path.join(cfg.dataDir, 'snapshot-staging');
   await removeStaleStagedSnapshots(stagingDir);
   let node: RaftNode | undefined;
@@ -75,8 +77,12 @@ async function start(): Promise<void> {
     maxInflightBytes: cfg.maxInflightBytes,
     snapshotStagingDir: stagingDir,
     logger: logger.child({ component: 'transport' }),
+    metrics: metrics.transport.events(),
     raft: {
-      reportUnreachable: (peer) => node?.reportUnreachable(peer),
+      reportUnreachable: (peer, reason) => {
+        metrics.transport.droppedMessages.inc({ peer, reason });
+        node?.reportUnreachable(peer);
+      },
       isRemoved: (peer) => node?.store.isRemoved(peer) ?? false,
       reportRemoved: (peer) => node?.removedBy(peer),
     },
@@ -97,13 +103,14 @@ async function start(): Promise<void> {
     requestTimeoutMs: cfg.requestTimeoutMs,
     transport,
     logger: logger.child({ component: 'raft' }),
-    metrics,
+    metrics: metrics.raft,
   });
   const raft = node;
   const service = new ClusterService(raft, transport, {
     requestTimeoutMs: cfg.requestTimeoutMs,
     maxObjectBytes: cfg.maxObjectBytes,
     logger: logger.child({ component: 'cluster' }),
+    forwardedWrites: metrics.raft.forwardedWrites,
   });
   let stopping = false;
   const view = (): ConsensusView => ({

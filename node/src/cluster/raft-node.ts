@@ -97,6 +97,8 @@ export class RaftNode {
   private readonly lastHeard = new Map<NodeId, number>();
   /** Leader: send times of heartbeats not yet answered, per peer (oldest first), for the RTT histogram. */
   private readonly heartbeatsInFlight = new Map<NodeId, number[]>();
+  /** Leader: appends with entries in flight per peer, as [last index carried, send time], oldest first. */
+  private readonly appendsInFlight = new Map<NodeId, Array<[number, number]>>();
   private lastTickAt = 0;
 
   private ticker: NodeJS.Timeout | undefined;
@@ -398,6 +400,7 @@ export class RaftNode {
   reportUnreachable(peer: NodeId): void {
     // a dropped heartbeat is never answered: restart the RTT pairing instead of shifting every later one
     this.heartbeatsInFlight.delete(peer);
+    this.appendsInFlight.delete(peer);
     if (this.halted() || this.raw.role !== 'leader') return;
     this.raw.reportUnreachable(peer);
   }
@@ -521,6 +524,7 @@ export class RaftNode {
       if (this.halted()) return;
       if (peer === this.raw.leader) this.electionLog.leaderLinkLost();
       this.heartbeatsInFlight.delete(peer);
+      this.appendsInFlight.delete(peer);
       this.raw.peerLinkLost(peer);
       this.kick();
     });
@@ -538,6 +542,7 @@ export class RaftNode {
     if (this.halted()) return;
     this.lastHeard.set(m.from, Date.now());
     if (m.type === 'heartbeatResp') this.heartbeatAnswered(m.from);
+    if (m.type === 'appResp' && !m.reject) this.appendAcknowledged(m.from, m.index);
     if (m.type === 'snap' && m.snapshot && !this.staged.has(snapKey(m.snapshot))) {
       this.logger.warn({ from: m.from, index: m.snapshot.index }, 'snap message without a staged snapshot file; dropped');
       return;
@@ -566,7 +571,15 @@ export class RaftNode {
 
   private heartbeatAnswered(peer: NodeId): void {
     const sentAt = this.heartbeatsInFlight.get(peer)?.shift();
-    if (sentAt !== undefined) this.metrics?.heartbeatRttSeconds.observe((performance.now() - sentAt) / 1000);
+    if (sentAt !== undefined) this.metrics?.heartbeatRttSeconds.observe({ peer }, (performance.now() - sentAt) / 1000);
+  }
+
+  private appendAcknowledged(peer: NodeId, index: number): void {
+    const q = this.appendsInFlight.get(peer);
+    if (!q) return;
+    const now = performance.now();
+    // one acknowledgement covers every append up to the index it accepted
+    while (q.length > 0 && q[0]![0] <= index) this.metrics?.appendSeconds.observe({ peer }, (now - q.shift()![1]) / 1000);
   }
 
   private onTick(): void {
@@ -636,7 +649,10 @@ export class RaftNode {
     const prev = { ...this.lastSoft, term: this.hs.term };
     const next = { role: this.roleName(role), leader };
     this.lastSoft = next;
-    if (next.role !== 'Leader') this.heartbeatsInFlight.clear();
+    if (next.role !== 'Leader') {
+      this.heartbeatsInFlight.clear();
+      this.appendsInFlight.clear();
+    }
     // a change is a *different* leader becoming known (a gap with no leader in between does not count twice)
     if (leader !== null && leader !== this.lastKnownLeader) {
       this.metrics?.leaderChanges.inc();
@@ -700,6 +716,12 @@ export class RaftNode {
       if (q.length >= 64) q.shift();
       q.push(performance.now());
       this.heartbeatsInFlight.set(m.to, q);
+    }
+    if (m.type === 'app' && m.entries && m.entries.length > 0 && this.metrics) {
+      const q = this.appendsInFlight.get(m.to) ?? [];
+      if (q.length >= 256) q.shift();
+      q.push([m.index + m.entries.length, performance.now()]);
+      this.appendsInFlight.set(m.to, q);
     }
     if (m.type === 'snap') {
       void this.sendSnapshot(m);
@@ -807,6 +829,7 @@ export class RaftNode {
       throw e;
     }
     this.metrics?.snapshots.inc({ event: 'created' });
+    this.metrics?.snapshotSeconds.observe({ event: 'created' }, (Date.now() - started) / 1000);
     if (meta.index <= this.mem.snapshot().index) return; // a newer snapshot was installed meanwhile
     // objects covered by the snapshot are now read from its file; their in-memory bytes are dropped
     await this.store.snapshotCommitted(info.path, meta).catch((e: unknown) => {
@@ -862,6 +885,7 @@ export class RaftNode {
       this.transport.send({ ...m, snapshot: info.meta } as never);
       this.raw.reportSnapshot(to, true);
       this.metrics?.snapshots.inc({ event: 'sent' });
+      this.metrics?.snapshotSeconds.observe({ event: 'sent' }, (Date.now() - started) / 1000);
       this.logger.info({ to, index: info.meta.index, bytes: info.size, ms: Date.now() - started }, 'snapshot sent');
     } catch (e) {
       if (this.halted()) return;
@@ -902,6 +926,7 @@ export class RaftNode {
     this.updatePeers();
     this.discardStagedUpTo(meta.index);
     this.metrics?.snapshots.inc({ event: 'installed' });
+    this.metrics?.snapshotSeconds.observe({ event: 'installed' }, (Date.now() - started) / 1000);
     this.logger.info({ index: meta.index, term: meta.term, objects: this.store.size, ms: Date.now() - started }, 'snapshot installed');
   }
 
@@ -969,6 +994,8 @@ export class RaftNode {
       commitIndex: () => this.raw.commitIndex,
       appliedIndex: () => this.applied,
       storageFailed: () => this.failure !== undefined,
+      logBytes: () => this.log.stats().walBytes,
+      snapshotBytes: () => this.log.latestSnapshot()?.size ?? 0,
       peers: (): PeerSample[] => {
         const links = this.transport.linkStats();
         const progress = this.progressMap();

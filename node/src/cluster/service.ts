@@ -42,6 +42,8 @@ export interface ServiceOptions {
   /** How long POST /admin/members waits for the learner to catch up before answering 202. */
   catchUpTimeoutMs?: number;
   logger: Logger;
+  /** Counts each write forwarded to the leader by outcome (ok, failed). */
+  forwardedWrites?: { inc(labels: { outcome: 'ok' | 'failed' }): void };
 }
 
 
@@ -257,7 +259,16 @@ export class ClusterService implements ClusterApi {
       try {
         if (leader === this.node.id) return await this.node.proposeLocal(data);
         const left = Math.max(1, deadline - Date.now());
-        const index = decodeIndex(await this.transport.request(leader, RPC_PROPOSE, data, left));
+        const index = await this.transport.request(leader, RPC_PROPOSE, data, left).then(
+          (raw) => {
+            this.opts.forwardedWrites?.inc({ outcome: 'ok' });
+            return decodeIndex(raw);
+          },
+          (e: unknown) => {
+            this.opts.forwardedWrites?.inc({ outcome: 'failed' });
+            throw e;
+          },
+        );
         await this.node.appliedWaiters.wait(index, Math.max(1, deadline - Date.now()));
         return index;
       } catch (e) {

@@ -3,6 +3,10 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export const ROLES = ['Leader', 'Follower', 'Candidate', 'PreCandidate', 'Learner', 'Unknown'] as const;
+/** The election events the driver logs (cluster/election-log.ts), each a value of the `event` label. */
+export const ELECTION_EVENTS = ['campaign_started', 'pre_vote_granted', 'pre_vote_denied', 'vote_granted', 'vote_denied', 'became_leader', 'stepped_down', 'leader_changed'] as const;
+const PROPOSAL_OUTCOMES = ['committed', 'lost', 'failed'] as const;
+const SNAPSHOT_EVENTS = ['created', 'sent', 'received', 'installed'] as const;
 export type RoleName = (typeof ROLES)[number];
 
 export interface PeerSample {
@@ -21,6 +25,10 @@ export interface RaftMetricsSource {
   appliedIndex(): number;
   storageFailed(): boolean;
   peers(): PeerSample[];
+  /** Bytes of the durable log (WAL segments) on disk. Its gauge exists only when the source has it. */
+  logBytes?(): number;
+  /** Size of the latest snapshot file. Its gauge exists only when the source has it. */
+  snapshotBytes?(): number;
 }
 
 export class RaftMetrics {
@@ -31,11 +39,21 @@ export class RaftMetrics {
   readonly applySeconds: Histogram;
   readonly snapshots: Counter<'event'>;
   readonly electionEvents: Counter<'event'>;
+  /** How late the consensus event loop ran a raft tick. */
   readonly loopDelaySeconds: Histogram;
-  readonly heartbeatRttSeconds: Histogram;
+  /** Leader: send of an empty heartbeat → its response, per peer. */
+  readonly heartbeatRttSeconds: Histogram<'peer'>;
+  /** Leader: send of an append carrying entries → the peer's acknowledgement, per peer. */
+  readonly appendSeconds: Histogram<'peer'>;
+  /** Creating (write + fsync), sending and installing one snapshot. */
+  readonly snapshotSeconds: Histogram<'event'>;
+  /** Writes a follower forwarded to the leader, by outcome (ok, failed). */
+  readonly forwardedWrites: Counter<'outcome'>;
   private source: RaftMetricsSource | undefined;
+  private readonly registry: Registry;
 
   constructor(registry: Registry) {
+    this.registry = registry;
     const registers = [registry];
     const src = (): RaftMetricsSource | undefined => this.source;
     new Gauge({
@@ -50,6 +68,10 @@ export class RaftMetrics {
         const role = s.role();
         for (const r of ROLES) this.set({ role: r }, r === role ? 1 : 0);
       },
+    });
+    new Gauge({
+      name: 'stego_raft_is_leader', help: '1 while this node is the leader, else 0', registers,
+      collect() { const s = src(); if (s) this.set(s.role() === 'Leader' ? 1 : 0); },
     });
     new Gauge({
       name: 'stego_raft_commit_index', help: 'highest log index known committed', registers,
@@ -92,7 +114,7 @@ export class RaftMetrics {
     });
     this.leaderChanges = new Counter({ name: 'stego_raft_leader_changes_total', help: 'times the known leader changed', registers });
     this.proposals = new Counter({
-      name: 'stego_raft_proposals_total', help: 'proposals by outcome (committed, lost, failed, forwarded)', labelNames: ['outcome'], registers,
+      name: 'stego_raft_proposals_total', help: 'proposals made on this node (the leader) by outcome (committed, lost, failed)', labelNames: ['outcome'], registers,
     });
     this.proposalSeconds = new Histogram({
       name: 'stego_raft_proposal_duration_seconds', help: 'propose → applied on this node', registers,
@@ -112,18 +134,43 @@ export class RaftMetrics {
     this.electionEvents = new Counter({
       name: 'stego_raft_election_events_total', help: 'election events logged by this node', labelNames: ['event'], registers,
     });
-    // the two numbers leadership depends on: how late the consensus event loop runs a tick, and how long
-    // a heartbeat takes to come back (against a 150-300 ms election timeout)
-    const latencyBuckets = [0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1];
+    // how late the consensus event loop runs a tick, against a 150-300 ms election timeout
     this.loopDelaySeconds = new Histogram({
-      name: 'stego_consensus_loop_delay_seconds', help: 'how late the consensus event loop ran a raft tick', registers, buckets: latencyBuckets,
+      name: 'stego_consensus_loop_delay_seconds', help: 'how late the consensus event loop ran a raft tick', registers,
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1],
     });
     this.heartbeatRttSeconds = new Histogram({
-      name: 'stego_raft_heartbeat_rtt_seconds', help: 'leader only: heartbeat sent → its response stepped', registers, buckets: latencyBuckets,
+      name: 'stego_raft_heartbeat_rtt_seconds', help: 'leader only: heartbeat sent → response received, per peer', labelNames: ['peer'], registers,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1],
+    });
+    this.appendSeconds = new Histogram({
+      name: 'stego_raft_append_duration_seconds', help: 'leader only: append with entries sent → acknowledged by the peer', labelNames: ['peer'], registers,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    });
+    this.snapshotSeconds = new Histogram({
+      name: 'stego_raft_snapshot_duration_seconds', help: 'time to create, send or install one snapshot', labelNames: ['event'], registers,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    });
+    // every label value of these counters exists at 0 from the first scrape: a series born at 1 hides
+    // its first event from rate() and increase(), which need a sample before the change
+    for (const event of ELECTION_EVENTS) this.electionEvents.inc({ event }, 0);
+    for (const outcome of PROPOSAL_OUTCOMES) this.proposals.inc({ outcome }, 0);
+    for (const event of SNAPSHOT_EVENTS) this.snapshots.inc({ event }, 0);
+    this.forwardedWrites = new Counter({
+      name: 'stego_cluster_forwarded_writes_total', help: 'writes this follower forwarded to the leader, by outcome (ok, failed)', labelNames: ['outcome'], registers,
     });
   }
 
   attach(source: RaftMetricsSource): void {
     this.source = source;
+    // gauges an unwired source cannot fill are not registered at all: no series beats a false 0
+    const registers = [this.registry];
+    const { logBytes, snapshotBytes } = source;
+    if (logBytes && !this.registry.getSingleMetric('stego_storage_log_size_bytes')) {
+      new Gauge({ name: 'stego_storage_log_size_bytes', help: 'bytes of the durable raft log (WAL segments) on disk', registers, collect() { this.set(logBytes()); } });
+    }
+    if (snapshotBytes && !this.registry.getSingleMetric('stego_raft_snapshot_size_bytes')) {
+      new Gauge({ name: 'stego_raft_snapshot_size_bytes', help: 'size of the latest snapshot file on this node', registers, collect() { this.set(snapshotBytes()); } });
+    }
   }
 }

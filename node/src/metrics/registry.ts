@@ -16,7 +16,15 @@ export interface RegistryOptions {
 export function createRegistry(opts: RegistryOptions = {}): Registry {
   const registry = new Registry();
   if (opts.labels) registry.setDefaultLabels(opts.labels);
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  if (opts.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+    // prom-client also exports these sums of its per-type gauges (`…_active_handles{type}` etc.) as gauges
+    // named `_total`, which Prometheus reserves for counters (`promtool check metrics` flags them); the
+    // per-type gauges stay, and sum() over them gives the same number
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(METRIC_PREFIX + name);
+    }
+  }
   return registry;
 }
 

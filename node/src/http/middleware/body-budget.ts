@@ -18,7 +18,8 @@ export class ByteBudget {
   private used = 0;
   private peak = 0;
 
-  constructor(readonly limitBytes: number) {}
+  /** `onRefused` runs on every refused reservation: each one is answered 503 `memory_budget`. */
+  constructor(readonly limitBytes: number, private readonly onRefused?: () => void) {}
 
   get inUse(): number {
     return this.used;
@@ -30,7 +31,10 @@ export class ByteBudget {
 
   /** Takes `bytes` if they fit; `force` takes them regardless (an answer already computed). */
   tryReserve(bytes: number, force = false): boolean {
-    if (!force && this.used + bytes > this.limitBytes) return false;
+    if (!force && this.used + bytes > this.limitBytes) {
+      this.onRefused?.();
+      return false;
+    }
     this.used += bytes;
     this.peak = Math.max(this.peak, this.used);
     return true;
