@@ -65,14 +65,14 @@ describe('observability: dashboards and alerts against a real Prometheus scrapin
         answers.set(`${what} ${status}`, (answers.get(`${what} ${status}`) ?? 0) + 1);
       };
       try {
-        const embed = await fetch(`${cluster.lb}/api/embed`, { method: 'POST', body: form({ file: cover, message: `m${worker}-${n}` }), signal: AbortSignal.timeout(5000) });
+        const embed = await fetch(`${cluster.lb}/api/embed`, { method: 'POST', body: form({ file: cover, message: `m${worker}-${n}` }), headers: cluster.auth(), signal: AbortSignal.timeout(5000) });
         count('embed', embed.status);
         if (embed.ok) {
-          const extract = await fetch(`${cluster.lb}/api/extract`, { method: 'POST', body: form({ file: Buffer.from(await embed.arrayBuffer()) }), signal: AbortSignal.timeout(5000) });
+          const extract = await fetch(`${cluster.lb}/api/extract`, { method: 'POST', body: form({ file: Buffer.from(await embed.arrayBuffer()) }), headers: cluster.auth(), signal: AbortSignal.timeout(5000) });
           count('extract', extract.status);
           await extract.arrayBuffer();
         }
-        const put = await fetch(`${cluster.lb}/api/objects`, { method: 'POST', body: form({ file: cover, message: `o${worker}-${n}` }), signal: AbortSignal.timeout(5000) });
+        const put = await fetch(`${cluster.lb}/api/objects`, { method: 'POST', body: form({ file: cover, message: `o${worker}-${n}` }), headers: cluster.auth(), signal: AbortSignal.timeout(5000) });
         count('put', put.status);
         await put.arrayBuffer();
       } catch {

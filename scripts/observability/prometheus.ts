@@ -1,5 +1,6 @@
 // A real Prometheus and promtool for tests: the binaries scripts/build-prometheus.sh caches, a server on a
 // free port with a temp TSDB, and the HTTP API calls the tests make.
+import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -154,6 +155,13 @@ export class SingleNode {
   readonly dataDir = mkdtempSync(join(tmpdir(), 'stego-metrics-node-'));
   readonly output: string[] = [];
   httpPort = 0;
+  /** The node's one API token (read, write, delete), generated per run. */
+  readonly apiToken = randomBytes(24).toString('base64url');
+
+  /** Authorization header carrying apiToken. */
+  auth(): Record<string, string> {
+    return { authorization: `Bearer ${this.apiToken}` };
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.httpPort}`;
@@ -173,6 +181,7 @@ export class SingleNode {
         STEGO_CLUSTER_SECRET: 'metrics-test-secret',
         STEGO_WORKERS: '1',
         STEGO_LOG_LEVEL: 'warn',
+        STEGO_API_TOKENS: `metrics-test ${this.apiToken} read,write,delete`,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -44,8 +44,8 @@ describe('observability: promtool', function () {
       const f = new FormData();
       f.append('file', new Blob([makeCover(32, 32)], { type: 'image/png' }), 'c.png');
       f.append('message', 'lint');
-      expect((await fetch(`${node.url}/api/embed`, { method: 'POST', body: f })).status).to.equal(200);
-      expect((await fetch(`${node.url}/api/objects`, { method: 'POST', body: f })).status).to.equal(201);
+      expect((await fetch(`${node.url}/api/embed`, { method: 'POST', body: f, headers: node.auth() })).status).to.equal(200);
+      expect((await fetch(`${node.url}/api/objects`, { method: 'POST', body: f, headers: node.auth() })).status).to.equal(201);
       const text = await node.scrape();
       expect(text).to.match(/^stego_pool_job_duration_seconds_count\{kind="embed"/m);
       const r = promtool(['check', 'metrics'], text);
