@@ -159,6 +159,7 @@ export class RaftMetrics {
     this.forwardedWrites = new Counter({
       name: 'stego_cluster_forwarded_writes_total', help: 'writes this follower forwarded to the leader, by outcome (ok, failed)', labelNames: ['outcome'], registers,
     });
+    for (const outcome of ['ok', 'failed']) this.forwardedWrites.inc({ outcome }, 0);
   }
 
   attach(source: RaftMetricsSource): void {
