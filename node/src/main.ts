@@ -72,6 +72,7 @@ async function start(cfg: NodeConfig): Promise<Running> {
     metrics,
     tokens,
     budget,
+    stegoMetrics: nodeMetrics.stego,
     extraRouters: [clusterRouter(consensus), objectsRouter({ service: consensus, pool, config: http, budget }), adminRouter(consensus, cfg.adminToken)],
   });
   const server = createServer(clusterFront(consensus, app.callback()));

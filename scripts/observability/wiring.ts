@@ -2,8 +2,6 @@
 // the call site that will feed them. Until then their queries return no series (or only zeros) and the
 // live test checks that those queries parse, and says which ones it could not check for data.
 export const AWAITING_WIRING: Record<string, string> = {
-  stego_payload_bytes_total: 'stego routes / pool: NodeMetrics.stego.jobDone(operation, payloadBytes, imageBytes) after a successful job (issue 9)',
-  stego_image_bytes_total: 'stego routes / pool: NodeMetrics.stego.jobDone(operation, payloadBytes, imageBytes) after a successful job (issue 9)',
 };
 
 /** Operator metrics: exported by the operator process (issue 10), which the local cluster does not run. */

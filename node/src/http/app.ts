@@ -17,6 +17,7 @@ import { errorHandler } from './middleware/error-handler.js';
 import { requestContext } from './middleware/request-context.js';
 import { bodyLimit } from './middleware/body-limit.js';
 import { stegoRouter } from './routes/stego.js';
+import type { StegoMetrics } from '../metrics/stego.js';
 import { identify, TokenRegistry } from '../auth/index.js';
 import { Gauge } from 'prom-client';
 import { bodyBudget, ByteBudget } from './middleware/body-budget.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   tokens?: TokenRegistry;
   /** The node's byte budget for bodies in flight (created from config when absent). */
   budget?: ByteBudget;
+  /** Payload and carrier bytes of successful stego jobs. */
+  stegoMetrics?: StegoMetrics;
 }
 
 const budgets = new WeakMap<Koa, ByteBudget>();
@@ -66,7 +69,7 @@ export function createApp(deps: AppDeps): Koa {
   budgets.set(app, budget);
   registerBudgetGauge(deps.registry, budget);
   app.use(bodyBudget({ budget, ...deps.config }));
-  const routers = [stegoRouter({ pool: deps.pool, config: deps.config }), metaRouter(deps.metrics ?? deps.registry), ...(deps.extraRouters ?? [])];
+  const routers = [stegoRouter({ pool: deps.pool, config: deps.config, ...(deps.stegoMetrics ? { metrics: deps.stegoMetrics } : {}) }), metaRouter(deps.metrics ?? deps.registry), ...(deps.extraRouters ?? [])];
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true, methodNotAllowed: notAllowed, notImplemented }));

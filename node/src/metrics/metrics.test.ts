@@ -26,12 +26,14 @@ describe('metrics', () => {
     for (const e of ELECTION_EVENTS) expect(value(text, `stego_raft_election_events_total{event="${e}"}`), e).to.equal(0);
   });
 
-  it('a node reports its data volume and the HTTP loop\'s delay (a 60 ms block lands in the ≥ 50 ms buckets)', async () => {
+  it('a node reports its data volume and the HTTP loop\'s delay (a 120 ms block lands above the 50 ms bucket)', async () => {
     const r = new Registry();
     const m = createNodeMetrics(r, { dataDir: tmpdir() });
     try {
       await new Promise((res) => setTimeout(res, 30));
-      const until = performance.now() + 60;
+      // the probe fires every 20 ms, so up to 20 ms of the block can fall before a due tick: 120 ms leaves
+      // a delay well above 50 ms wherever the block starts
+      const until = performance.now() + 120;
       while (performance.now() < until) { /* block the loop */ }
       await new Promise((res) => setTimeout(res, 40));
       const text = await r.metrics();

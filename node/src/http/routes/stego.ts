@@ -6,6 +6,8 @@ import type { Context, Middleware } from 'koa';
 import { requireToken } from '../../auth/index.js';
 import type { StegoPool } from '../../workers/stego-pool.js';
 import type { Payload } from '../../stego/engine.js';
+import { payloadSize } from '../../stego/payload.js';
+import type { StegoMetrics } from '../../metrics/stego.js';
 import { ApiError } from '../errors.js';
 import type { HttpConfig } from '../http-config.js';
 import { refuseWhenSaturated } from '../middleware/admission.js';
@@ -15,6 +17,8 @@ import { precheckPng } from '../png-precheck.js';
 export interface StegoRouteDeps {
   pool: StegoPool;
   config: HttpConfig;
+  /** Payload and carrier bytes of successful jobs. */
+  metrics?: StegoMetrics;
 }
 
 /** Loads the default cover once; a failed load is retried on the next request rather than cached. */
@@ -46,7 +50,7 @@ function sendPayload(ctx: Context, payload: Payload): void {
   ctx.body = Buffer.from(payload.data.buffer, payload.data.byteOffset, payload.data.byteLength);
 }
 
-export function stegoRouter({ pool, config }: StegoRouteDeps): Router {
+export function stegoRouter({ pool, config, metrics }: StegoRouteDeps): Router {
   const router = new Router();
   const cover = coverLoader(config.coverPath);
   const gate: Middleware = config.statelessAuth === 'token' ? requireToken() : async (_ctx, next) => next();
@@ -62,7 +66,10 @@ export function stegoRouter({ pool, config }: StegoRouteDeps): Router {
     // The pool takes ownership of its input, so the cached cover is copied, never handed over.
     const png = form.file ?? Buffer.from(await cover());
     precheckPng(png, pool.maxPixels);
+    // read before the pool takes the buffer over
+    const imageBytes = png.length;
     const out = await pool.embed(png, payload, { passphrase: form.passphrase });
+    metrics?.jobDone('embed', payloadSize(payload), imageBytes);
     ctx.type = 'image/png';
     ctx.body = out.png;
   });
@@ -71,7 +78,10 @@ export function stegoRouter({ pool, config }: StegoRouteDeps): Router {
     const form = readStegoForm(ctx);
     const png = requireFile(form);
     precheckPng(png, pool.maxPixels);
-    sendPayload(ctx, await pool.extract(png, { passphrase: form.passphrase }));
+    const imageBytes = png.length;
+    const payload = await pool.extract(png, { passphrase: form.passphrase });
+    metrics?.jobDone('extract', payloadSize(payload), imageBytes);
+    sendPayload(ctx, payload);
   });
 
   router.post('/api/capacity', ...upload, async (ctx) => {
