@@ -47,9 +47,10 @@ if [[ -d "$STATE" ]]; then
     umount -l "$m" 2>/dev/null || true
   done
 fi
-# Network namespaces the CNI plugins created for our pods (recorded by the node's up script).
+# Network namespaces the CNI plugins created for our pods: only `cni-*` names (what containerd's CRI names
+# pod sandboxes' namespaces) that were not there before stage 2 started, never other software's namespaces.
 if [[ -f "$STATE/netns-before" ]]; then
-  for ns in $(ls /run/netns 2>/dev/null); do
+  for ns in $(ls /run/netns 2>/dev/null | grep '^cni-'); do
     grep -qx "$ns" "$STATE/netns-before" || { umount -l "/run/netns/$ns" 2>/dev/null || true; rm -f "/run/netns/$ns"; }
   done
 fi

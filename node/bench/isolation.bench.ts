@@ -35,4 +35,12 @@ const results = await runIsolationCases({
   log: (l) => process.stdout.write(`${l}\n`),
 });
 process.stdout.write(`\n${formatResults(results)}\n`);
+// the issue's goals, judged here (latency is measured by this benchmark, not asserted by a timed test)
+const held = results.every((r) => r.leaderChanges === 0 && r.noLeader === 0);
+const loopWorst = Math.max(...results.map((r) => r.loopDelayP99Ms));
+const rttWorst = Math.max(...results.map((r) => r.heartbeatRttP99Ms));
+const verdict = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
+process.stdout.write(`goal 0 leader changes and 0 no_leader in every case: ${verdict(held)}\n`);
+process.stdout.write(`goal consensus loop delay p99 < 20 ms in every case (worst ${loopWorst.toFixed(1)} ms): ${verdict(loopWorst < 20)}\n`);
+process.stdout.write(`goal heartbeat RTT p99 < 50 ms in every case (worst ${rttWorst.toFixed(1)} ms): ${verdict(rttWorst < 50)}\n`);
 process.stdout.write(`done in ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);

@@ -54,6 +54,9 @@ async function main(): Promise<void> {
   mocha('fuzz (short budget)', ['dist/node/test/fuzz/*.fuzz.js'], { FUZZ_RUNS: '200', SCHEMATHESIS_SECONDS: '30' });
   console.log('\nreliability:ci summary');
   for (const o of outcomes) console.log(`  ${o.ok ? 'ok  ' : 'FAIL'} ${o.name}${o.detail ? ` — ${o.detail}` : ''}`);
+  // the closing line CI sums (each step counts once: a chaos run, or a whole mocha file set)
+  const passed = outcomes.filter((o) => o.ok).length;
+  console.log(`${passed} passed, ${outcomes.length - passed} failed`);
   process.exitCode = outcomes.every((o) => o.ok) ? 0 : 1;
 }
 
