@@ -190,12 +190,10 @@ describe('fuzz: HTTP API from the OpenAPI document (fast-check)', function () {
     expect(health.status).to.equal(200);
   });
 
-  // Regression for an open bug (found by this fuzzer, FUZZ_RUNS=2000): an admin request whose JSON body is
-  // valid JSON but not an object or array (`123`, `"x"`, `null`) makes koa-body's JSON parser throw a
-  // SyntaxError carrying status 400; the error middleware does not map it and answers 500
-  // "request failed unexpectedly". Proposed fix (node/src/http/middleware/error-handler.ts): map body
-  // parser errors (err.status 4xx with err.expose) to 400 invalid_request.
-  it('an admin request with a JSON body that is not an object answers 400, not 500 (open bug)', async () => {
+  // Regression for B5 (found by this fuzzer, FUZZ_RUNS=2000): an admin request whose JSON body is valid JSON
+  // but not an object or array (`123`, `"x"`, `null`) makes koa-body's JSON parser throw a SyntaxError
+  // carrying status 400, which answered 500. Fixed in node/src/http/errors.ts: 400 invalid_request.
+  it('an admin request with a JSON body that is not an object answers 400, not 500', async () => {
     const answers: string[] = [];
     for (const body of ['123', '"x"', 'null', '-4.6e-91', 'true']) {
       for (const path of ['/admin/members', '/admin/transfer-leadership']) {
