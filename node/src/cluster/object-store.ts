@@ -22,6 +22,18 @@ import type { ConfState, NodeId, SnapshotMeta } from '../raft/types.js';
 import type { Command } from './commands.js';
 import { ClusterError } from './errors.js';
 
+/**
+ * What applying a put did, decided at apply time (the same on every replica) and handed to the request
+ * that proposed it, so its answer describes this entry and not the store as later entries left it:
+ * stored it; found the id already stored (first write wins); found the owner's idempotency key already
+ * used (`meta` is the object under the key); or refused it over the owner's quota.
+ */
+export type PutOutcome =
+  | { kind: 'stored'; meta: ObjectMeta }
+  | { kind: 'exists'; meta: ObjectMeta }
+  | { kind: 'keyed'; meta: ObjectMeta }
+  | { kind: 'over_quota'; ownedBytes: number };
+
 export interface ObjectMeta {
   id: string;
   sha256: string;
@@ -294,14 +306,16 @@ export class ObjectStore {
    * the command's bytes until a snapshot covers it. Idempotent: replaying the log after a restart
    * converges.
    */
-  apply(cmd: Command): void {
+  apply(cmd: Command): PutOutcome | undefined {
     switch (cmd.kind) {
-      case 'put':
+      case 'put': {
         // First write wins: a put for an id that exists is a retry (an idempotency key, or a write the
         // service re-proposed across a leader change), and must neither duplicate nor replace the object.
-        if (this.objects.has(cmd.id)) return;
-        if (!this.admitClientPut(cmd)) return;
-        this.insert({
+        const existing = this.objects.get(cmd.id);
+        if (existing) return { kind: 'exists', meta: existing.meta };
+        const refused = this.refuseClientPut(cmd);
+        if (refused) return refused;
+        const rec: StoredObject = {
           meta: {
             id: cmd.id,
             sha256: Buffer.from(cmd.sha256).toString('hex'),
@@ -313,40 +327,44 @@ export class ObjectStore {
             ...(cmd.fingerprint ? { fingerprint: Buffer.from(cmd.fingerprint).toString('hex') } : {}),
           },
           loc: { bytes: cmd.bytes },
-        });
-        return;
+        };
+        this.insert(rec);
+        return { kind: 'stored', meta: rec.meta };
+      }
       case 'delete': {
         // the bytes leave with the next snapshot, which no longer lists the object
         const rec = this.objects.get(cmd.id);
-        if (!rec) return;
+        if (!rec) return undefined;
         this.objects.delete(cmd.id);
         const { owner, idempotencyKey } = rec.meta;
         if (owner !== undefined) this.ownerBytes.set(owner, this.bytesOwnedBy(owner) - rec.meta.size);
         if (owner !== undefined && idempotencyKey !== undefined && this.keyIndex.get(keySlot(owner, idempotencyKey)) === cmd.id) {
           this.keyIndex.delete(keySlot(owner, idempotencyKey));
         }
-        return;
+        return undefined;
       }
       case 'setMember':
         this.memberAddrs.set(cmd.id, cmd.address);
         this.removedIds.delete(cmd.id);
-        return;
+        return undefined;
       case 'removeMember':
         this.memberAddrs.delete(cmd.id);
         this.removedIds.add(cmd.id);
-        return;
+        return undefined;
     }
   }
 
   /**
    * Deterministic (log-time) admission of a client's put: a key still remembered as of the command's
-   * createdAt makes it a retry, and a put that would take its owner over the quota is dropped. The
-   * service tells the two apart by looking at the store after the write.
+   * createdAt makes it a retry (answered with the object stored under the key), and a put that would take
+   * its owner over the quota is refused.
    */
-  private admitClientPut(cmd: Extract<Command, { kind: 'put' }>): boolean {
-    if (cmd.owner === undefined) return true;
-    if (cmd.idempotencyKey !== undefined && this.byIdempotencyKey(cmd.owner, cmd.idempotencyKey, cmd.createdAt)) return false;
-    return !cmd.quotaBytes || this.bytesOwnedBy(cmd.owner) + cmd.bytes.length <= cmd.quotaBytes;
+  private refuseClientPut(cmd: Extract<Command, { kind: 'put' }>): PutOutcome | undefined {
+    if (cmd.owner === undefined) return undefined;
+    const prior = cmd.idempotencyKey === undefined ? undefined : this.byIdempotencyKey(cmd.owner, cmd.idempotencyKey, cmd.createdAt);
+    if (prior) return { kind: 'keyed', meta: prior };
+    if (cmd.quotaBytes && this.bytesOwnedBy(cmd.owner) + cmd.bytes.length > cmd.quotaBytes) return { kind: 'over_quota', ownedBytes: this.bytesOwnedBy(cmd.owner) };
+    return undefined;
   }
 
   private insert(rec: StoredObject): void {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { fakePng, pollUntil, TestCluster } from './test-cluster.js';
 import { ClusterError } from './errors.js';
+import { encodeCommand } from './commands.js';
 
 describe('cluster: RaftNode + ClusterService over InMemoryTransport', function () {
   let c: TestCluster | undefined;
@@ -38,6 +39,23 @@ describe('cluster: RaftNode + ClusterService over InMemoryTransport', function (
     }
     const listed = await c.member(leader).service.listObjects(false);
     expect(listed.map((o) => o.id)).to.deep.equal([meta.id]);
+  });
+
+  it('a no-op put answers the object its apply found, even when a delete applied right after it (B1)', async () => {
+    c = await TestCluster.start();
+    const leader = await c.waitForLeader();
+    const service = c.member(leader).service;
+    const first = fakePng('first');
+    const stored = await service.putObject(first.png, first.sha256, 'b1-key');
+    // same key (same object id): a no-op at apply. The delete is proposed in the same tick, so both
+    // entries commit and apply together before the put's answer is built.
+    const second = fakePng('second');
+    const put = service.putObject(second.png, second.sha256, 'b1-key');
+    const del = service.write(encodeCommand({ kind: 'delete', id: stored.id }));
+    const [answer] = await Promise.all([put, del]);
+    expect(answer.id).to.equal(stored.id);
+    expect(answer.sha256).to.equal(first.sha256);
+    expect(await service.getObject(stored.id, false)).to.equal(undefined);
   });
 
   it('delete removes the object on every node and answers false for an absent one', async () => {

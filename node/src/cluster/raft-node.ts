@@ -32,7 +32,7 @@ import type { Transport } from '../transport/types.js';
 import { decodeCommand, encodeCommand, type Command } from './commands.js';
 import { ElectionLog } from './election-log.js';
 import { ClusterError } from './errors.js';
-import { ObjectStore } from './object-store.js';
+import { ObjectStore, type PutOutcome } from './object-store.js';
 import type { ClusterStatusView, NodeStatusView } from './status-view.js';
 import { AppliedWaiters, ProposalTracker, until } from './waiters.js';
 
@@ -77,6 +77,8 @@ export interface RaftNodeEvents {
   halted: [];
 }
 
+/** Put outcomes kept for the requests that proposed them (see RaftNode.putOutcomes). */
+const PUT_OUTCOMES_KEPT = 4096;
 export class RaftNode {
   readonly id: NodeId;
   readonly events = new EventEmitter<RaftNodeEvents>();
@@ -90,6 +92,12 @@ export class RaftNode {
   private readonly electionLog: ElectionLog;
   private readonly proposals = new ProposalTracker();
   readonly appliedWaiters: AppliedWaiters;
+  /**
+   * What the apply of each recent put entry did, by log index, until the request that proposed it takes
+   * it (takePutOutcome). Bounded: the oldest are dropped past PUT_OUTCOMES_KEPT (an entry whose request
+   * went away, or applied on a node no request here proposed through).
+   */
+  private readonly putOutcomes = new Map<number, PutOutcome>();
   private readonly readWaiters = new Map<string, { resolve: (index: number) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   /** Staged snapshot files received from the leader, by "index/term". */
   private readonly staged = new Map<string, string>();
@@ -267,6 +275,13 @@ export class RaftNode {
   }
 
   /** Proposes on this node, which must be the leader; resolves with the index once applied here. */
+  /** What applying the put at `index` did (once; undefined when this node did not apply it from the log). */
+  takePutOutcome(index: number): PutOutcome | undefined {
+    const outcome = this.putOutcomes.get(index);
+    this.putOutcomes.delete(index);
+    return outcome;
+  }
+
   async proposeLocal(data: Uint8Array): Promise<number> {
     this.assertServing();
     const started = process.hrtime.bigint();
@@ -758,7 +773,11 @@ export class RaftNode {
       this.logger.error({ index: e.index, err: (err as Error).message }, 'undecodable command skipped');
       return err as Error;
     }
-    this.store.apply(cmd);
+    const outcome = this.store.apply(cmd);
+    if (outcome) {
+      this.putOutcomes.set(e.index, outcome);
+      if (this.putOutcomes.size > PUT_OUTCOMES_KEPT) this.putOutcomes.delete(this.putOutcomes.keys().next().value!);
+    }
     if (cmd.kind === 'setMember' || cmd.kind === 'removeMember') this.updatePeers();
     return undefined;
   }

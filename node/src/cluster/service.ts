@@ -152,8 +152,10 @@ export class ClusterService implements ClusterApi {
 
   /** Writes an encoded put command; answers with the object as stored (an earlier attempt's, on a retry). */
   async putEncoded(data: Uint8Array, meta: ObjectMeta): Promise<ObjectMeta> {
-    await this.write(data);
-    // applied here before write() resolved
+    const index = await this.write(data);
+    // applied here before write() resolved; the answer is what the apply of this entry found or stored
+    const outcome = this.node.takePutOutcome(index);
+    if (outcome?.kind === 'stored' || outcome?.kind === 'exists') return outcome.meta;
     return this.node.store.get(meta.id) ?? meta;
   }
 
@@ -185,10 +187,27 @@ export class ClusterService implements ClusterApi {
     const known = prior();
     if (known) return known;
     if (quotaBytes > 0 && this.node.store.bytesOwnedBy(owner) + put.size > quotaBytes) throw overQuota();
-    await this.write(data);
+    const index = await this.write(data);
+    // The answer is what the apply of this very entry did, not the store as later entries (a delete of
+    // the object, another put under the key) left it by the time this continuation runs.
+    const outcome = this.node.takePutOutcome(index);
+    if (outcome) {
+      switch (outcome.kind) {
+        case 'stored':
+        case 'exists': // this put re-proposed after a leader change: its first copy was stored
+          return { meta: outcome.meta, replayed: false };
+        case 'keyed':
+          if (outcome.meta.fingerprint !== fingerprint) {
+            throw new ClusterError('idempotency_key_reused', `Idempotency-Key ${JSON.stringify(key)} was already used with a different request`);
+          }
+          return { meta: outcome.meta, replayed: true };
+        case 'over_quota':
+          throw new ClusterError('quota_exceeded', `storing ${put.size} bytes would exceed the quota of ${quotaBytes} bytes for token ${owner} (${outcome.ownedBytes} bytes stored)`);
+      }
+    }
+    // the entry reached this node inside a snapshot, so no outcome was recorded: read the store
     const stored = this.node.store.get(put.id);
     if (stored) return { meta: stored, replayed: false };
-    // dropped at apply: another request won the key, or the quota was reached meanwhile
     const winner = prior();
     if (winner) return winner;
     throw overQuota();

@@ -48,7 +48,8 @@ export function budgetOf(app: Koa): ByteBudget | undefined {
 }
 
 const notAllowed = (): ApiError => new ApiError('method_not_allowed', 405, 'method not allowed on this path');
-const notImplemented = (): ApiError => new ApiError('not_implemented', 501, 'HTTP method not implemented');
+// A method no route implements is still a method this path does not allow: 405, like any other.
+const notImplemented = notAllowed;
 
 const routersOfApp = new WeakMap<Koa, Router[]>();
 

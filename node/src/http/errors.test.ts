@@ -12,6 +12,16 @@ describe('errorAnswer', () => {
     expect(a.unexpected).to.equal(false);
   });
 
+  it('maps a body parser error (status 400/415, no code, not exposed) to 400 invalid_request, not 500', () => {
+    for (const status of [400, 415]) {
+      const e = Object.assign(new SyntaxError('invalid JSON, only supports object and array'), { status });
+      const a = errorAnswer(e);
+      expect(a.status).to.equal(400);
+      expect(a.body.error.code).to.equal('invalid_request');
+      expect(a.unexpected).to.equal(false);
+    }
+  });
+
   it('keeps the Retry-After header of a saturated pool and does not treat 503 as a bug', () => {
     const a = errorAnswer(new PoolSaturatedError(5, 2, 4));
     expect(a.status).to.equal(503);

@@ -99,6 +99,12 @@ export function errorAnswer(e: unknown): ErrorAnswer {
   // A status with a domain code (our errors, the cluster layer's errors) or http-errors' `expose` is meant for
   // the client; a bare 5xx from somewhere deep is not.
   const meant = status !== undefined && (typeof like.code === 'string' || like.expose === true);
+  // Body parser errors (koa-body through co-body: a SyntaxError for JSON that is malformed or not an object
+  // or array) carry status 400 or 415 but neither a domain code nor `expose`: they are about the request.
+  if ((status === 400 || status === 415) && !meant) {
+    const detail = typeof like.message === 'string' && like.message !== '' ? `: ${like.message}` : '';
+    return { status: 400, body: { error: { code: 'invalid_request', message: `the request body could not be parsed${detail}` } }, headers: {}, unexpected: false };
+  }
   if (status !== undefined && meant) {
     const code = typeof like.code === 'string' ? like.code : (CODE_FOR_STATUS[status] ?? `http_${status}`);
     const message = typeof like.message === 'string' && like.message !== '' ? like.message : code;

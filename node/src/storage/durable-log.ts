@@ -60,6 +60,8 @@ const sameHardState = (a: HardState, b: HardState) => a.term === b.term && a.vot
 
 /** The slowest write rate (bytes per ms, i.e. 8 MiB/s) still taken for progress rather than a stall. */
 const STALL_FLOOR_BYTES_PER_MS = (8 * 1024 * 1024) / 1000;
+/** A deadline timer this late (or a quarter of its limit, if more) was delayed by a paused process, not by the disk. */
+const PAUSE_MIN_LATENESS_MS = 50;
 
 export class DurableLog {
   private readonly queue: Op[] = [];
@@ -341,10 +343,22 @@ export class DurableLog {
     let timer: NodeJS.Timeout | undefined;
     const limitMs = this.deadlineMs + Math.ceil(bytes / STALL_FLOOR_BYTES_PER_MS);
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StorageStalledError(`${name}: write/fsync of ${bytes} bytes did not complete within ${limitMs} ms`)),
-        limitMs,
-      );
+      const arm = (): void => {
+        const armedAt = performance.now();
+        timer = setTimeout(() => {
+          // A timer that fires far past its time means this process was not running (SIGSTOP, a starved
+          // host), not that the disk stalled: the write may have finished meanwhile, its completion queued
+          // behind this timer (timers run before I/O callbacks). Give it the whole limit of running time
+          // again; on a process that runs, the timer fires on time and a real stall is still reported.
+          const lateMs = performance.now() - armedAt - limitMs;
+          if (lateMs > Math.max(PAUSE_MIN_LATENESS_MS, limitMs / 4)) {
+            arm();
+            return;
+          }
+          reject(new StorageStalledError(`${name}: write/fsync of ${bytes} bytes did not complete within ${limitMs} ms`));
+        }, limitMs);
+      };
+      arm();
     });
     try {
       await Promise.race([run(), deadline]);

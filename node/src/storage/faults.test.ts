@@ -9,6 +9,32 @@ describe('storage/deadline and failures', () => {
   beforeEach(() => (t = tempDir('faults')));
   afterEach(() => t.cleanup());
 
+  it('a process paused past the deadline while a healthy fsync is in flight does not fail the log (B2)', async () => {
+    // Atomics.wait blocks this thread like SIGSTOP would: no timer or I/O callback runs for 400 ms, so the
+    // 100 ms deadline timer is overdue when the process runs again, queued before the fsync's completion.
+    let pause = false;
+    const { log } = await DurableLog.open(t.dir, {
+      fsyncDeadlineMs: 100,
+      logger: { warn: () => undefined },
+      faults: {
+        beforeSync: () => {
+          if (pause) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
+          return undefined;
+        },
+      },
+    });
+    await log.save({ term: 1, vote: 'n1', commit: 0 }, range(1, 3));
+    pause = true;
+    await log.save(undefined, [makeEntry(4)]);
+    pause = false;
+    expect(log.failed()).to.equal(undefined);
+    await log.save(undefined, [makeEntry(5)]);
+    await log.close();
+    const { log: again, state } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 1000 });
+    expect(state.entries.map((e) => e.index)).to.deep.equal([1, 2, 3, 4, 5]);
+    await again.close();
+  });
+
   it('a stalled fsync rejects the pending and every later save with StorageStalledError', async () => {
     let stall = false;
     let release: () => void = () => undefined;

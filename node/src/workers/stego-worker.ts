@@ -2,30 +2,18 @@
 // event loop. Input buffers arrive transferred; output buffers are transferred back, so a 36 MB image
 // is never copied between threads.
 import { parentPort, workerData } from 'node:worker_threads';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { embed, extract, capacity } from '../stego/engine.js';
 import { configureChunkLimits, type ChunkLimits } from '../stego/png/chunks.js';
-import { validatePng } from '../stego/png/validate.js';
+import { checkRawPng, fingerprint } from './raw-png.js';
 import { READY, serializeError, transferableCopy, type JobRequest, type JobResponse } from './protocol.js';
 import type { StegoJob, StegoJobResult } from './stego-jobs.js';
 
 interface Outcome {
   result: StegoJobResult;
   transfer: ArrayBuffer[];
-}
-
-/** Length-prefixed parts under an HMAC, so no two different requests share a byte stream. */
-function fingerprint(key: string, parts: (Uint8Array | string)[]): string {
-  const h = createHmac('sha256', key);
-  for (const p of parts) {
-    const bytes = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
-    const len = Buffer.alloc(8);
-    len.writeDoubleBE(bytes.length, 0);
-    h.update(len).update(bytes);
-  }
-  return h.digest('hex');
 }
 
 async function runJob(job: StegoJob): Promise<Outcome> {
@@ -49,11 +37,9 @@ async function runJob(job: StegoJob): Promise<Outcome> {
     case 'capacity':
       return { result: { kind: 'capacity', capacity: await capacity(job.png, job.options) }, transfer: [] };
     case 'validate': {
-      const header = await validatePng(job.png, { maxPixels: job.maxPixels });
-      const sha256 = createHash('sha256').update(job.png).digest('hex');
-      const fp = job.fingerprintKey === undefined ? undefined : fingerprint(job.fingerprintKey, ['raw', job.png]);
+      const { sha256, width, height, fingerprint: fp } = await checkRawPng(job.png, { maxPixels: job.maxPixels, fingerprintKey: job.fingerprintKey });
       // the input came transferred, so its whole buffer is this job's: hand it back the same way, no copy
-      return { result: { kind: 'validate', png: job.png, sha256, width: header.width, height: header.height, fingerprint: fp }, transfer: [job.png.buffer as ArrayBuffer] };
+      return { result: { kind: 'validate', png: job.png, sha256, width, height, fingerprint: fp }, transfer: [job.png.buffer as ArrayBuffer] };
     }
   }
 }

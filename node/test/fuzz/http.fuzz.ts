@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
 import { type Cluster, REPO_ROOT, dumpOnFailure } from '../cluster/harness.js';
 import { makeCover } from '../cluster/fixtures.js';
 import { rssBytes, RSS_BOUND_BYTES, startFuzzTarget } from './target.js';
@@ -26,7 +27,7 @@ export interface FuzzStats {
 }
 
 const METHODS = ['get', 'post', 'put', 'delete', 'patch', 'head', 'options'] as const;
-/** Methods Koa's router does not implement at all: answered 501 today (see the regression test below). */
+/** Methods Koa's router does not implement at all: answered 405 like any method a path does not allow. */
 const UNIMPLEMENTED = ['TRACE', 'PROPFIND', 'LOCK', 'MKCOL'];
 
 export function requestArbitrary(doc: Doc, adminToken: string) {
@@ -108,6 +109,21 @@ export function requestArbitrary(doc: Doc, adminToken: string) {
 }
 
 /** Sends one request; returns a problem description when the answer breaks the contract. */
+/** One request with node:http (any method, no body); answers the status and body text. */
+function rawRequest(url: string, method: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, timeout: 30_000 }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (b: Buffer) => parts.push(b));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export async function sendAndJudge(base: string, req: { method: string; url: string; headers: Record<string, string>; body?: RequestInit['body'] }): Promise<{ status: number; problem?: string }> {
   let res: Response;
   try {
@@ -174,12 +190,10 @@ describe('fuzz: HTTP API from the OpenAPI document (fast-check)', function () {
     expect(health.status).to.equal(200);
   });
 
-  // Regression for an open bug (found by this fuzzer, FUZZ_RUNS=2000): an admin request whose JSON body is
-  // valid JSON but not an object or array (`123`, `"x"`, `null`) makes koa-body's JSON parser throw a
-  // SyntaxError carrying status 400; the error middleware does not map it and answers 500
-  // "request failed unexpectedly". Proposed fix (node/src/http/middleware/error-handler.ts): map body
-  // parser errors (err.status 4xx with err.expose) to 400 invalid_request.
-  it('an admin request with a JSON body that is not an object answers 400, not 500 (open bug)', async () => {
+  // Regression for B5 (found by this fuzzer, FUZZ_RUNS=2000): an admin request whose JSON body is valid JSON
+  // but not an object or array (`123`, `"x"`, `null`) makes koa-body's JSON parser throw a SyntaxError
+  // carrying status 400, which answered 500. Fixed in node/src/http/errors.ts: 400 invalid_request.
+  it('an admin request with a JSON body that is not an object answers 400, not 500', async () => {
     const answers: string[] = [];
     for (const body of ['123', '"x"', 'null', '-4.6e-91', 'true']) {
       for (const path of ['/admin/members', '/admin/transfer-leadership']) {
@@ -195,16 +209,16 @@ describe('fuzz: HTTP API from the OpenAPI document (fast-check)', function () {
     expect(answers).to.deep.equal([]);
   });
 
-  // Regression for an open bug (found by schemathesis): a method no route implements (TRACE, WebDAV verbs)
-  // answers 501 not_implemented — a 5xx for hostile input. Proposed fix (node/src/http/app.ts): pass the
-  // methodNotAllowed factory as `notImplemented` too, so these answer 405 method_not_allowed.
-  it('methods no route implements answer a 4xx, not 501 (open bug)', async () => {
+  // Regression for B4 (found by schemathesis): a method no route implements (TRACE, WebDAV verbs) answered
+  // 501 not_implemented — a 5xx for hostile input. Fixed in node/src/http/app.ts: 405 method_not_allowed.
+  it('methods no route implements answer 405 method_not_allowed, not 501', async () => {
     const answers: string[] = [];
     for (const method of UNIMPLEMENTED) {
       for (const path of ['/healthz', '/api/objects', '/api/embed', '/nope']) {
-        const res = await fetch(cluster.node('n1').url + path, { method });
-        await res.arrayBuffer();
+        // node:http, not fetch: fetch refuses to send TRACE
+        const res = await rawRequest(cluster.node('n1').url + path, method);
         if (res.status >= 500) answers.push(`${method} ${path} → ${res.status}`);
+        else if (path !== '/nope' && (res.status !== 405 || !res.body.includes('"method_not_allowed"'))) answers.push(`${method} ${path} → ${res.status} ${res.body}`);
       }
     }
     expect(answers).to.deep.equal([]);

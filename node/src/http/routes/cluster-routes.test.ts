@@ -109,6 +109,21 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     expect(((await tooBig.json()) as { error: { code: string } }).error.code).to.equal('object_too_large');
   });
 
+  it('many concurrent small image/png writes are validated on the HTTP thread, never refused with pool_saturated', async () => {
+    // pool of 1 worker: its queue holds 2 jobs, so 48 concurrent writes through the pool would mostly be refused
+    const leader = await c.waitForLeader();
+    const bodies = Array.from({ length: 48 }, (_, i) => {
+      const png = new PNG({ width: 16, height: 16 });
+      for (let j = 0; j < png.data.length; j++) png.data[j] = (i * 31 + j * 7) & 0xff;
+      return PNG.sync.write(png);
+    });
+    const answers = await Promise.all(
+      bodies.map((body) => api(`${url(leader)}/api/objects`, { method: 'POST', headers: { 'content-type': 'image/png' }, body })),
+    );
+    const statuses = await Promise.all(answers.map(async (r) => (r.status === 201 ? 201 : `${r.status} ${await r.text()}`)));
+    expect(statuses.filter((s) => s !== 201)).to.deep.equal([]);
+  });
+
   it('Idempotency-Key: same key + same body replays the original answer, another body is 422 idempotency_key_reused, keys are per token', async () => {
     const leader = await c.waitForLeader();
     const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;

@@ -16,6 +16,7 @@ import type { ObjectMeta } from '../../cluster/object-store.js';
 import { requireScope, tokenOf } from '../../auth/index.js';
 import { ChunkLimitGuard, type ChunkLimits } from '../../stego/png/chunks.js';
 import { ApiError } from '../errors.js';
+import { checkRawPng, INLINE_VALIDATE_MAX_BYTES, validatesInline } from '../../workers/raw-png.js';
 import { budgetRefusal, ByteBudget, holdUntilDone } from '../middleware/body-budget.js';
 
 export interface ObjectRouteDeps {
@@ -117,14 +118,24 @@ export function objectsRouter({ service, pool, config, budget = new ByteBudget(c
     const t0 = performance.now();
     const key = idempotencyKey(ctx);
     const body = await readRawPng(ctx, service.maxObjectBytes, pool.maxPixels, pool.chunkLimits);
-    const checked = await pool.validate(body, config.fingerprintKey);
+    const checked = validatesInline(body)
+      ? { png: body, ...(await checkRawPng(body, { maxPixels: pool.maxPixels, limits: pool.chunkLimits, fingerprintKey: config.fingerprintKey })) }
+      : await pool.validate(body, config.fingerprintKey);
     const t1 = performance.now();
     const result = await service.putObjectFor(checked.png, checked.sha256, { ...owner(ctx), idempotencyKey: key, fingerprint: checked.fingerprint! });
     ctx.set('Server-Timing', `pre;dur=${(t0 - (ctx.state.stegoStart as number)).toFixed(2)}, validate;dur=${(t1 - t0).toFixed(2)}, commit;dur=${(performance.now() - t1).toFixed(2)}`);
     created(ctx, result);
   };
 
-  router.post('/api/objects', requireScope('write'), serving, refuseWhenSaturated(pool), rawPng, multipartBody(config.bodyLimitBytes, pool.chunkLimits), async (ctx) => {
+  // Small raw PNGs are validated on this thread (validatesInline), so a saturated pool does not refuse them.
+  const saturated = refuseWhenSaturated(pool);
+  const admit: Middleware = (ctx, next) => {
+    const declared = Number(ctx.get('Content-Length'));
+    if (ctx.is('image/png') && ctx.get('Content-Length') !== '' && declared <= INLINE_VALIDATE_MAX_BYTES) return next();
+    return saturated(ctx, next);
+  };
+
+  router.post('/api/objects', requireScope('write'), serving, admit, rawPng, multipartBody(config.bodyLimitBytes, pool.chunkLimits), async (ctx) => {
     const key = idempotencyKey(ctx);
     const form = readStegoForm(ctx);
     const payload = payloadOf(form);
