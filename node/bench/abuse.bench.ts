@@ -226,7 +226,7 @@ async function main(): Promise<void> {
     STEGO_INFLIGHT_BODY_BYTES: String(BUDGET),
     STEGO_MAX_PIXELS: String(MAX_PIXELS),
     STEGO_LOG_LEVEL: 'warn',
-    // The dev machine is shared (load average 20-30 while other engineers build): an fsync there can take
+    // The dev machine is shared (load average 20-30 under concurrent builds): an fsync there can take
     // seconds, and the default 2 s deadline would step a node down for a slow disk — a storage policy,
     // not what this benchmark measures. Hostile clients never touch the disk path except through writes.
     STEGO_FSYNC_DEADLINE_MS: '10000',
