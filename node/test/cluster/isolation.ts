@@ -1,4 +1,4 @@
-// The five "leadership holds" load cases, shared by the bounded test (node/test/cluster/isolation.test.ts)
+// The five "leadership holds" load cases, shared by the bounded test (node/test/cluster/isolation.load.ts)
 // and the full-size benchmark (node/bench/isolation.bench.ts). Each case runs client load against one
 // node's HTTP port of a real 3-node cluster and reports what the nodes say about their consensus loop
 // (from /metrics, as deltas over the case) and what the clients saw.

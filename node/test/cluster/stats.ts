@@ -70,20 +70,27 @@ export interface HistogramScrape {
 }
 
 /** Reads one unlabelled prom-client histogram out of /metrics text; undefined when absent. */
+/** A histogram from a Prometheus text scrape, summed over all its label sets (e.g. every peer). */
 export function parseHistogram(metrics: string, name: string): HistogramScrape | undefined {
-  const buckets: [number, number][] = [];
-  let sum = NaN;
-  let count = NaN;
+  const byLe = new Map<number, number>();
+  let sum = 0;
+  let count = 0;
+  let seen = false;
+  const value = (line: string): number => Number(line.slice(line.lastIndexOf(' ') + 1));
   for (const line of metrics.split('\n')) {
     if (line.startsWith(`${name}_bucket{`)) {
       const le = /le="([^"]+)"/.exec(line)?.[1];
-      const v = Number(line.slice(line.lastIndexOf(' ') + 1));
-      if (le !== undefined) buckets.push([le === '+Inf' ? Infinity : Number(le), v]);
-    } else if (line.startsWith(`${name}_sum `)) sum = Number(line.slice(name.length + 5));
-    else if (line.startsWith(`${name}_count `)) count = Number(line.slice(name.length + 7));
+      if (le === undefined) continue;
+      const bound = le === '+Inf' ? Infinity : Number(le);
+      byLe.set(bound, (byLe.get(bound) ?? 0) + value(line));
+    } else if (line.startsWith(`${name}_sum `) || line.startsWith(`${name}_sum{`)) sum += value(line);
+    else if (line.startsWith(`${name}_count `) || line.startsWith(`${name}_count{`)) {
+      count += value(line);
+      seen = true;
+    }
   }
-  if (!buckets.length || Number.isNaN(count)) return undefined;
-  buckets.sort((a, b) => a[0] - b[0]);
+  if (byLe.size === 0 || !seen) return undefined;
+  const buckets = [...byLe.entries()].sort((a, b) => a[0] - b[0]);
   return { buckets, sum, count };
 }
 
