@@ -4,9 +4,14 @@
 
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { pollUntil } from '../../node/test/cluster/harness.js';
 import {
+  API_TOKENS_KEY,
+  apiTokensFile,
+  apiTokensSecretName,
   CHART_DIR,
   clusterView,
   examplePath,
@@ -23,6 +28,7 @@ import {
   ROLE_LABEL,
   SHORT_NAME,
   type ClusterView,
+  withApiTokens,
 } from '../support/contract.js';
 import { FrontDoor, frontDoorUrl, samplePng, SteadyWriter, type WriteOutcome } from '../support/front-door.js';
 import { condition, helm, kubectl, kubectlJson, kubectlResult, tryApply, type KubeList, type KubeObject } from '../support/kube.js';
@@ -149,8 +155,27 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
   });
 
   it('applies the example StegoCluster with 3 replicas; it becomes Available with a leader', async function () {
+    // The example with the suite's API token Secret: the node answers 401 on /api/objects without a token.
+    const docs = parseAllDocuments(readFileSync(examplePath(root), 'utf8'))
+      .map((d) => d.toJS() as KubeObject | null)
+      .filter((d): d is KubeObject => d !== null);
+    const manifest = docs.find((d) => d.kind === KIND);
+    expect(manifest, `a ${KIND} in ${examplePath(root)}`).to.not.equal(undefined);
+    const secretName = apiTokensSecretName(manifest!.metadata.name);
+    const token = randomBytes(24).toString('hex');
+    process.env.STEGO_E2E_TOKEN = token;
+    await kubectl(['-n', ns, 'apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: secretName },
+        type: 'Opaque',
+        stringData: { [API_TOKENS_KEY]: apiTokensFile(token) },
+      }),
+    });
+    const list = { apiVersion: 'v1', kind: 'List', items: docs.map((d) => (d.kind === KIND ? withApiTokens(d, secretName) : d)) };
     const applied = JSON.parse(
-      await kubectl(['-n', ns, 'apply', '-f', examplePath(root), '-o', 'json']),
+      await kubectl(['-n', ns, 'apply', '-f', '-', '-o', 'json'], { input: JSON.stringify(list) }),
     ) as KubeObject | KubeList;
     const items = 'items' in applied ? applied.items : [applied];
     example = items.find((o) => o.kind === KIND)!;
