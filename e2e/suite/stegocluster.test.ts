@@ -137,6 +137,8 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
       ['-n', ns, 'get', 'all,pdb,pvc,events', '-o', 'wide'],
       ['-n', ns, 'get', PLURAL, '-o', 'yaml'],
       ['-n', ns, 'logs', '-l', 'app.kubernetes.io/name=stego-operator', '--tail=200', '--all-containers'],
+      ['-n', ns, 'logs', '-l', 'app.kubernetes.io/managed-by=stego-operator', '--tail=40', '--all-containers', '--prefix'],
+      ['-n', ns, 'logs', '-l', 'app.kubernetes.io/managed-by=stego-operator', '--tail=40', '--all-containers', '--prefix', '--previous'],
     ]) {
       const r = await kubectlResult(args);
       console.log(`\n== kubectl ${args.join(' ')}\n${r.stdout}${r.stderr}`);
