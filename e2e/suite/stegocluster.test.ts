@@ -190,8 +190,16 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
     await kubectl(['-n', ns, 'wait', '--for=condition=Available', `${PLURAL}/${name}`, `--timeout=${Math.round(SETTLE_MS / 1000)}s`], {
       timeoutMs: SETTLE_MS + 10_000,
     });
-    const obj = await cluster();
     const v = await waitAvailable(3);
+    // Degraded may stay True for a moment after Available (the gateway's nginx pods still rolling).
+    const obj = await pollUntil(
+      `${name} not Degraded`,
+      async () => {
+        const o = await cluster();
+        return (condition(o, 'Degraded')?.status ?? 'False') === 'False' ? o : undefined;
+      },
+      { deadlineMs: SETTLE_MS, intervalMs: 500 },
+    );
     expect(v.replicas).to.equal(3);
     expect(condition(obj, 'LeaderElected')?.status).to.equal('True');
     expect(condition(obj, 'QuorumLost')?.status ?? 'False').to.equal('False');
