@@ -125,7 +125,9 @@ build_nginx() {
   # A default server so the image answers on its own; the operator's configuration replaces nginx.conf.
   printf 'server {\n    listen 80 default_server;\n    location / { return 200 "stegocluster nginx\\n"; }\n}\n' >"$root/etc/nginx/conf.d/default.conf"
   ln -s /dev/stdout "$root/var/log/nginx/access.log"; ln -s /dev/stderr "$root/var/log/nginx/error.log"
-  write_oci_archive "$root" "$name" "$out" '["/usr/sbin/nginx","-g","daemon off;"]'
+  # /usr/sbin on PATH as in the upstream nginx images: the operator's gateway runs plain `nginx`.
+  write_oci_archive "$root" "$name" "$out" '["/usr/sbin/nginx","-g","daemon off;"]' \
+    '["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]'
   rm -rf "$root"; echo "$out"
 }
 

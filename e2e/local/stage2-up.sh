@@ -190,7 +190,7 @@ sed -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" 
   -e "s|@COREDNS_IMAGE@|$LOCAL_IMAGE_PREFIX/coredns:$COREDNS_VERSION|g" "$here/manifests/coredns.yaml" |
   kubectl_local apply -f - >/dev/null
 wait_for "CoreDNS available" 90 kubectl_local -n kube-system wait --for=condition=Available deployment/coredns --timeout=2s
-# Storage: a default StorageClass named like kind's ("standard") backed by hostPath volumes under $STATE,
+# Storage: a default StorageClass named like kind's ("standard") backed by local volumes under $STATE (local, unlike hostPath, honours fsGroup),
 # created ahead (no provisioner to build); WaitForFirstConsumer binds them where the pod is scheduled.
 if ! kubectl_local get storageclass standard >/dev/null 2>&1; then
   {
@@ -216,7 +216,7 @@ spec:
   capacity: { storage: $LOCAL_PV_SIZE }
   accessModes: [ReadWriteOnce]
   persistentVolumeReclaimPolicy: Retain
-  hostPath: { path: $STATE/volumes/pv$i, type: Directory }
+  local: { path: $STATE/volumes/pv$i }
   nodeAffinity:
     required:
       nodeSelectorTerms: [{ matchExpressions: [{ key: kubernetes.io/hostname, operator: In, values: [$NODE_NAME] }] }]

@@ -106,3 +106,25 @@ export const INVALID_SPECS: { what: string; patch: (spec: Record<string, unknown
     expect: /heartbeat|election/i,
   },
 ];
+
+/**
+ * API tokens for the object routes: the node requires a bearer token on /api/objects, read from the Secret
+ * named by `spec.apiTokens.secretName` (key `spec.apiTokens.key`, default `tokens`), mounted as
+ * STEGO_API_TOKENS_FILE. The file holds one token per line: `<id> <secret> <scopes> [quota=…] [rate=…]`.
+ */
+export const API_TOKENS_KEY = 'tokens';
+
+export function apiTokensSecretName(clusterName: string): string {
+  return `${clusterName}-e2e-api-tokens`;
+}
+
+/** The tokens file for one read/write/delete token with a rate high enough for the suite's steady writer. */
+export function apiTokensFile(token: string): string {
+  return `e2e ${token} read,write,delete rate=1000\n`;
+}
+
+/** Sets `spec.apiTokens` on a StegoCluster manifest to the suite's own Secret. */
+export function withApiTokens(obj: KubeObject, secretName: string): KubeObject {
+  const spec = (obj.spec ?? {}) as Record<string, unknown>;
+  return { ...obj, spec: { ...spec, apiTokens: { secretName, key: API_TOKENS_KEY } } } as KubeObject;
+}
