@@ -1,0 +1,69 @@
+// ESLint for the whole TypeScript tree (`npm run lint`, part of `npm test`).
+//
+// typescript-eslint needs TypeScript's JavaScript API, which TypeScript 7 (the native compiler that builds
+// this project) does not ship. package.json therefore follows TypeScript's side-by-side setup: the
+// `typescript` package is `@typescript/typescript6` (the API, for ESLint only) and `@typescript/native` is
+// TypeScript 7, whose `tsc` binary `npm run build` runs. No rule here needs type information, so lint reads
+// each file on its own and takes seconds.
+//
+// Beyond the recommended sets, the rules are about structure (docs/architecture.md, "Layers"):
+// - one-way layers: nothing below the HTTP shell imports from http/; the Raft core imports nothing of ours;
+//   storage, transport, stego and workers never import from the cluster driver; the CLI is a stego client;
+// - no barrels: import the module that defines a name, so every import is a real edge of the graph;
+// - no import cycles.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import { createNodeResolver, importX } from 'eslint-plugin-import-x';
+
+const barrels = {
+  regex: '(^|/)index(\\.js)?$|^\\.\\.?/?$',
+  message: 'No barrels: import the module that defines the name (docs/architecture.md, "Layers").',
+};
+
+/** An import pattern (regex on the specifier) for a folder of node/src, from any depth. */
+const folder = (name) => `(^|/)${name}/`;
+
+const layer = (names, message) => ({ regex: `${names.map(folder).join('|')}`, message });
+
+const notHttp = layer(['http'], 'Only the HTTP shell, the edge modules (auth, lb) and main.ts may import from http/: domain code speaks domain errors and types.');
+const notCluster = layer(['cluster'], 'Layers below the cluster driver never import from cluster/: pass them an interface instead.');
+const notEntry = {
+  regex: '(^|/)(main|cli/stego)(\\.js)?$',
+  message: 'Entry points are composition roots; nothing imports from them.',
+};
+
+/**
+ * One `no-restricted-imports` per group of folders: flat config replaces a rule's options rather than
+ * merging them, so each group lists every pattern that applies to it.
+ */
+function restrict(files, patterns) {
+  return { files, rules: { 'no-restricted-imports': ['error', { patterns: [barrels, notEntry, ...patterns] }] } };
+}
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.bench-tmp/**', '**/*.cjs', 'eslint.config.js'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      // Sources import each other by their emitted name (./x.js) and the resolver maps it to x.ts.
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.json', '.node'], extensionAlias: { '.js': ['.ts', '.js'] } })],
+    },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      // `_`-prefixed names are deliberately unused (tsc's noUnusedLocals has the same convention).
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  restrict(['**/*.ts'], []),
+  restrict(['node/src/raft/**/*.ts'], [
+    layer(['auth', 'cli', 'cluster', 'http', 'lb', 'metrics', 'stego', 'storage', 'transport', 'workers'], 'The Raft core is pure: it imports nothing from other layers (docs/raft.md).'),
+    { regex: '(^|/)\\.\\./(config|log)\\.js$', message: 'The Raft core is pure: it imports nothing from other layers (docs/raft.md).' },
+  ]),
+  restrict(['node/src/{storage,transport,stego,workers}/**/*.ts'], [notHttp, notCluster]),
+  restrict(['node/src/{cluster,metrics,cli}/**/*.ts', 'node/src/{config,log}.ts'], [notHttp]),
+);
