@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodePng } from '../node/src/stego/png/index.js';
+import { encodePng } from '../node/src/stego/png/encode.js';
 import { COVER, photoLikeRaster } from '../node/src/stego/png/synthetic.js';
 
 async function main(): Promise<void> {

@@ -2,7 +2,7 @@
 // store and read objects, and a steady writer that records every request's outcome.
 
 import { randomUUID } from 'node:crypto';
-import { encodePng } from '../../node/src/stego/png/index.js';
+import { encodePng } from '../../node/src/stego/png/encode.js';
 import { photoLikeRaster } from '../../node/src/stego/png/synthetic.js';
 import { kubectlJson, type KubeList } from './kube.js';
 import { isGatewayService } from './contract.js';

@@ -112,7 +112,7 @@ export async function startLocalKubernetes(stage: Stage): Promise<RunningKuberne
   } catch (err) {
     await stopLocalKubernetes().catch(() => {});
     const e = err as { stderr?: string; message: string };
-    throw new Error(`${stage} did not come up: ${e.message}\n${e.stderr ?? ''}`);
+    throw new Error(`${stage} did not come up: ${e.message}\n${e.stderr ?? ''}`, { cause: err });
   }
 }
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LocalCluster } from '../test/lb/local-cluster-harness.js';
 import { bigRandomPng, idleConnections, neverReadingDownload, RssSampler, stalledUpload, targetOf, type RawOutcome } from '../test/hostile/attacks.js';
-import { photoPng } from '../src/http/testing.js';
+import { photoPng } from '../src/stego/png/synthetic.js';
 import { decompressionBomb, randomBehindSignature, truncated, withBigTextChunk, withTextChunks } from '../src/stego/png/hostile.js';
 import { worstCaseMemoryBytes } from '../src/http/http-config.js';
 import { splitPng } from '../src/stego/png/chunks.js';

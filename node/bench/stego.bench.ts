@@ -14,7 +14,8 @@ import zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import { embed, extract } from '../src/stego/engine.js';
 import { splitPng } from '../src/stego/png/chunks.js';
-import { decodePng, readHeader } from '../src/stego/png/index.js';
+import { decodePng } from '../src/stego/png/decode.js';
+import { readHeader } from '../src/stego/png/header.js';
 import { photoLikeRaster } from '../src/stego/png/synthetic.js';
 
 const PYTHON = '/usr/bin/python3'; // Debian's python, which has python3-pil and stepic

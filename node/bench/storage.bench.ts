@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
-import { DurableLog } from '../src/storage/index.js';
+import { DurableLog } from '../src/storage/durable-log.js';
 import type { Entry, HardState } from '../src/raft/types.js';
 
 interface Candidate {

@@ -1,7 +1,10 @@
 // A three-node Raft cluster in one process, driven by hand: the smallest complete use of the core.
 // Run: npx tsc -p tsconfig.json && node dist/node/examples/three-nodes-in-memory.js
 import { fileURLToPath } from 'node:url';
-import { decodeConfChange, MemoryStorage, RawNode, type Message, type Ready } from '../src/raft/index.js';
+import { decodeConfChange } from '../src/raft/confchange.js';
+import { MemoryStorage } from '../src/raft/storage.js';
+import { RawNode, type Ready } from '../src/raft/rawnode.js';
+import type { Message } from '../src/raft/message.js';
 
 interface Member {
   node: RawNode;

@@ -17,7 +17,7 @@ import { createLogger, type Logger } from './log.js';
 import { processRegistry } from './metrics/registry.js';
 import { createHttpThreadMetrics } from './metrics/node.js';
 import { StegoPool } from './workers/stego-pool.js';
-import { loadTokens } from './auth/index.js';
+import { loadTokens } from './auth/tokens.js';
 import { ByteBudget } from './http/middleware/body-budget.js';
 import type { LevelWithSilent } from 'pino';
 

@@ -4,7 +4,7 @@
 // server only because the test rig is one machine (undici spends ~3× the server main thread's CPU per
 // request building and reading 19 MB bodies).
 import { setPriority } from 'node:os';
-import { photoPng } from '../src/http/testing.js';
+import { photoPng } from '../src/stego/png/synthetic.js';
 
 export interface ClientRequest {
   url: string;

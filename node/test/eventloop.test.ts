@@ -10,7 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ControlMessage, ServerMessage } from './eventloop-server.js';
 import type { ClientMessage, ClientRequest } from './eventloop-client.js';
-import { photoPng } from '../src/http/testing.js';
+import { photoPng } from '../src/stego/png/synthetic.js';
 
 /** Sampling period of the server's histogram (eventloop-server.ts): raw values include it. */
 const RESOLUTION_MS = 10;

@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { capacity, embed, extract, payloadSize, type EngineOptions, type Payload } from '../src/stego/engine.js';
 import { StegoError } from '../src/stego/errors.js';
-import { decodePng, encodePng, readHeader } from '../src/stego/png/index.js';
+import { decodePng } from '../src/stego/png/decode.js';
+import { encodePng } from '../src/stego/png/encode.js';
+import { readHeader } from '../src/stego/png/header.js';
 import { pngSuiteDir } from '../src/stego/png/fixtures.js';
 import type { Raster } from '../src/stego/raster.js';
 

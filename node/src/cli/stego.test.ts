@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
-import { photoPng } from '../http/testing.js';
-import { httpConfig } from '../http/http-config.js';
+import { photoPng } from '../stego/png/synthetic.js';
+import { defaultCoverPath } from '../assets.js';
 
 const CLI = fileURLToPath(new URL('./stego.js', import.meta.url));
 
@@ -116,7 +116,7 @@ describe('stego CLI', function () {
   });
 
   it('embeds into the bundled cover when -i is absent', async function () {
-    const bundled = httpConfig().coverPath;
+    const bundled = defaultCoverPath();
     if (!existsSync(bundled)) this.skip();
     const r = await stego(['embed', '-o', at('default.png'), '-m', 'on the cover']);
     expect(r.code, r.stderr).to.equal(0);

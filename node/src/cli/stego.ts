@@ -9,8 +9,8 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { embed, extract, capacity, type EngineOptions, type Payload } from '../stego/engine.js';
 import { StegoError } from '../stego/errors.js';
-import { safeFilename } from '../http/filename.js';
-import { httpConfig } from '../http/http-config.js';
+import { safeFilename } from '../filename.js';
+import { defaultCoverPath } from '../assets.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, io: 3 } as const;
 
@@ -135,7 +135,7 @@ async function runEmbed(v: Values, io: Io): Promise<void> {
   const output = need(v.output, '-o OUTPUT.png', 'embed');
   const payload = await payloadFrom(v);
   const opts = engineOptions(v);
-  const png = await readInput(v.input ?? httpConfig().coverPath);
+  const png = await readInput(v.input ?? defaultCoverPath());
   const out = await embed(png, payload, opts);
   await writeOutput(output, out, false);
   io.stderr(`wrote ${output} (${out.length} bytes)`);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
 import type { NodeId } from '../raft/types.js';
-import type { StorageFaults } from '../storage/index.js';
+import type { StorageFaults } from '../storage/options.js';
 import { InMemoryNetwork, type InMemoryTransport } from '../transport/in-memory.js';
 import { RaftNode, type RaftNodeOptions } from './raft-node.js';
 import { ClusterService } from './service.js';

@@ -3,7 +3,8 @@
 // their own codes, and hostile PNGs cost a bounded amount of work.
 import { expect } from 'chai';
 import { connect, type Socket } from 'node:net';
-import { photoPng, startTestServer, type TestServer } from './testing.js';
+import { startTestServer, type TestServer } from './testing.js';
+import { photoPng } from '../stego/png/synthetic.js';
 import { withBigTextChunk, withTextChunks } from '../stego/png/hostile.js';
 
 interface RawAnswer {

@@ -1,10 +1,8 @@
 // Settings of the HTTP shell. The cluster's config module (node/src/config.ts) fills these from the
 // environment; defaults here keep tests and the HTTP-only node short.
-import { existsSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { defaultCoverPath } from '../assets.js';
 import { memoryLimitBytes } from './memory-limit.js';
 
 export interface HttpConfig {
@@ -42,22 +40,11 @@ export function inflightBudgetDefault(bodyLimitBytes: number, memoryBytes = memo
   return Math.max(bodyLimitBytes, Math.min(Math.floor(memoryBytes / 4), 1024 * 1024 * 1024));
 }
 
-/** The repository root: the nearest ancestor of this module holding package.json (works from dist/ too). */
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) return process.cwd();
-    dir = parent;
-  }
-  return dir;
-}
-
 export function httpConfig(overrides: Partial<HttpConfig> = {}): HttpConfig {
   const bodyLimitBytes = overrides.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   return {
     bodyLimitBytes,
-    coverPath: overrides.coverPath ?? resolve(projectRoot(), 'assets', 'cover.png'),
+    coverPath: overrides.coverPath ?? defaultCoverPath(),
     inflightBudgetBytes: overrides.inflightBudgetBytes ?? inflightBudgetDefault(bodyLimitBytes),
     bodyIdleTimeoutMs: overrides.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
     bodyTimeoutMs: overrides.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,

@@ -20,12 +20,10 @@ import { StegoError } from '../stego/errors.js';
 import type { Payload } from '../stego/engine.js';
 import { ApiError } from './errors.js';
 import { bodyTooLarge } from './middleware/body-limit.js';
-import { safeFilename } from './filename.js';
+import { safeFilename } from '../filename.js';
 import { UploadArena } from './upload-arena.js';
 import { MAX_FORM_FIELDS, MAX_FORM_FILES } from './http-config.js';
 import { ChunkLimitGuard, type ChunkLimits } from '../stego/png/chunks.js';
-
-export { safeFilename } from './filename.js';
 
 export interface StegoForm {
   /** The cover or stego PNG (`file` part). */
@@ -38,8 +36,8 @@ export interface StegoForm {
   passphrase?: string;
 }
 
-const FILE_PARTS = ['file', 'payload'] as const;
-const TEXT_FIELDS = ['message', 'passphrase'] as const;
+type FilePart = 'file' | 'payload';
+type TextField = 'message' | 'passphrase';
 
 const ARENA_STATE_KEY = 'uploadArena';
 const INVALID_UTF8_STATE_KEY = 'invalidUtf8Fields';
@@ -161,7 +159,7 @@ function bytesOf(ctx: Context, file: File): Buffer {
   return bytes;
 }
 
-function readFilePart(ctx: Context, name: (typeof FILE_PARTS)[number]): File | undefined {
+function readFilePart(ctx: Context, name: FilePart): File | undefined {
   const file = single(ctx.request.files?.[name], name);
   const asText = (ctx.request.body as Record<string, unknown> | undefined)?.[name];
   if (!file && asText !== undefined) {
@@ -170,7 +168,7 @@ function readFilePart(ctx: Context, name: (typeof FILE_PARTS)[number]): File | u
   return file;
 }
 
-function readTextField(ctx: Context, name: (typeof TEXT_FIELDS)[number]): string | undefined {
+function readTextField(ctx: Context, name: TextField): string | undefined {
   if (ctx.request.files?.[name] !== undefined) {
     const hint = name === 'message' ? "; send files as 'payload'" : '';
     throw new StegoError('invalid_request', `'${name}' must be a text field, not a file part${hint}`);

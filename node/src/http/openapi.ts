@@ -1,8 +1,8 @@
-// Keeps the OpenAPI document honest: lists the routes mounted in an app that the document does not
-// describe. The app's test calls it for the built-in routes; the cluster's test can call it with its
-// extra routers mounted.
-import type Koa from 'koa';
-import { routersOf } from './app.js';
+// Keeps the OpenAPI document honest: lists the routes of an app's routers (app.ts's routersOf) that the
+// document does not describe. The app's test calls it for the built-in routes; the cluster's test can call
+// it with its extra routers mounted. Takes the routers, not the app, so that this module (which
+// routes/meta.ts serves) does not import app.ts, which mounts routes/meta.ts.
+import type { Router } from '@koa/router';
 // tsc copies an imported JSON file into dist/, so the document kept in the repo is what gets served.
 import openapi from './openapi.json' with { type: 'json' };
 
@@ -17,10 +17,10 @@ export function toOpenApiPath(path: string): string {
   return path.replace(/:(\w+)/g, '{$1}');
 }
 
-/** Every "METHOD /path" served by `app` with no operation in `doc` (HEAD is implied by GET). */
-export function undocumentedRoutes(app: Koa, doc: OpenApiDocument = openapiDocument): string[] {
+/** Every "METHOD /path" served by `routers` with no operation in `doc` (HEAD is implied by GET). */
+export function undocumentedRoutes(routers: readonly Router[], doc: OpenApiDocument = openapiDocument): string[] {
   const missing: string[] = [];
-  for (const router of routersOf(app)) {
+  for (const router of routers) {
     for (const layer of router.stack) {
       if (typeof layer.path !== 'string' || layer.methods.length === 0) continue;
       const path = toOpenApiPath(layer.path);

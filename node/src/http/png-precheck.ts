@@ -1,7 +1,7 @@
 // The one piece of PNG work done on the main thread: reading the signature and IHDR (the first 33
 // bytes) to refuse non-PNG input and decompression bombs before a job is queued, so a worker and a
 // queue slot are never spent on an upload that cannot succeed.
-import { readHeader, assertWithinPixelLimit } from '../stego/png/index.js';
+import { readHeader, assertWithinPixelLimit } from '../stego/png/header.js';
 import type { PngHeader } from '../stego/raster.js';
 
 export function precheckPng(png: Uint8Array, maxPixels: number): PngHeader {

@@ -1,29 +1,14 @@
-// Helpers for tests that exercise the HTTP shell through a real listening server: photo-like test
-// images (gradients plus noise, so they compress and carry data like real photos) and a server on a
-// free port with its own pool and registry.
+// Helpers for tests that exercise the HTTP shell through a real listening server: a server on a free
+// port with its own pool and registry. Photo-like test images are stego/png/synthetic.ts's photoPng.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { encodePng } from '../stego/png/index.js';
-import { photoLikeRaster } from '../stego/png/synthetic.js';
 import { silentLogger, type Logger } from '../log.js';
 import { createRegistry } from '../metrics/registry.js';
 import { StegoPool, type StegoPoolOptions } from '../workers/stego-pool.js';
 import { createApp } from './app.js';
 import { applyServerTimeouts, httpConfig, type HttpConfig } from './http-config.js';
-import type { TokenRegistry } from '../auth/index.js';
+import type { TokenRegistry } from '../auth/tokens.js';
 import type { Router } from '@koa/router';
-
-export interface PhotoOptions {
-  channels?: 3 | 4;
-  seed?: number;
-  /** Amplitude of the noise added to the gradients (8-bit levels). */
-  noise?: number;
-}
-
-/** A deterministic photo-like PNG (the generator behind assets/cover.png and the benchmarks). */
-export function photoPng(width: number, height: number, opts: PhotoOptions = {}): Promise<Buffer> {
-  return encodePng(photoLikeRaster({ width, height, channels: opts.channels ?? 3, seed: opts.seed ?? 1, noise: opts.noise ?? 12 }));
-}
 
 export interface TestServer {
   url: string;

@@ -65,7 +65,10 @@ describe('nginx config renderer', () => {
       const body = /return \d+ '([^']+)';/.exec(block)![1]!;
       const json = JSON.parse(body) as { error: { code: string; message: string } };
       expect(Object.keys(json.error)).to.deep.equal(['code', 'message']);
-      if (status === 413) expect(json.error).to.deep.include({ code: 'body_too_large' }) && expect(json.error.message).to.include('1234567');
+      if (status === 413) {
+        expect(json.error).to.deep.include({ code: 'body_too_large' });
+        expect(json.error.message).to.include('1234567');
+      }
     }
   });
 

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { capacity, embed, extract, payloadSize, type Payload } from './engine.js';
 import { StegoError } from './errors.js';
-import { decodePng, encodePng, readHeader } from './png/index.js';
+import { decodePng } from './png/decode.js';
+import { encodePng } from './png/encode.js';
+import { readHeader } from './png/header.js';
 import type { Raster } from './raster.js';
 import { codeOf } from './fixtures/outcome.js';
 

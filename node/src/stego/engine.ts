@@ -4,7 +4,9 @@
 // unfiltered as they stream out of inflate), works on that one raster in place, and encodes it once:
 // memory per call is the input, one raster and the output.
 
-import { assertWithinPixelLimit, decodePng, decodePngStreamed, encodePng, readHeader } from './png/index.js';
+import { assertWithinPixelLimit, readHeader } from './png/header.js';
+import { decodePng, decodePngStreamed } from './png/decode.js';
+import { encodePng } from './png/encode.js';
 import { hideInRaster, payloadSize as contentSize, rasterCapacity, revealFromRaster, type Payload } from './payload.js';
 import type { Raster } from './raster.js';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { StegoError } from '../stego/errors.js';
-import { photoPng } from '../http/testing.js';
+import { photoPng } from '../stego/png/synthetic.js';
 import { StegoPool } from './stego-pool.js';
 
 describe('StegoPool (real engine in worker threads)', () => {

@@ -94,7 +94,7 @@ export class ChaosCluster {
     } catch (err) {
       const logs = c.dumpLogs();
       c.destroySync();
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`);
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`, { cause: err });
     }
   }
 

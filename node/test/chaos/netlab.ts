@@ -26,7 +26,7 @@ function run(cmd: string, args: string[], opts: { ignoreError?: boolean } = {}):
   } catch (err) {
     if (opts.ignoreError) return '';
     const e = err as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${e.stderr?.trim() || e.message}`);
+    throw new Error(`${cmd} ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, { cause: err });
   }
 }
 

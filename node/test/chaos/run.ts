@@ -132,7 +132,7 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
     return result;
   } catch (err) {
     failed = true;
-    throw new Error(`seed ${o.seed}: ${(err as Error).message}\nnemesis events:\n${nemesis.events.slice(-15).map((e) => `  ${e.t.toFixed(0)} ${e.kind} ${e.detail}`).join('\n')}\n${cluster.dumpLogs()}`);
+    throw new Error(`seed ${o.seed}: ${(err as Error).message}\nnemesis events:\n${nemesis.events.slice(-15).map((e) => `  ${e.t.toFixed(0)} ${e.kind} ${e.detail}`).join('\n')}\n${cluster.dumpLogs()}`, { cause: err });
   } finally {
     nemesis.stop();
     // after a failure the clients are still looping: stop them before the nodes go

@@ -15,8 +15,8 @@ function expectErrorJson(r: { status: number; body: unknown; headers: Headers },
   expect(r.headers.get('content-type') ?? '', `${what}: content-type`).to.contain('json');
   const err = (r.body as { error?: { code?: unknown; message?: unknown } }).error;
   expect(err, `${what}: error object in ${JSON.stringify(r.body)}`).to.be.an('object');
-  expect(err!.code, `${what}: error.code`).to.be.a('string').and.not.be.empty;
-  expect(err!.message, `${what}: error.message`).to.be.a('string').and.not.be.empty;
+  expect(err!.code, `${what}: error.code`).to.be.a('string').and.not.equal('');
+  expect(err!.message, `${what}: error.message`).to.be.a('string').and.not.equal('');
 }
 
 /**
@@ -135,7 +135,7 @@ describe('cluster (3 processes): election and API contract', function () {
     const w = await cluster.putObject(leaderId, { cover, message: 'hello from the leader' });
     expect(w.status, JSON.stringify(w.body)).to.equal(201);
     const ack = w.body as ObjectAck;
-    expect(ack.id).to.be.a('string').and.not.be.empty;
+    expect(ack.id).to.be.a('string').and.not.equal('');
     expect(ack.sha256).to.match(/^[0-9a-f]{64}$/);
     expect(ack.size).to.be.a('number').greaterThan(0);
     // On a loaded machine an election may slip in between; the header must name a leader of that moment.

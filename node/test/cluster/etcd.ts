@@ -61,7 +61,7 @@ export class EtcdCluster {
     } catch (err) {
       const logs = members.map((m) => `== ${m.name}\n${m.output}`).join('\n');
       await cluster.stop();
-      throw new Error(`etcd did not come up: ${(err as Error).message}\n${logs}`);
+      throw new Error(`etcd did not come up: ${(err as Error).message}\n${logs}`, { cause: err });
     }
     return cluster;
   }

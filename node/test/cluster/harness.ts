@@ -303,7 +303,7 @@ export class Cluster {
       // A cluster that never came up must still leave no processes or dirs behind; keep the logs in the error.
       const logs = cluster.dumpLogs();
       await cluster.stop();
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`);
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`, { cause: err });
     }
   }
 

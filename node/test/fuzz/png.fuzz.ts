@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { capacity, embed, extract, type Payload } from '../../src/stego/engine.js';
 import { StegoError } from '../../src/stego/errors.js';
-import { decodePng, encodePng } from '../../src/stego/png/index.js';
+import { decodePng } from '../../src/stego/png/decode.js';
+import { encodePng } from '../../src/stego/png/encode.js';
 import { pngSuiteDir } from '../../src/stego/png/fixtures.js';
 import { Cluster } from '../cluster/harness.js';
 

@@ -3,7 +3,7 @@
 // sampling of node processes from /proc, and the big valid PNG a slow reader downloads.
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { encodePng } from '../../src/stego/png/index.js';
+import { encodePng } from '../../src/stego/png/encode.js';
 import type { Raster } from '../../src/stego/raster.js';
 
 export interface Target {

@@ -50,7 +50,10 @@ describe('memory bound of a node under stalled uploads and never-reading downloa
       const bound = worstCaseMemoryBytes({ baselineBytes: baseline, inflightBudgetBytes: BUDGET, workers: 0, maxPixels: 0 });
       const refused = up.filter((o) => o.status === 503);
       expect(refused.length, JSON.stringify(up)).to.be.at.least(14);
-      for (const r of refused) expect(r).to.include({ code: 'memory_budget' }) && expect(r.retryAfter).to.match(/^\d+$/);
+      for (const r of refused) {
+        expect(r).to.include({ code: 'memory_budget' });
+        expect(r.retryAfter).to.match(/^\d+$/);
+      }
       const cut = up.filter((o) => o.status === 0);
       for (const c of cut) expect(c.ended, JSON.stringify(c)).to.not.equal('still open');
       const served = down.filter((d) => d.status === 200);

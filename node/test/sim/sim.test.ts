@@ -12,7 +12,7 @@ function runMany(first: number, count: number, steps: number): SimResult[] {
     try {
       out.push(runSeed({ seed, voters: votersFor(seed), steps }));
     } catch (e) {
-      throw new Error(`seed ${seed} failed (replay: npm run sim -- --seeds 1 --start ${seed} --steps ${steps}): ${(e as Error).message}`);
+      throw new Error(`seed ${seed} failed (replay: npm run sim -- --seeds 1 --start ${seed} --steps ${steps}): ${(e as Error).message}`, { cause: e });
     }
   }
   return out;

@@ -57,7 +57,7 @@ describe('operator integration: manifests and RBAC against the API server', func
       try {
         await client.apply(obj, undefined, { dryRun: true });
       } catch (err) {
-        throw new Error(`${obj.kind} ${obj.metadata!.name}: ${(err as Error).message}`);
+        throw new Error(`${obj.kind} ${obj.metadata!.name}: ${(err as Error).message}`, { cause: err });
       }
     }
   });
@@ -78,7 +78,7 @@ describe('operator integration: manifests and RBAC against the API server', func
       try {
         await client.apply(doc, undefined, { dryRun: true });
       } catch (err) {
-        throw new Error(`${doc.kind} ${doc.metadata?.name}: ${(err as Error).message}`);
+        throw new Error(`${doc.kind} ${doc.metadata?.name}: ${(err as Error).message}`, { cause: err });
       }
     }
     // and the example StegoCluster the NOTES point at

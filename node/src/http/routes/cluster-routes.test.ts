@@ -14,7 +14,7 @@ import { pollUntil, TestCluster } from '../../cluster/test-cluster.js';
 import { adminRouter } from './admin.js';
 import { clusterFront, clusterRouter } from './cluster.js';
 import { objectsRouter } from './objects.js';
-import { parseTokens } from '../../auth/index.js';
+import { parseTokens } from '../../auth/tokens.js';
 
 const TOKEN = 'admin-secret';
 const API_TOKEN = 'test-api-token-with-every-scope';

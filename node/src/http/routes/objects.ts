@@ -13,7 +13,7 @@ import { precheckPng } from '../png-precheck.js';
 import { StegoError } from '../../stego/errors.js';
 import { coverLoader } from './stego.js';
 import type { ObjectMeta } from '../../cluster/object-store.js';
-import { requireScope, tokenOf } from '../../auth/index.js';
+import { requireScope, tokenOf } from '../../auth/middleware.js';
 import { ChunkLimitGuard, type ChunkLimits } from '../../stego/png/chunks.js';
 import { ApiError } from '../errors.js';
 import { checkRawPng, INLINE_VALIDATE_MAX_BYTES, validatesInline } from '../../workers/raw-png.js';

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { PNG } from 'pngjs';
-import { photoPng, startTestServer, type TestServer } from '../testing.js';
+import { startTestServer, type TestServer } from '../testing.js';
+import { photoPng } from '../../stego/png/synthetic.js';
 
 type Part = string | { data: Uint8Array; filename?: string; type?: string };
 

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import { requireToken } from '../../auth/index.js';
+import { requireToken } from '../../auth/middleware.js';
 import type { StegoPool } from '../../workers/stego-pool.js';
 import type { Payload } from '../../stego/engine.js';
 import { payloadSize } from '../../stego/payload.js';

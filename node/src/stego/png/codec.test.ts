@@ -6,7 +6,8 @@ import path from 'node:path';
 import { PNG } from 'pngjs';
 import { StegoError } from '../errors.js';
 import type { Raster } from '../raster.js';
-import { decodePng, encodePng } from './index.js';
+import { decodePng } from './decode.js';
+import { encodePng } from './encode.js';
 import { pngSuiteDir, toPngjsRgba } from './fixtures.js';
 
 const require = createRequire(import.meta.url);
@@ -32,7 +33,7 @@ function decodeError(buf: Uint8Array): string {
     decodePng(buf, LIMIT);
     return 'decoded';
   } catch (e) {
-    if (!(e instanceof StegoError)) throw new Error(`raw error escaped: ${String(e)}`);
+    if (!(e instanceof StegoError)) throw new Error(`raw error escaped: ${String(e)}`, { cause: e });
     return e.code;
   }
 }

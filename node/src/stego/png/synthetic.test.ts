@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodePng } from './index.js';
+import { decodePng } from './decode.js';
 import { COVER, photoLikeRaster } from './synthetic.js';
 
 describe('png/synthetic', () => {

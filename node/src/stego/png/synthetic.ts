@@ -3,6 +3,7 @@
 // so the same seed gives the same bytes on every machine. The noise is what hides LSB changes and is
 // also what makes real photos hard to compress, so benchmark numbers transfer to real photos.
 import type { Raster } from '../raster.js';
+import { encodePng } from './encode.js';
 
 export interface SyntheticOptions {
   width: number;
@@ -83,4 +84,16 @@ function alphaRamp(width: number): Uint8Array {
     a[x] = f <= 0 ? 0 : f >= 1 ? 255 : Math.round(f * 255);
   }
   return a;
+}
+
+export interface PhotoOptions {
+  channels?: 3 | 4;
+  seed?: number;
+  /** Amplitude of the noise added to the gradients (8-bit levels). */
+  noise?: number;
+}
+
+/** A deterministic photo-like PNG (the generator behind assets/cover.png and the benchmarks), encoded. */
+export function photoPng(width: number, height: number, opts: PhotoOptions = {}): Promise<Buffer> {
+  return encodePng(photoLikeRaster({ width, height, channels: opts.channels ?? 3, seed: opts.seed ?? 1, noise: opts.noise ?? 12 }));
 }
