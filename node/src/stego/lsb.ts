@@ -8,26 +8,22 @@
 // flips, and this can only happen to a pixel one step from the key.
 
 import { randomBytes } from 'node:crypto';
+import { xorshift32 } from './xorshift.js';
 import type { SlotSpace, SlotWalk } from './order.js';
 
 /** Random move directions; not security-relevant for extraction, so a fast xorshift seeded from the OS. */
 export class Directions {
-  private state: number;
+  private readonly next: () => number;
   private bits = 0;
   private left = 0;
 
   constructor(seed: number = randomBytes(4).readUInt32LE(0)) {
-    this.state = seed >>> 0 || 0x9e3779b9;
+    this.next = xorshift32(seed);
   }
 
   up(): boolean {
     if (this.left === 0) {
-      let x = this.state;
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      this.state = x >>> 0;
-      this.bits = this.state;
+      this.bits = this.next();
       this.left = 32;
     }
     const bit = this.bits & 1;

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { hideInRaster, payloadSize, rasterCapacity, revealFromRaster, type Payload } from './payload.js';
 import type { Raster } from './raster.js';
+import { xorshift32 } from './xorshift.js';
 import { codeOf } from './fixtures/outcome.js';
 
 const LOW_COST = 10;
@@ -38,7 +39,7 @@ function buildRaster({ channels, bitDepth, keyed }: Layout, width: number, heigh
   const hasAlpha = channels === 2 || channels === 4;
   const max = bitDepth === 16 ? 0xffff : 0xff;
   const colour = hasAlpha ? channels - 1 : channels;
-  const rand = xorshift(seed);
+  const rand = xorshift32(seed);
   const data = bitDepth === 16 ? new Uint16Array(width * height * channels) : new Uint8Array(width * height * channels);
   for (let i = 0; i < data.length; i++) data[i] = rand() % (max + 1);
   const key = keyed && !hasAlpha ? Array.from({ length: colour }, (_, c) => (c === 0 ? max - 1 : rand() % (max + 1))) : undefined;
@@ -60,16 +61,6 @@ function buildRaster({ channels, bitDepth, keyed }: Layout, width: number, heigh
   };
   if (key !== undefined) r.transparentKey = key;
   return r;
-}
-
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) & 0x7fffffff;
-  };
 }
 
 function copy(r: Raster): Raster {

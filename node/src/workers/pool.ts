@@ -33,41 +33,41 @@ export interface WorkerPoolOptions {
   resourceLimits?: ResourceLimits;
 }
 
-export class PoolSaturatedError extends Error {
-  readonly code = 'pool_saturated';
+/** The pool could not finish a job for now (busy, crashed worker, time budget): 503 + Retry-After. */
+abstract class PoolUnavailableError extends Error {
+  abstract readonly code: string;
   readonly status = 503;
   readonly expose = true;
   readonly headers: Record<string, string>;
-  constructor(readonly retryAfterSeconds: number, busy: number, queued: number) {
-    super(`server busy: ${busy} jobs running and ${queued} queued; retry in ${retryAfterSeconds} s`);
-    this.name = 'PoolSaturatedError';
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
     this.headers = { 'Retry-After': String(retryAfterSeconds) };
+  }
+}
+
+export class PoolSaturatedError extends PoolUnavailableError {
+  readonly code = 'pool_saturated';
+  constructor(readonly retryAfterSeconds: number, busy: number, queued: number) {
+    super(`server busy: ${busy} jobs running and ${queued} queued; retry in ${retryAfterSeconds} s`, retryAfterSeconds);
+    this.name = 'PoolSaturatedError';
   }
 }
 
 export const DEFAULT_JOB_TIMEOUT_MS = 30_000;
 
-export class WorkerCrashedError extends Error {
+export class WorkerCrashedError extends PoolUnavailableError {
   readonly code = 'worker_crashed';
-  readonly status = 503;
-  readonly expose = true;
-  readonly headers: Record<string, string>;
   constructor(reason: string, retryAfterSeconds = 1) {
-    super(`worker thread died while running the job: ${reason}`);
+    super(`worker thread died while running the job: ${reason}`, retryAfterSeconds);
     this.name = 'WorkerCrashedError';
-    this.headers = { 'Retry-After': String(retryAfterSeconds) };
   }
 }
 
-export class JobTimeoutError extends Error {
+export class JobTimeoutError extends PoolUnavailableError {
   readonly code = 'job_timeout';
-  readonly status = 503;
-  readonly expose = true;
-  readonly headers: Record<string, string>;
   constructor(readonly budgetMs: number, retryAfterSeconds: number) {
-    super(`the job exceeded its time budget of ${budgetMs} ms and was cancelled`);
+    super(`the job exceeded its time budget of ${budgetMs} ms and was cancelled`, retryAfterSeconds);
     this.name = 'JobTimeoutError';
-    this.headers = { 'Retry-After': String(retryAfterSeconds) };
   }
 }
 

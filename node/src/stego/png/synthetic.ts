@@ -3,6 +3,7 @@
 // so the same seed gives the same bytes on every machine. The noise is what hides LSB changes and is
 // also what makes real photos hard to compress, so benchmark numbers transfer to real photos.
 import type { Raster } from '../raster.js';
+import { xorshift32 } from '../xorshift.js';
 import { encodePng } from './encode.js';
 
 export interface SyntheticOptions {
@@ -17,17 +18,6 @@ export interface SyntheticOptions {
 
 /** assets/cover.png, written by scripts/make-cover.ts. */
 export const COVER: SyntheticOptions = { width: 1024, height: 768, channels: 3, seed: 20261129 };
-
-/** xorshift32: fast, seeded, good enough for texture (not for cryptography). */
-function xorshift32(seed: number): () => number {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
-}
 
 /** Two separable waves per channel: cheap (per-row and per-column tables) yet not a plain ramp. */
 function waveTables(length: number, next: () => number, channels: number): Float64Array[] {
