@@ -283,7 +283,7 @@ export function overviewDashboard(): Dashboard {
       'short',
       [
         q('max(stego_operator_workqueue_depth)', 'queue depth'),
-        q(`sum by (direction) (increase(stego_operator_scale_operations_total{${OP}}[${RATE}]))`, 'scale {{direction}}'),
+        q(`sum by (operation) (increase(stego_operator_scale_operations_total{${OP}}[${RATE}]))`, '{{operation}}'),
         q(`sum(increase(stego_operator_observed_leader_changes_total{${OP}}[${RATE}]))`, 'leader changes observed'),
         q(`sum by (resource) (increase(stego_operator_watch_restarts_total[${RATE}]))`, 'watch restarts {{resource}}'),
       ],

@@ -212,3 +212,58 @@ export class SingleNode {
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The operator process (dist/operator/src/main.js) as a standby replica: leader election on, its
+ * kubeconfig pointing at a loopback port nothing listens on, so it keeps retrying for the Lease and never
+ * reconciles, while its /metrics serves every family the operator defines (labelled ones without series
+ * until a reconcile creates them).
+ */
+export class StandbyOperator {
+  private child: ChildProcess | null = null;
+  readonly dir = mkdtempSync(join(tmpdir(), 'stego-metrics-operator-'));
+  readonly output: string[] = [];
+  port = 0;
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(mainJs: string): Promise<void> {
+    this.port = await freePort();
+    const nowhere = await freePort();
+    const kubeconfig = join(this.dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      dump({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'none', cluster: { server: `http://127.0.0.1:${nowhere}` } }],
+        users: [{ name: 'none', user: {} }],
+        contexts: [{ name: 'none', context: { cluster: 'none', user: 'none' } }],
+        'current-context': 'none',
+      }),
+    );
+    const child = spawn(process.execPath, [mainJs], {
+      env: { ...process.env, KUBECONFIG: kubeconfig, PROBE_PORT: String(this.port), LEADER_ELECTION: 'true', POD_NAMESPACE: 'stego-system', POD_NAME: 'metrics-test', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    for (const s of [child.stdout, child.stderr]) {
+      s?.setEncoding('utf8');
+      s?.on('data', (d: string) => this.output.push(...d.split('\n').filter(Boolean)));
+    }
+    await until('the operator to serve /metrics', async () => (await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(1000) })).ok, 20_000, 50);
+  }
+
+  async scrape(): Promise<string> {
+    const r = await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(5000) });
+    if (!r.ok) throw new Error(`/metrics answered ${r.status}`);
+    return r.text();
+  }
+
+  async stop(): Promise<void> {
+    await stopChild(this.child);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
