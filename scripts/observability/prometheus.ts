@@ -76,7 +76,14 @@ export class PrometheusServer {
   port = 0;
 
   constructor(
-    private readonly opts: { targets: ScrapeTarget[]; rules?: object; scrapeInterval?: string; evaluationInterval?: string },
+    private readonly opts: {
+      targets: ScrapeTarget[];
+      /** Scrape configs used as they are instead of one static job over `targets`. */
+      scrapeConfigs?: Record<string, unknown>[];
+      rules?: object;
+      scrapeInterval?: string;
+      evaluationInterval?: string;
+    },
   ) {}
 
   get url(): string {
@@ -88,7 +95,7 @@ export class PrometheusServer {
     if (!bin) throw new Error(notBuilt('prometheus'));
     const config: Record<string, unknown> = {
       global: { scrape_interval: this.opts.scrapeInterval ?? '1s', scrape_timeout: '900ms', evaluation_interval: this.opts.evaluationInterval ?? '1s' },
-      scrape_configs: [{ job_name: 'stegocluster', static_configs: this.opts.targets.map((t) => ({ targets: [t.address], labels: t.labels })) }],
+      scrape_configs: this.opts.scrapeConfigs ?? [{ job_name: 'stegocluster', static_configs: this.opts.targets.map((t) => ({ targets: [t.address], labels: t.labels })) }],
     };
     if (this.opts.rules) {
       writeFileSync(join(this.dir, 'rules.yaml'), dump(this.opts.rules, { lineWidth: -1 }));
@@ -141,6 +148,13 @@ export class PrometheusServer {
     const res = await fetch(`${this.url}/api/v1/targets`, { signal: AbortSignal.timeout(5000) });
     const body = (await res.json()) as { data: { activeTargets: { scrapeUrl: string; health: string }[] } };
     return new Map(body.data.activeTargets.map((t) => [new URL(t.scrapeUrl).host, t.health]));
+  }
+
+  /** Every active target with its labels after relabeling, and the targets relabeling dropped. */
+  async targetLabels(): Promise<{ active: { labels: Record<string, string>; health: string }[]; dropped: number }> {
+    const res = await fetch(`${this.url}/api/v1/targets`, { signal: AbortSignal.timeout(5000) });
+    const body = (await res.json()) as { data: { activeTargets: { labels: Record<string, string>; health: string }[]; droppedTargets: unknown[] } };
+    return { active: body.data.activeTargets.map((t) => ({ labels: t.labels, health: t.health })), dropped: body.data.droppedTargets.length };
   }
 
   async stop(): Promise<void> {
