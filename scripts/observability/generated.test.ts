@@ -9,7 +9,7 @@ import { RaftMetrics } from '../../node/src/metrics/raft.js';
 import { panelQueries } from './dashboards.js';
 import { generatedFiles, ROOT } from './generate.js';
 import { asBool, exposedFamilies, familyOf, metricNames } from './promql.js';
-import { SingleNode, StandbyOperator } from './prometheus.js';
+import { SingleNode, OperatorProcess } from './prometheus.js';
 import { ALERTS, runbookAnchor } from './rules.js';
 import { AWAITING_WIRING } from './wiring.js';
 
@@ -47,7 +47,7 @@ describe('observability: generated dashboards and rules', () => {
   describe('every metric a dashboard or rule uses is exported by the code', function () {
     this.timeout(60_000);
     const node = new SingleNode();
-    const operator = new StandbyOperator();
+    const operator = new OperatorProcess();
     let families = new Map<string, string>();
     let operatorFamilies = new Map<string, string>();
 

@@ -228,23 +228,25 @@ export class SingleNode {
 }
 
 /**
- * The operator process (dist/operator/src/main.js) as a standby replica: leader election on, its
- * kubeconfig pointing at a loopback port nothing listens on, so it keeps retrying for the Lease and never
- * reconciles, while its /metrics serves every family the operator defines (labelled ones without series
- * until a reconcile creates them).
+ * The operator process (dist/operator/src/main.js) on a free probe port. With a kubeconfig it runs against
+ * that API server (leader election off, one namespace watched). Without one it is a standby replica:
+ * leader election on, its kubeconfig pointing at a loopback port nothing listens on, so it keeps retrying
+ * for the Lease and never reconciles, while its /metrics serves every family the operator defines
+ * (labelled ones without series until a reconcile creates them).
  */
-export class StandbyOperator {
+export class OperatorProcess {
   private child: ChildProcess | null = null;
   readonly dir = mkdtempSync(join(tmpdir(), 'stego-metrics-operator-'));
   readonly output: string[] = [];
   port = 0;
 
+  constructor(private readonly opts: { kubeconfig?: string; watchNamespace?: string } = {}) {}
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async start(mainJs: string): Promise<void> {
-    this.port = await freePort();
+  private async standbyKubeconfig(): Promise<string> {
     const nowhere = await freePort();
     const kubeconfig = join(this.dir, 'kubeconfig');
     writeFileSync(
@@ -258,8 +260,24 @@ export class StandbyOperator {
         'current-context': 'none',
       }),
     );
+    return kubeconfig;
+  }
+
+  async start(mainJs: string): Promise<void> {
+    this.port = await freePort();
+    const kubeconfig = this.opts.kubeconfig ?? (await this.standbyKubeconfig());
+    const namespace = this.opts.watchNamespace ?? 'stego-system';
     const child = spawn(process.execPath, [mainJs], {
-      env: { ...process.env, KUBECONFIG: kubeconfig, PROBE_PORT: String(this.port), LEADER_ELECTION: 'true', POD_NAMESPACE: 'stego-system', POD_NAME: 'metrics-test', LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        KUBECONFIG: kubeconfig,
+        PROBE_PORT: String(this.port),
+        LEADER_ELECTION: this.opts.kubeconfig ? 'false' : 'true',
+        POD_NAMESPACE: namespace,
+        WATCH_NAMESPACE: this.opts.watchNamespace ?? '',
+        POD_NAME: 'metrics-test',
+        LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { load } from 'js-yaml';
 import { makeCover } from '../../node/test/cluster/fixtures.js';
 import { RULES_FILE, ROOT } from './generate.js';
-import { notBuilt, prometheusBinary, promtool, SingleNode, StandbyOperator } from './prometheus.js';
+import { notBuilt, prometheusBinary, promtool, SingleNode, OperatorProcess } from './prometheus.js';
 import { ALERTS } from './rules.js';
 
 const UNIT_TESTS = join(ROOT, 'scripts/observability/alerts.promtool.yaml');
@@ -56,7 +56,7 @@ describe('observability: promtool', function () {
   });
 
   describe('check metrics on a real scrape of the operator process', () => {
-    const operator = new StandbyOperator();
+    const operator = new OperatorProcess();
     before(async () => operator.start(join(ROOT, 'dist/operator/src/main.js')));
     after(async () => operator.stop());
 
