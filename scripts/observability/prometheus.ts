@@ -43,6 +43,13 @@ async function stopChild(c: ChildProcess | null): Promise<void> {
   clearTimeout(t);
 }
 
+/** GET <base>/metrics: the exposition text (throws on a non-2xx answer). */
+export async function scrapeMetrics(base: string): Promise<string> {
+  const r = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
+  if (!r.ok) throw new Error(`/metrics answered ${r.status}`);
+  return r.text();
+}
+
 export interface ScrapeTarget {
   address: string;
   labels: Record<string, string>;
@@ -216,9 +223,7 @@ export class SingleNode {
   }
 
   async scrape(): Promise<string> {
-    const r = await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(5000) });
-    if (!r.ok) throw new Error(`/metrics answered ${r.status}`);
-    return r.text();
+    return scrapeMetrics(this.url);
   }
 
   async stop(): Promise<void> {
@@ -289,9 +294,7 @@ export class OperatorProcess {
   }
 
   async scrape(): Promise<string> {
-    const r = await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(5000) });
-    if (!r.ok) throw new Error(`/metrics answered ${r.status}`);
-    return r.text();
+    return scrapeMetrics(this.url);
   }
 
   async stop(): Promise<void> {
