@@ -128,6 +128,8 @@ export class Manager {
   }
 
   private async handle(key: string): Promise<void> {
+    // a deleted StegoCluster has nothing to reconcile, and its series went with it (forget)
+    if (!this.reconciler.clusterFromCache(key)) return;
     const ref = refOfKey(key);
     const done = this.o.metrics.startReconcile(ref);
     try {
@@ -146,6 +148,9 @@ export class Manager {
       this.o.metrics.reconcileFailed(ref, 'unexpected');
       this.queue.addRateLimited(key);
       this.o.log.error({ cluster: key, err: err instanceof Error ? err.stack : String(err) }, 'reconcile crashed');
+    } finally {
+      // deleted while this pass ran: what the pass recorded goes too
+      if (!this.reconciler.clusterFromCache(key)) this.o.metrics.forget(ref);
     }
   }
 
