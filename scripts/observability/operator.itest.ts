@@ -66,7 +66,7 @@ describe('observability: the operator process reconciling on a real kube-apiserv
       return t.includes(`stego_operator_reconciles_total{${series()},result=`) ? t : null;
     }, 60_000, 250);
     expect(text).to.match(new RegExp(`^stego_operator_reconcile_duration_seconds_count\\{${series()}\\} [1-9]`, 'm'));
-    expect(text).to.match(/^stego_operator_api_requests_total\{verb="[a-z]+",code="2\d\d"\} [1-9]/m);
+    expect(text).to.match(/^stego_operator_api_requests_total\{verb="[A-Z]+",code="2\d\d"\} [1-9]/m);
   });
 
   it('a scrape with per-StegoCluster series passes `promtool check metrics`', async () => {
