@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LeaderWatch } from '../node/src/lb/leader-watch.js';
 import { findNginx, NginxProcess } from '../node/src/lb/nginx-process.js';
+import { API_TOKENS_FILE, IDENTITY_FILE, LOCAL_TOKEN_ID, localNodeEnv, type ClusterIdentity, type NodeSpec } from './local-cluster-env.js';
 
 const HELP = `Usage: npm start [-- --fresh]
 
@@ -31,25 +32,6 @@ Any other STEGO_* variable (timings, limits) is passed through to the nodes; see
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const mainJs = join(root, 'dist/node/src/main.js');
-
-interface NodeSpec {
-  id: string;
-  httpPort: number;
-  raftPort: number;
-  dataDir: string;
-}
-
-interface ClusterIdentity {
-  secret: string;
-  adminToken: string;
-  /** Bearer token for the API (read, write, delete), written to api-tokens in the data directory. */
-  apiToken?: string;
-}
-
-/** The API tokens file the nodes read (STEGO_API_TOKENS_FILE), in the documented line format. */
-export const API_TOKENS_FILE = 'api-tokens';
-/** The id the generated token is stored under (quotas and idempotency keys are scoped by it). */
-export const LOCAL_TOKEN_ID = 'local';
 
 function envInt(name: string, def: number): number {
   const v = process.env[name];
@@ -106,7 +88,7 @@ function pipeLines(child: ChildProcess, prefix: string): void {
  * (point STEGO_API_TOKENS_FILE at it).
  */
 function loadIdentity(dataDir: string): ClusterIdentity {
-  const file = join(dataDir, 'cluster.json');
+  const file = join(dataDir, IDENTITY_FILE);
   const id: ClusterIdentity = existsSync(file)
     ? (JSON.parse(readFileSync(file, 'utf8')) as ClusterIdentity)
     : { secret: randomBytes(32).toString('hex'), adminToken: randomBytes(24).toString('hex') };
@@ -131,26 +113,9 @@ class Supervisor {
     private readonly restart: boolean,
   ) {}
 
-  private nodeEnv(n: NodeSpec): NodeJS.ProcessEnv {
-    const peers = this.nodes.map((p) => `${p.id}=127.0.0.1:${p.raftPort}`).join(',');
-    return {
-      ...process.env,
-      NODE_ID: n.id,
-      PEERS: peers,
-      HTTP_PORT: String(n.httpPort),
-      RAFT_PORT: String(n.raftPort),
-      HTTP_HOST: '127.0.0.1',
-      RAFT_HOST: '127.0.0.1',
-      DATA_DIR: n.dataDir,
-      STEGO_CLUSTER_SECRET: this.identity.secret,
-      STEGO_ADMIN_TOKEN: this.identity.adminToken,
-      STEGO_API_TOKENS_FILE: process.env['STEGO_API_TOKENS_FILE'] || join(this.dataDir, API_TOKENS_FILE),
-    };
-  }
-
   startNode(n: NodeSpec, i: number): void {
     mkdirSync(n.dataDir, { recursive: true });
-    const child = spawn(process.execPath, [mainJs], { env: this.nodeEnv(n), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [mainJs], { env: localNodeEnv(n, this.nodes, this.identity, this.dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.set(n.id, child);
     pipeLines(child, prefixFor(n.id, i));
     this.writeState();
@@ -216,7 +181,7 @@ class Supervisor {
     const base = `http://127.0.0.1:${this.nginx ? this.lbPort : this.nodes[0]!.httpPort}`;
     const token = process.env['STEGO_API_TOKENS_FILE'] ? `(from ${process.env['STEGO_API_TOKENS_FILE']})` : this.identity.apiToken;
     console.log(
-      `\nStegoCluster is up.\n${lb}${direct}\n  API token:   ${token}   (read, write, delete; kept in ${join(this.dataDir, 'cluster.json')} with the admin token)\n` +
+      `\nStegoCluster is up.\n${lb}${direct}\n  API token:   ${token}   (read, write, delete; kept in ${join(this.dataDir, IDENTITY_FILE)} with the admin token)\n` +
         `  try: export STEGO_TOKEN=${this.identity.apiToken}\n` +
         `       curl -s ${base}/cluster/status\n` +
         `       curl -s -H "Authorization: Bearer $STEGO_TOKEN" -F message='meet at dawn' ${base}/api/objects\n`,

@@ -255,8 +255,11 @@ export function overviewDashboard(): Dashboard {
     timeseries(
       'Event-loop delay p99',
       's',
-      [q(`histogram_quantile(0.99, sum by (instance, loop, le) (rate(stego_event_loop_delay_seconds_bucket{${S}}[${RATE}])))`, '{{loop}} {{instance}}')],
-      'How long a task waited on the HTTP loop and on the consensus loop. Heartbeats need the consensus loop under 50 ms.',
+      [
+        q(`histogram_quantile(0.99, sum by (instance, loop, le) (rate(stego_event_loop_delay_seconds_bucket{${S}}[${RATE}])))`, '{{loop}} {{instance}}'),
+        q(`histogram_quantile(0.99, sum by (instance, le) (rate(stego_consensus_loop_delay_seconds_bucket{${S}}[${RATE}])))`, 'consensus {{instance}}'),
+      ],
+      'How late the HTTP loop ran a 20 ms timer, and how late the consensus thread ran a Raft tick. Heartbeats (50 ms) need the consensus loop well under the election timeout.',
     ),
   );
   b.withPanel(timeseries('Resident memory', 'bytes', [q(`max by (instance) (stego_process_resident_memory_bytes{${S}})`, '{{instance}}')], 'Process RSS per node.'));
@@ -283,7 +286,7 @@ export function overviewDashboard(): Dashboard {
       'short',
       [
         q('max(stego_operator_workqueue_depth)', 'queue depth'),
-        q(`sum by (direction) (increase(stego_operator_scale_operations_total{${OP}}[${RATE}]))`, 'scale {{direction}}'),
+        q(`sum by (operation) (increase(stego_operator_scale_operations_total{${OP}}[${RATE}]))`, '{{operation}}'),
         q(`sum(increase(stego_operator_observed_leader_changes_total{${OP}}[${RATE}]))`, 'leader changes observed'),
         q(`sum by (resource) (increase(stego_operator_watch_restarts_total[${RATE}]))`, 'watch restarts {{resource}}'),
       ],

@@ -5,16 +5,16 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
 import { MemoryBudgetMetrics } from '../../node/src/metrics/budget.js';
-import { OperatorMetrics } from '../../node/src/metrics/operator.js';
 import { RaftMetrics } from '../../node/src/metrics/raft.js';
 import { panelQueries } from './dashboards.js';
 import { generatedFiles, ROOT } from './generate.js';
 import { asBool, exposedFamilies, familyOf, metricNames } from './promql.js';
-import { SingleNode } from './prometheus.js';
+import { SingleNode, OperatorProcess } from './prometheus.js';
 import { ALERTS, runbookAnchor } from './rules.js';
 import { AWAITING_WIRING } from './wiring.js';
 
 const MAIN_JS = join(ROOT, 'dist/node/src/main.js');
+const OPERATOR_JS = join(ROOT, 'dist/operator/src/main.js');
 
 describe('observability: generated dashboards and rules', () => {
   it('the committed dashboards and rules file equal what `npm run dashboards` generates', () => {
@@ -47,24 +47,35 @@ describe('observability: generated dashboards and rules', () => {
   describe('every metric a dashboard or rule uses is exported by the code', function () {
     this.timeout(60_000);
     const node = new SingleNode();
+    const operator = new OperatorProcess();
     let families = new Map<string, string>();
+    let operatorFamilies = new Map<string, string>();
 
     before(async () => {
-      await node.start(MAIN_JS);
+      await Promise.all([node.start(MAIN_JS), operator.start(OPERATOR_JS)]);
       families = exposedFamilies(await node.scrape());
-      // sets a node registers only once their source exists, and the operator's, from the same definitions
+      operatorFamilies = exposedFamilies(await operator.scrape());
+      // sets a node registers only once their source exists, from the same definitions
       const r = new Registry();
       new RaftMetrics(r).attach({ term: () => 1, role: () => 'Leader', commitIndex: () => 0, appliedIndex: () => 0, storageFailed: () => false, peers: () => [], logBytes: () => 0, snapshotBytes: () => 0 });
       new MemoryBudgetMetrics(r).attach({ limitBytes: () => 1, inUseBytes: () => 0 });
-      new OperatorMetrics(r);
-      for (const [name, type] of exposedFamilies(await r.metrics())) if (!families.has(name)) families.set(name, type);
+      for (const [name, type] of [...exposedFamilies(await r.metrics()), ...operatorFamilies]) if (!families.has(name)) families.set(name, type);
     });
-    after(async () => node.stop());
+    after(async () => Promise.all([node.stop(), operator.stop()]));
 
-    it('the running node exposes its core families (the check below is not vacuous)', () => {
+    it('the running node and operator expose their core families (the check below is not vacuous)', () => {
       for (const f of ['stego_raft_is_leader', 'stego_http_request_duration_seconds', 'stego_pool_queued_jobs', 'stego_event_loop_delay_seconds', 'stego_storage_volume_size_bytes', 'stego_process_cpu_seconds_total']) {
         expect(families.get(f), f).to.be.a('string');
       }
+      for (const f of ['stego_operator_reconciles_total', 'stego_operator_workqueue_depth', 'stego_operator_process_cpu_seconds_total']) {
+        expect(operatorFamilies.get(f), f).to.be.a('string');
+      }
+    });
+
+    it('every operator metric a dashboard or rule reads comes from the operator process', () => {
+      const read = [...panelQueries().map((p) => p.expr), ...ALERTS.map((a) => a.expr)].flatMap((e) => [...metricNames(e)]).filter((n) => n.startsWith('stego_operator_'));
+      expect(read.length, 'dashboards and rules read operator metrics').to.be.greaterThan(0);
+      expect([...new Set(read.filter((n) => !familyOf(n, operatorFamilies)))]).to.deep.equal([]);
     });
 
     it('dashboard panels', () => {

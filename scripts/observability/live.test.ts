@@ -6,14 +6,12 @@
 //
 // Hold times (`for`) are shortened to 2 s so the test stays bounded; the expressions are the shipped ones.
 // With STEGO_RECORD_DASHBOARDS=<file> the panels' range results are written there for the preview.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { expect } from 'chai';
 import { makeCover } from '../../node/test/cluster/fixtures.js';
-import { LocalCluster, tryKill, until } from '../../node/test/lb/local-cluster-harness.js';
+import { form, LocalCluster, tryKill, until } from '../../node/test/lb/local-cluster-harness.js';
 import { expandVariables, panelQueries } from './dashboards.js';
-import { ROOT } from './generate.js';
 import { asBool, metricNames } from './promql.js';
 import { notBuilt, prometheusBinary, PrometheusServer, type Recording } from './prometheus.js';
 import { ALERTS, rulesDocument } from './rules.js';
@@ -29,21 +27,10 @@ function parseOnly(expr: string): boolean {
   return [...metricNames(expr)].every((n) => family(n) in AWAITING_WIRING || n in AWAITING_WIRING || isOperatorMetric(n));
 }
 
-
-function form(fields: Record<string, string | Buffer>): FormData {
-  const f = new FormData();
-  for (const [k, v] of Object.entries(fields)) {
-    if (typeof v === 'string') f.append(k, v);
-    else f.append(k, new Blob([v], { type: 'image/png' }), `${k}.png`);
-  }
-  return f;
-}
-
 describe('observability: dashboards and alerts against a real Prometheus scraping the local cluster', function () {
   this.timeout(300_000);
   const cluster = new LocalCluster(3, undefined, { STEGO_RESTART: 'never', STEGO_SNAPSHOT_ENTRIES: '40', STEGO_WORKERS: '1', STEGO_LOG_LEVEL: 'warn' });
   let prom: PrometheusServer | undefined;
-  const restarted: ChildProcess[] = [];
   const events: { t: number; label: string }[] = [];
   let startedAt = 0;
   let stopTraffic = false;
@@ -82,33 +69,6 @@ describe('observability: dashboards and alerts against a real Prometheus scrapin
     }
   }
 
-  function restartNode(id: string): void {
-    const s = cluster.state();
-    const identity = JSON.parse(readFileSync(join(cluster.dataDir, 'cluster.json'), 'utf8')) as { secret: string; adminToken: string };
-    const n = s.nodes.find((x) => x.id === id)!;
-    const child = spawn(process.execPath, [join(ROOT, 'dist/node/src/main.js')], {
-      env: {
-        ...process.env,
-        NODE_ID: id,
-        PEERS: s.nodes.map((p) => `${p.id}=127.0.0.1:${p.raftPort}`).join(','),
-        HTTP_PORT: String(n.httpPort),
-        RAFT_PORT: String(n.raftPort),
-        HTTP_HOST: '127.0.0.1',
-        RAFT_HOST: '127.0.0.1',
-        DATA_DIR: n.dataDir,
-        STEGO_CLUSTER_SECRET: identity.secret,
-        STEGO_ADMIN_TOKEN: identity.adminToken,
-        STEGO_SNAPSHOT_ENTRIES: '40',
-        STEGO_WORKERS: '1',
-        STEGO_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (d: string) => cluster.output.push(...d.split('\n').filter(Boolean).map((l) => `[restarted ${id}] ${l}`)));
-    restarted.push(child);
-  }
-
   async function alertsNamed(name: string): Promise<{ labels: Record<string, string>; state: string }[]> {
     return (await prom!.alerts()).filter((a) => a.labels.alertname === name);
   }
@@ -130,7 +90,6 @@ describe('observability: dashboards and alerts against a real Prometheus scrapin
   after(async () => {
     stopTraffic = true;
     await Promise.all(traffic);
-    for (const c of restarted) if (c.pid) tryKill(c.pid, 'SIGKILL');
     await prom?.stop();
     await cluster.destroy();
   });
@@ -180,8 +139,8 @@ describe('observability: dashboards and alerts against a real Prometheus scrapin
   });
 
   it('after both are restarted, a leader is elected and both alerts resolve', async () => {
-    restartNode(outage.first);
-    restartNode(outage.second);
+    cluster.restartNode(outage.first);
+    cluster.restartNode(outage.second);
     mark(`${outage.first} and ${outage.second} restarted`);
     await until('a leader again', async () => (await cluster.leaderViaLb().catch(() => null))?.leader_id, 30_000, 100);
     mark('leader elected');
@@ -225,5 +184,10 @@ describe('observability: dashboards and alerts against a real Prometheus scrapin
       if (!parseOnly(a.expr) && result.length === 0) empty.push(`${a.alert}: ${asBool(a.expr)}`);
     }
     expect(empty).to.deep.equal([]);
+  });
+
+  it('no request was refused for its token (401), restarted nodes included', () => {
+    // restarted nodes get the supervisor's environment (LocalCluster.restartNode), API tokens file included
+    expect([...answers].filter(([k]) => k.endsWith(' 401'))).to.deep.equal([]);
   });
 });

@@ -43,6 +43,13 @@ async function stopChild(c: ChildProcess | null): Promise<void> {
   clearTimeout(t);
 }
 
+/** GET <base>/metrics: the exposition text (throws on a non-2xx answer). */
+export async function scrapeMetrics(base: string): Promise<string> {
+  const r = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
+  if (!r.ok) throw new Error(`/metrics answered ${r.status}`);
+  return r.text();
+}
+
 export interface ScrapeTarget {
   address: string;
   labels: Record<string, string>;
@@ -76,7 +83,14 @@ export class PrometheusServer {
   port = 0;
 
   constructor(
-    private readonly opts: { targets: ScrapeTarget[]; rules?: object; scrapeInterval?: string; evaluationInterval?: string },
+    private readonly opts: {
+      targets: ScrapeTarget[];
+      /** Scrape configs used as they are instead of one static job over `targets`. */
+      scrapeConfigs?: Record<string, unknown>[];
+      rules?: object;
+      scrapeInterval?: string;
+      evaluationInterval?: string;
+    },
   ) {}
 
   get url(): string {
@@ -88,7 +102,7 @@ export class PrometheusServer {
     if (!bin) throw new Error(notBuilt('prometheus'));
     const config: Record<string, unknown> = {
       global: { scrape_interval: this.opts.scrapeInterval ?? '1s', scrape_timeout: '900ms', evaluation_interval: this.opts.evaluationInterval ?? '1s' },
-      scrape_configs: [{ job_name: 'stegocluster', static_configs: this.opts.targets.map((t) => ({ targets: [t.address], labels: t.labels })) }],
+      scrape_configs: this.opts.scrapeConfigs ?? [{ job_name: 'stegocluster', static_configs: this.opts.targets.map((t) => ({ targets: [t.address], labels: t.labels })) }],
     };
     if (this.opts.rules) {
       writeFileSync(join(this.dir, 'rules.yaml'), dump(this.opts.rules, { lineWidth: -1 }));
@@ -141,6 +155,13 @@ export class PrometheusServer {
     const res = await fetch(`${this.url}/api/v1/targets`, { signal: AbortSignal.timeout(5000) });
     const body = (await res.json()) as { data: { activeTargets: { scrapeUrl: string; health: string }[] } };
     return new Map(body.data.activeTargets.map((t) => [new URL(t.scrapeUrl).host, t.health]));
+  }
+
+  /** Every active target with its labels after relabeling, and the targets relabeling dropped. */
+  async targetLabels(): Promise<{ active: { labels: Record<string, string>; health: string }[]; dropped: number }> {
+    const res = await fetch(`${this.url}/api/v1/targets`, { signal: AbortSignal.timeout(5000) });
+    const body = (await res.json()) as { data: { activeTargets: { labels: Record<string, string>; health: string }[]; droppedTargets: unknown[] } };
+    return { active: body.data.activeTargets.map((t) => ({ labels: t.labels, health: t.health })), dropped: body.data.droppedTargets.length };
   }
 
   async stop(): Promise<void> {
@@ -202,13 +223,82 @@ export class SingleNode {
   }
 
   async scrape(): Promise<string> {
-    const r = await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(5000) });
-    if (!r.ok) throw new Error(`/metrics answered ${r.status}`);
-    return r.text();
+    return scrapeMetrics(this.url);
   }
 
   async stop(): Promise<void> {
     await stopChild(this.child);
     rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The operator process (dist/operator/src/main.js) on a free probe port. With a kubeconfig it runs against
+ * that API server (leader election off, one namespace watched). Without one it is a standby replica:
+ * leader election on, its kubeconfig pointing at a loopback port nothing listens on, so it keeps retrying
+ * for the Lease and never reconciles, while its /metrics serves every family the operator defines
+ * (labelled ones without series until a reconcile creates them).
+ */
+export class OperatorProcess {
+  private child: ChildProcess | null = null;
+  readonly dir = mkdtempSync(join(tmpdir(), 'stego-metrics-operator-'));
+  readonly output: string[] = [];
+  port = 0;
+
+  constructor(private readonly opts: { kubeconfig?: string; watchNamespace?: string } = {}) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  private async standbyKubeconfig(): Promise<string> {
+    const nowhere = await freePort();
+    const kubeconfig = join(this.dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      dump({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'none', cluster: { server: `http://127.0.0.1:${nowhere}` } }],
+        users: [{ name: 'none', user: {} }],
+        contexts: [{ name: 'none', context: { cluster: 'none', user: 'none' } }],
+        'current-context': 'none',
+      }),
+    );
+    return kubeconfig;
+  }
+
+  async start(mainJs: string): Promise<void> {
+    this.port = await freePort();
+    const kubeconfig = this.opts.kubeconfig ?? (await this.standbyKubeconfig());
+    const namespace = this.opts.watchNamespace ?? 'stego-system';
+    const child = spawn(process.execPath, [mainJs], {
+      env: {
+        ...process.env,
+        KUBECONFIG: kubeconfig,
+        PROBE_PORT: String(this.port),
+        LEADER_ELECTION: this.opts.kubeconfig ? 'false' : 'true',
+        POD_NAMESPACE: namespace,
+        WATCH_NAMESPACE: this.opts.watchNamespace ?? '',
+        POD_NAME: 'metrics-test',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    for (const s of [child.stdout, child.stderr]) {
+      s?.setEncoding('utf8');
+      s?.on('data', (d: string) => this.output.push(...d.split('\n').filter(Boolean)));
+    }
+    await until('the operator to serve /metrics', async () => (await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(1000) })).ok, 20_000, 50);
+  }
+
+  async scrape(): Promise<string> {
+    return scrapeMetrics(this.url);
+  }
+
+  async stop(): Promise<void> {
+    await stopChild(this.child);
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,12 +1,13 @@
 // promtool on what we ship: the rules file is valid, each alert's unit test passes, and a real scrape of a
-// running node passes `promtool check metrics` (Prometheus's naming and exposition lint).
+// running node and of the operator process passes `promtool check metrics` (Prometheus's naming and
+// exposition lint).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { load } from 'js-yaml';
 import { makeCover } from '../../node/test/cluster/fixtures.js';
 import { RULES_FILE, ROOT } from './generate.js';
-import { notBuilt, prometheusBinary, promtool, SingleNode } from './prometheus.js';
+import { notBuilt, prometheusBinary, promtool, SingleNode, OperatorProcess } from './prometheus.js';
 import { ALERTS } from './rules.js';
 
 const UNIT_TESTS = join(ROOT, 'scripts/observability/alerts.promtool.yaml');
@@ -48,6 +49,21 @@ describe('observability: promtool', function () {
       expect((await fetch(`${node.url}/api/objects`, { method: 'POST', body: f, headers: node.auth() })).status).to.equal(201);
       const text = await node.scrape();
       expect(text).to.match(/^stego_pool_job_duration_seconds_count\{kind="embed"/m);
+      const r = promtool(['check', 'metrics'], text);
+      expect(r.stdout + r.stderr, 'promtool check metrics findings').to.equal('');
+      expect(r.code).to.equal(0);
+    });
+  });
+
+  describe('check metrics on a real scrape of the operator process', () => {
+    const operator = new OperatorProcess();
+    before(async () => operator.start(join(ROOT, 'dist/operator/src/main.js')));
+    after(async () => operator.stop());
+
+    it('passes the exposition lint with no findings', async () => {
+      const text = await operator.scrape();
+      expect(text).to.match(/^# TYPE stego_operator_reconciles_total counter$/m);
+      expect(text).to.match(/^stego_operator_workqueue_depth 0$/m);
       const r = promtool(['check', 'metrics'], text);
       expect(r.stdout + r.stderr, 'promtool check metrics findings').to.equal('');
       expect(r.code).to.equal(0);

@@ -3,7 +3,6 @@ import { expect } from 'chai';
 import { Registry } from 'prom-client';
 import { MemoryBudgetMetrics } from './budget.js';
 import { createNodeMetrics } from './node.js';
-import { OperatorMetrics } from './operator.js';
 import type { ElectionEvent } from '../cluster/election-log.js';
 import { ELECTION_EVENTS, RaftMetrics, type RaftMetricsSource } from './raft.js';
 
@@ -62,20 +61,5 @@ describe('metrics', () => {
     expect(value(text, 'stego_storage_log_size_bytes')).to.equal(4096);
     expect(value(text, 'stego_memory_budget_in_use_bytes')).to.equal(250);
     expect(value(text, 'stego_memory_budget_limit_bytes')).to.equal(1000);
-  });
-
-  it('the operator counts reconciles by result and errors by a safe reason only', async () => {
-    const r = new Registry();
-    const op = new OperatorMetrics(r);
-    const ref = { namespace: 'ns', name: 'sc' };
-    await op.reconcile(ref, async () => 1);
-    await op.reconcile(ref, async () => Promise.reject(Object.assign(new Error('x'), { reason: 'Conflict' }))).catch(() => undefined);
-    await op.reconcile(ref, async () => Promise.reject(Object.assign(new Error('x'), { reason: 'token abc123 <script>' }))).catch(() => undefined);
-    const text = await r.metrics();
-    expect(value(text, 'stego_operator_reconciles_total{stegocluster_namespace="ns",stegocluster="sc",result="success"}')).to.equal(1);
-    expect(value(text, 'stego_operator_reconciles_total{stegocluster_namespace="ns",stegocluster="sc",result="error"}')).to.equal(2);
-    expect(value(text, 'stego_operator_reconcile_errors_total{stegocluster_namespace="ns",stegocluster="sc",reason="Conflict"}')).to.equal(1);
-    expect(value(text, 'stego_operator_reconcile_errors_total{stegocluster_namespace="ns",stegocluster="sc",reason="error"}')).to.equal(1);
-    expect(value(text, 'stego_operator_reconcile_duration_seconds_count{stegocluster_namespace="ns",stegocluster="sc"}')).to.equal(3);
   });
 });

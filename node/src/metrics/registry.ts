@@ -1,7 +1,8 @@
 // The process's Prometheus registry. One registry per process (not prom-client's global one), so a
 // library that registers into the global registry cannot collide with our names, and every metric we
 // own carries the `stego_` prefix. Tests that build several apps in one process create their own
-// registries with createRegistry(); the running node uses processRegistry().
+// registries with createRegistry(); the running node uses processRegistry(). The operator makes its own
+// with the prefix `stego_operator_` (operator/src/metrics.ts).
 import { Registry, collectDefaultMetrics } from 'prom-client';
 
 export const METRIC_PREFIX = 'stego_';
@@ -11,18 +12,21 @@ export interface RegistryOptions {
   defaultMetrics?: boolean;
   /** Labels added to every series, e.g. {node: 'n1'}. */
   labels?: Record<string, string>;
+  /** Prefix of the process metrics' names [stego_]. */
+  prefix?: string;
 }
 
 export function createRegistry(opts: RegistryOptions = {}): Registry {
   const registry = new Registry();
   if (opts.labels) registry.setDefaultLabels(opts.labels);
   if (opts.defaultMetrics ?? true) {
-    collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+    const prefix = opts.prefix ?? METRIC_PREFIX;
+    collectDefaultMetrics({ register: registry, prefix });
     // prom-client also exports these sums of its per-type gauges (`…_active_handles{type}` etc.) as gauges
     // named `_total`, which Prometheus reserves for counters (`promtool check metrics` flags them); the
     // per-type gauges stay, and sum() over them gives the same number
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
-      registry.removeSingleMetric(METRIC_PREFIX + name);
+      registry.removeSingleMetric(prefix + name);
     }
   }
   return registry;

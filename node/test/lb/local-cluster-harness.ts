@@ -1,19 +1,32 @@
 // Runs `npm start`'s supervisor (dist/scripts/local-cluster.js) as a real child process on free ports with a
-// temp data dir, and gives tests what they need: the LB URL, node URLs and pids, and a guaranteed cleanup.
+// temp data dir, and gives tests what they need: the LB URL, node URLs and pids, restarting a node it was
+// told not to restart (STEGO_RESTART=never), multipart bodies for the API, and a guaranteed cleanup.
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IDENTITY_FILE, localNodeEnv, type ClusterIdentity } from '../../../scripts/local-cluster-env.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 export const SUPERVISOR_JS = join(root, 'dist/scripts/local-cluster.js');
+const NODE_MAIN_JS = join(root, 'dist/node/src/main.js');
 
 export interface SupervisorState {
   lbPort: number;
   nginxPid: number | null;
   nodes: { id: string; httpPort: number; raftPort: number; dataDir: string; pid: number | null }[];
+}
+
+/** A multipart body for the node API: strings as fields, buffers as PNG files named after their field. */
+export function form(fields: Record<string, string | Buffer>): FormData {
+  const f = new FormData();
+  for (const [k, v] of Object.entries(fields)) {
+    if (typeof v === 'string') f.append(k, v);
+    else f.append(k, new Blob([v], { type: 'image/png' }), `${k}.png`);
+  }
+  return f;
 }
 
 export async function freePort(): Promise<number> {
@@ -62,6 +75,8 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | n
 
 export class LocalCluster {
   child: ChildProcess | null = null;
+  /** Nodes started again by restartNode (the supervisor does not know them). */
+  readonly restarted: ChildProcess[] = [];
   readonly output: string[] = [];
   lbPort = 0;
   httpBase = 0;
@@ -88,7 +103,11 @@ export class LocalCluster {
 
   /** The API token `npm start` generated for this data directory (read, write, delete). */
   get apiToken(): string {
-    return (JSON.parse(readFileSync(join(this.dataDir, 'cluster.json'), 'utf8')) as { apiToken: string }).apiToken;
+    return this.identity().apiToken!;
+  }
+
+  identity(): ClusterIdentity {
+    return JSON.parse(readFileSync(join(this.dataDir, IDENTITY_FILE), 'utf8')) as ClusterIdentity;
   }
 
   /** Authorization header carrying apiToken. */
@@ -142,6 +161,24 @@ export class LocalCluster {
     return (await res.json()) as { leader_id: string | null; term: number };
   }
 
+  /**
+   * Starts a node that died again, with the environment the supervisor gives its nodes (secrets, API
+   * tokens file, STEGO_* settings): for tests that run with STEGO_RESTART=never and choose when.
+   */
+  restartNode(id: string): ChildProcess {
+    const s = this.state();
+    const n = s.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no node ${id}`);
+    const env = localNodeEnv(n, s.nodes, this.identity(), this.dataDir, { ...process.env, ...this.extraEnv });
+    const child = spawn(process.execPath, [NODE_MAIN_JS], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.setEncoding('utf8');
+      stream?.on('data', (d: string) => this.output.push(...d.split('\n').filter(Boolean).map((l) => `[restarted ${id}] ${l}`)));
+    }
+    this.restarted.push(child);
+    return child;
+  }
+
   /** SIGINT, like Ctrl-C; resolves when the supervisor has exited. */
   async stop(signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
     const c = this.child;
@@ -165,6 +202,7 @@ export class LocalCluster {
 
   async destroy(): Promise<void> {
     try {
+      for (const c of this.restarted) if (c.pid && c.exitCode === null && c.signalCode === null) tryKill(c.pid, 'SIGKILL');
       if (this.child && this.child.exitCode === null) {
         const s = existsSync(join(this.dataDir, 'supervisor.json')) ? this.state() : null;
         await this.stop('SIGINT');

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { PNG } from 'pngjs';
 import { findNginx } from '../../src/lb/nginx-process.js';
-import { isAlive, LocalCluster, tryKill, until } from './local-cluster-harness.js';
+import { form, isAlive, LocalCluster, tryKill, until } from './local-cluster-harness.js';
 
 function smallPng(seed: number): Buffer {
   const png = new PNG({ width: 96, height: 64, colorType: 2, inputColorType: 2, inputHasAlpha: false } as never);
@@ -15,15 +15,6 @@ function smallPng(seed: number): Buffer {
   }
   png.data = data;
   return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false } as never);
-}
-
-function form(fields: Record<string, string | Buffer>): FormData {
-  const f = new FormData();
-  for (const [k, v] of Object.entries(fields)) {
-    if (typeof v === 'string') f.append(k, v);
-    else f.append(k, new Blob([v], { type: 'image/png' }), `${k}.png`);
-  }
-  return f;
 }
 
 async function status(url: string): Promise<{ leader_id: string | null; term: number }> {

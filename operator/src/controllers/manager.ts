@@ -10,7 +10,7 @@ import type { KObject, KubeClient } from '../k8s/client.js';
 import type { EventRecorder } from '../k8s/events.js';
 import { WorkQueue } from '../k8s/queue.js';
 import { Watcher, objectKey, type WatchEventType } from '../k8s/watcher.js';
-import type { OperatorMetrics } from '../metrics.js';
+import { refOfKey, type OperatorMetrics } from '../metrics.js';
 import type { BuildContext } from '../resources/common.js';
 import { HTTPROUTE_API } from '../resources/routes.js';
 import { SERVICEMONITOR_API } from '../resources/monitoring.js';
@@ -90,7 +90,10 @@ export class Manager {
       onEvent: (type: WatchEventType, obj) => {
         const key = keyOf(obj);
         if (!key) return;
-        if (kind === 'StegoCluster' && type === 'deleted') this.signatures.delete(key);
+        if (kind === 'StegoCluster' && type === 'deleted') {
+          this.signatures.delete(key);
+          this.o.metrics.forget(refOfKey(key));
+        }
         this.queue.add(key);
       },
       onRestart: (reason, err) => {
@@ -125,24 +128,29 @@ export class Manager {
   }
 
   private async handle(key: string): Promise<void> {
-    const end = this.o.metrics.reconcileDuration.startTimer();
+    // a deleted StegoCluster has nothing to reconcile, and its series went with it (forget)
+    if (!this.reconciler.clusterFromCache(key)) return;
+    const ref = refOfKey(key);
+    const done = this.o.metrics.startReconcile(ref);
     try {
       const out = await this.reconciler.reconcile(key);
       if (out.error) {
-        this.o.metrics.reconciles.inc({ result: 'error' });
+        done('error');
         const delay = this.queue.addRateLimited(key);
         this.o.log.warn({ cluster: key, err: out.error.message, retry_ms: delay }, 'reconcile failed');
         return;
       }
-      this.o.metrics.reconciles.inc({ result: out.requeueAfterMs === null ? 'converged' : 'progressing' });
+      done(out.requeueAfterMs === null ? 'converged' : 'progressing');
       this.queue.forget(key);
       if (out.requeueAfterMs !== null) this.queue.addAfter(key, out.requeueAfterMs);
     } catch (err) {
-      this.o.metrics.reconciles.inc({ result: 'error' });
+      done('error');
+      this.o.metrics.reconcileFailed(ref, 'unexpected');
       this.queue.addRateLimited(key);
       this.o.log.error({ cluster: key, err: err instanceof Error ? err.stack : String(err) }, 'reconcile crashed');
     } finally {
-      end();
+      // deleted while this pass ran: what the pass recorded goes too
+      if (!this.reconciler.clusterFromCache(key)) this.o.metrics.forget(ref);
     }
   }
 

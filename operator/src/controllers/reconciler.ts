@@ -154,7 +154,7 @@ export class Reconciler {
       await this.step('membership', () => this.performAction(pass));
     } catch (err) {
       error = err instanceof StepError ? err : new StepError('reconcile', err);
-      this.d.metrics.reconcileErrors.inc({ step: error.step });
+      this.d.metrics.reconcileFailed(c, error.step);
     }
     await this.recordTransitions(pass);
     await this.writeStatus(pass, error);
@@ -275,7 +275,7 @@ export class Reconciler {
     const replicas = pass.action.type === 'scaleStatefulSet' ? pass.action.replicas : (current?.spec?.replicas ?? pass.cr.spec.replicas);
     await this.apply(pass, statefulSet(pass.cr, replicas));
     if (pass.action.type === 'scaleStatefulSet') {
-      this.d.metrics.scaleOperations.inc({ operation: 'scale_statefulset' });
+      this.d.metrics.scaled(pass.c, 'scale_statefulset');
       await this.event(pass, 'Normal', 'Scaling', `StatefulSet to ${replicas} pods: ${pass.action.reason}`);
     }
   }
@@ -394,7 +394,7 @@ export class Reconciler {
     if (a.type === 'deletePod') {
       const pod = pass.pods.find((p) => ordinalOf(pass.c, p.metadata!.name!) === a.ordinal)!;
       await this.d.client.delete(resourcePath('v1', 'Pod', pass.c.namespace, pod.metadata!.name!), pod.metadata!.uid);
-      this.d.metrics.scaleOperations.inc({ operation: 'delete_pod' });
+      this.d.metrics.scaled(pass.c, 'delete_pod');
       await this.d.events.record(target, 'Normal', 'PodReplaced', `${pod.metadata!.name}: ${a.reason}`);
       pass.writes++;
       return;
@@ -405,18 +405,18 @@ export class Reconciler {
       await this.d.nodes.admin(url, token, 'POST', '/admin/members', { id, raft_address: this.d.memberRaftAddress?.(pass.c, a.ordinal) ?? raftAddress(pass.c, a.ordinal, this.d.ctx.clusterDomain) });
       const uid = this.owned.cached<Pvc>('PersistentVolumeClaim', pass.c.namespace, names.pvc(pass.c, a.ordinal))?.metadata?.uid;
       if (uid) pass.volumes[id] = uid;
-      this.d.metrics.scaleOperations.inc({ operation: 'add_member' });
+      this.d.metrics.scaled(pass.c, 'add_member');
       await this.d.events.record(target, 'Normal', 'MemberAdded', `${id} added as a learner: ${a.reason}`);
     } else if (a.type === 'removeMember') {
       const id = names.pod(pass.c, a.ordinal);
       await this.d.nodes.admin(url, token, 'DELETE', `/admin/members/${encodeURIComponent(id)}`);
       delete pass.volumes[id];
-      this.d.metrics.scaleOperations.inc({ operation: 'remove_member' });
+      this.d.metrics.scaled(pass.c, 'remove_member');
       await this.d.events.record(target, 'Normal', 'MemberRemoved', `${id} removed: ${a.reason}`);
     } else {
       const to = this.transferTarget(pass, a.from);
       await this.d.nodes.admin(url, token, 'POST', '/admin/transfer-leadership', to ? { to } : {}, 10_000);
-      this.d.metrics.scaleOperations.inc({ operation: 'transfer_leadership' });
+      this.d.metrics.scaled(pass.c, 'transfer_leadership');
       await this.d.events.record(target, 'Normal', 'LeadershipTransferred', `leadership moved away from ${names.pod(pass.c, a.from)}${to ? ` to ${to}` : ''}: ${a.reason}`);
     }
   }
@@ -430,7 +430,7 @@ export class Reconciler {
   private async recordTransitions(pass: Pass): Promise<void> {
     const prev = pass.cr.status;
     if (pass.view.leader && pass.view.leader !== prev?.leader) {
-      if (prev?.leader) this.d.metrics.leaderChanges.inc();
+      if (prev?.leader) this.d.metrics.leaderChanged(pass.c);
       await this.event(pass, 'Normal', 'LeaderElected', `${pass.view.leader} leads at term ${pass.view.term}`);
     }
     if (pass.bootstrapped && !pass.view.leader && prev?.leader) {

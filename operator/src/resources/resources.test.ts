@@ -10,7 +10,7 @@ import { bootstrapConfigMap, initialPeers } from './bootstrap.js';
 import { DEFAULT_CONTEXT } from './common.js';
 import { testCluster } from './fixtures.js';
 import { ANNOTATION_CONFIG_HASH, gatewayConfigMap, gatewayDeployment, gatewayService, renderGatewayConf } from './gateway.js';
-import { serviceMonitor } from './monitoring.js';
+import { NODE_RELABELINGS, serviceMonitor } from './monitoring.js';
 import { networkPolicy, podDisruptionBudget } from './policy.js';
 import { httpRoute, ingress } from './routes.js';
 import { credentialsSecret } from './secret.js';
@@ -213,7 +213,8 @@ describe('operator/resources: ServiceMonitor', () => {
   it('exists only when enabled and scrapes the headless Service', () => {
     expect(serviceMonitor(cr)).to.equal(null);
     const sm = serviceMonitor(testCluster({ metrics: { serviceMonitor: { enabled: true, interval: '15s' } } }))!;
-    expect(sm.spec['endpoints']).to.deep.equal([{ port: 'http', path: '/metrics', interval: '15s' }]);
+    // the relabelings are checked by a real Prometheus in scripts/observability/service-monitor.test.ts
+    expect(sm.spec['endpoints']).to.deep.equal([{ port: 'http', path: '/metrics', interval: '15s', relabelings: NODE_RELABELINGS }]);
     expect((sm.spec['selector'] as any).matchLabels['stego.io/service']).to.equal('peers');
   });
 });
