@@ -67,7 +67,8 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
   const schedule = makeSchedule({ seed: o.seed, durationMs: o.durationS * 1000, kinds: o.faults, faultMs: o.faultMs, quietMs: o.quietMs });
   const cluster = await ChaosCluster.start({
     nodes: o.nodes,
-    env: { STEGO_SNAPSHOT_ENTRIES: '400', STEGO_SNAPSHOT_TRAILING_ENTRIES: '100' },
+    // small snapshot thresholds, by size and by time, so snapshots (and their streaming) happen under faults
+    env: { STEGO_SNAPSHOT_ENTRIES: '400', STEGO_SNAPSHOT_TRAILING_ENTRIES: '100', STEGO_SNAPSHOT_INTERVAL_MS: '5000' },
   });
   const findings: Finding[] = [];
   const workload = new Workload(cluster, { clients: o.clients, registerKeys: o.keys, seed: o.seed, keyPrefix: `chaos-${o.seed}-${started}` });
