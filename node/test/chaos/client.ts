@@ -50,8 +50,6 @@ export class Workload {
   readonly current = new Map<string, string>();
   /** Acknowledged write-once puts: key → the object id and sha256 the node answered. */
   readonly ackedOnce = new Map<string, { id: string; sha: string }>();
-  /** Write-once keys ever attempted (acknowledged or not). */
-  readonly attemptedOnce = new Set<string>();
   /** Reads whose bytes did not hash to the sha256 the node claimed. */
   readonly corruptReads: string[] = [];
   /** Answers that break the API contract (a 201 without an object id). */
@@ -107,7 +105,6 @@ export class Workload {
       let op: PutOp;
       if (roll < 0.25) {
         const key = `u${c}-${onceCounter++}`;
-        this.attemptedOnce.add(key);
         op = await this.put(c, node, key, valuePng(rnd));
         if (op.outcome === 'unknown' && !this.stopped) {
           // an idempotent retry of the same request (same key and bytes): it answers with the object the
