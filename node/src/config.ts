@@ -23,6 +23,8 @@ export interface NodeConfig {
   electionTicks: number;
   snapshotEntries: number;
   snapshotBytes: number;
+  /** A snapshot is also due this long after the last one when entries were applied since (0: never). */
+  snapshotIntervalMs: number;
   linkLostRankMs: number;
   /** Entries kept behind a snapshot so a slightly lagging follower catches up from the log. */
   snapshotTrailingEntries: number;
@@ -86,6 +88,7 @@ export const VARS: readonly VarSpec[] = [
   { name: 'STEGO_LINK_LOST_RANK_MS', default: '20', help: 'when the link to the leader closes, followers campaign this far apart in id order' },
   { name: 'STEGO_SNAPSHOT_ENTRIES', default: '10000', help: 'take a snapshot after this many applied entries' },
   { name: 'STEGO_SNAPSHOT_BYTES', default: String(256 * MiB), help: 'or after this many bytes of log' },
+  { name: 'STEGO_SNAPSHOT_INTERVAL_MS', default: String(60 * 60 * 1000), help: 'or this long after the last snapshot when entries were applied since (0: off)' },
   { name: 'STEGO_SNAPSHOT_TRAILING_ENTRIES', default: 'min(5000, STEGO_SNAPSHOT_ENTRIES/2)', help: 'log entries kept behind a snapshot for slow followers' },
   { name: 'STEGO_MAX_OBJECT_BYTES', default: String(16 * MiB), help: 'largest stego object accepted by POST /api/objects' },
   { name: 'STEGO_BODY_LIMIT_BYTES', default: String(50 * MiB), help: 'largest HTTP request body (nginx client_max_body_size is rendered from the same number)' },
@@ -255,6 +258,7 @@ export function loadConfig(env: Env): NodeConfig {
     snapshotEntries,
     linkLostRankMs: r.int('STEGO_LINK_LOST_RANK_MS', 20, 0, 10_000),
     snapshotBytes: r.int('STEGO_SNAPSHOT_BYTES', 256 * MiB, 1024),
+    snapshotIntervalMs: r.int('STEGO_SNAPSHOT_INTERVAL_MS', 60 * 60 * 1000, 0),
     snapshotTrailingEntries: r.int('STEGO_SNAPSHOT_TRAILING_ENTRIES', Math.min(5000, Math.floor(snapshotEntries / 2)), 0),
     maxObjectBytes: r.int('STEGO_MAX_OBJECT_BYTES', 16 * MiB, 1),
     bodyLimitBytes: r.int('STEGO_BODY_LIMIT_BYTES', 50 * MiB, 1),

@@ -97,6 +97,7 @@ async function start(): Promise<void> {
     electionTicks: cfg.electionTicks,
     snapshotEntries: cfg.snapshotEntries,
     snapshotBytes: cfg.snapshotBytes,
+    snapshotIntervalMs: cfg.snapshotIntervalMs,
     snapshotTrailingEntries: cfg.snapshotTrailingEntries,
     linkLostRankMs: cfg.linkLostRankMs,
     fsyncDeadlineMs: cfg.fsyncDeadlineMs,

@@ -58,6 +58,8 @@ export interface RaftNodeOptions
   id: NodeId;
   transport: Transport;
   logger: Logger;
+  /** NodeConfig.snapshotIntervalMs; absent or 0: snapshots by size only. */
+  snapshotIntervalMs?: number;
   metrics?: RaftMetrics;
   /** Test-only storage fault injection. */
   storageFaults?: StorageFaults;
@@ -128,6 +130,8 @@ export class RaftNode {
   private conf: ConfState;
   private snapshotIndex: number;
   private snapshotting = false;
+  /** When the last snapshot was started (or the node started): the time trigger counts from here. */
+  private lastSnapshotAt = performance.now();
   private entriesSinceSnapshot = 0;
   private bytesSinceSnapshot = 0;
   private readSeq = 0;
@@ -607,6 +611,8 @@ export class RaftNode {
     this.raw.tick();
     this.sendUrgent();
     if (this.raw.hasReady()) this.kick();
+    // the time trigger cannot wait for a Ready: an idle cluster's heartbeats make none
+    else if (!this.inReady) this.maybeSnapshot();
   }
 
   /** Heartbeats and their answers leave at once, even while a Ready's entries are being written. */
@@ -817,9 +823,14 @@ export class RaftNode {
 
   private maybeSnapshot(): void {
     if (this.snapshotting || this.halted() || this.applied <= this.snapshotIndex) return;
-    const due = this.applied - this.snapshotIndex >= this.opts.snapshotEntries || this.bytesSinceSnapshot >= this.opts.snapshotBytes;
+    const interval = this.opts.snapshotIntervalMs ?? 0;
+    const due =
+      this.applied - this.snapshotIndex >= this.opts.snapshotEntries ||
+      this.bytesSinceSnapshot >= this.opts.snapshotBytes ||
+      (interval > 0 && performance.now() - this.lastSnapshotAt >= interval);
     if (!due) return;
     this.snapshotting = true;
+    this.lastSnapshotAt = performance.now();
     // the object list is captured synchronously inside writeSnapshot, i.e. exactly at `applied`
     const meta: SnapshotMeta = { index: this.applied, term: this.mem.term(this.applied), conf: this.confState() };
     const bytesAtStart = this.bytesSinceSnapshot;

@@ -1,18 +1,22 @@
 // Concurrent clients: each loops over seeded random operations against the node it is pinned to (moving to
 // another node after a failure, as a client behind a load balancer would), recording every operation's
-// invocation and completion in one shared history.
+// invocation and completion in one shared history. Every request carries the cluster's API token.
 //
-// Two kinds of keys:
-//   register keys `r<n>` (few, contended): put / get / delete, checked for linearizability;
-//   write-once keys `u<client>-<n>` (one put each, then reads): each acknowledged one must be present with
-//   its bytes at the end ("no acknowledged write lost").
-// A put names its key in the Idempotency-Key header, so the object id is a function of the key
-// (objectIdForKey) and a retry after an unknown outcome reuses it: a retry must never store a second object.
+// The node picks an object's id when it stores it, so the clients learn ids from put answers:
+//   register keys `r<n>` (few, contended): a put creates a new object and, once acknowledged, makes it the
+//   key's current object in a map all clients share; gets and deletes address the key's current object, so
+//   several clients read and delete the same objects concurrently. A key with no acknowledged put yet (or
+//   whose only puts are unanswered: their ids are unknown) is addressed at a fresh random id no put can
+//   have created, which the model treats as an object that is absent.
+//   write-once keys `u<client>-<n>` (one put each, then reads of its id): each acknowledged one must be
+//   present with its bytes at the end ("no acknowledged write lost").
+// Every put sends its own Idempotency-Key; a put whose outcome is unknown is retried once with the same
+// key and bytes, and the retry's answer names the only object the pair may have created (the store keeps
+// the first put under a key and answers a later one with it), so a retry must never store a second object.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { PNG } from 'pngjs';
 import { SeededRandom } from '../../src/raft/rand.js';
-import { objectIdForKey } from '../../src/cluster/service.js';
 import type { ChaosCluster, Member } from './cluster.js';
 import type { Op, OpKind } from './history.js';
 
@@ -20,7 +24,7 @@ export interface WorkloadOptions {
   clients: number;
   registerKeys: number;
   seed: number;
-  /** Prefix of every Idempotency-Key, unique per run. */
+  /** Prefix of every Idempotency-Key, unique per run (keys are remembered by the store for a day). */
   keyPrefix: string;
   /** Per-request client timeout; the node's own request timeout is shorter. */
   timeoutMs?: number;
@@ -35,14 +39,21 @@ export function valuePng(rnd: SeededRandom): Buffer {
   return PNG.sync.write(png);
 }
 
+/** A put as sent: its bytes and Idempotency-Key are kept for an idempotent retry. */
+type PutOp = Op & { body?: Buffer; idempotencyKey?: string };
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export class Workload {
   readonly history: Op[] = [];
-  /** Acknowledged write-once puts: key → sha256 the node said it stored. */
-  readonly ackedOnce = new Map<string, string>();
-  /** Write-once keys ever attempted (acknowledged or not). */
-  readonly attemptedOnce = new Set<string>();
+  /** Register key → id of the object its latest acknowledged put created (shared by every client). */
+  readonly current = new Map<string, string>();
+  /** Acknowledged write-once puts: key → the object id and sha256 the node answered. */
+  readonly ackedOnce = new Map<string, { id: string; sha: string }>();
   /** Reads whose bytes did not hash to the sha256 the node claimed. */
   readonly corruptReads: string[] = [];
+  /** Answers that break the API contract (a 201 without an object id). */
+  readonly badAnswers: string[] = [];
   private readonly t0 = performance.now();
   private stopped = false;
   private nextOpId = 0;
@@ -54,8 +65,9 @@ export class Workload {
     return performance.now() - this.t0;
   }
 
-  idFor(key: string): string {
-    return objectIdForKey(`${this.opts.keyPrefix}-${key}`);
+  /** The object a get or delete of `key` addresses (see the header): known, or fresh and never created. */
+  objectFor(key: string): string {
+    return this.ackedOnce.get(key)?.id ?? this.current.get(key) ?? randomUUID();
   }
 
   /** Every key a client used, so the final reads cover them all. */
@@ -90,18 +102,17 @@ export class Workload {
         continue;
       }
       const roll = rnd.next();
-      let op: Op & { body?: Buffer };
+      let op: PutOp;
       if (roll < 0.25) {
         const key = `u${c}-${onceCounter++}`;
-        this.attemptedOnce.add(key);
         op = await this.put(c, node, key, valuePng(rnd));
-        if (op.outcome === 'ok' && typeof op.result === 'string') this.ackedOnce.set(key, op.result);
         if (op.outcome === 'unknown' && !this.stopped) {
-          // an idempotent retry of the same request: must land on the same object
-          const retry = await this.put(c, this.pickNode(rnd, c, ++moved)!, key, op.body!, op.id);
-          if (retry.outcome === 'ok' && typeof retry.result === 'string') this.ackedOnce.set(key, retry.result);
+          // an idempotent retry of the same request (same key and bytes): it answers with the object the
+          // first attempt stored, if that one committed, so the first attempt is about the same object
+          const retry = await this.put(c, this.pickNode(rnd, c, ++moved)!, key, op.body!, op);
+          if (retry.outcome === 'ok') op.object = retry.object;
         }
-        mine.push(key);
+        if (this.ackedOnce.has(key)) mine.push(key);
       } else if (roll < 0.35 && mine.length > 0) {
         op = await this.get(c, node, rnd.pick(mine));
       } else {
@@ -116,13 +127,13 @@ export class Workload {
     }
   }
 
-  private begin(c: number, node: Member, key: string, kind: OpKind): Op & { body?: Buffer } {
-    const op: Op & { body?: Buffer } = { id: this.nextOpId++, client: c, key, kind, call: this.now(), ret: Infinity, outcome: 'unknown', node: node.id };
+  private begin(c: number, node: Member, key: string, kind: OpKind, object?: string): PutOp {
+    const op: PutOp = { id: this.nextOpId++, client: c, key, kind, call: this.now(), ret: Infinity, outcome: 'unknown', node: node.id, ...(object ? { object } : {}) };
     this.history.push(op);
     return op;
   }
 
-  private finish(op: Op, outcome: Op['outcome'], res?: Response, detail?: string): Op {
+  private finish<T extends Op>(op: T, outcome: Op['outcome'], res?: Response, detail?: string): T {
     op.outcome = outcome;
     op.ret = outcome === 'unknown' ? Infinity : this.now();
     if (outcome === 'unknown') op.detail = `${detail ?? ''} @${this.now().toFixed(0)}`.trim();
@@ -136,16 +147,18 @@ export class Workload {
     return AbortSignal.timeout(this.opts.timeoutMs ?? 6_000);
   }
 
-  async put(c: number, node: Member, key: string, png: Buffer, retryOf?: number): Promise<Op & { body?: Buffer }> {
+  /** A put of `png` under `key`; `retryOf` repeats an earlier put (same Idempotency-Key and bytes). */
+  async put(c: number, node: Member, key: string, png: Buffer, retryOf?: PutOp): Promise<PutOp> {
     const op = this.begin(c, node, key, 'put');
     op.value = sha256(png);
     op.body = png;
-    if (retryOf !== undefined) op.retryOf = retryOf;
+    op.idempotencyKey = retryOf?.idempotencyKey ?? `${this.opts.keyPrefix}-${key}-${op.id}`;
+    if (retryOf !== undefined) op.retryOf = retryOf.id;
     let res: Response;
     try {
       res = await fetch(`${node.url}/api/objects`, {
         method: 'POST',
-        headers: this.cluster.headers({ 'content-type': 'image/png', 'idempotency-key': `${this.opts.keyPrefix}-${key}` }),
+        headers: this.cluster.headers({ 'content-type': 'image/png', 'idempotency-key': op.idempotencyKey }),
         body: png,
         signal: this.signal(),
       });
@@ -155,20 +168,31 @@ export class Workload {
     }
     const text = await res.text().catch(() => '');
     if (res.status === 201) {
-      const body = JSON.parse(text) as { id: string; sha256: string };
-      if (body.id !== this.idFor(key)) op.detail = `DUPLICATE: stored under ${body.id}, expected ${this.idFor(key)}`;
+      let body: { id?: unknown; sha256?: unknown };
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        body = {};
+      }
+      if (typeof body.id !== 'string' || !UUID_RE.test(body.id) || typeof body.sha256 !== 'string') {
+        this.badAnswers.push(`#${op.id} put ${key} on ${node.id}: 201 with ${text.slice(0, 120)}`);
+        return this.finish(op, 'unknown', res, '201 without an object id');
+      }
+      op.object = body.id;
       op.result = body.sha256;
-      return this.finish(op, 'ok', res, op.detail);
+      if (key.startsWith('r')) this.current.set(key, body.id);
+      else this.ackedOnce.set(key, { id: body.id, sha: body.sha256 });
+      return this.finish(op, 'ok', res);
     }
     return this.finish(op, res.status >= 500 ? 'unknown' : 'fail', res, `${res.status} ${errCode(text)}`);
   }
 
-  async get(c: number, node: Member, key: string): Promise<Op> {
-    const op = this.begin(c, node, key, 'get');
+  async get(c: number, node: Member, key: string, object = this.objectFor(key)): Promise<Op> {
+    const op = this.begin(c, node, key, 'get', object);
     let res: Response;
     let bytes: Buffer;
     try {
-      res = await fetch(`${node.url}/api/objects/${this.idFor(key)}`, { headers: this.cluster.headers(), signal: this.signal() });
+      res = await fetch(`${node.url}/api/objects/${object}`, { headers: this.cluster.headers(), signal: this.signal() });
       bytes = Buffer.from(await res.arrayBuffer());
     } catch (err) {
       return this.finish(op, 'fail', undefined, errText(err));
@@ -187,12 +211,12 @@ export class Workload {
     return this.finish(op, 'fail', res, `${res.status} ${errCode(bytes.toString('utf8'))}`);
   }
 
-  async del(c: number, node: Member, key: string): Promise<Op> {
-    const op = this.begin(c, node, key, 'delete');
+  async del(c: number, node: Member, key: string, object = this.objectFor(key)): Promise<Op> {
+    const op = this.begin(c, node, key, 'delete', object);
     let res: Response;
     let text: string;
     try {
-      res = await fetch(`${node.url}/api/objects/${this.idFor(key)}`, { method: 'DELETE', headers: this.cluster.headers(), signal: this.signal() });
+      res = await fetch(`${node.url}/api/objects/${object}`, { method: 'DELETE', headers: this.cluster.headers(), signal: this.signal() });
       text = await res.text();
     } catch (err) {
       return this.finish(op, refused(err) ? 'fail' : 'unknown', undefined, errText(err));

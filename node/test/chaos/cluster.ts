@@ -4,7 +4,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,7 +56,10 @@ export interface ChaosClusterOptions {
   nodes: number;
   /** Extra node environment (timings, snapshot thresholds). */
   env?: Record<string, string>;
-  /** Bearer token clients send on object routes (for when the node requires API tokens). */
+  /**
+   * The API token every node accepts (scopes read, write, delete; no rate limit, no quota) and every
+   * client sends: generated per cluster unless given.
+   */
   apiToken?: string;
   /** Data dir root (a small tmpfs for disk-full tests); a temp dir by default. */
   dataRoot?: string;
@@ -70,6 +73,10 @@ export class ChaosCluster {
   readonly retired: Member[] = [];
   readonly secret = randomBytes(24).toString('hex');
   readonly adminToken = randomBytes(24).toString('hex');
+  /** Bearer token of the object routes (see ChaosClusterOptions.apiToken). */
+  readonly apiToken: string;
+  /** The token file every node reads (STEGO_API_TOKENS_FILE): the secret stays out of the environment. */
+  readonly tokensFile: string;
   readonly root: string;
   private readonly ownRoot: boolean;
   private generation = new Map<number, number>();
@@ -78,6 +85,10 @@ export class ChaosCluster {
   private constructor(readonly lab: NetLab, readonly opts: ChaosClusterOptions) {
     this.ownRoot = opts.dataRoot === undefined;
     this.root = opts.dataRoot ?? mkdtempSync(join(tmpdir(), `stc-${lab.subnet}-`));
+    this.apiToken = opts.apiToken ?? randomBytes(24).toString('hex');
+    // beside the data dirs, not in one: a full data disk must not hide it, and it goes with the root
+    this.tokensFile = join(this.root, 'api-tokens');
+    writeFileSync(this.tokensFile, `# chaos clients: every object scope, no rate limit, no quota\nchaos ${this.apiToken} read,write,delete rate=0 quota=0\n`, { mode: 0o600 });
   }
 
   static async start(opts: ChaosClusterOptions): Promise<ChaosCluster> {
@@ -89,7 +100,7 @@ export class ChaosCluster {
       const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
       const peers = ids.map((id, i) => `${id}=${lab.ip(i + 1)}:${RAFT_PORT}`).join(',');
       ids.forEach((id, i) => c.spawn(c.define(id, i + 1, peers, false)));
-      await c.waitForLeader(90_000);
+      await c.waitForFirstLeader(90_000);
       return c;
     } catch (err) {
       const logs = c.dumpLogs();
@@ -110,6 +121,7 @@ export class ChaosCluster {
       DATA_DIR: dataDir,
       STEGO_CLUSTER_SECRET: this.secret,
       STEGO_ADMIN_TOKEN: this.adminToken,
+      STEGO_API_TOKENS_FILE: this.tokensFile,
       STEGO_LOG_LEVEL: 'warn',
       STEGO_WORKERS: '1',
       STEGO_REQUEST_TIMEOUT_MS: '3000',
@@ -189,7 +201,7 @@ export class ChaosCluster {
   // ------------------------------------------------------------------ HTTP
 
   headers(extra: Record<string, string> = {}): Record<string, string> {
-    return this.opts.apiToken ? { authorization: `Bearer ${this.opts.apiToken}`, ...extra } : extra;
+    return { authorization: `Bearer ${this.apiToken}`, ...extra };
   }
 
   async json<T>(m: Member, path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<{ status: number; body: T; headers: Headers }> {
@@ -232,6 +244,29 @@ export class ChaosCluster {
       }
       if (Date.now() > deadline) throw new Error(`no agreed leader within ${deadlineMs} ms: ${last}`);
       await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /**
+   * The first election. A member that exits while starting (on a loaded machine its first fsync may pass
+   * the deadline: storage_stalled, exit 1) is restarted, as its StatefulSet would restart it, at most
+   * twice; the members asked are the running ones at each attempt, never a list taken before one exited.
+   */
+  private async waitForFirstLeader(deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
+    for (;;) {
+      for (const m of this.members.values()) {
+        if (m.state === 'stopped' && m.starts < 3) {
+          console.error(`chaos: ${m.id} exited while starting (${JSON.stringify(m.lastExit)}); restarting it`);
+          this.spawn(m);
+        }
+      }
+      try {
+        await this.waitForLeader(Math.max(1_000, Math.min(5_000, deadline - Date.now())));
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
     }
   }
 

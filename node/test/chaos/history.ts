@@ -14,8 +14,16 @@ export interface Op {
   /** Unique within the history, in invocation order. */
   id: number;
   client: number;
-  /** Logical key (the object id is derived from it through the Idempotency-Key). */
+  /** Logical key: a contended register `r<n>` or a write-once `u<client>-<n>`. */
   key: string;
+  /**
+   * The object the op is about, which the linearizability check partitions by: for a put, the id its
+   * answer named (undefined while the outcome is unknown: the node picks the id, so an unanswered put
+   * created an object no one can name, unless a retry under the same Idempotency-Key later names it);
+   * for a get or delete, the id it addressed — the key's latest acknowledged object, or, when the key has
+   * none, a fresh id no put can have created (the model then says absent).
+   */
+  object?: string;
   kind: OpKind;
   /** put: the sha256 of the PNG sent. */
   value?: string;
@@ -49,6 +57,7 @@ export function describeOp(op: Op): string {
       what = `delete(${op.key})${op.outcome === 'ok' ? ` → ${op.result ? '204' : '404'}` : ''}`;
       break;
   }
+  const obj = op.object ? ` ${op.object.slice(0, 8)}` : '';
   const by = op.answeredBy && op.answeredBy !== op.node ? ` via ${op.node} answered by ${op.answeredBy}` : ` @${op.node}`;
-  return `#${op.id} c${op.client} [${op.call.toFixed(1)}, ${ret}] ${op.outcome.padEnd(7)} ${what}${by}${op.detail ? ` (${op.detail})` : ''}`;
+  return `#${op.id} c${op.client} [${op.call.toFixed(1)}, ${ret}] ${op.outcome.padEnd(7)} ${what}${obj}${by}${op.detail ? ` (${op.detail})` : ''}`;
 }

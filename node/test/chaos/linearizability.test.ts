@@ -73,6 +73,26 @@ describe('chaos linearizability checker (key-value model)', () => {
     expect(r.keys.map((k) => k.key).sort()).to.deep.equal(['x', 'y']);
   });
 
+  it('partitions by the object an answer named: register puts create distinct objects, unknown puts have none', () => {
+    const X = '00000000-0000-4000-8000-00000000000a';
+    const Y = '00000000-0000-4000-8000-00000000000b';
+    const fresh = '00000000-0000-4000-8000-00000000000f';
+    // two puts of one key create two objects; reads of each see its own value; an unanswered put of the key
+    // (no id) changes neither; a read at a fresh id (the key had no acknowledged put) sees absent
+    const ok = [put('a', 0, 1, { key: 'r1', object: X }), put('b', 2, 3, { key: 'r1', object: Y }), put('c', 4, 0, { key: 'r1', outcome: 'unknown', result: undefined }),
+      get('a', 5, 6, { key: 'r1', object: X }), get('b', 5, 6, { key: 'r1', object: Y }), del(true, 7, 8, { key: 'r1', object: X }), get(null, 9, 10, { key: 'r1', object: X }),
+      get(null, 0, 1, { key: 'r2', object: fresh }), del(false, 2, 3, { key: 'r2', object: fresh })];
+    const r = checkHistory(ok);
+    expect(r.ok).to.equal(true);
+    expect(r.keys.map((k) => k.key).sort()).to.deep.equal([X, Y, fresh].sort());
+    // a fresh id that answers with bytes, or an object that shows another put's bytes, is an anomaly
+    expect(checkHistory([get('a', 0, 1, { key: 'r2', object: fresh })]).ok).to.equal(false);
+    expect(checkHistory([put('a', 0, 1, { key: 'r1', object: X }), put('b', 2, 3, { key: 'r1', object: Y }), get('b', 4, 5, { key: 'r1', object: X })]).ok).to.equal(false);
+    // an unknown put that a retry (same Idempotency-Key and bytes) named: one object, either attempt created it
+    const retried = [put('d', 0, 0, { key: 'u0-0', outcome: 'unknown', result: undefined, object: X }), put('d', 10, 11, { key: 'u0-0', object: X, retryOf: 0 }), get('d', 12, 13, { key: 'u0-0', object: X })];
+    expect(checkHistory(retried).ok).to.equal(true);
+  });
+
   it('shrinks a long history to a small witness around the injected stale read', () => {
     const h: Op[] = [];
     let t = 0;

@@ -4,7 +4,9 @@
 // when the model accepts it and backtracks when it meets the return of an op it could not place. A cache of
 // (set of linearized ops, model state) prunes configurations already explored.
 //
-// The model, per key (the key's object id is derived from its Idempotency-Key):
+// The model, per object (Op.object: the id a put's answer named, or the id a get or delete addressed; the
+// node picks ids, so a put whose outcome is unknown has none and stands apart under its logical key, where
+// it is dropped unless something observed its value, which is then itself an anomaly):
 //   state   the sha256 of the stored object, or null when absent
 //   put(v)  first write wins (the store keeps the first put of an id): absent → v; present → unchanged.
 //           An ok put returns the sha256 the node says is stored, which must equal the state after the put.
@@ -243,12 +245,18 @@ export interface CheckReport {
   opsChecked: number;
 }
 
+/** The partition an op is checked in: its object (a UUID), or its logical key when no answer named one. */
+export function partitionOf(op: Op): string {
+  return op.object ?? op.key;
+}
+
 export function groupByKey(history: readonly Op[]): Map<string, Op[]> {
   const byKey = new Map<string, Op[]>();
   for (const op of history) {
-    const list = byKey.get(op.key);
+    const k = partitionOf(op);
+    const list = byKey.get(k);
     if (list) list.push(op);
-    else byKey.set(op.key, [op]);
+    else byKey.set(k, [op]);
   }
   return byKey;
 }
@@ -321,7 +329,8 @@ export function shrink(key: string, ops: readonly Op[], result: KeyResult, opts:
 }
 
 export function formatCounterExample(c: CounterExample): string {
-  const lines = [`key ${c.key}: not linearizable; minimal witness of ${c.ops.length} ops${c.omittedBefore ? ` (${c.omittedBefore} earlier ops not shown)` : ''}:`];
+  const keys = [...new Set(c.ops.map((o) => o.key))].join(', ');
+  const lines = [`object ${c.key} (key ${keys}): not linearizable; minimal witness of ${c.ops.length} ops${c.omittedBefore ? ` (${c.omittedBefore} earlier ops not shown)` : ''}:`];
   for (const op of c.ops.slice(c.omittedBefore)) lines.push(`  ${op === c.stuck ? '!' : ' '} ${describeOp(op)}`);
   if (c.stuck) lines.push(`  the search placed at most ${c.longestPrefix.length} ops in order before failing to place #${c.stuck.id}`);
   const tail = c.longestPrefix.slice(-5);

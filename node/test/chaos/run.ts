@@ -11,8 +11,9 @@
 //   --quiet-ms A..B     quiet window after each heal (default 1500..4000)
 //   --out DIR           write each run's history, schedule and findings as JSON into DIR
 //   --keep              keep data dirs of failing runs (paths printed)
-// Environment: CHAOS_API_TOKEN (bearer token the clients send), CHAOS_VERBOSE=1 (print nemesis events);
-// any STEGO_* variable is passed to the nodes (e.g. STEGO_API_TOKENS_FILE).
+// Environment: CHAOS_VERBOSE=1 (print nemesis events); any STEGO_* variable is passed to the nodes. The
+// cluster generates its API token (scopes read, write, delete; no rate limit or quota), hands it to the
+// nodes in a token file and to every client as a bearer token.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,6 +53,8 @@ export interface RunResult {
   findings: Finding[];
   lost: number;
   ackedOnce: number;
+  /** Acknowledged puts found present at the end (write-once, and register puts no delete touched). */
+  ackedPuts: number;
   objects: number;
   checkedOps: number;
   hardStates: number;
@@ -64,8 +67,8 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
   const schedule = makeSchedule({ seed: o.seed, durationMs: o.durationS * 1000, kinds: o.faults, faultMs: o.faultMs, quietMs: o.quietMs });
   const cluster = await ChaosCluster.start({
     nodes: o.nodes,
-    apiToken: process.env.CHAOS_API_TOKEN,
-    env: { STEGO_SNAPSHOT_ENTRIES: '400', STEGO_SNAPSHOT_TRAILING_ENTRIES: '100' },
+    // small snapshot thresholds, by size and by time, so snapshots (and their streaming) happen under faults
+    env: { STEGO_SNAPSHOT_ENTRIES: '400', STEGO_SNAPSHOT_TRAILING_ENTRIES: '100', STEGO_SNAPSHOT_INTERVAL_MS: '5000' },
   });
   const findings: Finding[] = [];
   const workload = new Workload(cluster, { clients: o.clients, registerKeys: o.keys, seed: o.seed, keyPrefix: `chaos-${o.seed}-${started}` });
@@ -81,7 +84,7 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
     // load continues while the cluster recovers from the last fault
     await new Promise((r) => setTimeout(r, (o.settleS ?? 3) * 1000));
     await workload.stop();
-    // final linearizable read of every register key, part of the checked history
+    // final linearizable read of every register key's current object, part of the checked history
     // generous: on a shared machine at load 40, a restarted node takes tens of seconds to answer HTTP
     const { leader } = await cluster.waitForLeader(120_000);
     for (const key of workload.registerKeyNames()) {
@@ -117,6 +120,7 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
       findings,
       lost: state.lost,
       ackedOnce: state.ackedOnce,
+      ackedPuts: state.ackedPuts,
       objects: state.objects,
       checkedOps: lin.opsChecked,
       hardStates: disk.hardStates,
@@ -155,7 +159,7 @@ function scheduleAround(events: Nemesis['events'], ops: { call: number; ret: num
 export function printResult(r: RunResult): void {
   const faults = Object.entries(r.faults).map(([k, v]) => `${k}×${v}`).join(' ');
   console.log(`seed ${r.seed} (${r.nodes} nodes, ${r.seconds.toFixed(0)} s): ${r.ok ? 'OK' : 'FAILED'} — ${r.opsTotal} ops (${Object.entries(r.ops).map(([k, v]) => `${k} ${v}`).join(', ')}), ` +
-    `${r.checkedOps} checked, anomalies ${r.anomalies} (of the stored state ${r.stateAnomalies}), acked write-once ${r.ackedOnce}, lost ${r.lost}, objects ${r.objects}, hard states read ${r.hardStates}, liveness restarts ${r.livenessRestarts}; faults: ${faults}`);
+    `${r.checkedOps} checked, anomalies ${r.anomalies} (of the stored state ${r.stateAnomalies}), acked write-once ${r.ackedOnce}, acked puts checked present ${r.ackedPuts}, lost ${r.lost}, objects ${r.objects}, hard states read ${r.hardStates}, liveness restarts ${r.livenessRestarts}; faults: ${faults}`);
   for (const f of r.findings) console.log(`  [${f.check}] ${f.detail}`);
 }
 

@@ -2,7 +2,11 @@
 // document's paths and methods (and some that are not in it), with hostile parameters, headers and bodies
 // (random bytes, truncated and bit-flipped PNGs, malformed and valid multipart forms). Every answer must be
 // a 2xx-4xx, or a 503 carrying Retry-After; every 4xx/5xx body is the JSON error shape; the process must
-// survive and its RSS stay under the bound. FUZZ_RUNS sets the number of requests (default 400).
+// survive and its RSS stay under the bound. Requests carry the node's API token, its admin token, a wrong
+// token or none, so both the authenticated routes and the unauthenticated surface are fuzzed; a second
+// property sends every documented operation that needs a token without one (or with a wrong one) and wants
+// exactly 401 with the JSON error shape and WWW-Authenticate. FUZZ_RUNS sets the number of requests
+// (default 400).
 
 import { expect } from 'chai';
 import fc from 'fast-check';
@@ -16,7 +20,12 @@ import { rssBytes, RSS_BOUND_BYTES, startFuzzTarget } from './target.js';
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 
 interface Doc {
-  paths: Record<string, Record<string, unknown>>;
+  paths: Record<string, Record<string, { security?: Record<string, unknown>[] } | unknown>>;
+}
+
+export interface Tokens {
+  admin: string;
+  api: string;
 }
 
 export interface FuzzStats {
@@ -30,7 +39,7 @@ const METHODS = ['get', 'post', 'put', 'delete', 'patch', 'head', 'options'] as 
 /** Methods Koa's router does not implement at all: answered 405 like any method a path does not allow. */
 const UNIMPLEMENTED = ['TRACE', 'PROPFIND', 'LOCK', 'MKCOL'];
 
-export function requestArbitrary(doc: Doc, adminToken: string) {
+export function requestArbitrary(doc: Doc, tokens: Tokens) {
   const templates = Object.keys(doc.paths);
   const cover = makeCover(8, 8, 5);
   const idArb = fc.oneof(
@@ -73,14 +82,15 @@ export function requestArbitrary(doc: Doc, adminToken: string) {
     fc.record({ id: fc.string({ maxLength: 70 }), raft_address: fc.string({ maxLength: 40 }), to: fc.string({ maxLength: 10 }) }).map((j) => ({ kind: 'json' as const, j })),
   );
   const headersArb = fc.record({
-    auth: fc.constantFrom<'none' | 'good' | 'bad'>('none', 'good', 'bad', 'bad'),
+    auth: fc.constantFrom<'none' | 'api' | 'admin' | 'bad'>('none', 'api', 'api', 'api', 'admin', 'bad'),
     idem: fc.option(fc.oneof(fc.string({ maxLength: 300 }), fc.constant('k\u0000'), fc.uuid()), { nil: undefined }),
     contentLength: fc.option(fc.constantFrom('0', '-1', '99999999999', 'abc'), { nil: undefined }),
   });
   return fc.record({ route: routeArb, query: queryArb, body: bodyArb, headers: headersArb })
     .map((r) => {
       const headers: Record<string, string> = {};
-      if (r.headers.auth === 'good') headers.authorization = `Bearer ${adminToken}`;
+      if (r.headers.auth === 'api') headers.authorization = `Bearer ${tokens.api}`;
+      if (r.headers.auth === 'admin') headers.authorization = `Bearer ${tokens.admin}`;
       if (r.headers.auth === 'bad') headers.authorization = 'Bearer nope';
       if (r.headers.idem !== undefined && /^[\x20-\x7e]*$/.test(r.headers.idem)) headers['idempotency-key'] = r.headers.idem;
       let body: RequestInit['body'] | undefined;
@@ -168,7 +178,7 @@ describe('fuzz: HTTP API from the OpenAPI document (fast-check)', function () {
     const node = cluster.node('n1');
     const stats: FuzzStats = { requests: 0, byStatus: {}, serverErrors: [], maxRss: 0 };
     await fc.assert(
-      fc.asyncProperty(requestArbitrary(doc, cluster.adminToken), async (req) => {
+      fc.asyncProperty(requestArbitrary(doc, { admin: cluster.adminToken, api: cluster.apiToken }), async (req) => {
         const r = await sendAndJudge(node.url, req);
         stats.requests++;
         stats.byStatus[r.status] = (stats.byStatus[r.status] ?? 0) + 1;
@@ -188,6 +198,52 @@ describe('fuzz: HTTP API from the OpenAPI document (fast-check)', function () {
     expect(stats.maxRss).to.be.below(RSS_BOUND_BYTES);
     const health = await cluster.request('n1', '/healthz');
     expect(health.status).to.equal(200);
+  });
+
+  it('every operation that needs a token, sent without one or with a wrong one: 401, JSON error, WWW-Authenticate', async () => {
+    const guarded = Object.entries(doc.paths).flatMap(([t, ops]) =>
+      Object.entries(ops)
+        .filter(([m, o]) => m !== 'parameters' && ((o as { security?: unknown[] }).security ?? []).length > 0)
+        .map(([m]) => ({ template: t, method: m.toUpperCase() })));
+    expect(guarded.length, 'the document marks the object and admin routes as needing a token').to.be.greaterThan(4);
+    const node = cluster.node('n1');
+    const wrong: string[] = [];
+    let sent = 0;
+    const runs = Math.max(50, Math.round(RUNS / 2));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...guarded),
+        requestArbitrary(doc, { admin: cluster.adminToken, api: cluster.apiToken }),
+        fc.constantFrom<string | undefined>(undefined, 'Bearer nope', 'Bearer ', 'Basic YTpi', `Bearer ${'x'.repeat(300)}`, 'bearer\tzz'),
+        // not '..': fetch normalizes it away, and the request is then for another path
+        fc.oneof(fc.uuid(), fc.constantFrom('x', '%00', 'n1', 'a'.repeat(300))),
+        async (op, req, auth, id) => {
+          const headers = { ...req.headers };
+          delete headers.authorization;
+          // an admin route given the API token, an object route given the admin token: still 401
+          const cross = auth === undefined && op.template.startsWith('/admin/') ? `Bearer ${cluster.apiToken}` : auth === 'Basic YTpi' && op.template.startsWith('/api/') ? `Bearer ${cluster.adminToken}` : auth;
+          if (cross !== undefined) headers.authorization = cross;
+          const url = op.template.replace(/\{[^}]+\}/g, encodeURIComponent(id));
+          const res = await fetch(node.url + url, { method: op.method, headers, body: op.method === 'GET' ? undefined : req.body, signal: AbortSignal.timeout(30_000) });
+          const text = await res.text();
+          sent++;
+          let shaped = false;
+          try {
+            const j = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+            shaped = j.error?.code === 'unauthorized' && typeof j.error.message === 'string';
+          } catch {
+            shaped = false;
+          }
+          const challenge = op.template.startsWith('/admin/') || /^Bearer/i.test(res.headers.get('www-authenticate') ?? '');
+          if (res.status !== 401 || !shaped || !challenge) wrong.push(`${op.method} ${url} (${cross ?? 'no token'}) → ${res.status} ${text.slice(0, 120)}`);
+          return true;
+        },
+      ),
+      { numRuns: runs, seed: Number(process.env.FUZZ_SEED ?? 1) },
+    );
+    console.log(`      unauthenticated: ${sent} requests to ${guarded.length} guarded operations, wrong answers ${wrong.length}`);
+    expect([...new Set(wrong.map((w) => w.replace(/\/[0-9a-f-]{36}/g, '/{id}').slice(0, 160)))].slice(0, 10)).to.deep.equal([]);
+    expect(node.state, 'node process alive').to.equal('running');
   });
 
   // Regression for B5 (found by this fuzzer, FUZZ_RUNS=2000): an admin request whose JSON body is valid JSON

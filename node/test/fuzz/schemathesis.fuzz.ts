@@ -2,11 +2,14 @@
 // process: examples, coverage and fuzzing phases, with the project's checks (stego_checks.py: no 5xx but
 // 503 + Retry-After, JSON errors) and schemathesis' own response checks. The node must survive with its
 // RSS under the bound. Install: `npm run fuzz:setup` (a venv in ~/.cache/stegocluster/schemathesis-venv).
+// Each operation gets the token of the security scheme the document names for it (a config file with
+// schemathesis' OpenAPI-aware auth: apiToken → the node's API token, adminToken → its admin token), and
+// the ignored_auth check sends the guarded operations without a token and wants them refused.
 // SCHEMATHESIS_SECONDS sets the time budget (default 60).
 
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Cluster, REPO_ROOT } from '../cluster/harness.js';
@@ -41,22 +44,31 @@ describe('fuzz: schemathesis from the OpenAPI document', function () {
       if (node.pid) maxRss = Math.max(maxRss, rssBytes(node.pid));
     }, 200);
     const out: string[] = [];
+    // the secrets reach schemathesis through its environment, not its command line
+    const config = join(tmpdir(), `stc-schemathesis-${process.pid}.toml`);
+    writeFileSync(config, '[auth.openapi.apiToken]\nbearer = "${STEGO_FUZZ_API_TOKEN}"\n\n[auth.openapi.adminToken]\nbearer = "${STEGO_FUZZ_ADMIN_TOKEN}"\n', { mode: 0o600 });
     const code = await new Promise<number>((resolve, reject) => {
       const st = spawn(SCHEMATHESIS_BIN, [
+        '--config-file', config,
         'run', `${node.url}/openapi.json`,
         '--url', node.url,
-        '--checks', 'no_5xx_but_503_with_retry_after,errors_are_json,response_headers_conformance',
+        '--checks', 'no_5xx_but_503_with_retry_after,errors_are_json,response_headers_conformance,ignored_auth',
         '--phases', 'examples,coverage,fuzzing',
         '--max-time', String(SECONDS),
         '--seed', process.env.FUZZ_SEED ?? '1',
         '--workers', '2',
         // POST /admin/members may wait up to 30 s for a learner to catch up before answering 202 (documented)
         '--request-timeout', '45',
-        '--header', `Authorization: Bearer ${cluster.adminToken}`,
         '--suppress-health-check', 'all',
         '--no-color',
       ], {
-        env: { ...process.env, SCHEMATHESIS_HOOKS: 'stego_checks', PYTHONPATH: join(REPO_ROOT, 'node/test/fuzz/schemathesis') },
+        env: {
+          ...process.env,
+          SCHEMATHESIS_HOOKS: 'stego_checks',
+          PYTHONPATH: join(REPO_ROOT, 'node/test/fuzz/schemathesis'),
+          STEGO_FUZZ_API_TOKEN: cluster.apiToken,
+          STEGO_FUZZ_ADMIN_TOKEN: cluster.adminToken,
+        },
         // schemathesis keeps its example database in ./.schemathesis: not in the repository
         cwd: tmpdir(),
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -67,6 +79,7 @@ describe('fuzz: schemathesis from the OpenAPI document', function () {
       st.once('exit', (c) => resolve(c ?? 1));
     });
     clearInterval(sampler);
+    rmSync(config, { force: true });
     const text = out.join('');
     const logFile = join(tmpdir(), `stc-schemathesis-${process.pid}.log`);
     writeFileSync(logFile, text);
