@@ -4,7 +4,10 @@
 // 1920x1080 RGBA and 4000x3000 RGB. The input PNGs are written by PIL (compress level 6, its own
 // filter choice), i.e. by an encoder that is not ours. Every measurement runs in its own child process
 // so peak RSS (getrusage maxrss) belongs to that tool alone; tools run in interleaved rounds and the
-// median over rounds is reported.
+// median over rounds is reported. Our embed child consumes its input (`consumeInput`), as the worker does.
+// Then, in one process: no_payload time parity (an image sealed under another passphrase against an
+// empty image, with and without a passphrase, and the successful extracts beside them).
+// `--no-payload-parity` runs only that part, with more rounds.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,7 +17,9 @@ import zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import { embed, extract } from '../src/stego/engine.js';
 import { splitPng } from '../src/stego/png/chunks.js';
+import { isStegoError } from '../src/stego/errors.js';
 import { decodePng } from '../src/stego/png/decode.js';
+import { encodePng } from '../src/stego/png/encode.js';
 import { readHeader } from '../src/stego/png/header.js';
 import { photoLikeRaster } from '../src/stego/png/synthetic.js';
 
@@ -46,7 +51,7 @@ interface ChildArgs {
 }
 
 async function runChild(op: string, args: ChildArgs): Promise<ChildResult> {
-  const input = fs.readFileSync(args.input);
+  let input = fs.readFileSync(args.input);
   const message = args.message ? fs.readFileSync(args.message, 'latin1') : '';
   const times: number[] = [];
   const times2: number[] = [];
@@ -54,11 +59,13 @@ async function runChild(op: string, args: ChildArgs): Promise<ChildResult> {
   let ok = true;
   const cpu: number[] = [];
   for (let i = 0; i < args.reps; i++) {
+    // embed consumes its input, as in the worker (which receives it transferred): a fresh copy per repetition
+    if (op === 'embed' && i > 0) input = fs.readFileSync(args.input);
     (globalThis as { gc?: () => void }).gc?.();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     if (op === 'embed') {
-      const out = await embed(input, { kind: 'text', text: message });
+      const out = await embed(input, { kind: 'text', text: message }, { consumeInput: true });
       times.push(performance.now() - t0);
       outputBytes = out.length;
       if (args.output) fs.writeFileSync(args.output, out);
@@ -248,11 +255,103 @@ async function benchCase(dir: string, c: (typeof CASES)[number], message: string
   console.log(`- extract returned the message: ours ${oursExtract.ok}${stepicExtract ? `, stepic ${stepicExtract.ok}` : ''}; PIL reads our output to our decoder's samples: ${pilCheck ? pilCheck.ok : 'not checked (no PIL)'}`);
 }
 
+// ---------- no_payload time parity ----------
+
+/**
+ * Whether an answer's timing tells an image that holds a sealed payload (under some other passphrase)
+ * from one with nothing in it. Every case extracts from an image of the same size, in one process, with
+ * the API's scrypt cost; the cases run in a shuffled order in every round (load drifts), after one
+ * untimed warm-up round. Reported: median and p90 per case, and per-round ratios against the empty
+ * image with the same passphrase situation (the median and p90 of those ratios).
+ */
+interface ParityCase {
+  name: string;
+  image: 'sealed' | 'empty' | 'public';
+  passphrase: string | undefined;
+  expect: 'no_payload' | 'payload';
+  /** The case its per-round ratio is taken against. */
+  against?: string;
+}
+
+const PARITY_CASES: ParityCase[] = [
+  { name: 'empty image, a passphrase', image: 'empty', passphrase: 'a passphrase never used', expect: 'no_payload' },
+  { name: 'sealed image, wrong passphrase', image: 'sealed', passphrase: 'a passphrase never used', expect: 'no_payload', against: 'empty image, a passphrase' },
+  { name: 'sealed image, right passphrase', image: 'sealed', passphrase: 'the right passphrase', expect: 'payload', against: 'empty image, a passphrase' },
+  { name: 'empty image, no passphrase', image: 'empty', passphrase: undefined, expect: 'no_payload' },
+  { name: 'sealed image, no passphrase', image: 'sealed', passphrase: undefined, expect: 'no_payload', against: 'empty image, no passphrase' },
+  { name: 'public image, no passphrase', image: 'public', passphrase: undefined, expect: 'payload', against: 'empty image, no passphrase' },
+];
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
+}
+
+/** Deterministic shuffle (xorshift32), so a run's order is reproducible. */
+function shuffled<T>(xs: T[], seed: number): T[] {
+  const out = [...xs];
+  let x = seed >>> 0 || 1;
+  for (let i = out.length - 1; i > 0; i--) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const j = (x >>> 0) % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+async function noPayloadParity(width: number, height: number, rounds: number): Promise<void> {
+  const cover = await encodePng(photoLikeRaster({ width, height, channels: 3, seed: width }));
+  const text = 'a message that is there'.repeat(20);
+  const images = {
+    empty: cover,
+    sealed: await embed(cover, { kind: 'text', text }, { passphrase: 'the right passphrase' }),
+    public: await embed(cover, { kind: 'text', text }),
+  };
+  type Sample = { wall: number; cpu: number };
+  const samples = new Map<string, Sample[]>(PARITY_CASES.map((c) => [c.name, []]));
+  for (let round = 0; round <= rounds; round++) {
+    const thisRound = new Map<string, Sample>();
+    for (const c of shuffled(PARITY_CASES, 0x9e3779b9 ^ round)) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const got = await extract(images[c.image], { passphrase: c.passphrase }).then(
+        () => 'payload',
+        (e: unknown) => (isStegoError(e) ? e.code : String(e)),
+      );
+      const wall = performance.now() - t0;
+      const used = process.cpuUsage(c0); // all threads: scrypt and inflate run on the threadpool
+      if (got !== c.expect) throw new Error(`${c.name}: answered ${got}, expected ${c.expect}`);
+      thisRound.set(c.name, { wall, cpu: (used.user + used.system) / 1000 });
+    }
+    if (round === 0) continue; // warm-up
+    for (const c of PARITY_CASES) samples.get(c.name)!.push(thisRound.get(c.name)!);
+  }
+  const perRound = (c: ParityCase, k: keyof Sample) => {
+    const mine = samples.get(c.name)!;
+    const theirs = samples.get(c.against!)!;
+    return mine.map((s, i) => s[k] / theirs[i]![k]);
+  };
+  console.log(`\n### no_payload time parity: ${width}x${height} RGB (${cover.length} bytes), scrypt N = 2^15 (the API's), ${rounds} rounds + 1 warm-up, cases shuffled in each round, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  console.log('| case | answer | wall median / p90 ms | cpu median / p90 ms | per-round ratio to | wall ratio median / p90 | cpu ratio median / p90 |');
+  console.log('|---|---|---:|---:|---|---:|---:|');
+  const pair = (xs: number[], digits: number) => `${quantile(xs, 0.5).toFixed(digits)} / ${quantile(xs, 0.9).toFixed(digits)}`;
+  for (const c of PARITY_CASES) {
+    const s = samples.get(c.name)!;
+    const ratioCells = c.against ? `${c.against} | ${pair(perRound(c, 'wall'), 3)} | ${pair(perRound(c, 'cpu'), 3)}` : ' | | ';
+    console.log(`| ${c.name} | ${c.expect} | ${pair(s.map((x) => x.wall), 1)} | ${pair(s.map((x) => x.cpu), 1)} | ${ratioCells} |`);
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') {
     console.log(JSON.stringify(await runChild(process.argv[3]!, JSON.parse(process.argv[4]!) as ChildArgs)));
     return;
   }
+  const parityOnly = process.argv.includes('--no-payload-parity');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stego-bench-'));
   try {
     const message = path.join(dir, 'message.txt');
@@ -260,7 +359,9 @@ async function main(): Promise<void> {
     const haveStepic = stepicAvailable();
     console.log(`# bench:stego — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     if (!haveStepic) console.log(`(stepic/PIL not importable by ${PYTHON}: stepic rows skipped)`);
-    for (const c of CASES) await benchCase(dir, c, message, haveStepic);
+    if (!parityOnly) for (const c of CASES) await benchCase(dir, c, message, haveStepic);
+    await noPayloadParity(640, 480, parityOnly ? 40 : 20);
+    await noPayloadParity(1920, 1080, parityOnly ? 20 : 10);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -21,12 +21,19 @@ export interface EngineOptions {
    * sealed frame has nothing public), so extracting needs the value the image was embedded with.
    */
   scryptLog2N?: number | undefined;
+  /**
+   * embed only: the caller gives the input PNG up, and its memory is freed as soon as it is decoded (its
+   * ArrayBuffer is detached; honoured only when the view spans the whole ArrayBuffer). The worker, which
+   * receives every input transferred, sets it: the input then is not resident beside the raster and the
+   * encoded output, which is what bounds an embed's peak memory.
+   */
+  consumeInput?: boolean | undefined;
 }
 
 export const DEFAULT_MAX_PIXELS = 40_000_000;
 
 export async function embed(png: Uint8Array, payload: Payload, opts: EngineOptions = {}): Promise<Buffer> {
-  const raster = decode(png, opts);
+  const raster = decode(png, opts, opts.consumeInput === true);
   await hideInRaster(raster, payload, opts);
   return encodePng(raster);
 }
@@ -54,8 +61,8 @@ export function payloadSize(payload: Payload, _opts: EngineOptions = {}): number
  * Embed and capacity decode on the calling (worker) thread: its CPU priority is what keeps image work
  * behind the node's main loop, and the encode that follows already keeps the libuv threadpool busy.
  */
-function decode(png: Uint8Array, opts: EngineOptions): Raster {
-  return decodePng(png, { maxPixels: pixelLimit(png, opts) });
+function decode(png: Uint8Array, opts: EngineOptions, consumeInput = false): Raster {
+  return decodePng(png, { maxPixels: pixelLimit(png, opts), consumeInput });
 }
 
 /**

@@ -24,7 +24,8 @@ async function runJob(job: StegoJob): Promise<Outcome> {
       const fp = job.fingerprintKey === undefined
         ? undefined
         : fingerprint(job.fingerprintKey, ['embed', job.png, p.kind, p.kind === 'text' ? p.text : p.filename, p.kind === 'file' ? p.data : '', job.options.passphrase ?? '']);
-      const out = transferableCopy(await embed(job.png, job.payload, job.options));
+      // the input arrived transferred and nothing reads it after the decode: the engine frees it then
+      const out = transferableCopy(await embed(job.png, job.payload, { ...job.options, consumeInput: true }));
       const sha256 = job.digest ? createHash('sha256').update(out.bytes).digest('hex') : undefined;
       return { result: { kind: 'embed', png: out.bytes, sha256, fingerprint: fp }, transfer: out.transfer };
     }
