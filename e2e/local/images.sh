@@ -7,6 +7,8 @@
 #                                        busybox (Debian busybox-static), coredns, nginx (Debian nginx + ldd libs)
 #   images.sh node NAME -- CMD ...       Node 24 + the app's dist/ and production node_modules, entry CMD
 #                                        (the node and the operator are the same runtime, different entry)
+#   images.sh node-base                  Node 24 + npm + busybox: the NODE_IMAGE the Dockerfiles are built FROM
+#                                        here (dockerfile-images.sh), where node:24-bookworm-slim cannot be pulled
 #   images.sh import ARCHIVE ...         import archives into containerd's k8s.io namespace
 #   images.sh all                        base + stegocluster node and operator images, imported (entries:
 #                                        STEGO_NODE_ENTRY, STEGO_OPERATOR_ENTRY, relative to /app)
@@ -178,6 +180,28 @@ node_runtime_root() {
   fi
 }
 
+# A stand-in for node:24-bookworm-slim that the Dockerfiles' RUN steps work on: busybox (/bin/sh, mkdir,
+# chown), the Node 24 binary and the machine's npm (Debian's /usr/lib/node_modules/npm, or NPM_DIR).
+NPM_DIR="${NPM_DIR:-/usr/lib/node_modules/npm}"
+build_node_base() {
+  local name="$LOCAL_IMAGE_PREFIX/node-base:24" out; out="$(archive_path "$name")"
+  [[ -x "$NODE24_DIR/bin/node" ]] || die "Node 24 not found at $NODE24_DIR"
+  [[ -f "$NPM_DIR/bin/npm-cli.js" ]] || die "npm not found at $NPM_DIR (apt-get install npm, or set NPM_DIR)"
+  local key; key="2-$("$NODE24_DIR/bin/node" --version)-$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$NPM_DIR/package.json" | head -1)"
+  [[ -f "$out" && "$(cat "$out.key" 2>/dev/null)" == "$key" ]] && { echo "$out"; return; }
+  local root; root="$(mktemp -d)"
+  base_root "$root"; add_busybox "$root"
+  mkdir -p "$root/root" "$root/usr/local/lib/node_modules" "$root/usr/bin"
+  ln -s /bin/env "$root/usr/bin/env"   # npm's `#!/usr/bin/env node`
+  copy_with_libs "$root" "$NODE24_DIR/bin/node" /usr/local/bin/node
+  cp -a "$NPM_DIR" "$root/usr/local/lib/node_modules/npm"
+  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
+  ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+  write_oci_archive "$root" "$name" "$out" '["node"]' '["PATH=/usr/local/bin:/usr/bin:/bin","HOME=/root"]'
+  echo "$key" >"$out.key"
+  rm -rf "$root"; echo "$out"
+}
+
 import_archives() {
   local sock="$STATE/run/containerd/containerd.sock"
   [[ -S "$sock" ]] || die "containerd is not running (stage 2 up?)"
@@ -195,6 +219,7 @@ case "$cmd" in
     (($#)) || die "usage: images.sh node NAME -- CMD ..."
     build_node_image "$name" "$@"
     echo "$BUILT_ARCHIVE" ;;
+  node-base) build_node_base ;;
   import) import_archives "$@" ;;
   all)
     archives=("$(build_pause)" "$(build_busybox)" "$(build_coredns)" "$(build_nginx)")
@@ -203,5 +228,5 @@ case "$cmd" in
     build_node_image "$STEGO_OPERATOR_IMAGE" node "${STEGO_OPERATOR_ENTRY:-dist/operator/src/main.js}"
     archives+=("$BUILT_ARCHIVE")
     import_archives "${archives[@]}" ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
 esac

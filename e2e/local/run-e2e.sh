@@ -3,6 +3,8 @@
 # imports the StegoCluster images from dist/ (run `npm run build` first), runs the e2e suite against it and
 # tears everything down, whatever the outcome. Exit status is the suite's.
 #   STEGO_E2E_KEEP=1   leave the cluster up afterwards (tear down later with e2e/local/down.sh)
+#   STEGO_E2E_IMAGES=dockerfile   run the node and operator images built from node/Dockerfile and
+#                      operator/Dockerfile with buildah (dockerfile-images.sh) instead of images.sh's
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -21,8 +23,13 @@ KUBECONFIG="$("$here/stage2-up.sh" | tail -1)"
 log "stage 2 up in $((SECONDS - t1))s"
 
 t2=$SECONDS
-"$here/images.sh" all >/dev/null
-log "images built and imported in $((SECONDS - t2))s"
+if [[ "${STEGO_E2E_IMAGES:-local}" == dockerfile ]]; then
+  "$here/images.sh" import $("$here/images.sh" base)
+  { read -r STEGO_NODE_IMAGE; read -r STEGO_OPERATOR_IMAGE; } < <("$here/dockerfile-images.sh" --import)
+else
+  "$here/images.sh" all >/dev/null
+fi
+log "images built and imported in $((SECONDS - t2))s (node $STEGO_NODE_IMAGE, operator $STEGO_OPERATOR_IMAGE)"
 
 nginx_image="$LOCAL_IMAGE_PREFIX/nginx:local"
 export PATH="$K8S_BIN:$TOOLS_BIN:$PATH"

@@ -21,7 +21,7 @@ export const ROLE_LABEL = `${GROUP}/role`;
 export const LEADER_ROLE = 'leader';
 
 /** Columns `kubectl get stegoclusters` prints (additionalPrinterColumns). */
-export const PRINTER_COLUMNS = ['REPLICAS', 'READY', 'LEADER', 'TERM'];
+export const PRINTER_COLUMNS = ['NAME', 'REPLICAS', 'READY', 'LEADER', 'TERM', 'AGE'];
 
 export const CHART_DIR = process.env.STEGO_E2E_CHART ?? 'charts/stego-operator';
 export const RELEASE = process.env.STEGO_E2E_RELEASE ?? 'stego-operator';

@@ -100,3 +100,16 @@ export interface KubeList<T = KubeObject> {
 export function condition(obj: KubeObject, type: string): Condition | undefined {
   return obj.status?.conditions?.find((c) => c.type === type);
 }
+
+/**
+ * Rows of kubectl's table output keyed by header. Cells are cut at the header's column offsets (kubectl
+ * left-aligns every column under its header), so an empty cell stays empty instead of shifting the row.
+ */
+export function parseTable(text: string): Record<string, string>[] {
+  const [header, ...lines] = text.replace(/\s+$/, '').split('\n');
+  if (!header) return [];
+  const starts = [...header.matchAll(/\S+/g)].map((m) => ({ name: m[0], at: m.index }));
+  return lines
+    .filter((l) => l.trim().length > 0)
+    .map((line) => Object.fromEntries(starts.map((c, i) => [c.name, line.slice(c.at, starts[i + 1]?.at ?? line.length).trim()])));
+}

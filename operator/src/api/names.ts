@@ -15,6 +15,9 @@ export const MANAGED_BY = 'stego-operator';
 export const FIELD_MANAGER = 'stego-operator';
 export const FINALIZER = 'stego.io/cleanup';
 
+/** Set by the StatefulSet controller on each of its pods; the member Services select on it. */
+export const LABEL_POD_NAME = 'statefulset.kubernetes.io/pod-name';
+
 export const ROLE_LEADER = 'leader';
 export const ROLE_FOLLOWER = 'follower';
 export const ROLE_LEARNER = 'learner';
@@ -43,6 +46,8 @@ export const names = {
   headlessService: (c: ClusterRef): string => `${c.name}-peers`,
   clientService: (c: ClusterRef): string => c.name,
   leaderService: (c: ClusterRef): string => `${c.name}-leader`,
+  /** One ClusterIP Service per member: a virtual address that outlives the pod's IP (the gateway's upstreams). */
+  memberService: (c: ClusterRef, ordinal: number): string => `${c.name}-member-${ordinal}`,
   credentialsSecret: (c: ClusterRef): string => `${c.name}-credentials`,
   bootstrapConfigMap: (c: ClusterRef): string => `${c.name}-bootstrap`,
   pdb: (c: ClusterRef): string => c.name,

@@ -12,12 +12,12 @@ import type { EventRecorder } from '../k8s/events.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { bootstrapConfigMap } from '../resources/bootstrap.js';
 import type { BuildContext } from '../resources/common.js';
-import { gatewayConfigMap, gatewayDeployment, gatewayService, renderGatewayConf } from '../resources/gateway.js';
+import { gatewayConfigMap, gatewayDeployment, gatewayMemberCount, gatewayService, renderGatewayConf } from '../resources/gateway.js';
 import { serviceMonitor } from '../resources/monitoring.js';
 import { networkPolicy, podDisruptionBudget } from '../resources/policy.js';
 import { HTTPROUTE_API, httpRoute, ingress } from '../resources/routes.js';
 import { SECRET_KEY_ADMIN, credentialsSecret } from '../resources/secret.js';
-import { clientService, headlessService, leaderService } from '../resources/services.js';
+import { LABEL_SERVICE, clientService, headlessService, leaderService, memberService } from '../resources/services.js';
 import { statefulSet } from '../resources/statefulset.js';
 import { NodeCallError, type NodeClient } from './node-client.js';
 import { observe, plannerMembers, roleLabel, type ClusterView } from './observe.js';
@@ -268,6 +268,21 @@ export class Reconciler {
     await this.apply(pass, headlessService(pass.cr));
     await this.apply(pass, clientService(pass.cr));
     await this.apply(pass, leaderService(pass.cr));
+    const count = this.memberCount(pass);
+    for (let i = 0; i < count; i++) await this.apply(pass, memberService(pass.cr, i));
+    // member Services beyond the count (after a scale-down) go; the gateway config stops naming them in the same pass
+    const stale = Array.from(this.d.caches['Service']?.cache.values() ?? [])
+      .filter((s) => s.metadata?.namespace === pass.c.namespace && s.metadata?.labels?.[LABEL_SERVICE] === 'member')
+      .filter((s) => s.metadata?.ownerReferences?.some((r) => r.uid === pass.cr.metadata.uid))
+      .map((s) => s.metadata!.name!)
+      .filter((n) => !Array.from({ length: count }, (_, i) => names.memberService(pass.c, i)).includes(n));
+    for (const n of stale) if (await this.owned.remove('Service', 'v1', pass.c.namespace, n)) pass.writes++;
+  }
+
+  /** Members named by member Services and the gateway: the desired and the running StatefulSet's replicas. */
+  private memberCount(pass: Pass): number {
+    const sts = this.owned.cached<StatefulSetObj>('StatefulSet', pass.c.namespace, names.statefulSet(pass.c));
+    return gatewayMemberCount(pass.cr, sts?.spec?.replicas);
   }
 
   private async ensureStatefulSet(pass: Pass): Promise<void> {
@@ -304,20 +319,13 @@ export class Reconciler {
     }
   }
 
-  private gatewayMembers(pass: Pass): { id: string; podIP: string }[] {
-    const members = new Set((pass.view.members ?? []).map((m) => m.id));
-    return pass.pods
-      .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp && (members.size === 0 || members.has(p.metadata!.name!)))
-      .map((p) => ({ id: p.metadata!.name!, podIP: p.status!.podIP! }));
-  }
-
   private async ensureFrontDoor(pass: Pass): Promise<void> {
     const mode = pass.cr.spec.frontDoor.mode;
     await this.removeFrontDoors(pass, mode);
     if (mode === 'none') {
       pass.frontDoor = { ready: true, reason: 'Disabled', message: 'frontDoor.mode is none' };
     } else if (mode === 'gateway') {
-      const conf = renderGatewayConf(pass.cr, this.gatewayMembers(pass), this.d.ctx);
+      const conf = renderGatewayConf(pass.cr, this.memberCount(pass), this.d.ctx);
       await this.apply(pass, gatewayConfigMap(pass.cr, conf));
       await this.apply(pass, gatewayDeployment(pass.cr, conf));
       await this.apply(pass, gatewayService(pass.cr));

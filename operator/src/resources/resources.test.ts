@@ -9,12 +9,12 @@ import { LABEL_ROLE } from '../api/names.js';
 import { bootstrapConfigMap, initialPeers } from './bootstrap.js';
 import { DEFAULT_CONTEXT } from './common.js';
 import { testCluster } from './fixtures.js';
-import { ANNOTATION_CONFIG_HASH, gatewayConfigMap, gatewayDeployment, gatewayService, renderGatewayConf } from './gateway.js';
+import { ANNOTATION_CONFIG_HASH, GATEWAY_DRAIN_SECONDS, gatewayConfigMap, gatewayDeployment, gatewayMemberCount, gatewayService, renderGatewayConf } from './gateway.js';
 import { NODE_RELABELINGS, serviceMonitor } from './monitoring.js';
 import { networkPolicy, podDisruptionBudget } from './policy.js';
 import { httpRoute, ingress } from './routes.js';
 import { credentialsSecret } from './secret.js';
-import { clientService, headlessService, leaderService } from './services.js';
+import { clientService, headlessService, leaderService, memberService } from './services.js';
 import { START_SCRIPT, statefulSet } from './statefulset.js';
 
 const ctx = DEFAULT_CONTEXT;
@@ -34,6 +34,16 @@ describe('operator/resources: Services', () => {
     const l = leaderService(cr);
     expect(l.metadata!.name).to.equal('demo-leader');
     expect(l.spec!.selector).to.deep.equal({ 'stego.io/cluster': 'demo', 'app.kubernetes.io/component': 'node', [LABEL_ROLE]: 'leader' });
+  });
+  it('member Service selects one pod by its StatefulSet pod name, ready endpoints only', () => {
+    const m = memberService(cr, 2);
+    expect(m.metadata!.name).to.equal('demo-member-2');
+    expect(m.metadata!.ownerReferences).to.deep.equal([owner]);
+    expect(m.metadata!.labels).to.include({ 'stego.io/service': 'member' });
+    expect(m.spec).to.include({ type: 'ClusterIP' });
+    expect(m.spec!.publishNotReadyAddresses).to.equal(undefined);
+    expect(m.spec!.selector).to.deep.equal({ 'stego.io/cluster': 'demo', 'app.kubernetes.io/component': 'node', 'statefulset.kubernetes.io/pod-name': 'demo-2' });
+    expect(m.spec!.ports).to.deep.equal([{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
   });
 });
 
@@ -134,21 +144,25 @@ describe('operator/resources: PodDisruptionBudget and NetworkPolicy', () => {
 });
 
 describe('operator/resources: gateway front door', () => {
-  const members = [
-    { id: 'demo-1', podIP: '198.18.0.11' },
-    { id: 'demo-0', podIP: '198.18.0.10' },
-  ];
-  const conf = renderGatewayConf(cr, members, ctx);
+  const conf = renderGatewayConf(cr, 3, ctx);
 
-  it('renders the shared nginx config: writes to the leader Service first, members as backups', () => {
+  it('renders the shared nginx config: writes to the leader Service first, member Services as backups', () => {
     expect(conf).to.include('server demo-leader.prod.svc.cluster.local:8080 max_fails=2 fail_timeout=5s; # leader-service');
-    expect(conf).to.include('server 198.18.0.10:8080 max_fails=2 fail_timeout=5s backup; # demo-0');
+    expect(conf).to.include('server demo-member-0.prod.svc.cluster.local:8080 max_fails=2 fail_timeout=5s backup; # demo-0');
+    expect(conf).to.include('server demo-member-2.prod.svc.cluster.local:8080 max_fails=2 fail_timeout=5s; # demo-2');
+    expect(conf).to.not.include('demo-member-3');
     expect(conf).to.include(`client_max_body_size ${DEFAULT_BODY_LIMIT_BYTES};`);
     expect(conf).to.include('stub_status;');
     expect(conf).to.include('listen 8080;');
     expect(conf).to.include('# writes: leader-service first');
-    expect(renderGatewayConf(cr, [], ctx)).to.include('server demo.prod.svc.cluster.local:8080');
-    expect(renderGatewayConf(cr, [{ id: 'demo-0', podIP: 'fd00::1' }], ctx)).to.include('server [fd00::1]:8080');
+    // no pod IP anywhere: a member's new address needs no new config
+    expect(conf).to.not.match(/server \d+\.\d+\.\d+\.\d+:/);
+  });
+  it('names as many members as the desired or running StatefulSet has, so a scale changes it once', () => {
+    expect(gatewayMemberCount(cr, undefined)).to.equal(3);
+    expect(gatewayMemberCount(cr, 5)).to.equal(5);
+    expect(gatewayMemberCount(testCluster({ replicas: 5 }), 3)).to.equal(5);
+    expect(renderGatewayConf(cr, gatewayMemberCount(cr, 3), ctx)).to.equal(conf);
   });
   it('is accepted by the real nginx (nginx -t) when nginx is installed', function () {
     const bin = findNginx();
@@ -156,7 +170,7 @@ describe('operator/resources: gateway front door', () => {
     const dir = mkdtempSync(join(tmpdir(), 'stego-gw-'));
     try {
       // nginx resolves upstream names at load: use the local name for the Services
-      const local = conf.replaceAll('.prod.svc.cluster.local', '').replace(/demo-leader|server demo:/g, (m) => m.replace('demo-leader', 'localhost'));
+      const local = conf.replace(/demo-(leader|member-\d+)\.prod\.svc\.cluster\.local/g, 'localhost');
       for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, 'tmp', d), { recursive: true });
       writeFileSync(join(dir, 'nginx.conf'), local.replaceAll('/tmp/nginx', dir).replace('worker_processes', process.getuid?.() === 0 ? 'user root;\nworker_processes' : 'worker_processes'));
       execFileSync(bin, ['-t', '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -164,10 +178,10 @@ describe('operator/resources: gateway front door', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
-  it('Deployment rolls when the config changes, runs hardened, and quits gracefully', () => {
+  it('Deployment rolls when the config changes, runs hardened, and drains before it quits', () => {
     const d = gatewayDeployment(cr, conf);
-    const again = gatewayDeployment(cr, renderGatewayConf(cr, members, ctx));
-    const other = gatewayDeployment(cr, renderGatewayConf(cr, [members[0]!], ctx));
+    const again = gatewayDeployment(cr, renderGatewayConf(cr, 3, ctx));
+    const other = gatewayDeployment(cr, renderGatewayConf(cr, 5, ctx));
     const hash = (x: typeof d): string => x.spec!.template.metadata!.annotations![ANNOTATION_CONFIG_HASH]!;
     expect(hash(again)).to.equal(hash(d));
     expect(hash(other)).to.not.equal(hash(d));
@@ -175,7 +189,9 @@ describe('operator/resources: gateway front door', () => {
     expect(d.spec!.strategy!.rollingUpdate).to.deep.equal({ maxUnavailable: 0, maxSurge: 1 });
     const c = d.spec!.template.spec!.containers[0]!;
     expect(c.securityContext).to.deep.include({ readOnlyRootFilesystem: true, runAsNonRoot: true });
-    expect(c.lifecycle!.preStop!.exec!.command).to.include('quit');
+    const preStop = c.lifecycle!.preStop!.exec!.command!.join(' ');
+    expect(preStop).to.match(new RegExp(`sleep ${GATEWAY_DRAIN_SECONDS}; nginx .* -s quit; while \\[ -e /tmp/nginx/nginx.pid \\]`));
+    expect(d.spec!.template.spec!.terminationGracePeriodSeconds).to.be.greaterThan(GATEWAY_DRAIN_SECONDS + 60);
     expect(d.spec!.template.spec!.automountServiceAccountToken).to.equal(false);
     expect(gatewayConfigMap(cr, conf).data!['nginx.conf']).to.equal(conf);
   });

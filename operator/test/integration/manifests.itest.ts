@@ -25,7 +25,7 @@ import { gatewayConfigMap, gatewayDeployment, gatewayService, renderGatewayConf 
 import { networkPolicy, podDisruptionBudget } from '../../src/resources/policy.js';
 import { ingress } from '../../src/resources/routes.js';
 import { credentialsSecret } from '../../src/resources/secret.js';
-import { clientService, headlessService, leaderService } from '../../src/resources/services.js';
+import { clientService, headlessService, leaderService, memberService } from '../../src/resources/services.js';
 import { statefulSet } from '../../src/resources/statefulset.js';
 import { useApiServer } from './env.js';
 
@@ -48,9 +48,9 @@ describe('operator integration: manifests and RBAC against the API server', func
       'demo',
       namespace,
     );
-    const conf = renderGatewayConf(cr, [{ id: 'demo-0', podIP: '198.18.0.10' }], DEFAULT_CONTEXT);
+    const conf = renderGatewayConf(cr, 3, DEFAULT_CONTEXT);
     const objects: KObject[] = [
-      statefulSet(cr, 3), headlessService(cr), clientService(cr), leaderService(cr), podDisruptionBudget(cr)!, networkPolicy(cr, DEFAULT_CONTEXT)!,
+      statefulSet(cr, 3), headlessService(cr), clientService(cr), leaderService(cr), memberService(cr, 0), podDisruptionBudget(cr)!, networkPolicy(cr, DEFAULT_CONTEXT)!,
       credentialsSecret(cr, () => 'x'), bootstrapConfigMap(cr, 3, DEFAULT_CONTEXT), gatewayConfigMap(cr, conf), gatewayDeployment(cr, conf), gatewayService(cr), ingress(cr),
     ] as KObject[];
     for (const obj of objects) {
