@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import { handshakeMac, macMatches, newNonce, type HandshakeTranscript } from './auth.js';
-import { decodeFrame, encodeFrame, payloadBytesOf, type Frame, type FrameOf } from './codec.js';
+import { decodeFrame, encodeFrame, encodeFrameSegments, payloadBytesOf, segmentsLength, type Frame, type FrameOf } from './codec.js';
 import { PendingRequests } from './pending.js';
 import { RemoteError, TransportError } from './errors.js';
 import { SnapshotInbox, SnapshotSender } from './snapshot.js';
@@ -111,11 +111,15 @@ class Link {
   /** Set on the losing link of a duplicate pair: it keeps delivering until this fires, then closes. */
   retireTimer: NodeJS.Timeout | undefined;
   /** Large frames waiting for the previous large frame to reach the kernel (see writeFrame). */
-  readonly bulkQueue: { buf: Buffer; done: (err?: Error) => void }[] = [];
+  readonly bulkQueue: { segments: Uint8Array[]; size: number; done: (err?: Error) => void }[] = [];
   bulkWriting = false;
   /** Sender: id of the last large frame split into parts. Receiver: the frame being reassembled. */
   partSeq = 0;
   partId: number | undefined;
+  /** Receiver: the frame's buffer, filled part by part when the first part named the total size. */
+  partBuf: Buffer | undefined;
+  partAt = 0;
+  /** Receiver: the parts of a frame whose first part did not name its size (kept, joined at the end). */
   parts: Uint8Array[] = [];
   constructor(
     readonly peer: NodeId,
@@ -587,18 +591,20 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
    */
   private writeFrame(link: Link, f: Frame): Promise<void> {
     if (link.closed) return Promise.reject(new TransportError('link_lost', `link to ${link.peer} closed`));
-    const buf = encodeFrame(f);
-    link.inflight += buf.length;
+    // the payloads are not copied here: a large frame is copied one part at a time as it is written
+    const segments = encodeFrameSegments(f);
+    const size = segmentsLength(segments);
+    link.inflight += size;
     const ordered = f.t === 'raft' && (f.msg.entries?.length ?? 0) > 0;
-    const bulk = buf.length > BULK_FRAME_BYTES || (ordered && (link.bulkWriting || link.bulkQueue.length > 0));
+    const bulk = size > BULK_FRAME_BYTES || (ordered && (link.bulkWriting || link.bulkQueue.length > 0));
     return new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
-        link.inflight -= buf.length;
+        link.inflight -= size;
         if (err) reject(new TransportError('link_lost', `link to ${link.peer} closed: ${err.message}`));
         else resolve();
       };
-      if (!bulk) return this.rawSend(link, buf, done);
-      link.bulkQueue.push({ buf, done });
+      if (!bulk) return this.rawSend(link, joinSegments(segments, size), done);
+      link.bulkQueue.push({ segments, size, done });
       this.pumpBulk(link);
     });
   }
@@ -624,13 +630,16 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       next.done(err);
       this.pumpBulk(link);
     };
-    if (next.buf.length <= PART_BYTES) return this.rawSend(link, next.buf, finish);
+    if (next.size <= PART_BYTES) return this.rawSend(link, joinSegments(next.segments, next.size), finish);
     const id = ++link.partSeq;
+    const cursor = new SegmentCursor(next.segments);
     const writePart = (offset: number): void => {
       if (link.closed) return finish(new Error('link closed'));
-      const end = Math.min(offset + PART_BYTES, next.buf.length);
-      const last = end === next.buf.length;
-      this.rawSend(link, encodeFrame({ t: 'part', id, last, data: next.buf.subarray(offset, end) }), (err) => {
+      const end = Math.min(offset + PART_BYTES, next.size);
+      const last = end === next.size;
+      const data = cursor.take(end - offset);
+      const part: Frame = offset === 0 ? { t: 'part', id, last, data, total: next.size } : { t: 'part', id, last, data };
+      this.rawSend(link, encodeFrame(part), (err) => {
         if (err || last) finish(err);
         else writePart(end);
       });
@@ -643,13 +652,35 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     if (link.partId !== f.id) {
       link.partId = f.id;
       link.parts = [];
+      link.partAt = 0;
+      // one allocation, filled as parts arrive: no whole-frame copy at the end (a 45 MB Buffer.concat
+      // held this loop ~80 ms); its pages are touched part by part, spread over the transfer
+      link.partBuf = f.total !== undefined && f.total <= this.cfg.maxFrameBytes ? Buffer.allocUnsafe(f.total) : undefined;
     }
-    link.parts.push(f.data);
+    const buf = link.partBuf;
+    if (buf) {
+      if (link.partAt + f.data.byteLength > buf.length) {
+        this.cfg.logger?.warn({ peer: link.peer, total: buf.length }, 'frame parts exceed the size the first part announced; frame dropped');
+        return this.resetParts(link);
+      }
+      buf.set(f.data, link.partAt);
+      link.partAt += f.data.byteLength;
+    } else link.parts.push(f.data);
     if (!f.last) return;
-    const whole = Buffer.concat(link.parts);
-    link.parts = [];
-    link.partId = undefined;
+    const whole = buf ? (link.partAt === buf.length ? buf : undefined) : Buffer.concat(link.parts);
+    this.resetParts(link);
+    if (!whole) {
+      this.cfg.logger?.warn({ peer: link.peer }, 'frame parts fall short of the size the first part announced; frame dropped');
+      return;
+    }
     this.onData(link, whole);
+  }
+
+  private resetParts(link: Link): void {
+    link.parts = [];
+    link.partBuf = undefined;
+    link.partAt = 0;
+    link.partId = undefined;
   }
 
   /**
@@ -784,6 +815,35 @@ function ZERO_MASK(mask: Buffer): void {
 function setMaxFrameBytes(ws: WebSocket, bytes: number): void {
   const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
   if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}
+
+function joinSegments(segments: Uint8Array[], size: number): Buffer {
+  if (segments.length === 1) return Buffer.from(segments[0]!.buffer, segments[0]!.byteOffset, segments[0]!.byteLength);
+  return Buffer.concat(segments, size);
+}
+
+/** Reads consecutive slices of a frame's segments; a slice within one segment is a view, not a copy. */
+class SegmentCursor {
+  private i = 0;
+  private at = 0;
+  constructor(private readonly segments: Uint8Array[]) {}
+
+  take(n: number): Uint8Array {
+    const pieces: Uint8Array[] = [];
+    let left = n;
+    while (left > 0 && this.i < this.segments.length) {
+      const seg = this.segments[this.i]!;
+      const k = Math.min(left, seg.byteLength - this.at);
+      pieces.push(seg.subarray(this.at, this.at + k));
+      this.at += k;
+      left -= k;
+      if (this.at === seg.byteLength) {
+        this.i++;
+        this.at = 0;
+      }
+    }
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, n - left);
+  }
 }
 
 function rawToBuffer(data: RawData): Buffer {
