@@ -87,6 +87,26 @@ export function encodeFrameSegments(frame: Frame): Uint8Array[] {
   return [head, ...blobs.filter((b) => b.byteLength > 0)];
 }
 
+/**
+ * Encodes a `part` frame into `scratch` (reused by the caller once the previous part was written) and
+ * returns the bytes used, a view of `scratch`; a new buffer only if `scratch` is too small. Same bytes as
+ * encodeFrame. A 45 MB append to two peers otherwise allocates 90 MB of short-lived part buffers, and
+ * that external memory is what triggers the consensus thread's major GCs.
+ */
+export function encodePartInto(scratch: Buffer | undefined, part: FrameOf<'part'>): Buffer {
+  const { t, data, ...rest } = part;
+  const json = JSON.stringify({ ...rest, data: { $b: data.byteLength } });
+  const headerLen = Buffer.byteLength(json, 'utf8');
+  const size = PREAMBLE_BYTES + headerLen + data.byteLength;
+  const out = scratch && scratch.length >= size ? scratch.subarray(0, size) : Buffer.allocUnsafe(size);
+  out[0] = WIRE_VERSION;
+  out[1] = KIND_CODES[t];
+  out.writeUInt32BE(headerLen, 2);
+  out.write(json, PREAMBLE_BYTES, 'utf8');
+  out.set(data, PREAMBLE_BYTES + headerLen);
+  return out;
+}
+
 export function segmentsLength(segments: readonly Uint8Array[]): number {
   let n = 0;
   for (const s of segments) n += s.byteLength;

@@ -11,7 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import { handshakeMac, macMatches, newNonce, type HandshakeTranscript } from './auth.js';
-import { decodeFrame, encodeFrame, encodeFrameSegments, payloadBytesOf, segmentsLength, type Frame, type FrameOf } from './codec.js';
+import { decodeFrame, encodeFrame, encodeFrameSegments, encodePartInto, payloadBytesOf, segmentsLength, type Frame, type FrameOf } from './codec.js';
 import { PendingRequests } from './pending.js';
 import { RemoteError, TransportError } from './errors.js';
 import { SnapshotInbox, SnapshotSender } from './snapshot.js';
@@ -116,6 +116,8 @@ const CONTROL_BODY_BYTES = 16 << 10;
 const BULK_FRAME_BYTES = 64 << 10;
 /** Bulk frames larger than this are sent as `part` frames of this size (see pumpBulk). */
 const PART_BYTES = 256 << 10;
+/** Room for a part's preamble, header and data. */
+const PART_SCRATCH_BYTES = PART_BYTES + 1024;
 /**
  * How long the smaller id keeps a duplicate link open before closing it: the bigger id may have adopted
  * that one first and be sending on it; closing it later than the handshake race lets that traffic land.
@@ -135,6 +137,8 @@ class Link {
   bulkWriting = false;
   /** Sender: id of the last large frame split into parts. Receiver: the frame being reassembled. */
   partSeq = 0;
+  /** Sender: the buffer parts are encoded into, reused once the previous part reached the kernel. */
+  partScratch: Buffer | undefined;
   partId: number | undefined;
   /** Receiver: the frame's buffer, filled part by part when the first part named the total size. */
   partBuf: Buffer | undefined;
@@ -696,8 +700,11 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       const end = Math.min(offset + PART_BYTES, next.size);
       const last = end === next.size;
       const data = cursor.take(end - offset);
-      const part: Frame = offset === 0 ? { t: 'part', id, last, data, total: next.size } : { t: 'part', id, last, data };
-      this.rawSend(link, encodeFrame(part), (err) => {
+      const part: FrameOf<'part'> = offset === 0 ? { t: 'part', id, last, data, total: next.size } : { t: 'part', id, last, data };
+      // one buffer per link: the next part is encoded only from this one's write callback, once ws and
+      // the kernel are done with it
+      link.partScratch ??= Buffer.allocUnsafeSlow(PART_SCRATCH_BYTES);
+      this.rawSend(link, encodePartInto(link.partScratch, part), (err) => {
         if (err || last) finish(err);
         else writePart(end);
       });
