@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { MESSAGE_TYPES, makeMessage, type Message } from '../raft/message.js';
-import { decodeFrame, encodeFrame, WIRE_VERSION, type Frame } from './codec.js';
+import { decodeFrame, encodeFrame, encodeFrameSegments, encodePartInto, WIRE_VERSION, type Frame, type FrameOf } from './codec.js';
 import { CodecError } from './errors.js';
 
 const uint = fc.nat({ max: Number.MAX_SAFE_INTEGER });
@@ -122,5 +122,26 @@ describe('transport codec', function () {
     const badMsg = encodeFrame({ t: 'raft', msg: { type: 'gossip', from: 'a', to: 'b' } as unknown as Message });
     expect(() => decodeFrame(badMsg)).to.throw(CodecError, /msg/);
     expect(() => decodeFrame(Buffer.of(1, 2))).to.throw(CodecError, /preamble/);
+  });
+
+  it('encodes a large frame as header plus payload views, and a part into a reused buffer, byte for byte as encodeFrame', function () {
+    const data = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff);
+    const frame: Frame = { t: 'req', id: 9, kind: 'propose', body: data };
+    const segments = encodeFrameSegments(frame);
+    expect(segments[1]!.buffer).to.equal(data.buffer);
+    expect(Buffer.concat(segments).equals(encodeFrame(frame))).to.equal(true);
+    const scratch = Buffer.alloc(300_000 + 1024);
+    for (const part of [
+      { t: 'part', id: 3, last: false, data: data.subarray(0, 1000), total: 300_000 },
+      { t: 'part', id: 3, last: true, data: data.subarray(1000) },
+    ] as FrameOf<'part'>[]) {
+      const bytes = encodePartInto(scratch, part);
+      expect(bytes.buffer).to.equal(scratch.buffer);
+      expect(bytes.equals(encodeFrame(part))).to.equal(true);
+      expect(decodeFrame(bytes)).to.deep.include({ t: 'part', id: 3, last: part.last });
+    }
+    // too small a scratch buffer: a new one, same bytes
+    const small = encodePartInto(Buffer.alloc(10), { t: 'part', id: 1, last: true, data: data.subarray(0, 100) });
+    expect(small.equals(encodeFrame({ t: 'part', id: 1, last: true, data: data.subarray(0, 100) }))).to.equal(true);
   });
 });

@@ -54,9 +54,9 @@ describe('WsTransport links', function () {
     expect(got.map((m) => m.term)).to.deep.equal(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(a.linkStats().get('b')!.reconnects).to.equal(0);
     expect(b.linkStats().get('a')!.reconnects).to.equal(0);
-    // After the grace period only one socket remains (the smaller id closes the duplicate).
+    // After the grace period one socket per channel remains (the smaller id closes the duplicates).
     const inbound = (t: WsTransport) => (t as unknown as { server: { clients: Set<unknown> } }).server.clients.size;
-    await waitFor('duplicate retired', () => inbound(a) + inbound(b) === 1, 5000);
+    await waitFor('duplicates retired', () => inbound(a) + inbound(b) === 2, 5000);
     expect(a.isConnected('b') && b.isConnected('a')).to.equal(true);
   });
 
@@ -76,7 +76,8 @@ describe('WsTransport links', function () {
     }
     await waitFor('every heartbeat delivered', () => [...got.values()].every((ms) => ms.length === 4 * 30), 10_000);
     const inbound = (t: WsTransport) => (t as unknown as { server: { clients: Set<unknown> } }).server.clients.size;
-    await waitFor('one socket per pair', () => ts.reduce((n, t) => n + inbound(t), 0) === 10, 5000);
+    // two channels (bulk and control) per pair
+    await waitFor('one socket per pair and channel', () => ts.reduce((n, t) => n + inbound(t), 0) === 20, 5000);
     expect(downs).to.deep.equal([]);
   });
 
@@ -150,8 +151,8 @@ describe('WsTransport links', function () {
     const got: Message[] = [];
     b.on('linkDown', (p) => downs.push(p));
     b.on('message', (m) => got.push(m));
-    const internals = a as unknown as { peers: Map<string, { link: unknown }>; writeFrame(link: unknown, f: unknown): Promise<void> };
-    await internals.writeFrame(internals.peers.get('b')!.link, { t: 'raft', msg: { type: 'gossip', from: 'a', to: 'b' } });
+    const internals = a as unknown as { peers: Map<string, { bulk: { link: unknown } }>; writeFrame(link: unknown, f: unknown): Promise<void> };
+    await internals.writeFrame(internals.peers.get('b')!.bulk.link, { t: 'raft', msg: { type: 'gossip', from: 'a', to: 'b' } });
     a.send(heartbeat('a', 'b', 5));
     await waitFor('the next message', () => got.length === 1);
     expect(got[0]!.term).to.equal(5);
@@ -239,6 +240,36 @@ describe('WsTransport links', function () {
     expect(beat).to.be.below(3);
     const appends = got.filter((m) => m.type === 'app');
     expect(appends.map((m) => m.index)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 0]);
+  });
+
+  it('carries heartbeats, votes and small RPCs on the control channel while the bulk channel is stalled', async () => {
+    const a = await h.node('a', { maxInflightBytes: 64 << 20 });
+    const b = await h.node('b');
+    h.mesh(a, b);
+    await h.linked(a, b);
+    type Chan = { link?: { ws: WebSocket }; spares: Set<{ ws: WebSocket }> };
+    const channels = (t: WsTransport, peer: string) => (t as unknown as { peers: Map<string, { bulk: Chan; control: Chan }> }).peers.get(peer)!;
+    await waitFor('control links up', () => channels(a, 'b').control.link !== undefined && channels(b, 'a').control.link !== undefined);
+    // b stops reading every bulk socket from a, as a receiver busy with a huge append would
+    const bulkSockets = (): Socket[] => {
+      const c = channels(b, 'a').bulk;
+      return [c.link, ...c.spares].flatMap((l) => (l ? [(l.ws as unknown as { _socket: Socket })._socket] : []));
+    };
+    for (const s of bulkSockets()) s.pause();
+    const got: Message[] = [];
+    b.on('message', (m) => got.push(m));
+    b.handle('ping', async (_from, body) => body);
+    a.send(append('a', 'b', [new Uint8Array(32 << 20)]));
+    a.send(heartbeat('a', 'b', 7));
+    a.send(makeMessage({ type: 'vote', from: 'a', to: 'b', term: 8 }));
+    const answer = await a.request('b', 'ping', Uint8Array.of(1, 2, 3), 5000);
+    expect([...answer]).to.deep.equal([1, 2, 3]);
+    await waitFor('heartbeat and vote past the stalled append', () => got.length === 2);
+    expect(got.map((m) => m.type)).to.deep.equal(['heartbeat', 'vote']);
+    for (const s of bulkSockets()) s.resume();
+    await waitFor('the append once the bulk channel reads again', () => got.length === 3, 20_000);
+    expect(got[2]!.type).to.equal('app');
+    expect(got[2]!.entries![0]!.data.byteLength).to.equal(32 << 20);
   });
 
   it('lets one message larger than the cap through an idle link', async () => {

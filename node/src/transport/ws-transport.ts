@@ -1,15 +1,17 @@
 // Raft links over persistent WebSockets (ws@8) on a dedicated port. Design and wire format:
 // docs/transport.md. In short: both sides dial; after an HMAC challenge-response each side sends on one
-// link per peer (a restarted peer's new link replaces the old; a duplicate from a simultaneous dial is
-// kept as a delivering spare until the smaller id closes it); raft messages, app RPCs and snapshot
-// chunks share the link; entry-carrying frames are capped per peer.
+// link per peer and channel (a restarted peer's new link replaces the old; a duplicate from a
+// simultaneous dial is kept as a delivering spare until the smaller id closes it). Two channels per peer,
+// like etcd's stream and pipeline: the control channel carries heartbeats, votes, acknowledgements and
+// small RPCs; the bulk channel carries appends (in order), snapshots and large RPCs. A heartbeat thus
+// never queues in TCP behind megabytes of an append. Entry-carrying frames are capped per peer.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import { handshakeMac, macMatches, newNonce, type HandshakeTranscript } from './auth.js';
-import { decodeFrame, encodeFrame, payloadBytesOf, type Frame, type FrameOf } from './codec.js';
+import { decodeFrame, encodeFrame, encodeFrameSegments, encodePartInto, payloadBytesOf, segmentsLength, type Frame, type FrameOf } from './codec.js';
 import { PendingRequests } from './pending.js';
 import { RemoteError, TransportError } from './errors.js';
 import { SnapshotInbox, SnapshotSender } from './snapshot.js';
@@ -89,13 +91,33 @@ const CLOSE_REMOVED = 4001;
 const CLOSE_AUTH = 4401;
 const CLOSE_PROTOCOL = 4400;
 const CLOSE_DEAD = 4408;
-const RAFT_PATH = '/raft';
+/** The two channels of a peer and the URL path each is dialled on. */
+type Channel = 'bulk' | 'control';
+const CHANNEL_PATHS: Record<Channel, string> = { bulk: '/raft', control: '/raft/control' };
+const CHANNELS: readonly Channel[] = ['bulk', 'control'];
+
+function channelOfPath(url: string | undefined): Channel | undefined {
+  return CHANNELS.find((c) => CHANNEL_PATHS[c] === url);
+}
+
+/**
+ * Raft messages that take the control channel: they carry no entries and Raft tolerates their reordering
+ * against appends (a stale answer or heartbeat is recognised by its term and index). Appends, empty ones
+ * included, stay on the bulk channel so a probe never overtakes the entries it probes for.
+ */
+const CONTROL_MESSAGES: ReadonlySet<Message['type']> = new Set([
+  'appResp', 'vote', 'voteResp', 'preVote', 'preVoteResp', 'heartbeat', 'heartbeatResp', 'timeoutNow', 'readIndex', 'readIndexResp', 'transferLeader',
+]);
 /** Until a connection has authenticated, its frames are capped far below maxFrameBytes. */
 const HANDSHAKE_FRAME_BYTES = 16 << 10;
+/** RPC bodies up to this size take the control channel (a read barrier, an admin call, an answer). */
+const CONTROL_BODY_BYTES = 16 << 10;
 /** Frames above this size take the bulk lane (see writeFrame). */
 const BULK_FRAME_BYTES = 64 << 10;
 /** Bulk frames larger than this are sent as `part` frames of this size (see pumpBulk). */
 const PART_BYTES = 256 << 10;
+/** Room for a part's preamble, header and data. */
+const PART_SCRATCH_BYTES = PART_BYTES + 1024;
 /**
  * How long the smaller id keeps a duplicate link open before closing it: the bigger id may have adopted
  * that one first and be sending on it; closing it later than the handshake race lets that traffic land.
@@ -111,23 +133,29 @@ class Link {
   /** Set on the losing link of a duplicate pair: it keeps delivering until this fires, then closes. */
   retireTimer: NodeJS.Timeout | undefined;
   /** Large frames waiting for the previous large frame to reach the kernel (see writeFrame). */
-  readonly bulkQueue: { buf: Buffer; done: (err?: Error) => void }[] = [];
+  readonly bulkQueue: { segments: Uint8Array[]; size: number; done: (err?: Error) => void }[] = [];
   bulkWriting = false;
   /** Sender: id of the last large frame split into parts. Receiver: the frame being reassembled. */
   partSeq = 0;
+  /** Sender: the buffer parts are encoded into, reused once the previous part reached the kernel. */
+  partScratch: Buffer | undefined;
   partId: number | undefined;
+  /** Receiver: the frame's buffer, filled part by part when the first part named the total size. */
+  partBuf: Buffer | undefined;
+  partAt = 0;
+  /** Receiver: the parts of a frame whose first part did not name its size (kept, joined at the end). */
   parts: Uint8Array[] = [];
   constructor(
     readonly peer: NodeId,
     readonly ws: WebSocket,
     readonly dialledBy: NodeId,
     readonly peerIncarnation: string,
+    readonly channel: Channel,
   ) {}
 }
 
-interface PeerState {
-  id: NodeId;
-  addr: string | undefined;
+/** One channel towards a peer: its link, duplicates, and dialling state. */
+interface ChannelState {
   /** The link we send on. */
   link: Link | undefined;
   /** Losing duplicates still open for DUPLICATE_GRACE_MS: frames the peer sent on them are delivered. */
@@ -137,6 +165,21 @@ interface PeerState {
   dialSocket: WebSocket | undefined;
   retryTimer: NodeJS.Timeout | undefined;
   attempt: number;
+}
+
+function newChannelState(): ChannelState {
+  return { link: undefined, spares: new Set(), dialing: false, dialSocket: undefined, retryTimer: undefined, attempt: 0 };
+}
+
+/**
+ * A peer: "connected" (linkUp/linkDown, isConnected) follows the bulk channel, which carries everything
+ * when the control channel is down (e.g. towards a peer that does not offer one).
+ */
+interface PeerState {
+  id: NodeId;
+  addr: string | undefined;
+  bulk: ChannelState;
+  control: ChannelState;
   everUp: boolean;
   sentMsgs: number;
   droppedMsgs: number;
@@ -188,9 +231,10 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     const server = new WebSocketServer({
       host: this.cfg.listenHost,
       port: this.cfg.listenPort,
-      path: RAFT_PATH,
       perMessageDeflate: false,
       maxPayload: this.cfg.maxFrameBytes,
+      // one path per channel; any other is refused before the upgrade
+      verifyClient: (info: { req: { url?: string } }) => channelOfPath(info.req.url) !== undefined,
     });
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
@@ -199,7 +243,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     server.on('error', (err) => this.cfg.logger?.warn({ err }, 'raft listener error'));
     server.on('connection', (ws, req) => {
       req.socket.setNoDelay(true);
-      this.acceptInbound(ws);
+      this.acceptInbound(ws, channelOfPath(req.url) ?? 'bulk');
     });
     this.server = server;
     for (const p of this.peers.values()) this.ensureDialing(p);
@@ -209,10 +253,12 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     if (this.stopped) return;
     this.stopped = true;
     for (const p of this.peers.values()) {
-      clearTimeout(p.retryTimer);
       p.snapshotOut?.sender.fail(new TransportError('stopped', 'transport stopped'));
       for (const l of linksOf(p)) l.ws.terminate();
-      p.dialSocket?.terminate();
+      for (const c of CHANNELS) {
+        clearTimeout(p[c].retryTimer);
+        p[c].dialSocket?.terminate();
+      }
     }
     this.pending.stopAll();
     await this.inbox.abortAll();
@@ -233,15 +279,17 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     for (const p of this.peers.values()) {
       if (peers.has(p.id) || p.addr === undefined) continue;
       p.addr = undefined;
-      clearTimeout(p.retryTimer);
-      p.retryTimer = undefined;
+      for (const c of CHANNELS) {
+        clearTimeout(p[c].retryTimer);
+        p[c].retryTimer = undefined;
+      }
       for (const l of linksOf(p)) l.ws.close(CLOSE_REMOVED, 'removed from the cluster');
     }
   }
 
   isConnected(peer: NodeId): boolean {
     const p = this.peers.get(peer);
-    return p !== undefined && this.sendLink(p) !== undefined;
+    return p !== undefined && this.sendLink(p.bulk) !== undefined;
   }
 
   /** Closes the current link to `peer` (it redials as after any link loss). For tests and operators. */
@@ -257,9 +305,10 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 
   send(m: Message): void {
     const p = this.peerState(m.to);
-    const link = this.sendLink(p);
-    if (!link) return this.drop(p, 'link_down');
     const payload = payloadBytesOf(m);
+    const control = payload === 0 && CONTROL_MESSAGES.has(m.type) ? this.sendLink(p.control) : undefined;
+    const link = control ?? this.sendLink(p.bulk);
+    if (!link) return this.drop(p, 'link_down');
     const limit = payload > 0 ? this.cfg.maxInflightBytes : this.cfg.maxInflightBytes + this.cfg.controlReserveBytes;
     // An idle link takes any one message, so an entry larger than the cap still gets through.
     if (link.inflight > 0 && link.inflight + payload > limit) return this.drop(p, 'backpressure');
@@ -269,7 +318,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 
   async sendSnapshot(to: NodeId, meta: SnapshotMeta, source: SnapshotSource): Promise<SnapshotSendResult> {
     const p = this.peerState(to);
-    const link = this.sendLink(p);
+    const link = this.sendLink(p.bulk);
     if (!link) throw new TransportError('link_down', `no link to ${to}`);
     if (p.snapshotOut) throw new TransportError('busy', `a snapshot to ${to} is already streaming`);
     const sender = new SnapshotSender((f) => this.writeFrame(link, f), to, {
@@ -287,7 +336,8 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 
   request(to: NodeId, kind: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     const p = this.peers.get(to);
-    const link = p && this.sendLink(p);
+    // a small request (a read barrier, an admin call) does not wait behind forwarded uploads
+    const link = p && ((body.byteLength <= CONTROL_BODY_BYTES ? this.sendLink(p.control) : undefined) ?? this.sendLink(p.bulk));
     if (!link) return Promise.reject(new TransportError('link_down', `no link to ${to}`));
     if (link.inflight > 0 && link.inflight + body.byteLength > this.cfg.maxInflightBytes) {
       return Promise.reject(new TransportError('backpressure', `in-flight cap towards ${to} reached`));
@@ -305,7 +355,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     for (const p of this.peers.values()) {
       const stats: LinkStats = {
         connected: this.isConnected(p.id),
-        inflightBytes: p.link ? Math.max(p.link.inflight, p.link.ws.bufferedAmount) : 0,
+        inflightBytes: p.bulk.link ? Math.max(p.bulk.link.inflight, p.bulk.link.ws.bufferedAmount) : 0,
         sentMsgs: p.sentMsgs,
         droppedMsgs: p.droppedMsgs,
         reconnects: p.reconnects,
@@ -323,7 +373,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     let p = this.peers.get(id);
     if (!p) {
       p = {
-        id, addr: undefined, link: undefined, spares: new Set(), dialing: false, dialSocket: undefined, retryTimer: undefined, attempt: 0, everUp: false,
+        id, addr: undefined, bulk: newChannelState(), control: newChannelState(), everUp: false,
         sentMsgs: 0, droppedMsgs: 0, reconnects: 0, authFailures: 0, lastContact: undefined, snapshotOut: undefined,
         snapshotInLink: undefined, replacing: false,
       };
@@ -333,34 +383,40 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   }
 
   private ensureDialing(p: PeerState): void {
-    if (this.stopped || !this.server || p.replacing || p.addr === undefined || p.link || p.dialing || p.retryTimer) return;
+    for (const channel of CHANNELS) this.ensureDialingChannel(p, channel);
+  }
+
+  private ensureDialingChannel(p: PeerState, channel: Channel): void {
+    const c = p[channel];
+    if (this.stopped || !this.server || p.replacing || p.addr === undefined || c.link || c.dialing || c.retryTimer) return;
     // First retry is immediate; then 50 ms doubling to 1 s, each delay jittered to 50–100 % of its value.
-    const ceiling = Math.min(this.cfg.reconnectMaxMs, this.cfg.reconnectBaseMs * 2 ** (p.attempt - 1));
-    const delay = p.attempt === 0 ? 0 : ceiling * (0.5 + Math.random() / 2);
-    p.attempt++;
-    p.retryTimer = setTimeout(() => {
-      p.retryTimer = undefined;
-      if (this.stopped || p.link || p.addr === undefined) return;
-      p.dialing = true;
-      this.dial(p, p.addr)
-        .catch((err: Error) => this.cfg.logger?.debug({ peer: p.id, err: err.message }, 'raft dial failed'))
+    const ceiling = Math.min(this.cfg.reconnectMaxMs, this.cfg.reconnectBaseMs * 2 ** (c.attempt - 1));
+    const delay = c.attempt === 0 ? 0 : ceiling * (0.5 + Math.random() / 2);
+    c.attempt++;
+    c.retryTimer = setTimeout(() => {
+      c.retryTimer = undefined;
+      if (this.stopped || c.link || p.addr === undefined) return;
+      c.dialing = true;
+      this.dial(p, p.addr, channel)
+        .catch((err: Error) => this.cfg.logger?.debug({ peer: p.id, channel, err: err.message }, 'raft dial failed'))
         .finally(() => {
-          p.dialing = false;
-          this.ensureDialing(p);
+          c.dialing = false;
+          this.ensureDialingChannel(p, channel);
         });
     }, delay);
   }
 
   /** Client side of the handshake: challenge → auth → welcome. Resolves once the link is adopted. */
-  private dial(p: PeerState, addr: string): Promise<void> {
+  private dial(p: PeerState, addr: string, channel: Channel): Promise<void> {
+    const c = p[channel];
     return new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(`ws://${addr}${RAFT_PATH}`, {
+      const ws = new WebSocket(`ws://${addr}${CHANNEL_PATHS[channel]}`, {
         perMessageDeflate: false,
         maxPayload: this.cfg.maxFrameBytes,
         handshakeTimeout: this.cfg.handshakeTimeoutMs,
         generateMask: ZERO_MASK,
       });
-      p.dialSocket = ws;
+      c.dialSocket = ws;
       const clientNonce = newNonce();
       let serverNonce: string | undefined;
       let settled = false;
@@ -368,7 +424,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (p.dialSocket === ws) p.dialSocket = undefined;
+        if (c.dialSocket === ws) c.dialSocket = undefined;
         ws.off('message', onMessage);
         ws.off('close', onClose);
         if (authFailure) this.countAuthFailure(p.id, authFailure);
@@ -397,7 +453,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
           const t = this.transcript(this.id, p.id, serverNonce, clientNonce, f.incarnation);
           if (!macMatches(this.secret, 'server', t, f.mac)) return finish(new Error(`${p.id} failed to prove the secret`), 'bad_mac');
           finish();
-          this.adopt(p.id, ws, this.id, f.incarnation);
+          this.adopt(p.id, ws, this.id, f.incarnation, channel);
         } else if (f?.t === 'deny' && f.code === REMOVED) {
           finish(new Error(`${p.id} refused us: ${f.message}`));
           this.cfg.raft?.reportRemoved(p.id);
@@ -412,7 +468,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   }
 
   /** Server side of the handshake: send a challenge, verify the dialler's auth, answer with welcome. */
-  private acceptInbound(ws: WebSocket): void {
+  private acceptInbound(ws: WebSocket, channel: Channel): void {
     ws.on('error', () => undefined);
     setMaxFrameBytes(ws, HANDSHAKE_FRAME_BYTES);
     if (this.stopped) return ws.terminate();
@@ -449,7 +505,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       clearTimeout(timer);
       const mine = this.transcript(f.from, this.id, serverNonce, f.nonce, this.incarnation);
       ws.send(encodeFrame({ t: 'welcome', incarnation: this.incarnation, mac: handshakeMac(this.secret, 'server', mine) }));
-      this.adopt(f.from, ws, f.from, f.incarnation);
+      this.adopt(f.from, ws, f.from, f.incarnation, channel);
     });
     ws.send(encodeFrame({ t: 'challenge', cluster: this.cfg.clusterId, id: this.id, nonce: serverNonce }));
   }
@@ -463,10 +519,11 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
    * incarnation means the old link goes to a dead process (linkDown, then linkUp for the new one); the
    * same incarnation means both sides dialled: the new socket becomes a spare (see below).
    */
-  private adopt(peer: NodeId, ws: WebSocket, dialledBy: NodeId, peerIncarnation: string): void {
+  private adopt(peer: NodeId, ws: WebSocket, dialledBy: NodeId, peerIncarnation: string, channel: Channel): void {
     if (this.stopped) return ws.terminate();
     const p = this.peerState(peer);
-    const link = new Link(peer, ws, dialledBy, peerIncarnation);
+    const c = p[channel];
+    const link = new Link(peer, ws, dialledBy, peerIncarnation, channel);
     setMaxFrameBytes(ws, this.cfg.maxFrameBytes);
     ws.on('message', (data) => this.onData(link, data));
     ws.on('pong', () => this.touch(link));
@@ -477,51 +534,56 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     });
     link.pingTimer = setInterval(() => this.keepAlive(link), this.cfg.pingIntervalMs);
     this.touch(link);
-    p.attempt = 0;
-    clearTimeout(p.retryTimer);
-    p.retryTimer = undefined;
+    c.attempt = 0;
+    clearTimeout(c.retryTimer);
+    c.retryTimer = undefined;
 
-    const old = p.link;
+    const old = c.link;
     if (old && old.peerIncarnation === peerIncarnation) {
       // Both sides dialled. Each side keeps sending on the link it adopted first; only the smaller id
       // closes duplicates, so the bigger id's current link may be closed under it, and it then
       // promotes its spare (the smaller id's choice). Frames on a spare are still delivered.
-      p.spares.add(link);
-      if (this.id < peer) this.scheduleRetire(p, link);
-      this.cfg.logger?.debug({ peer, dialledBy }, 'raft duplicate link kept as spare');
+      c.spares.add(link);
+      if (this.id < peer) this.scheduleRetire(p, c, link);
+      this.cfg.logger?.debug({ peer, dialledBy, channel }, 'raft duplicate link kept as spare');
       return;
     }
-    if (old) {
-      // The peer restarted: everything on the old link (and its spares) belonged to a dead process.
+    const stale = linksOf(p).filter((l) => l.peerIncarnation !== peerIncarnation);
+    if (stale.length > 0) {
+      // The peer restarted: every link of its old incarnation, on either channel, went to a dead process.
       p.replacing = true;
-      for (const l of linksOf(p)) this.closeLink(l, CLOSE_DUPLICATE, 'peer restarted');
+      for (const l of stale) this.closeLink(l, CLOSE_DUPLICATE, 'peer restarted');
       p.replacing = false;
     }
-    p.link = link;
-    if (p.everUp) p.reconnects++;
-    p.everUp = true;
-    this.cfg.logger?.info({ peer, dialledBy }, 'raft link up');
-    this.cfg.metrics?.linkUp?.(peer);
-    this.emitUnlessStopped('linkUp', peer);
+    c.link = link;
+    if (channel === 'bulk') {
+      if (p.everUp) p.reconnects++;
+      p.everUp = true;
+      this.cfg.logger?.info({ peer, dialledBy }, 'raft link up');
+      this.cfg.metrics?.linkUp?.(peer);
+      this.emitUnlessStopped('linkUp', peer);
+    } else this.cfg.logger?.debug({ peer, dialledBy }, 'raft control link up');
+    // a channel whose old link was closed above dials the new incarnation
+    this.ensureDialing(p);
   }
 
   /** Closes a duplicate after DUPLICATE_GRACE_MS, or later while a snapshot still streams on it. */
-  private scheduleRetire(p: PeerState, link: Link): void {
+  private scheduleRetire(p: PeerState, c: ChannelState, link: Link): void {
     link.retireTimer = setTimeout(() => {
-      if (link.closed || p.link === link) return;
-      if (p.snapshotOut?.link === link || p.snapshotInLink === link) return this.scheduleRetire(p, link);
+      if (link.closed || c.link === link) return;
+      if (p.snapshotOut?.link === link || p.snapshotInLink === link) return this.scheduleRetire(p, c, link);
       link.ws.close(CLOSE_DUPLICATE, 'duplicate link');
     }, DUPLICATE_GRACE_MS);
   }
 
   /** The link to send on: the current one while open, else an open spare, which becomes current. */
-  private sendLink(p: PeerState): Link | undefined {
-    if (p.link && p.link.ws.readyState === WebSocket.OPEN) return p.link;
-    const spare = [...p.spares].find((l) => l.ws.readyState === WebSocket.OPEN);
-    if (!spare || !p.link) return undefined;
-    p.spares.delete(spare);
-    p.spares.add(p.link);
-    p.link = spare;
+  private sendLink(c: ChannelState): Link | undefined {
+    if (c.link && c.link.ws.readyState === WebSocket.OPEN) return c.link;
+    const spare = [...c.spares].find((l) => l.ws.readyState === WebSocket.OPEN);
+    if (!spare || !c.link) return undefined;
+    c.spares.delete(spare);
+    c.spares.add(c.link);
+    c.link = spare;
     return spare;
   }
 
@@ -553,19 +615,23 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     clearInterval(link.pingTimer);
     clearTimeout(link.retireTimer);
     const p = this.peerState(link.peer);
-    p.spares.delete(link);
+    const c = p[link.channel];
+    c.spares.delete(link);
     if (p.snapshotOut?.link === link) p.snapshotOut.sender.fail(new TransportError('link_lost', `link to ${link.peer} closed`));
     if (p.snapshotInLink === link) p.snapshotInLink = undefined;
-    if (p.link !== link) return;
-    const spare = [...p.spares].find((l) => l.ws.readyState === WebSocket.OPEN);
+    if (c.link !== link) return;
+    const spare = [...c.spares].find((l) => l.ws.readyState === WebSocket.OPEN);
     if (spare) {
       // The other side closed the duplicate we were sending on: carry on with the one it kept.
-      p.spares.delete(spare);
-      p.link = spare;
+      c.spares.delete(spare);
+      c.link = spare;
       return;
     }
-    p.link = undefined;
-    this.peerLost(p);
+    c.link = undefined;
+    if (link.channel === 'bulk') return this.peerLost(p);
+    // requests sent on the control link will not be answered on it: their callers retry at once
+    this.pending.linkLost(p.id);
+    this.ensureDialingChannel(p, 'control');
   }
 
   private peerLost(p: PeerState): void {
@@ -587,18 +653,20 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
    */
   private writeFrame(link: Link, f: Frame): Promise<void> {
     if (link.closed) return Promise.reject(new TransportError('link_lost', `link to ${link.peer} closed`));
-    const buf = encodeFrame(f);
-    link.inflight += buf.length;
+    // the payloads are not copied here: a large frame is copied one part at a time as it is written
+    const segments = encodeFrameSegments(f);
+    const size = segmentsLength(segments);
+    link.inflight += size;
     const ordered = f.t === 'raft' && (f.msg.entries?.length ?? 0) > 0;
-    const bulk = buf.length > BULK_FRAME_BYTES || (ordered && (link.bulkWriting || link.bulkQueue.length > 0));
+    const bulk = size > BULK_FRAME_BYTES || (ordered && (link.bulkWriting || link.bulkQueue.length > 0));
     return new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
-        link.inflight -= buf.length;
+        link.inflight -= size;
         if (err) reject(new TransportError('link_lost', `link to ${link.peer} closed: ${err.message}`));
         else resolve();
       };
-      if (!bulk) return this.rawSend(link, buf, done);
-      link.bulkQueue.push({ buf, done });
+      if (!bulk) return this.rawSend(link, joinSegments(segments, size), done);
+      link.bulkQueue.push({ segments, size, done });
       this.pumpBulk(link);
     });
   }
@@ -624,13 +692,19 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       next.done(err);
       this.pumpBulk(link);
     };
-    if (next.buf.length <= PART_BYTES) return this.rawSend(link, next.buf, finish);
+    if (next.size <= PART_BYTES) return this.rawSend(link, joinSegments(next.segments, next.size), finish);
     const id = ++link.partSeq;
+    const cursor = new SegmentCursor(next.segments);
     const writePart = (offset: number): void => {
       if (link.closed) return finish(new Error('link closed'));
-      const end = Math.min(offset + PART_BYTES, next.buf.length);
-      const last = end === next.buf.length;
-      this.rawSend(link, encodeFrame({ t: 'part', id, last, data: next.buf.subarray(offset, end) }), (err) => {
+      const end = Math.min(offset + PART_BYTES, next.size);
+      const last = end === next.size;
+      const data = cursor.take(end - offset);
+      const part: FrameOf<'part'> = offset === 0 ? { t: 'part', id, last, data, total: next.size } : { t: 'part', id, last, data };
+      // one buffer per link: the next part is encoded only from this one's write callback, once ws and
+      // the kernel are done with it
+      link.partScratch ??= Buffer.allocUnsafeSlow(PART_SCRATCH_BYTES);
+      this.rawSend(link, encodePartInto(link.partScratch, part), (err) => {
         if (err || last) finish(err);
         else writePart(end);
       });
@@ -643,13 +717,35 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     if (link.partId !== f.id) {
       link.partId = f.id;
       link.parts = [];
+      link.partAt = 0;
+      // one allocation, filled as parts arrive: no whole-frame copy at the end (a 45 MB Buffer.concat
+      // held this loop ~80 ms); its pages are touched part by part, spread over the transfer
+      link.partBuf = f.total !== undefined && f.total <= this.cfg.maxFrameBytes ? Buffer.allocUnsafe(f.total) : undefined;
     }
-    link.parts.push(f.data);
+    const buf = link.partBuf;
+    if (buf) {
+      if (link.partAt + f.data.byteLength > buf.length) {
+        this.cfg.logger?.warn({ peer: link.peer, total: buf.length }, 'frame parts exceed the size the first part announced; frame dropped');
+        return this.resetParts(link);
+      }
+      buf.set(f.data, link.partAt);
+      link.partAt += f.data.byteLength;
+    } else link.parts.push(f.data);
     if (!f.last) return;
-    const whole = Buffer.concat(link.parts);
-    link.parts = [];
-    link.partId = undefined;
+    const whole = buf ? (link.partAt === buf.length ? buf : undefined) : Buffer.concat(link.parts);
+    this.resetParts(link);
+    if (!whole) {
+      this.cfg.logger?.warn({ peer: link.peer }, 'frame parts fall short of the size the first part announced; frame dropped');
+      return;
+    }
     this.onData(link, whole);
+  }
+
+  private resetParts(link: Link): void {
+    link.parts = [];
+    link.partBuf = undefined;
+    link.partAt = 0;
+    link.partId = undefined;
   }
 
   /**
@@ -726,8 +822,11 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
         reply = { t: 'err', id: f.id, code: typeof e.code === 'string' ? e.code : 'internal', message: String(e.message ?? err) };
       }
     }
-    // Answer on the link we send on now: the one the request came in on may be a retiring duplicate.
-    const out = this.sendLink(this.peerState(link.peer)) ?? link;
+    // Answer on the link we send on now (the one the request came in on may be a retiring duplicate): a
+    // small answer on the control channel, so a read barrier's answer does not wait behind uploads.
+    const p = this.peerState(link.peer);
+    const small = reply.t === 'err' || reply.body.byteLength <= CONTROL_BODY_BYTES;
+    const out = (small ? this.sendLink(p.control) : undefined) ?? this.sendLink(p.bulk) ?? link;
     await this.writeFrame(out, reply).catch(() => undefined);
   }
 
@@ -763,7 +862,12 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 }
 
 function linksOf(p: PeerState): Link[] {
-  return p.link ? [p.link, ...p.spares] : [...p.spares];
+  const out: Link[] = [];
+  for (const c of CHANNELS) {
+    if (p[c].link) out.push(p[c].link!);
+    out.push(...p[c].spares);
+  }
+  return out;
 }
 
 
@@ -784,6 +888,35 @@ function ZERO_MASK(mask: Buffer): void {
 function setMaxFrameBytes(ws: WebSocket, bytes: number): void {
   const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
   if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}
+
+function joinSegments(segments: Uint8Array[], size: number): Buffer {
+  if (segments.length === 1) return Buffer.from(segments[0]!.buffer, segments[0]!.byteOffset, segments[0]!.byteLength);
+  return Buffer.concat(segments, size);
+}
+
+/** Reads consecutive slices of a frame's segments; a slice within one segment is a view, not a copy. */
+class SegmentCursor {
+  private i = 0;
+  private at = 0;
+  constructor(private readonly segments: Uint8Array[]) {}
+
+  take(n: number): Uint8Array {
+    const pieces: Uint8Array[] = [];
+    let left = n;
+    while (left > 0 && this.i < this.segments.length) {
+      const seg = this.segments[this.i]!;
+      const k = Math.min(left, seg.byteLength - this.at);
+      pieces.push(seg.subarray(this.at, this.at + k));
+      this.at += k;
+      left -= k;
+      if (this.at === seg.byteLength) {
+        this.i++;
+        this.at = 0;
+      }
+    }
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, n - left);
+  }
 }
 
 function rawToBuffer(data: RawData): Buffer {

@@ -379,9 +379,9 @@ export async function runIsolationCases(opts: RunOptions): Promise<CaseResult[]>
         record(await measureCase(cluster, `(b) one ${(huge.length / 1e6).toFixed(0)} MB object`, label, () => objectWrites(port, huge, 1, auth)));
       }
       if (opts.cases.includes('c')) {
-        const snapsBefore = await snapshotCount(cluster);
+        const snapsBefore = await snapshotCounts(cluster);
         const r = await measureCase(cluster, `(c) ${s.smallWriters} clients x 1 KiB`, label, () => smallWriters(port, small, s.smallWriters, s.smallSeconds, auth));
-        r.notes = `snapshots taken on the leader: ${(await snapshotCount(cluster)) - snapsBefore}`;
+        r.notes = `snapshots taken on the leader: ${snapshotsTaken(snapsBefore, await snapshotCounts(cluster))}`;
         record(r);
       }
       if (opts.cases.includes('d')) {
@@ -401,14 +401,29 @@ export async function runIsolationCases(opts: RunOptions): Promise<CaseResult[]>
   return results;
 }
 
-async function snapshotCount(cluster: Cluster): Promise<number> {
-  let total = 0;
+/** Each live node's count of snapshots it created. */
+async function snapshotCounts(cluster: Cluster): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
   for (const id of cluster.liveIds()) {
     const r = await send(cluster.node(id).httpPort, 'GET', '/metrics', undefined, {}, 10_000);
     const m = /^stego_raft_snapshots_total\{event="created"\} (\d+)/m.exec(r.body.toString('utf8'));
-    total = Math.max(total, m ? Number(m[1]) : 0);
+    counts.set(id, m ? Number(m[1]) : 0);
   }
-  return total;
+  return counts;
+}
+
+/**
+ * Snapshots created during a case by the node that created most (the leader's count when it held): per
+ * node deltas, since a node that led earlier keeps a larger total than today's leader, and a restarted
+ * node counts from zero again.
+ */
+function snapshotsTaken(before: Map<string, number>, after: Map<string, number>): number {
+  let most = 0;
+  for (const [id, n] of after) {
+    const b = before.get(id) ?? 0;
+    most = Math.max(most, n >= b ? n - b : n);
+  }
+  return most;
 }
 
 /**
