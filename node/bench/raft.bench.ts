@@ -3,6 +3,11 @@
 // concurrencies. Both clusters run on loopback with fsync on. Writes go to the current leader of each.
 //
 //   npm run bench:raft -- [--seconds 8] [--warmup 1] [--levels 1,16,64,256] [--mode store|embed]
+//                         [--cpu-prof DIR] [--node-env NAME=VALUE ...]
+//
+// --cpu-prof DIR runs the StegoCluster nodes with `--cpu-prof` (one .cpuprofile per thread, the consensus
+// thread included) and stops them with SIGTERM at the end so the profiles are written; --node-env passes
+// extra environment to every node (ablations, e.g. a snapshot threshold).
 //
 // --mode store (default) is the like-for-like comparison with etcd's 1 KiB put: each write stores a finished
 // ~1 KiB stego PNG (POST /api/objects with Content-Type image/png), so it measures HTTP + Raft + fsync, as
@@ -11,7 +16,7 @@
 // write costs an embed + a Raft commit; the cover is a 16×16 noise PNG, so the replicated object is ~1 KiB.
 // The embed runs in a bounded worker pool (cores workers + STEGO_POOL_QUEUE waiting), so concurrent writes
 // beyond that are refused with 503 and counted as errors. To separate the Raft write path from HTTP + embed,
-// the bench records the node's Server-Timing phases (pre/embed/commit) of every write and reads the leader's
+// the bench records the node's Server-Timing phases (pre/validate or embed/commit) of every write and reads the leader's
 // own histograms (propose → applied, durable-log saves) over each window.
 
 import { randomBytes } from 'node:crypto';
@@ -36,16 +41,23 @@ interface Args {
   warmup: number;
   levels: number[];
   mode: 'store' | 'embed';
+  cpuProfDir?: string;
+  nodeEnv: Record<string, string>;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seconds: 8, warmup: 1, levels: [1, 16, 64, 256], mode: 'store' };
+  const args: Args = { seconds: 8, warmup: 1, levels: [1, 16, 64, 256], mode: 'store', nodeEnv: {} };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--seconds' && v) args.seconds = Number(argv[++i]);
     else if (argv[i] === '--warmup' && v) args.warmup = Number(argv[++i]);
     else if (argv[i] === '--levels' && v) args.levels = argv[++i]!.split(',').map(Number);
     else if (argv[i] === '--mode' && (v === 'store' || v === 'embed')) args.mode = argv[++i] as Args['mode'];
+    else if (argv[i] === '--cpu-prof' && v) args.cpuProfDir = argv[++i];
+    else if (argv[i] === '--node-env' && v && v.includes('=')) {
+      const [name, ...rest] = argv[++i]!.split('=');
+      args.nodeEnv[name!] = rest.join('=');
+    }
   }
   return args;
 }
@@ -63,23 +75,33 @@ function multipart(cover: Buffer, message: string): { body: Buffer; type: string
   return { body, type: `multipart/form-data; boundary=${boundary}` };
 }
 
-/** Per-request phases from the node's Server-Timing header: pre (parse), embed (worker pool), commit (Raft). */
+/**
+ * Per-request phases from the node's Server-Timing header: pre (parse), validate (raw PNG check) or embed
+ * (worker pool), commit (Raft, through the consensus thread), and `outside`: the client's latency minus the
+ * three, i.e. time in socket buffers, the HTTP parser and the event loop queues of both ends.
+ */
 interface Phases {
   pre: number[];
-  embed: number[];
+  work: number[];
   commit: number[];
+  outside: number[];
 }
 
 function newPhases(): Phases {
-  return { pre: [], embed: [], commit: [] };
+  return { pre: [], work: [], commit: [], outside: [] };
 }
 
-function recordServerTiming(header: string | null, into: Phases | undefined): void {
+function recordServerTiming(header: string | null, clientMs: number, into: Phases | undefined): void {
   if (!header || !into) return;
+  let inside = 0;
   for (const part of header.split(',')) {
-    const m = /^\s*(pre|embed|commit);dur=([\d.]+)/.exec(part);
-    if (m) into[m[1] as keyof Phases].push(Number(m[2]));
+    const m = /^\s*(pre|validate|embed|commit);dur=([\d.]+)/.exec(part);
+    if (!m) continue;
+    const ms = Number(m[2]);
+    inside += ms;
+    into[m[1] === 'validate' || m[1] === 'embed' ? 'work' : (m[1] as 'pre' | 'commit')].push(ms);
   }
+  into.outside.push(Math.max(0, clientMs - inside));
 }
 
 /**
@@ -93,11 +115,14 @@ let authorization = '';
 
 interface RawAnswer {
   status: number;
+  /** Request sent → response read, as this client saw it. */
+  ms: number;
   text: string;
   headers: http.IncomingHttpHeaders;
 }
 
 function post(url: string, body: Buffer, contentType: string): Promise<RawAnswer> {
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
@@ -105,7 +130,7 @@ function post(url: string, body: Buffer, contentType: string): Promise<RawAnswer
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
         res.on('error', reject);
       },
     );
@@ -117,7 +142,7 @@ function post(url: string, body: Buffer, contentType: string): Promise<RawAnswer
 async function expectCreated(res: RawAnswer, phases?: Phases): Promise<ObjectAck> {
   if (res.status === 201) {
     const timing = res.headers['server-timing'];
-    recordServerTiming(typeof timing === 'string' ? timing : null, phases);
+    recordServerTiming(typeof timing === 'string' ? timing : null, res.ms, phases);
     return JSON.parse(res.text) as ObjectAck;
   }
   if (res.status === 503) {
@@ -181,14 +206,14 @@ function printTable(rows: Row[], objectBytes: number, args: Args): void {
     );
   }
   console.log('\nWhere a StegoCluster write spends its time (the leader\'s Server-Timing header, ms, p50 / p99):');
-  console.log('| clients | pre (parse) | embed (worker pool) | commit (Raft) | commit vs etcd put p50 |');
-  console.log('|---:|---:|---:|---:|---:|');
+  console.log(`| clients | pre (parse) | ${args.mode === 'store' ? 'validate (PNG check)' : 'embed (worker pool)'} | commit (Raft) | outside (queues, client) | commit vs etcd put p50 |`);
+  console.log('|---:|---:|---:|---:|---:|---:|');
   for (const row of rows) {
     const ph = row.phases;
     if (!ph.commit.length) continue;
     const pp = (xs: number[]) => `${fmtMs(percentile(xs, 50))} / ${fmtMs(percentile(xs, 99))}`;
     const ratio = percentile(ph.commit, 50) / summarize(row.etcd).p50;
-    console.log(`| ${row.concurrency} | ${pp(ph.pre)} | ${pp(ph.embed)} | ${pp(ph.commit)} | ${ratio.toFixed(2)}× |`);
+    console.log(`| ${row.concurrency} | ${pp(ph.pre)} | ${pp(ph.work)} | ${pp(ph.commit)} | ${pp(ph.outside)} | ${ratio.toFixed(2)}× |`);
   }
   console.log('\nInside the StegoCluster leader over the same windows (from its /metrics histograms; bucket-interpolated):');
   console.log('| clients | commits/s | propose→applied p50 ms | p99 ms | log saves (fsync) | mean save ms | commits per save |');
@@ -218,6 +243,13 @@ function printTable(rows: Row[], objectBytes: number, args: Args): void {
   }
 }
 
+/** A graceful stop (SIGTERM) lets every thread of the nodes write its CPU profile; the harness would SIGKILL. */
+async function stopForProfiles(cluster: Cluster): Promise<void> {
+  const ids = cluster.liveIds();
+  for (const id of ids) cluster.node(id).signal('SIGTERM');
+  await Promise.all(ids.map((id) => cluster.node(id).exited()));
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const cover = makeCover(16, 16, 42);
@@ -227,7 +259,14 @@ async function main(): Promise<void> {
   try {
     console.log('starting a 3-node StegoCluster and a 3-member etcd cluster ...');
     [stego, etcd] = await Promise.all([
-      Cluster.start({ size: 3, logLevel: process.env.STEGO_LOG_LEVEL ?? 'warn' }),
+      Cluster.start({
+        size: 3,
+        logLevel: process.env.STEGO_LOG_LEVEL ?? 'warn',
+        env: {
+          ...args.nodeEnv,
+          ...(args.cpuProfDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${args.cpuProfDir}`.trim() } : {}),
+        },
+      }),
       EtcdCluster.start(3),
     ]);
     const { leaderId } = await stego.waitForLeader();
@@ -288,6 +327,7 @@ async function main(): Promise<void> {
   } finally {
     keepAlive.destroy();
     etcdClient?.close();
+    if (stego && args.cpuProfDir) await stopForProfiles(stego);
     await stego?.stop();
     await etcd?.stop();
   }
