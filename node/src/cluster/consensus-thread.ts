@@ -11,11 +11,13 @@ import type { NodeId } from '../raft/types.js';
 import type { ClusterApi, MemberChangeResult, ObjectStream, PutClient, PutResult, Readiness, StoredObject } from './api.js';
 import { encodeCommand } from './commands.js';
 import {
+  MessageBatcher,
   ownedBytes,
   type ConsensusOps,
   type ConsensusView,
   type ConsensusWorkerData,
   type OpName,
+  type OpRequest,
   type SerializedError,
   type WorkerMessage,
 } from './consensus-protocol.js';
@@ -39,6 +41,8 @@ export class ConsensusThread implements ClusterApi {
   /** Bytes of put commands handed to the consensus thread and not answered yet. */
   private pendingWriteBytes = 0;
   private readonly maxPendingWriteBytes: number;
+  /** Requests of this event-loop turn, posted to the consensus thread together. */
+  private readonly requests: MessageBatcher<OpRequest>;
 
   private constructor(
     private readonly worker: Worker,
@@ -49,6 +53,7 @@ export class ConsensusThread implements ClusterApi {
     this.id = cfg.nodeId;
     this.maxObjectBytes = cfg.maxObjectBytes;
     this.maxPendingWriteBytes = cfg.maxPendingWriteBytes;
+    this.requests = new MessageBatcher((batch, transfer) => this.worker.postMessage(batch, transfer));
   }
 
   /**
@@ -243,7 +248,7 @@ export class ConsensusThread implements ClusterApi {
     const id = ++this.seq;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, op, args }, transfer);
+      this.requests.add({ id, op, args }, transfer);
     });
   }
 
@@ -252,12 +257,14 @@ export class ConsensusThread implements ClusterApi {
       this.view = m.view;
       return;
     }
-    if (m.type !== 'reply') return;
-    const p = this.pending.get(m.id);
-    if (!p) return;
-    this.pending.delete(m.id);
-    if (m.ok) p.resolve(m.value);
-    else p.reject(deserializeError(m.error));
+    if (m.type !== 'replies') return;
+    for (const r of m.replies) {
+      const p = this.pending.get(r.id);
+      if (!p) continue;
+      this.pending.delete(r.id);
+      if (r.ok) p.resolve(r.value);
+      else p.reject(deserializeError(r.error));
+    }
   }
 
   private onWorkerGone(e: Error): void {

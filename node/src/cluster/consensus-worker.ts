@@ -12,6 +12,7 @@ import { createConsensusThreadMetrics } from '../metrics/node.js';
 import { createRegistry } from '../metrics/registry.js';
 import { WsTransport } from '../transport/ws-transport.js';
 import {
+  MessageBatcher,
   ownedBytes,
   serializeError,
   type ConsensusOps,
@@ -19,6 +20,7 @@ import {
   type ConsensusWorkerData,
   type OpName,
   type OpRequest,
+  type Reply,
   type WorkerMessage,
 } from './consensus-protocol.js';
 import { ClusterError } from './errors.js';
@@ -196,12 +198,16 @@ async function start(): Promise<void> {
     },
   };
 
-  port!.on('message', (req: OpRequest) => {
-    const run = ops[req.op] as (args: unknown) => Promise<{ value: unknown; transfer?: ArrayBuffer[] }>;
-    run(req.args).then(
-      (r) => post({ type: 'reply', id: req.id, ok: true, value: r.value }, r.transfer ?? []),
-      (e: unknown) => post({ type: 'reply', id: req.id, ok: false, error: serializeError(e) }),
-    );
+  // answers settled during one event-loop turn (e.g. every put of one applied batch) leave together
+  const replies = new MessageBatcher<Reply>((batch, transfer) => post({ type: 'replies', replies: batch }, transfer));
+  port!.on('message', (batch: OpRequest[]) => {
+    for (const req of batch) {
+      const run = ops[req.op] as (args: unknown) => Promise<{ value: unknown; transfer?: ArrayBuffer[] }>;
+      run(req.args).then(
+        (r) => replies.add({ id: req.id, ok: true, value: r.value }, r.transfer ?? []),
+        (e: unknown) => replies.add({ id: req.id, ok: false, error: serializeError(e) }),
+      );
+    }
   });
 
   await transport.start();

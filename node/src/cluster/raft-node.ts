@@ -5,11 +5,14 @@
 //   1. softState     → role/leader bookkeeping, election log lines, metrics
 //   2. snapshot      → move the staged file into the durable snapshot store, restore the object store
 //                      from it, install it in MemoryStorage
-//   3. hardState + entries → DurableLog.save (resolves after fdatasync), then MemoryStorage
-//   4. messages      → transport (only now: votes and acks must not precede their durability)
-//   5. committedEntries → object store, in order; conf changes into the core; proposals resolved
-//   6. readStates    → linearizable reads released once applied ≥ their index
-//   7. advance
+//   3. messages the core marks sendBeforePersist (a leader's appends) → transport
+//   4. committedEntries this node already holds durably → object store, in order; conf changes into the
+//      core; proposals resolved (they need not wait for the fsync of the newer entries below)
+//   5. hardState + entries → DurableLog.save (resolves after fdatasync), then MemoryStorage
+//   6. other messages → transport (only now: votes and acks must not precede their durability)
+//   7. committedEntries among this Ready's own entries → object store
+//   8. readStates    → linearizable reads released once applied ≥ their index
+//   9. advance
 // A storage failure at any step halts the node: it stops ticking, closes its links and refuses work.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -660,10 +663,17 @@ export class RaftNode {
     // replicating in parallel with its fsync, Raft thesis §10.2.1); otherwise votes and acknowledgements
     // leave only once what they promise is on disk.
     if (rd.sendBeforePersist) for (const m of rd.messages) this.send(m);
+    // Committed entries this node already holds durably are applied before this Ready's own write: they
+    // are on a majority's disks, so their writers need not wait for the fsync of newer entries (a leader
+    // under load would otherwise answer every batch one fsync late). Those among this Ready's entries (a
+    // follower learning a commit together with the entries) wait for the write, so nothing is applied
+    // that this node's log does not hold.
+    const [durable, afterPersist] = splitAtIndex(rd.committedEntries, rd.entries[0]?.index ?? Infinity);
+    if (durable.length > 0) this.applyEntries(durable);
     if (rd.hardState || rd.entries.length > 0) await this.persist(rd.hardState, rd.entries, rd.mustSync, rd.snapshot !== undefined);
     if (this.failure) return;
     if (!rd.sendBeforePersist) for (const m of rd.messages) this.send(m);
-    if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
+    if (afterPersist.length > 0) this.applyEntries(afterPersist);
     for (const rs of rd.readStates) this.releaseRead(rs.index, rs.ctx);
     this.maybeSnapshot();
   }
@@ -1053,6 +1063,12 @@ class StorageErrorLike extends StorageError {
   constructor(message: string) {
     super('storage_failed', message);
   }
+}
+
+/** The entries below `index`, and those from it on (entries are in index order). */
+function splitAtIndex(entries: Entry[], index: number): [Entry[], Entry[]] {
+  const cut = entries.findIndex((e) => e.index >= index);
+  return cut < 0 ? [entries, []] : [entries.slice(0, cut), entries.slice(cut)];
 }
 
 function snapKey(meta: SnapshotMeta): string {

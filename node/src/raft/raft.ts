@@ -69,7 +69,7 @@ export interface ReadState {
 }
 
 const NO_DATA = new Uint8Array(0);
-const DEFAULT_MAX_SIZE_PER_MSG = 1024 * 1024;
+export const DEFAULT_MAX_SIZE_PER_MSG = 1024 * 1024;
 const DEFAULT_MAX_INFLIGHT = 256;
 const DEFAULT_MAX_APPLY_BYTES = 64 * 1024 * 1024;
 

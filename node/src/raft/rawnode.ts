@@ -1,10 +1,11 @@
 // Synchronous façade over the state machine (etcd rawnode.go). The driver loops:
 //   tick()/step()/propose() … ; if (hasReady()) { rd = ready(); <persist, send, apply>; advance(rd) }
 // The Ready contract is spelled out on the Ready interface below and in docs/raft.md.
+import { coalesceMessages } from './coalesce.js';
 import type { ConfChange } from './confchange.js';
 import type { Message } from './message.js';
 import { progressView, type PeerProgress } from './progress.js';
-import { Raft, type RaftConfig, type ReadState, type Role } from './raft.js';
+import { DEFAULT_MAX_SIZE_PER_MSG, Raft, type RaftConfig, type ReadState, type Role } from './raft.js';
 import type { ConfState, Entry, HardState, NodeId, SnapshotMeta } from './types.js';
 
 export type { RaftConfig, ReadState, Role } from './raft.js';
@@ -69,9 +70,11 @@ export class RawNode {
   private readonly raft: Raft;
   private prevSoft: SoftState;
   private prevHard: HardState;
+  private readonly maxSizePerMsg: number;
 
   constructor(cfg: RaftConfig) {
     this.raft = new Raft(cfg);
+    this.maxSizePerMsg = cfg.maxSizePerMsg ?? DEFAULT_MAX_SIZE_PER_MSG;
     this.prevSoft = this.softState();
     // Compare against what is durable, so bootstrap entries and their hard state come out in the first Ready.
     this.prevHard = cfg.storage.initialState().hardState;
@@ -203,7 +206,8 @@ export class RawNode {
     const rd: Ready = {
       entries,
       committedEntries: r.log.nextEnts(),
-      messages: r.msgs,
+      // one append (and one acknowledgement) per peer where the core queued several (coalesce.ts)
+      messages: coalesceMessages(r.msgs, this.maxSizePerMsg),
       readStates: r.readStates,
       mustSync: entries.length > 0 || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
       sendBeforePersist:

@@ -92,6 +92,8 @@ interface PendingReady {
   at: number;
   /** The node's term when the Ready was taken: by the time it is persisted the node may have moved on. */
   term: number;
+  /** How many of its committed entries were applied before the fsync (those the node already held durably). */
+  appliedEarly: number;
 }
 
 interface InFlight {
@@ -256,8 +258,9 @@ export class Simulation {
   }
 
   /**
-   * Like the real driver: a Ready is taken, (a leader's messages possibly sent at once), persisted after a
-   * simulated fsync delay during which the node keeps ticking and stepping, then sent/applied/advanced.
+   * Like the real driver: a Ready is taken, (a leader's messages possibly sent at once, committed entries
+   * already durable applied), persisted after a simulated fsync delay during which the node keeps ticking
+   * and stepping, then sent/applied/advanced.
    */
   private processReadies(): void {
     for (const n of this.up()) {
@@ -297,13 +300,18 @@ export class Simulation {
     // followers ahead of its disk.
     const early = rd.sendBeforePersist && this.rng.chance(0.7);
     if (early) for (const m of rd.messages) this.send(n, m);
+    // As the driver does: committed entries already durable here (below this Ready's entries) are applied
+    // before the fsync. A snapshot in the Ready is installed at persist time in this model, so then none.
+    const firstNew = rd.entries[0]?.index ?? Infinity;
+    const cut = rd.snapshot ? 0 : rd.committedEntries.filter((e) => e.index < firstNew).length;
+    for (const e of rd.committedEntries.slice(0, cut)) this.apply(n, e);
     const delay = this.rng.chance(this.faults.slowDisk) ? 1 + this.rng.int(3) : 0;
-    n.pendingReady = { rd, early, at: this.now + delay, term: n.raw!.term };
+    n.pendingReady = { rd, early, at: this.now + delay, term: n.raw!.term, appliedEarly: cut };
   }
 
   private finishReady(n: SimNode, p: PendingReady): void {
     const raw = n.raw as RawNode;
-    const { rd, early, term } = p;
+    const { rd, early, term, appliedEarly } = p;
     n.pendingReady = null;
     if (early && this.rng.chance(this.faults.crash / 4)) return this.crash(n);
     const persistedCommit = n.storage.hardState.commit;
@@ -314,7 +322,7 @@ export class Simulation {
     // A crash here keeps what was persisted but sends nothing.
     if (this.rng.chance(this.faults.crash / 4)) return this.crash(n);
     if (!early) for (const m of rd.messages) this.send(n, m);
-    for (const e of rd.committedEntries) this.apply(n, e);
+    for (const e of rd.committedEntries.slice(appliedEarly)) this.apply(n, e);
     for (const rs of rd.readStates) this.onReadState(n, rs.index, dec.decode(rs.ctx));
     raw.advance(rd);
     this.checker.afterAdvance(n.id, raw);
