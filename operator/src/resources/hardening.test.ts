@@ -78,7 +78,7 @@ describe('operator/resources: hardened deployment (every pod, every mode)', () =
     it(`members and the gateway are hardened with front door ${mode} and every feature on`, () => {
       const cr = testCluster({ frontDoor: { mode }, apiTokens: { secretName: 'tokens', key: 'tokens' }, metrics: { serviceMonitor: { enabled: true } } });
       expect(podHardeningProblems(statefulSet(cr, 3).spec!.template.spec!)).to.deep.equal([]);
-      const gw = gatewayDeployment(cr, renderGatewayConf(cr, [], ctx));
+      const gw = gatewayDeployment(cr, renderGatewayConf(cr, 3, ctx));
       expect(podHardeningProblems(gw.spec!.template.spec!)).to.deep.equal([]);
     });
 
@@ -109,7 +109,7 @@ describe('operator/resources: hardened deployment (every pod, every mode)', () =
     const marker = 'f00dfeedf00dfeedf00dfeedf00dfeed';
     const secret = credentialsSecret(cr, () => marker);
     expect(JSON.stringify(secret)).to.include(marker);
-    const others = [statefulSet(cr, 3), bootstrapConfigMap(cr, 3, ctx), gatewayConfigMap(cr, renderGatewayConf(cr, [], ctx)), gatewayDeployment(cr, renderGatewayConf(cr, [], ctx)), networkPolicy(cr, ctx)];
+    const others = [statefulSet(cr, 3), bootstrapConfigMap(cr, 3, ctx), gatewayConfigMap(cr, renderGatewayConf(cr, 3, ctx)), gatewayDeployment(cr, renderGatewayConf(cr, 3, ctx)), networkPolicy(cr, ctx)];
     for (const o of others) expect(JSON.stringify(o)).to.not.include(marker);
   });
 

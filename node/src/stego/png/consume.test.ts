@@ -5,7 +5,8 @@ import { expect } from 'chai';
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 import { embed, extract } from '../engine.js';
-import { decodePng, encodePng } from './index.js';
+import { decodePng } from './decode.js';
+import { encodePng } from './encode.js';
 import { photoLikeRaster } from './synthetic.js';
 
 const require = createRequire(import.meta.url);
