@@ -1,5 +1,5 @@
 // Errors of the cluster layer: a stable code and a message, nothing about HTTP (http/errors.ts maps the
-// codes to statuses and Retry-After).
+// codes to statuses, and the transient ones — "the same request may succeed shortly" — to Retry-After).
 
 export type ClusterErrorCode =
   | 'no_leader' // nobody is known to lead right now: retry shortly
@@ -28,12 +28,12 @@ const CODES: Record<ClusterErrorCode, true> = {
   idempotency_key_reused: true,
 };
 
+/** Every ClusterErrorCode, for tables that must cover them all. */
+export const CLUSTER_ERROR_CODES = Object.keys(CODES) as readonly ClusterErrorCode[];
+
 export function isClusterErrorCode(code: unknown): code is ClusterErrorCode {
   return typeof code === 'string' && Object.hasOwn(CODES, code);
 }
-
-/** Codes that mean "the same request may succeed shortly" (clients are told when to retry). */
-export const TRANSIENT_CODES: ReadonlySet<ClusterErrorCode> = new Set(['no_leader', 'unavailable', 'timeout', 'proposal_lost', 'busy']);
 
 export class ClusterError extends Error {
   constructor(
