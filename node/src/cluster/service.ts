@@ -20,9 +20,6 @@ import type { ClusterStatusView } from './status-view.js';
 
 export const RPC_PROPOSE = 'propose';
 
-/** A key from the Idempotency-Key header: printable ASCII, as the IETF draft and common practice allow. */
-export const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
-
 /** The object id for an idempotency key: UUID-shaped, so it looks like every other id, and key-derived. */
 export function objectIdForKey(key: string): string {
   const h = createHash('sha256').update('stegocluster/idempotency-key\0').update(key).digest('hex');
