@@ -95,7 +95,7 @@ export class ClusterService implements ClusterApi {
   private pendingLearner: { id: NodeId; cancelled: boolean } | null = null;
 
   constructor(
-    readonly node: RaftNode,
+    private readonly node: RaftNode,
     private readonly transport: Transport,
     private readonly opts: ServiceOptions,
   ) {
