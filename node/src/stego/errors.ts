@@ -1,5 +1,6 @@
 // Domain errors of the stego engine. Each carries a stable machine code (and, for some, details);
 // nothing about HTTP: http/errors.ts maps every code to its status in one table.
+import { errorCodes } from '../error-codes.js';
 
 export type StegoErrorCode =
   | 'not_png' // signature missing or not a PNG at all
@@ -16,7 +17,7 @@ export type StegoErrorCode =
   | 'passphrase_required' // encrypted payload and no passphrase given
   | 'invalid_request'; // missing or malformed field
 
-const CODES: Record<StegoErrorCode, true> = {
+const CODES = errorCodes<StegoErrorCode>({
   not_png: true,
   corrupt_png: true,
   image_too_large: true,
@@ -30,13 +31,13 @@ const CODES: Record<StegoErrorCode, true> = {
   wrong_passphrase: true,
   passphrase_required: true,
   invalid_request: true,
-};
+});
 
 /** Every StegoErrorCode, for tables that must cover them all. */
-export const STEGO_ERROR_CODES = Object.keys(CODES) as readonly StegoErrorCode[];
+export const STEGO_ERROR_CODES = CODES.all;
 
 export function isStegoErrorCode(code: unknown): code is StegoErrorCode {
-  return typeof code === 'string' && Object.hasOwn(CODES, code);
+  return CODES.has(code);
 }
 
 export class StegoError extends Error {

@@ -11,6 +11,7 @@
 // could not finish the work, and a 500 would claim one.
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
+import { errorCodes } from '../error-codes.js';
 import { reviveError, type JobRequest, type JobResponse, type WorkerReady } from './protocol.js';
 
 export interface WorkerPoolOptions {
@@ -36,7 +37,7 @@ export interface WorkerPoolOptions {
 export type PoolErrorCode = 'pool_saturated' | 'worker_crashed' | 'job_timeout' | 'pool_closed';
 
 /** Every PoolErrorCode, for tables that must cover them all. */
-export const POOL_ERROR_CODES: readonly PoolErrorCode[] = ['pool_saturated', 'worker_crashed', 'job_timeout', 'pool_closed'];
+export const POOL_ERROR_CODES = errorCodes<PoolErrorCode>({ pool_saturated: true, worker_crashed: true, job_timeout: true, pool_closed: true }).all;
 
 /**
  * The pool could not finish a job for now (busy, crashed worker, time budget, shutting down): not the
