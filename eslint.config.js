@@ -12,6 +12,7 @@
 // - no barrels: import the module that defines a name, so every import is a real edge of the graph;
 // - no import cycles.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 
@@ -28,23 +29,42 @@ const layer = (names, message) => ({ regex: `${names.map(folder).join('|')}`, me
 
 const notHttp = layer(['http'], 'Only the HTTP shell, the edge modules (auth, lb) and main.ts may import from http/: domain code speaks domain errors and types.');
 const notCluster = layer(['cluster'], 'Layers below the cluster driver never import from cluster/: pass them an interface instead.');
+const pureCore = 'The Raft core is pure (etcd raft style): it imports nothing of ours outside raft/.';
+/** cluster/ modules the HTTP shell may use: the ClusterApi surface, its errors, and the object types. */
+const clusterSurface = {
+  regex: '(^|/)cluster/(?!(api|errors|object-store)\\.js$)',
+  message: 'The HTTP shell sees the cluster only through cluster/api.ts (ClusterApi), cluster/errors.ts and the object types: it never reaches into the driver.',
+};
 const notEntry = {
   regex: '(^|/)(main|cli/stego)(\\.js)?$',
   message: 'Entry points are composition roots; nothing imports from them.',
 };
 
+const httpFieldMessage = 'Domain code carries no HTTP status or exposure: give the error a code and map it in http/errors.ts.';
+
+/** Class fields named like HTTP's: declared, constructor parameter properties, and `this.x = ...`. */
+function httpFieldSelectors() {
+  const name = '/^(status|statusCode|expose)$/';
+  return [
+    `PropertyDefinition[key.name=${name}]`,
+    `TSParameterProperty > Identifier.parameter[name=${name}]`,
+    `TSParameterProperty > AssignmentPattern.parameter > Identifier.left[name=${name}]`,
+    `AssignmentExpression > MemberExpression.left[object.type='ThisExpression'][property.name=${name}]`,
+  ];
+}
+
 /**
  * One `no-restricted-imports` per group of folders: flat config replaces a rule's options rather than
  * merging them, so each group lists every pattern that applies to it.
  */
-function restrict(files, patterns) {
-  return { files, rules: { 'no-restricted-imports': ['error', { patterns: [barrels, notEntry, ...patterns] }] } };
+function restrict(files, patterns, ignores = []) {
+  return { files, ignores, rules: { 'no-restricted-imports': ['error', { patterns: [barrels, notEntry, ...patterns] }] } };
 }
 
-export default tseslint.config(
+export default defineConfig(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.bench-tmp/**', '**/*.cjs', 'eslint.config.js'] },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
     plugins: { 'import-x': importX },
@@ -72,10 +92,21 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   restrict(['**/*.ts'], []),
-  restrict(['node/src/raft/**/*.ts'], [
-    layer(['auth', 'cli', 'cluster', 'http', 'lb', 'metrics', 'stego', 'storage', 'transport', 'workers'], 'The Raft core is pure: it imports nothing from other layers (docs/raft.md).'),
-    { regex: '(^|/)\\.\\./(config|log)\\.js$', message: 'The Raft core is pure: it imports nothing from other layers (docs/raft.md).' },
+  restrict(['node/src/raft/*.ts'], [
+    layer(['auth', 'cli', 'cluster', 'http', 'lb', 'metrics', 'stego', 'storage', 'transport', 'workers'], pureCore),
+    // node/src/config.ts and node/src/log.ts (raft/log.ts, the Raft log, is './log.js')
+    { regex: '^\\.\\./(config|log)\\.js$', message: pureCore },
   ]),
   restrict(['node/src/{storage,transport,stego,workers}/**/*.ts'], [notHttp, notCluster]),
   restrict(['node/src/{cluster,metrics,cli}/**/*.ts', 'node/src/{config,log}.ts'], [notHttp]),
+  {
+    // Domain errors speak codes; statuses live in http/errors.ts's tables. A class field (declared,
+    // constructor parameter, or assigned to `this`) named like an HTTP status marks a layer leak.
+    files: ['node/src/{cluster,raft,storage,transport,stego,workers}/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', ...httpFieldSelectors().map((selector) => ({ selector, message: httpFieldMessage }))],
+    },
+  },
+  // tests of the HTTP shell start real clusters (cluster/test-cluster.ts) and may look inside them
+  restrict(['node/src/http/**/*.ts'], [clusterSurface], ['**/*.test.ts']),
 );

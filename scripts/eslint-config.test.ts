@@ -29,6 +29,8 @@ describe('eslint.config.js', function () {
     ['storage (cluster)', 'node/src/storage/probe.ts', '../cluster/raft-node.js'],
     ['a barrel', 'node/src/http/probe.ts', '../auth/index.js'],
     ['an entry point', 'node/src/cluster/probe.ts', '../main.js'],
+    ['the HTTP shell (the cluster service)', 'node/src/http/probe.ts', '../cluster/service.js'],
+    ['a route (the Raft driver)', 'node/src/http/routes/probe.ts', '../../cluster/raft-node.js'],
   ];
   for (const [who, file, specifier] of forbidden) {
     it(`refuses ${specifier} in ${who}`, async () => {
@@ -37,7 +39,9 @@ describe('eslint.config.js', function () {
   }
 
   const allowed: Array<[string, string]> = [
-    ['node/src/http/probe.ts', '../cluster/service.js'],
+    ['node/src/http/probe.ts', '../cluster/api.js'],
+    ['node/src/http/routes/probe.ts', '../../cluster/errors.js'],
+    ['node/src/http/routes/probe.test.ts', '../../cluster/test-cluster.js'],
     ['node/src/cluster/probe.ts', '../raft/rawnode.js'],
     ['node/src/transport/probe.ts', '../raft/message.js'],
     ['node/src/cli/probe.ts', '../stego/engine.js'],
@@ -48,6 +52,23 @@ describe('eslint.config.js', function () {
       expect(await ruleIds(file, `import '${specifier}';\n`)).to.deep.equal([]);
     });
   }
+
+  const httpFields: Array<[string, string]> = [
+    ['node/src/workers/probe.ts', 'export class E extends Error {\n  readonly status = 503;\n}\n'],
+    ['node/src/cluster/probe.ts', 'export class E extends Error {\n  constructor(readonly statusCode: number) {\n    super();\n  }\n}\n'],
+    ['node/src/stego/png/probe.ts', 'export class E extends Error {\n  constructor(public expose = true) {\n    super();\n  }\n}\n'],
+    ['node/src/storage/probe.ts', 'export class E extends Error {\n  constructor() {\n    super();\n    this.status = 500;\n  }\n}\n'],
+  ];
+  for (const [file, code] of httpFields) {
+    it(`refuses an HTTP-status field on a class in ${file}`, async () => {
+      expect(await ruleIds(file, code)).to.include('no-restricted-syntax');
+    });
+  }
+
+  it('lets the HTTP shell give its errors a status, and domain classes a status() method', async () => {
+    expect(await ruleIds('node/src/http/probe.ts', 'export class E extends Error {\n  readonly status = 400;\n}\n')).to.deep.equal([]);
+    expect(await ruleIds('node/src/cluster/probe.ts', 'export class S {\n  status(): number {\n    return 1;\n  }\n}\n')).to.deep.equal([]);
+  });
 
   it('refuses an import cycle', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'stego-lint-'));

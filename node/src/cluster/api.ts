@@ -7,8 +7,8 @@ import type { ObjectMeta } from './object-store.js';
 import type { ClusterStatusView } from './status-view.js';
 
 export interface MemberChangeResult {
-  /** 200: done; 202: accepted, a learner still catching up is promoted in the background. */
-  status: 200 | 202;
+  /** False when only accepted: a learner still catching up is promoted in the background. */
+  done: boolean;
   body: Record<string, unknown>;
 }
 

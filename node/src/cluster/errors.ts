@@ -1,5 +1,6 @@
 // Errors of the cluster layer: a stable code and a message, nothing about HTTP (http/errors.ts maps the
-// codes to statuses and Retry-After).
+// codes to statuses, and the transient ones — "the same request may succeed shortly" — to Retry-After).
+import { errorCodes } from '../error-codes.js';
 
 export type ClusterErrorCode =
   | 'no_leader' // nobody is known to lead right now: retry shortly
@@ -14,7 +15,7 @@ export type ClusterErrorCode =
   | 'quota_exceeded' // the token's stored-bytes quota would be exceeded
   | 'idempotency_key_reused'; // the Idempotency-Key was used for a different request
 
-const CODES: Record<ClusterErrorCode, true> = {
+const CODES = errorCodes<ClusterErrorCode>({
   no_leader: true,
   unavailable: true,
   timeout: true,
@@ -26,14 +27,14 @@ const CODES: Record<ClusterErrorCode, true> = {
   busy: true,
   quota_exceeded: true,
   idempotency_key_reused: true,
-};
+});
+
+/** Every ClusterErrorCode, for tables that must cover them all. */
+export const CLUSTER_ERROR_CODES = CODES.all;
 
 export function isClusterErrorCode(code: unknown): code is ClusterErrorCode {
-  return typeof code === 'string' && Object.hasOwn(CODES, code);
+  return CODES.has(code);
 }
-
-/** Codes that mean "the same request may succeed shortly" (clients are told when to retry). */
-export const TRANSIENT_CODES: ReadonlySet<ClusterErrorCode> = new Set(['no_leader', 'unavailable', 'timeout', 'proposal_lost', 'busy']);
 
 export class ClusterError extends Error {
   constructor(

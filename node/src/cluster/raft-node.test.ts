@@ -151,20 +151,20 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     const follower = [...c.members.keys()].find((id) => id !== leader && id !== 'n4')!;
     // admin calls may land on any node: a follower forwards them to the leader
     const added = await c.member(follower).service.addMember('n4', c.addressOf('n4'));
-    expect(added.status).to.equal(200);
+    expect(added.done).to.equal(true);
     expect(c.member(leader).node.confState().voters).to.include('n4');
     await pollUntil('n4 to apply everything', 5000, () => n4.node.appliedIndex >= c!.member(leader).node.commitIndex);
     expect(n4.node.store.size).to.equal(ids.length);
     expect(n4.node.store.members().get('n1')).to.equal(c.addressOf('n1'));
 
     const removed = await c.member(leader).service.removeMember('n4');
-    expect(removed.status).to.equal(200);
+    expect(removed.done).to.equal(true);
     await pollUntil('n4 to notice its removal', 5000, () => n4.node.removed);
     expect(c.member(leader).node.confState().voters).to.not.include('n4');
     expect(c.member(leader).node.status().nodes.map((n) => n.id)).to.deep.equal(['n1', 'n2', 'n3']);
 
     const removedLeader = await c.member(follower).service.removeMember(leader);
-    expect(removedLeader.status).to.equal(200);
+    expect(removedLeader.done).to.equal(true);
     const rest = ['n1', 'n2', 'n3'].filter((id) => id !== leader);
     const next = await c.waitForLeader(rest);
     expect(next).to.not.equal(leader);
@@ -187,9 +187,9 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
     const conflict = await c.member(leader).service.removeMember(follower).catch((e: unknown) => e);
     expect((conflict as ClusterError).code).to.equal('change_in_progress');
-    expect((await pending).status).to.equal(202);
+    expect((await pending).done).to.equal(false);
     // the stuck learner itself can always be removed, which cancels its promotion
-    expect((await c.member(leader).service.removeMember('n4')).status).to.equal(200);
+    expect((await c.member(leader).service.removeMember('n4')).done).to.equal(true);
     expect(c.member(leader).node.confState().learners).to.deep.equal([]);
   });
 
@@ -197,7 +197,7 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     c = await TestCluster.start();
     const leader = await c.waitForLeader();
     const r = await c.member(leader).service.removeMember(leader);
-    expect(r.status).to.equal(200);
+    expect(r.done).to.equal(true);
     expect(c.member(leader).node.removed).to.equal(true);
     const rest = ['n1', 'n2', 'n3'].filter((id) => id !== leader);
     const next = await c.waitForLeader(rest);

@@ -20,9 +20,6 @@ import type { ClusterStatusView } from './status-view.js';
 
 export const RPC_PROPOSE = 'propose';
 
-/** A key from the Idempotency-Key header: printable ASCII, as the IETF draft and common practice allow. */
-export const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
-
 /** The object id for an idempotency key: UUID-shaped, so it looks like every other id, and key-derived. */
 export function objectIdForKey(key: string): string {
   const h = createHash('sha256').update('stegocluster/idempotency-key\0').update(key).digest('hex');
@@ -98,7 +95,7 @@ export class ClusterService implements ClusterApi {
   private pendingLearner: { id: NodeId; cancelled: boolean } | null = null;
 
   constructor(
-    readonly node: RaftNode,
+    private readonly node: RaftNode,
     private readonly transport: Transport,
     private readonly opts: ServiceOptions,
   ) {
@@ -349,7 +346,7 @@ export class ClusterService implements ClusterApi {
         return this.removeHere(req.id);
       case 'transfer': {
         const leader = await this.node.handOverLeadership(this.opts.requestTimeoutMs, req.to);
-        return { status: 200, body: { leader_id: leader } };
+        return { done: true, body: { leader_id: leader } };
       }
     }
   }
@@ -363,7 +360,7 @@ export class ClusterService implements ClusterApi {
     try {
       const r = await run();
       // a learner still catching up keeps the slot until it is promoted in the background
-      if (r.status === 202) release = false;
+      if (!r.done) release = false;
       return r;
     } finally {
       if (release) this.changeInProgress = null;
@@ -372,7 +369,7 @@ export class ClusterService implements ClusterApi {
 
   private async addHere(id: NodeId, address: string): Promise<MemberChangeResult> {
     const conf = this.node.confState();
-    if (conf.voters.includes(id)) return { status: 200, body: this.memberBody(id, 'voter') };
+    if (conf.voters.includes(id)) return { done: true, body: this.memberBody(id, 'voter') };
     // 1. every node learns the address first (a replicated command), so the new member can be dialled
     if (this.node.store.members().get(id) !== address) await this.node.proposeCommand({ kind: 'setMember', id, address });
     // 2. it joins as a learner: replicates (snapshot + log) without counting toward any quorum
@@ -382,10 +379,10 @@ export class ClusterService implements ClusterApi {
     if (await this.waitCaughtUp(id, this.catchUpTimeout())) {
       await this.node.proposeConfChange({ type: 'promote', node: id });
       this.opts.logger.info({ member: id }, 'learner promoted to voter');
-      return { status: 200, body: this.memberBody(id, 'voter') };
+      return { done: true, body: this.memberBody(id, 'voter') };
     }
     void this.promoteWhenCaughtUp(id);
-    return { status: 202, body: this.memberBody(id, 'learner') };
+    return { done: false, body: this.memberBody(id, 'learner') };
   }
 
   private async promoteWhenCaughtUp(id: NodeId): Promise<void> {
@@ -433,7 +430,7 @@ export class ClusterService implements ClusterApi {
       const forwarded = this.admin({ op: 'remove', id });
       forwarded.catch(() => undefined);
       const removed = this.untilRemoved(this.opts.requestTimeoutMs).then((): MemberChangeResult => ({
-        status: 200,
+        done: true,
         body: { id, removed: true, voters: this.node.confState().voters, learners: this.node.confState().learners },
       }));
       return Promise.race([forwarded.catch((e: unknown) => (this.node.removed ? removed : Promise.reject(e))), removed]);
@@ -448,7 +445,7 @@ export class ClusterService implements ClusterApi {
       await this.node.proposeConfChange({ type: 'removeNode', node: id });
       await this.node.proposeCommand({ kind: 'removeMember', id });
       this.opts.logger.info({ member: id }, 'member removed');
-      return { status: 200, body: { id, removed: true, voters: this.node.confState().voters, learners: this.node.confState().learners } };
+      return { done: true, body: { id, removed: true, voters: this.node.confState().voters, learners: this.node.confState().learners } };
     });
   }
 
@@ -488,7 +485,7 @@ function decodeIndex(b: Uint8Array): number {
   return Buffer.from(b.buffer, b.byteOffset, 8).readDoubleBE(0);
 }
 
-/** A remote cluster error keeps its code (and so its HTTP status) on this side of the link. */
+/** A remote cluster error keeps its code on this side of the link. */
 function fromRemote(e: unknown): Error {
   if (e instanceof RemoteError && isClusterErrorCode(e.code)) return new ClusterError(e.code, e.message);
   return e as Error;

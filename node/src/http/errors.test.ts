@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { ClusterError } from '../cluster/errors.js';
-import { StegoError } from '../stego/errors.js';
-import { PoolSaturatedError, WorkerCrashedError } from '../workers/pool.js';
-import { ApiError, errorAnswer } from './errors.js';
+import { CLUSTER_ERROR_CODES, ClusterError } from '../cluster/errors.js';
+import { STEGO_ERROR_CODES, StegoError } from '../stego/errors.js';
+import { JobTimeoutError, POOL_ERROR_CODES, PoolClosedError, PoolSaturatedError, WorkerCrashedError, type PoolError } from '../workers/pool.js';
+import { WorkerJobError } from '../workers/protocol.js';
+import { ApiError, CLUSTER_ANSWERS, POOL_ANSWERS, STEGO_ANSWERS, errorAnswer } from './errors.js';
 
 describe('errorAnswer', () => {
   it('maps a StegoError to its status, code, message and details', () => {
@@ -62,8 +63,45 @@ describe('errorAnswer', () => {
     }
   });
 
+  it('has exactly one answer, a 4xx or 5xx, for every domain code, and answers with the code and message', () => {
+    const tables: [string, readonly string[], Record<string, { status: number }>, (code: string) => Error & { code: string }][] = [
+      ['cluster', CLUSTER_ERROR_CODES, CLUSTER_ANSWERS, (code) => new ClusterError(code as ClusterError['code'], `cluster ${code}`)],
+      ['stego', STEGO_ERROR_CODES, STEGO_ANSWERS, (code) => new StegoError(code as StegoError['code'], `stego ${code}`)],
+      ['pool', POOL_ERROR_CODES, POOL_ANSWERS, (code) => poolError(code as PoolError['code'])],
+    ];
+    for (const [layer, codes, table, make] of tables) {
+      expect(Object.keys(table).sort(), `${layer} table covers exactly the layer's codes`).to.deep.equal([...codes].sort());
+      for (const code of codes) {
+        const e = make(code);
+        expect(e.code, `${layer} ${code}`).to.equal(code);
+        const a = errorAnswer(e);
+        expect(a.status, `${layer} ${code}`).to.equal(table[code]!.status).and.to.be.within(400, 599);
+        expect(a.status, `${layer} ${code}: a domain error is never an internal error`).to.not.equal(500);
+        expect(a.body.error, `${layer} ${code}`).to.include({ code, message: e.message });
+        // 503 means "not now": the client is told when to retry, except while the node shuts down
+        if (a.status === 503 && code !== 'pool_closed') expect(a.headers['Retry-After'], `${layer} ${code}`).to.match(/^[1-9]\d*$/);
+        if (a.status !== 503) expect(a.headers, `${layer} ${code}`).to.not.have.property('Retry-After');
+      }
+    }
+  });
+
+  it('keeps HTTP out of domain errors: no status, expose or headers on them', () => {
+    const domain = [new ClusterError('busy', 'b'), new StegoError('not_png', 'n'), new PoolSaturatedError(1, 1, 1), new JobTimeoutError(5, 1), new WorkerCrashedError('x'), new PoolClosedError()];
+    for (const e of domain) {
+      for (const field of ['status', 'statusCode', 'expose', 'headers']) expect(e, `${e.name}.${field}`).to.not.have.property(field);
+    }
+  });
+
+  it('answers a shutting-down pool 503 pool_closed without Retry-After, and a timed-out job 503 + its Retry-After', () => {
+    expect(errorAnswer(new PoolClosedError())).to.deep.include({ status: 503, headers: {}, unexpected: false });
+    const timedOut = errorAnswer(new JobTimeoutError(100, 4));
+    expect(timedOut).to.deep.include({ status: 503, headers: { 'Retry-After': '4' }, unexpected: false });
+    expect(timedOut.body.error.code).to.equal('job_timeout');
+  });
+
   it('hides the message of anything unexpected behind a 500 internal_error', () => {
-    for (const thrown of [new TypeError('x is undefined'), 'a string', null, Object.assign(new Error('secret path'), { status: 500 })]) {
+    const workerBug = new WorkerJobError({ name: 'TypeError', message: 'secret in the worker' });
+    for (const thrown of [new TypeError('x is undefined'), 'a string', null, Object.assign(new Error('secret path'), { status: 500 }), workerBug, { code: 'made_up', message: 'secret' }]) {
       const a = errorAnswer(thrown);
       expect(a.status).to.equal(500);
       expect(a.body).to.deep.equal({ error: { code: 'internal_error', message: 'internal server error' } });
@@ -71,3 +109,16 @@ describe('errorAnswer', () => {
     }
   });
 });
+
+function poolError(code: PoolError['code']): PoolError {
+  switch (code) {
+    case 'pool_saturated':
+      return new PoolSaturatedError(2, 1, 1);
+    case 'worker_crashed':
+      return new WorkerCrashedError('exit code 1');
+    case 'job_timeout':
+      return new JobTimeoutError(100, 2);
+    case 'pool_closed':
+      return new PoolClosedError();
+  }
+}

@@ -1,8 +1,10 @@
-// How any thrown value becomes an HTTP answer. Domain errors carry their own code and status
-// (StegoError, pool and cluster errors); http-errors from Koa/router carry `status` + `expose`;
-// everything else is a bug and becomes a logged 500 whose message is not leaked to the client.
-import { ClusterError, TRANSIENT_CODES, type ClusterErrorCode } from '../cluster/errors.js';
-import { StegoError } from '../stego/errors.js';
+// How any thrown value becomes an HTTP answer. Domain errors (StegoError, PoolError, ClusterError) carry
+// a code and nothing about HTTP: the tables below are the one place their codes become statuses and
+// Retry-After. ApiError and http-errors from Koa/router carry `status` + `expose`; everything else is a
+// bug and becomes a logged 500 whose message is not leaked to the client.
+import { ClusterError, type ClusterErrorCode } from '../cluster/errors.js';
+import { StegoError, type StegoErrorCode } from '../stego/errors.js';
+import { PoolError, type PoolErrorCode } from '../workers/pool.js';
 
 /** An HTTP-level error that is not about the image or payload (body too large, wrong content type...). */
 export class ApiError extends Error {
@@ -68,36 +70,75 @@ function stringHeaders(h: unknown): Record<string, string> {
   return out;
 }
 
-/** The cluster layer's domain errors as HTTP: transient ones are 503 with Retry-After. */
-const CLUSTER_STATUS: Record<ClusterErrorCode, number> = {
-  no_leader: 503,
-  unavailable: 503,
-  timeout: 503,
-  proposal_lost: 503,
-  busy: 503,
-  change_in_progress: 409,
-  invalid_member: 400,
-  not_found: 404,
-  object_too_large: 413,
-  // the token's stored bytes would pass its quota: the body is too large for what the token may still store
-  quota_exceeded: 413,
-  idempotency_key_reused: 422,
+/**
+ * How a domain code is answered. `retryAfterSeconds`: the request may succeed shortly, so the answer
+ * says when to retry (an error that knows better, a PoolError, says so itself). `unexpected`: logged
+ * with its stack although the client gets the code and message.
+ */
+export interface DomainMapping {
+  status: number;
+  retryAfterSeconds?: number;
+  unexpected?: true;
+}
+
+export const STEGO_ANSWERS: Readonly<Record<StegoErrorCode, DomainMapping>> = {
+  not_png: { status: 415 },
+  corrupt_png: { status: 422 },
+  image_too_large: { status: 413 },
+  too_many_chunks: { status: 413 },
+  ancillary_too_large: { status: 413 },
+  invalid_utf8: { status: 400 },
+  unsupported_png: { status: 422 },
+  capacity_exceeded: { status: 413 },
+  no_payload: { status: 422 },
+  corrupt_payload: { status: 422 },
+  wrong_passphrase: { status: 401 },
+  passphrase_required: { status: 401 },
+  invalid_request: { status: 400 },
 };
 
+/** The worker pool could not finish the job for now: 503, never a 500 (that would claim a bug). */
+export const POOL_ANSWERS: Readonly<Record<PoolErrorCode, DomainMapping>> = {
+  pool_saturated: { status: 503 },
+  job_timeout: { status: 503 },
+  // a worker died under a job: the input may be hostile, or we have a bug; worth a stack in the log
+  worker_crashed: { status: 503, unexpected: true },
+  pool_closed: { status: 503 },
+};
+
+/** The cluster layer's codes: the transient ones are 503 with Retry-After. */
+export const CLUSTER_ANSWERS: Readonly<Record<ClusterErrorCode, DomainMapping>> = {
+  no_leader: { status: 503, retryAfterSeconds: 1 },
+  unavailable: { status: 503, retryAfterSeconds: 1 },
+  timeout: { status: 503, retryAfterSeconds: 1 },
+  proposal_lost: { status: 503, retryAfterSeconds: 1 },
+  busy: { status: 503, retryAfterSeconds: 1 },
+  change_in_progress: { status: 409 },
+  invalid_member: { status: 400 },
+  not_found: { status: 404 },
+  object_too_large: { status: 413 },
+  // the token's stored bytes would pass its quota: the body is too large for what the token may still store
+  quota_exceeded: { status: 413 },
+  idempotency_key_reused: { status: 422 },
+};
+
+function domainAnswer(m: DomainMapping, error: ErrorBody['error'], retryAfterSeconds = m.retryAfterSeconds): ErrorAnswer {
+  const headers: Record<string, string> = retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) };
+  return { status: m.status, body: { error }, headers, unexpected: m.unexpected === true };
+}
+
 export function errorAnswer(e: unknown): ErrorAnswer {
-  if (e instanceof ClusterError) {
-    const headers: Record<string, string> = TRANSIENT_CODES.has(e.code) ? { 'Retry-After': '1' } : {};
-    return { status: CLUSTER_STATUS[e.code], body: { error: { code: e.code, message: e.message } }, headers, unexpected: false };
-  }
+  if (e instanceof ClusterError) return domainAnswer(CLUSTER_ANSWERS[e.code], { code: e.code, message: e.message });
   if (e instanceof StegoError) {
-    const body: ErrorBody = { error: { code: e.code, message: e.message } };
-    if (e.details) body.error.details = e.details;
-    return { status: e.status, body, headers: {}, unexpected: false };
+    const error: ErrorBody['error'] = { code: e.code, message: e.message };
+    if (e.details) error.details = e.details;
+    return domainAnswer(STEGO_ANSWERS[e.code], error);
   }
+  if (e instanceof PoolError) return domainAnswer(POOL_ANSWERS[e.code], { code: e.code, message: e.message }, e.retryAfterSeconds);
   const like = (e !== null && typeof e === 'object' ? e : {}) as ErrorLike;
   const status = statusOf(like);
-  // A status with a domain code (our errors, the cluster layer's errors) or http-errors' `expose` is meant for
-  // the client; a bare 5xx from somewhere deep is not.
+  // A status with a code (ApiError) or http-errors' `expose` is meant for the client; a bare 5xx from
+  // somewhere deep is not.
   const meant = status !== undefined && (typeof like.code === 'string' || like.expose === true);
   // Body parser errors (koa-body through co-body: a SyntaxError for JSON that is malformed or not an object
   // or array) carry status 400 or 415 but neither a domain code nor `expose`: they are about the request.
@@ -108,7 +149,7 @@ export function errorAnswer(e: unknown): ErrorAnswer {
   if (status !== undefined && meant) {
     const code = typeof like.code === 'string' ? like.code : (CODE_FOR_STATUS[status] ?? `http_${status}`);
     const message = typeof like.message === 'string' && like.message !== '' ? like.message : code;
-    return { status, body: { error: { code, message } }, headers: stringHeaders(like.headers), unexpected: (status >= 500 && status !== 503) || like.code === 'worker_crashed' };
+    return { status, body: { error: { code, message } }, headers: stringHeaders(like.headers), unexpected: status >= 500 && status !== 503 };
   }
   return {
     status: 500,

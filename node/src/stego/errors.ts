@@ -1,5 +1,6 @@
-// Domain errors of the stego engine. Each carries a stable machine code and the HTTP status the API
-// maps it to, so the HTTP layer has one error middleware and no per-route special cases.
+// Domain errors of the stego engine. Each carries a stable machine code (and, for some, details);
+// nothing about HTTP: http/errors.ts maps every code to its status in one table.
+import { errorCodes } from '../error-codes.js';
 
 export type StegoErrorCode =
   | 'not_png' // signature missing or not a PNG at all
@@ -16,25 +17,31 @@ export type StegoErrorCode =
   | 'passphrase_required' // encrypted payload and no passphrase given
   | 'invalid_request'; // missing or malformed field
 
-const STATUS: Record<StegoErrorCode, number> = {
-  not_png: 415,
-  corrupt_png: 422,
-  image_too_large: 413,
-  too_many_chunks: 413,
-  ancillary_too_large: 413,
-  invalid_utf8: 400,
-  unsupported_png: 422,
-  capacity_exceeded: 413,
-  no_payload: 422,
-  corrupt_payload: 422,
-  wrong_passphrase: 401,
-  passphrase_required: 401,
-  invalid_request: 400,
-};
+const CODES = errorCodes<StegoErrorCode>({
+  not_png: true,
+  corrupt_png: true,
+  image_too_large: true,
+  too_many_chunks: true,
+  ancillary_too_large: true,
+  invalid_utf8: true,
+  unsupported_png: true,
+  capacity_exceeded: true,
+  no_payload: true,
+  corrupt_payload: true,
+  wrong_passphrase: true,
+  passphrase_required: true,
+  invalid_request: true,
+});
+
+/** Every StegoErrorCode, for tables that must cover them all. */
+export const STEGO_ERROR_CODES = CODES.all;
+
+export function isStegoErrorCode(code: unknown): code is StegoErrorCode {
+  return CODES.has(code);
+}
 
 export class StegoError extends Error {
   readonly code: StegoErrorCode;
-  readonly status: number;
   /** Extra machine-readable facts, e.g. {neededBytes, availableBytes} for capacity_exceeded. */
   readonly details: Record<string, unknown> | undefined;
 
@@ -42,7 +49,6 @@ export class StegoError extends Error {
     super(message);
     this.name = 'StegoError';
     this.code = code;
-    this.status = STATUS[code];
     this.details = details;
   }
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { StegoError } from '../stego/errors.js';
-import { PoolClosedError, PoolSaturatedError, WorkerCrashedError, JobTimeoutError, WorkerPool } from './pool.js';
+import { PoolClosedError, PoolError, PoolSaturatedError, WorkerCrashedError, JobTimeoutError, WorkerPool } from './pool.js';
 import { WorkerJobError, transferableCopy } from './protocol.js';
 import type { ProbeJob } from './fixtures/probe-worker.js';
 
@@ -54,12 +54,11 @@ describe('WorkerPool', () => {
     expect(e).to.be.instanceOf(StegoError);
     const se = e as StegoError;
     expect(se.code).to.equal('capacity_exceeded');
-    expect(se.status).to.equal(413);
     expect(se.message).to.equal('needs 10 bytes, capacity 4');
     expect(se.details).to.deep.equal({ neededBytes: 10, availableBytes: 4 });
   });
 
-  it('reports any other error from job code as a WorkerJobError (500) and keeps the worker', async () => {
+  it('reports any other error from job code as a WorkerJobError (a bug) and keeps the worker', async () => {
     pool = probePool();
     const e = await rejection(pool.run({ op: 'fail', stego: false }));
     expect(e).to.be.instanceOf(WorkerJobError);
@@ -75,8 +74,7 @@ describe('WorkerPool', () => {
     expect(pool.saturated).to.equal(true);
     const refused = await rejection(pool.run({ op: 'block', ms: 1 }));
     expect(refused).to.be.instanceOf(PoolSaturatedError);
-    expect((refused as PoolSaturatedError).status).to.equal(503);
-    expect((refused as PoolSaturatedError).headers).to.deep.equal({ 'Retry-After': '3' });
+    expect(refused).to.include({ code: 'pool_saturated', retryAfterSeconds: 3 });
     await Promise.all([running, queued]);
     expect(pool.saturated).to.equal(false);
     expect(pool.stats()).to.include({ busy: 0, queued: 0, rejected: 1, completed: 2 });
@@ -95,24 +93,25 @@ describe('WorkerPool', () => {
     });
   }
 
-  it('cancels a job past its time budget: 503 job_timeout + Retry-After, worker replaced, the queue behind it runs', async () => {
+  it('cancels a job past its time budget: job_timeout with a retry time, worker replaced, the queue behind it runs', async () => {
     pool = probePool({ size: 1, maxQueue: 2, jobTimeoutMs: 100 });
     const hostile = rejection(pool.run({ op: 'block', ms: 10_000 }));
     const queued = pool.run({ op: 'block', ms: 1 });
     const e = await hostile;
     expect(e).to.be.instanceOf(JobTimeoutError);
-    expect(e).to.include({ code: 'job_timeout', status: 503 });
-    expect((e as JobTimeoutError).headers).to.have.property('Retry-After');
+    expect(e).to.include({ code: 'job_timeout' });
+    expect((e as JobTimeoutError).retryAfterSeconds).to.be.a('number');
     expect(e.message).to.include('100 ms');
     expect((await queued).blocked).to.equal(1);
     expect(pool.stats()).to.include({ timeouts: 1, crashes: 0 });
   });
 
-  it('answers a crashed job with 503 + Retry-After, never a 500', async () => {
+  it('fails a crashed job with worker_crashed and a retry time (a PoolError, not a bug)', async () => {
     pool = probePool({ size: 1 });
     const e = await rejection(pool.run({ op: 'crash', how: 'exit' }));
-    expect(e).to.include({ code: 'worker_crashed', status: 503 });
-    expect((e as WorkerCrashedError).headers).to.have.property('Retry-After');
+    expect(e).to.be.instanceOf(PoolError);
+    expect(e).to.include({ code: 'worker_crashed' });
+    expect((e as WorkerCrashedError).retryAfterSeconds).to.be.a('number');
   });
 
   it('fails a job instead of hanging when the worker module cannot even load', async () => {

@@ -2,15 +2,16 @@
 //
 // Why bounded: every queued job holds its input image (up to the HTTP body limit) in memory, so an
 // unbounded queue turns a burst of uploads into an out-of-memory crash. When every worker is busy and
-// the queue is full, run() rejects at once with PoolSaturatedError, which the HTTP layer answers with
-// 503 + Retry-After. A worker that dies (uncaught exception, out of memory, killed) fails its job with
-// WorkerCrashedError and is replaced, so a crash never leaves a caller waiting forever. Every job has a
-// time budget (jobTimeoutMs, default 30 s): past it the worker is terminated and replaced and the job
-// fails with JobTimeoutError, so one hostile input costs at most one worker for that long and never
-// holds the queue behind it. Both answer 503 + Retry-After: the node could not finish the work, and a
-// 500 would claim a bug.
+// the queue is full, run() rejects at once with PoolSaturatedError, which says when to retry (the HTTP
+// layer answers it with 503 + Retry-After). A worker that dies (uncaught exception, out of memory, killed)
+// fails its job with WorkerCrashedError and is replaced, so a crash never leaves a caller waiting
+// forever. Every job has a time budget (jobTimeoutMs, default 30 s): past it the worker is terminated and
+// replaced and the job fails with JobTimeoutError, so one hostile input costs at most one worker for that
+// long and never holds the queue behind it. Both are PoolErrors (503 + Retry-After), not bugs: the node
+// could not finish the work, and a 500 would claim one.
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
+import { errorCodes } from '../error-codes.js';
 import { reviveError, type JobRequest, type JobResponse, type WorkerReady } from './protocol.js';
 
 export interface WorkerPoolOptions {
@@ -33,21 +34,28 @@ export interface WorkerPoolOptions {
   resourceLimits?: ResourceLimits;
 }
 
-/** The pool could not finish a job for now (busy, crashed worker, time budget): 503 + Retry-After. */
-abstract class PoolUnavailableError extends Error {
-  abstract readonly code: string;
-  readonly status = 503;
-  readonly expose = true;
-  readonly headers: Record<string, string>;
-  constructor(message: string, retryAfterSeconds: number) {
+export type PoolErrorCode = 'pool_saturated' | 'worker_crashed' | 'job_timeout' | 'pool_closed';
+
+/** Every PoolErrorCode, for tables that must cover them all. */
+export const POOL_ERROR_CODES = errorCodes<PoolErrorCode>({ pool_saturated: true, worker_crashed: true, job_timeout: true, pool_closed: true }).all;
+
+/**
+ * The pool could not finish a job for now (busy, crashed worker, time budget, shutting down): not the
+ * input's fault and not a bug. `retryAfterSeconds` is when the same job may succeed; none while closing.
+ */
+export abstract class PoolError extends Error {
+  abstract readonly code: PoolErrorCode;
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number | undefined,
+  ) {
     super(message);
-    this.headers = { 'Retry-After': String(retryAfterSeconds) };
   }
 }
 
-export class PoolSaturatedError extends PoolUnavailableError {
+export class PoolSaturatedError extends PoolError {
   readonly code = 'pool_saturated';
-  constructor(readonly retryAfterSeconds: number, busy: number, queued: number) {
+  constructor(retryAfterSeconds: number, busy: number, queued: number) {
     super(`server busy: ${busy} jobs running and ${queued} queued; retry in ${retryAfterSeconds} s`, retryAfterSeconds);
     this.name = 'PoolSaturatedError';
   }
@@ -55,7 +63,7 @@ export class PoolSaturatedError extends PoolUnavailableError {
 
 export const DEFAULT_JOB_TIMEOUT_MS = 30_000;
 
-export class WorkerCrashedError extends PoolUnavailableError {
+export class WorkerCrashedError extends PoolError {
   readonly code = 'worker_crashed';
   constructor(reason: string, retryAfterSeconds = 1) {
     super(`worker thread died while running the job: ${reason}`, retryAfterSeconds);
@@ -63,7 +71,7 @@ export class WorkerCrashedError extends PoolUnavailableError {
   }
 }
 
-export class JobTimeoutError extends PoolUnavailableError {
+export class JobTimeoutError extends PoolError {
   readonly code = 'job_timeout';
   constructor(readonly budgetMs: number, retryAfterSeconds: number) {
     super(`the job exceeded its time budget of ${budgetMs} ms and was cancelled`, retryAfterSeconds);
@@ -71,12 +79,10 @@ export class JobTimeoutError extends PoolUnavailableError {
   }
 }
 
-export class PoolClosedError extends Error {
+export class PoolClosedError extends PoolError {
   readonly code = 'pool_closed';
-  readonly status = 503;
-  readonly expose = true;
   constructor() {
-    super('worker pool is shutting down');
+    super('worker pool is shutting down', undefined);
     this.name = 'PoolClosedError';
   }
 }

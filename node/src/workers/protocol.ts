@@ -2,7 +2,7 @@
 // Structured clone keeps an Error's message but drops its class and own fields, so a StegoError thrown
 // in a worker would arrive as a plain Error and turn into a 500. Errors are therefore flattened into
 // plain data here and re-created on the main thread with the same code, message and details.
-import { StegoError, type StegoErrorCode } from '../stego/errors.js';
+import { StegoError, isStegoErrorCode } from '../stego/errors.js';
 
 export interface JobRequest<J> {
   id: number;
@@ -34,10 +34,8 @@ export function serializeError(e: unknown): SerializedError {
   return { name: 'Error', message: String(e) };
 }
 
-/** An error thrown by job code in a worker that is not a domain error: a bug, reported as a 500. */
+/** An error thrown by job code in a worker that is not a domain error: a bug (the HTTP layer logs it, 500). */
 export class WorkerJobError extends Error {
-  readonly code = 'internal_error';
-  readonly status = 500;
   constructor(original: SerializedError) {
     super(`worker job failed: ${original.name}: ${original.message}`);
     this.name = 'WorkerJobError';
@@ -46,8 +44,8 @@ export class WorkerJobError extends Error {
 }
 
 export function reviveError(s: SerializedError): Error {
-  if (s.name === 'StegoError' && s.code !== undefined) {
-    return new StegoError(s.code as StegoErrorCode, s.message, s.details);
+  if (s.name === 'StegoError' && isStegoErrorCode(s.code)) {
+    return new StegoError(s.code, s.message, s.details);
   }
   return new WorkerJobError(s);
 }

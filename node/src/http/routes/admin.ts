@@ -2,9 +2,9 @@
 // follower forwards them over the raft link, so an operator may call any node.
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { Router } from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { koaBody } from 'koa-body';
-import type { ClusterApi } from '../../cluster/api.js';
+import type { ClusterApi, MemberChangeResult } from '../../cluster/api.js';
 import { ApiError } from '../errors.js';
 import { stegoHeaders } from './objects.js';
 
@@ -39,6 +39,12 @@ function optionalString(o: Record<string, unknown>, key: string): string | undef
   return v;
 }
 
+/** 200 when the change is done; 202 when it was accepted and finishes in the background. */
+function answerChange(ctx: Context, r: MemberChangeResult): void {
+  ctx.status = r.done ? 200 : 202;
+  ctx.body = r.body;
+}
+
 export function adminRouter(service: ClusterApi, adminToken: string): Router {
   const router = new Router({ prefix: '/admin' });
   router.use(stegoHeaders(service));
@@ -50,22 +56,16 @@ export function adminRouter(service: ClusterApi, adminToken: string): Router {
     const id = optionalString(body, 'id');
     const address = optionalString(body, 'raft_address');
     if (!id || !address) throw new ApiError('invalid_request', 400, "send {\"id\": \"n4\", \"raft_address\": \"host:port\"}");
-    const r = await service.addMember(id, address);
-    ctx.status = r.status;
-    ctx.body = r.body;
+    answerChange(ctx, await service.addMember(id, address));
   });
 
   router.delete('/members/:id', async (ctx) => {
-    const r = await service.removeMember(ctx.params.id!);
-    ctx.status = r.status;
-    ctx.body = r.body;
+    answerChange(ctx, await service.removeMember(ctx.params.id!));
   });
 
   router.post('/transfer-leadership', json, async (ctx) => {
     const to = optionalString(jsonObject(ctx.request.body), 'to');
-    const r = await service.transferLeadership(to);
-    ctx.status = r.status;
-    ctx.body = r.body;
+    answerChange(ctx, await service.transferLeadership(to));
   });
 
   return router;

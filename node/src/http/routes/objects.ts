@@ -3,7 +3,6 @@
 import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { ClusterApi } from '../../cluster/api.js';
-import { IDEMPOTENCY_KEY_RE } from '../../cluster/service.js';
 import { ClusterError } from '../../cluster/errors.js';
 import type { StegoPool } from '../../workers/stego-pool.js';
 import type { HttpConfig } from '../http-config.js';
@@ -72,6 +71,9 @@ async function readRawPng(ctx: Context, maxObjectBytes: number, maxPixels: numbe
   precheckPng(png, maxPixels);
   return png;
 }
+
+/** A key from the Idempotency-Key header: printable ASCII, as the IETF draft and common practice allow. */
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
 /** The optional Idempotency-Key header (nginx sets its request id when the client sent none). */
 function idempotencyKey(ctx: Context): string | undefined {

@@ -45,7 +45,6 @@ describe('PNG chunk limits and linear chunk handling', () => {
       err = e as StegoError;
     }
     expect(err?.code).to.equal('too_many_chunks');
-    expect(err?.status).to.equal(413);
     expect(err?.message).to.include(String(DEFAULT_CHUNK_LIMITS.maxChunks));
   });
 
