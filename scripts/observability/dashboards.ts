@@ -70,16 +70,26 @@ function thresholds(steps: [number | null, string][]): ThresholdsConfigBuilder {
   return new ThresholdsConfigBuilder().mode(ThresholdsMode.Absolute).steps(steps.map(([value, color]) => ({ value, color })));
 }
 
-export function overviewDashboard(): Dashboard {
-  const b = new DashboardBuilder('StegoCluster')
-    .uid('stegocluster-overview')
-    .description('Leader, quorum, elections, requests, stego throughput, replication, storage, workers and memory budget, operator health of one StegoCluster.')
-    .tags(['stegocluster', 'raft'])
+/** A dashboard with the settings every StegoCluster dashboard shares (last hour, 30 s refresh, shared crosshair). */
+function dashboard(title: string, uid: string, description: string, tags: string[]): DashboardBuilder {
+  return new DashboardBuilder(title)
+    .uid(uid)
+    .description(description)
+    .tags(tags)
     .editable()
     .tooltip(DashboardCursorSync.Crosshair)
     .refresh('30s')
     .time({ from: 'now-1h', to: 'now' })
     .timezone('browser');
+}
+
+export function overviewDashboard(): Dashboard {
+  const b = dashboard(
+    'StegoCluster',
+    'stegocluster-overview',
+    'Leader, quorum, elections, requests, stego throughput, replication, storage, workers and memory budget, operator health of one StegoCluster.',
+    ['stegocluster', 'raft'],
+  );
   variables(b);
 
   b.withRow(new RowBuilder('Cluster overview'));
@@ -298,16 +308,12 @@ export function overviewDashboard(): Dashboard {
 
 /** The operator's own health across every StegoCluster it manages (the overview's Operator row is per StegoCluster). */
 export function operatorDashboard(): Dashboard {
-  const b = new DashboardBuilder('StegoCluster operator')
-    .uid('stego-operator')
-    .description('Reconciles, errors, work queue, membership changes, observed failovers, watch restarts and the leading replica of the StegoCluster operator.')
-    .tags(['stegocluster', 'operator'])
-    .editable()
-    .tooltip(DashboardCursorSync.Crosshair)
-    .refresh('30s')
-    .time({ from: 'now-1h', to: 'now' })
-    .timezone('browser')
-    .withVariable(new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'));
+  const b = dashboard(
+    'StegoCluster operator',
+    'stego-operator',
+    'Reconciles, errors, work queue, membership changes, observed failovers, watch restarts and the leading replica of the StegoCluster operator.',
+    ['stegocluster', 'operator'],
+  ).withVariable(new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'));
   const CR = 'stegocluster_namespace, stegocluster';
   const CR_LEGEND = '{{stegocluster_namespace}}/{{stegocluster}}';
   b.withPanel(timeseries('Reconciles by result', 'ops', [q(`sum by (result) (rate(stego_operator_reconciles_total[${RATE}]))`, '{{result}}')], 'Reconcile passes over all StegoClusters: converged, progressing (a requeue is planned) or error.'));
