@@ -70,16 +70,26 @@ function thresholds(steps: [number | null, string][]): ThresholdsConfigBuilder {
   return new ThresholdsConfigBuilder().mode(ThresholdsMode.Absolute).steps(steps.map(([value, color]) => ({ value, color })));
 }
 
-export function overviewDashboard(): Dashboard {
-  const b = new DashboardBuilder('StegoCluster')
-    .uid('stegocluster-overview')
-    .description('Leader, quorum, elections, requests, stego throughput, replication, storage, workers and memory budget, operator health of one StegoCluster.')
-    .tags(['stegocluster', 'raft'])
+/** A dashboard with the settings every StegoCluster dashboard shares (last hour, 30 s refresh, shared crosshair). */
+function dashboard(title: string, uid: string, description: string, tags: string[]): DashboardBuilder {
+  return new DashboardBuilder(title)
+    .uid(uid)
+    .description(description)
+    .tags(tags)
     .editable()
     .tooltip(DashboardCursorSync.Crosshair)
     .refresh('30s')
     .time({ from: 'now-1h', to: 'now' })
     .timezone('browser');
+}
+
+export function overviewDashboard(): Dashboard {
+  const b = dashboard(
+    'StegoCluster',
+    'stegocluster-overview',
+    'Leader, quorum, elections, requests, stego throughput, replication, storage, workers and memory budget, operator health of one StegoCluster.',
+    ['stegocluster', 'raft'],
+  );
   variables(b);
 
   b.withRow(new RowBuilder('Cluster overview'));
@@ -296,9 +306,48 @@ export function overviewDashboard(): Dashboard {
   return b.build();
 }
 
+/** The operator's own health across every StegoCluster it manages (the overview's Operator row is per StegoCluster). */
+export function operatorDashboard(): Dashboard {
+  const b = dashboard(
+    'StegoCluster operator',
+    'stego-operator',
+    'Reconciles, errors, work queue, membership changes, observed failovers, watch restarts and the leading replica of the StegoCluster operator.',
+    ['stegocluster', 'operator'],
+  ).withVariable(new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'));
+  const CR = 'stegocluster_namespace, stegocluster';
+  const CR_LEGEND = '{{stegocluster_namespace}}/{{stegocluster}}';
+  b.withPanel(timeseries('Reconciles by result', 'ops', [q(`sum by (result) (rate(stego_operator_reconciles_total[${RATE}]))`, '{{result}}')], 'Reconcile passes over all StegoClusters: converged, progressing (a requeue is planned) or error.'));
+  b.withPanel(
+    timeseries(
+      'Reconcile duration p50 / p99',
+      's',
+      [
+        q(`histogram_quantile(0.5, sum by (le) (rate(stego_operator_reconcile_duration_seconds_bucket[${RATE}])))`, 'p50'),
+        q(`histogram_quantile(0.99, sum by (le) (rate(stego_operator_reconcile_duration_seconds_bucket[${RATE}])))`, 'p99'),
+      ],
+      'Time per reconcile pass (API writes and member probes included).',
+    ),
+  );
+  b.withPanel(
+    timeseries('Reconcile errors by step', 'ops', [q(`sum by (${CR}, reason) (rate(stego_operator_reconcile_errors_total[${RATE}]))`, `${CR_LEGEND} {{reason}}`)], 'Failed reconciles by StegoCluster and the step that failed (see the StegoOperatorReconcileErrors runbook entry).'),
+  );
+  b.withPanel(timeseries('Work queue depth', 'short', [q('max(stego_operator_workqueue_depth)', 'queued')], 'StegoClusters waiting to be reconciled.'));
+  b.withPanel(
+    timeseries('Membership and pod changes', 'short', [q(`sum by (${CR}, operation) (increase(stego_operator_scale_operations_total[${RATE}]))`, `${CR_LEGEND} {{operation}}`)], 'StatefulSet scaling, members added and removed, leadership transfers and replaced pods.'),
+  );
+  b.withPanel(
+    timeseries('Raft leader changes observed', 'short', [q(`sum by (${CR}) (increase(stego_operator_observed_leader_changes_total[${RATE}]))`, CR_LEGEND)], 'Leader changes the operator saw in each StegoCluster.'),
+  );
+  b.withPanel(
+    timeseries('Watch restarts', 'short', [q(`sum by (resource, reason) (increase(stego_operator_watch_restarts_total[${RATE}]))`, '{{resource}} {{reason}}')], 'Informer watches that ended and were started again (gone: re-listed after 410; watchdog: silent too long).'),
+  );
+  b.withPanel(timeseries('Leading replica', 'none', [q('max by (pod) (stego_operator_is_leader)', '{{pod}}')], '1 for the replica that holds the leader Lease.').max(1));
+  return b.build();
+}
+
 /** Every dashboard, by file name under charts/stego-operator/dashboards/. */
 export function dashboards(): Record<string, Dashboard> {
-  return { 'stegocluster-overview.json': overviewDashboard() };
+  return { 'stegocluster-overview.json': overviewDashboard(), 'stego-operator.json': operatorDashboard() };
 }
 
 export interface PanelQuery {

@@ -1,7 +1,7 @@
 // The operator's metrics from the real operator process reconciling a StegoCluster on a real kube-apiserver
 // (stage 1 of e2e/local, or STEGO_KUBECONFIG), scraped by a real Prometheus: the per-StegoCluster series the
 // dashboard's Operator row reads exist and carry the StegoCluster's name and namespace, the scrape passes
-// `promtool check metrics`, the Operator row's queries return series, and deleting the StegoCluster drops
+// `promtool check metrics`, the overview's Operator row and the operator dashboard return series, and deleting the StegoCluster drops
 // its series. Run with `npm run test:observability:integration` (skips without an API server).
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -75,23 +75,28 @@ describe('observability: the operator process reconciling on a real kube-apiserv
     expect(r.code).to.equal(0);
   });
 
-  it("the dashboard's Operator row returns series for the StegoCluster", async () => {
+  it("the overview's Operator row and the operator dashboard return series", async () => {
     const vars = { namespace, cluster: CLUSTER, rateInterval: '4s' };
-    const queries = panelQueries().filter((p) => OPERATOR_ROW.includes(p.panel));
-    expect(queries.map((p) => `${p.panel} ${p.refId}`)).to.include.members(['Reconciles A', 'Reconcile duration p99 A', 'Operator activity A']);
-    // reconciles, their duration and the queue depth exist for every StegoCluster; errors, scale operations,
-    // leader changes and watch restarts only once such events happened (printed, not required)
-    const required = new Set(['Reconciles A', 'Reconcile duration p99 A', 'Operator activity A']);
-    const empty = await until('the Operator row\'s required queries to return series', async () => {
+    const queries = panelQueries().filter((p) => (p.dashboard === 'stegocluster-overview.json' && OPERATOR_ROW.includes(p.panel)) || p.dashboard === 'stego-operator.json');
+    const name = (p: { dashboard: string; panel: string; refId: string }): string => `${p.dashboard.replace(/\.json$/, '')}: ${p.panel} ${p.refId}`;
+    // reconciles, their duration, the queue depth and the Lease exist from the start; errors, membership
+    // changes, leader changes and watch restarts only once such events happened (printed, not required)
+    const required = [
+      'stegocluster-overview: Reconciles A', 'stegocluster-overview: Reconcile duration p99 A', 'stegocluster-overview: Operator activity A',
+      'stego-operator: Reconciles by result A', 'stego-operator: Reconcile duration p50 / p99 A', 'stego-operator: Reconcile duration p50 / p99 B',
+      'stego-operator: Work queue depth A', 'stego-operator: Leading replica A',
+    ];
+    expect(queries.map(name)).to.include.members(required);
+    const empty = await until('the required queries to return series', async () => {
       const end = Date.now() / 1000;
       const missing: string[] = [];
       for (const p of queries) {
         const result = await prom!.queryRange(expandVariables(p.expr, vars), end - 30, end, 1);
-        if (result.length === 0) missing.push(`${p.panel} ${p.refId}`);
+        if (result.length === 0) missing.push(name(p));
       }
-      return missing.some((m) => required.has(m)) ? null : missing;
+      return missing.some((m) => required.includes(m)) ? null : missing;
     }, 30_000, 1000);
-    console.log(`      without series yet (no such event in this run): ${empty.join(', ') || 'none'}`);
+    console.log(`      without series (no such event in this run): ${empty.join('; ') || 'none'}`);
   });
 
   it('deleting the StegoCluster drops its series', async () => {

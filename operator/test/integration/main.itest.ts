@@ -41,7 +41,7 @@ describe('operator integration: the operator process', function () {
       await pollUntil('caches synced', async () => (lines.some((l) => l.includes('caches synced')) ? true : undefined));
       expect((await fetch(`${base}/healthz`)).status).to.equal(200);
       const metrics = await (await fetch(`${base}/metrics`)).text();
-      for (const m of ['stego_operator_reconciles_total', 'stego_operator_reconcile_duration_seconds', 'stego_operator_queue_depth', 'stego_operator_is_leader 1', 'stego_operator_watch_restarts_total']) {
+      for (const m of ['stego_operator_reconciles_total', 'stego_operator_reconcile_duration_seconds', 'stego_operator_workqueue_depth', 'stego_operator_is_leader 1', 'stego_operator_watch_restarts_total']) {
         expect(metrics).to.include(m);
       }
       for (const l of lines) expect(() => JSON.parse(l), `a JSON log line: ${l}`).to.not.throw();
