@@ -17,15 +17,15 @@ fixed direction for every tool (no per-tool flipping):
   stego-image steganalysis": each sample is predicted from its 8 neighbours with the kernel
   [-1/4 1/2 -1/4; 1/2 0 1/2; -1/4 1/2 -1/4], weighted by 1/(5 + variance of its 4 neighbours), and the
   rate estimate is 2 * sum w (s - s_flipped)(s - prediction) / sum w (interior samples, all channels).
-  Their bias-correction term is not applied. The most accurate of the structural LSB-replacement
-  estimators at low rates on never-compressed covers in their comparison (and here, see docs/steganalysis.md).
+  Their bias-correction term is not applied. In this bench the most sensitive of the whole-image
+  LSB-replacement estimators at low rates (docs/steganalysis.md).
 - ws_sequential: the same per-sample WS terms, summed over growing prefixes of the image in raster order
   (1/32 ... all of it) instead of the whole image, as the Westfeld-Pfitzmann attack scans prefixes; the
   score is the largest prefix estimate times sqrt(prefix fraction), i.e. in units of its own noise (a
   prefix estimate's spread grows as 1/sqrt(its size)). Aimed at tools that write from the top-left
   pixel: payload at rate r fills the first r of the samples, where the prefix estimate is about 1 instead
   of r. Using WS residuals to locate payload is Ker (2008), "Locating steganographic payload via WS
-  residuals". It gains nothing against an embedder that scatters its changes over the whole image.
+  residuals". Against an embedder that scatters its changes over the whole image it has nothing to find.
 - hcf_com: Ker (2005), "Steganalysis of LSB matching in grayscale images": the centre of mass of the
   histogram characteristic function of the adjacency (pairs) histogram, calibrated by the same statistic
   of the image downsampled 2x2. +-1 embedding lowers the full image's centre of mass more than the

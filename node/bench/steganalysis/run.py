@@ -128,8 +128,12 @@ def plot(out_dir, rate, curves):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(detectors.DETECTORS), figsize=(4 * len(detectors.DETECTORS), 4.2), dpi=72)
-    for ax, det in zip(axes, detectors.DETECTORS):
+    columns = 3
+    rows = -(-len(detectors.DETECTORS) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 4.2 * rows), dpi=72, squeeze=False)
+    for ax in axes.flat[len(detectors.DETECTORS):]:
+        ax.set_visible(False)
+    for ax, det in zip(axes.flat, detectors.DETECTORS):
         for tool in TOOLS:
             fpr, tpr, auc = curves[tool][det]
             ax.plot(fpr, tpr, label=f'{tool} ({auc:.2f})')
