@@ -108,6 +108,17 @@ describe('cluster: ConsensusThread (client puts and streamed reads across the th
     expect(await thread.openObject('00000000-0000-4000-8000-000000000000', false)).to.equal(undefined);
   });
 
+  it('serves many downloads at once byte-identical, sharing the piece-read slots on the consensus thread', async () => {
+    const big = randomBytes(2 * 1024 * 1024 + 5);
+    const put = await thread.putObjectFor(big, sha(big), client({ owner: 'frank' }));
+    const streams = await Promise.all(Array.from({ length: 12 }, (_, i) => thread.openObject(put.meta.id, i % 2 === 0)));
+    // one stream stalls after its first piece: it holds no slot, the others still finish
+    await new Promise<void>((resolve) => streams[0]!.stream.once('readable', () => resolve()));
+    const done = await Promise.all(streams.slice(1).map((s) => drain(s!.stream)));
+    for (const got of done) expect(got.equals(big)).to.equal(true);
+    expect((await drain(streams[0]!.stream)).equals(big)).to.equal(true);
+  });
+
   it('a reader that stops reading holds a bounded window; an abandoned stream leaves the thread serving', async () => {
     const big = randomBytes(4 * 1024 * 1024);
     const put = await thread.putObjectFor(big, sha(big), client({ owner: 'erin' }));

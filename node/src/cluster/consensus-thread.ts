@@ -43,6 +43,9 @@ export class ConsensusThread implements ClusterApi {
   private readonly maxPendingWriteBytes: number;
   /** Requests of this event-loop turn, posted to the consensus thread together. */
   private readonly requests: MessageBatcher<OpRequest>;
+  /** Piece reads asked of the consensus thread and not answered yet, across every download. */
+  private pieceReads = 0;
+  private readonly pieceReadWaiters: (() => void)[] = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -162,6 +165,7 @@ export class ConsensusThread implements ClusterApi {
     // the consensus thread forgets a reader once its last piece was sent
     let finished = reader === undefined || received >= meta.size;
     const call = this.call.bind(this);
+    const readPiece = this.readPieceGated.bind(this);
     const stream = new Readable({
       highWaterMark: pieceBytes,
       read() {
@@ -176,7 +180,7 @@ export class ConsensusThread implements ClusterApi {
           this.push(null);
           return;
         }
-        call('readPiece', { reader: reader! }).then(
+        readPiece(reader!).then(
           (piece) => {
             if (piece === undefined) {
               finished = true;
@@ -199,6 +203,24 @@ export class ConsensusThread implements ClusterApi {
       },
     });
     return { meta, stream };
+  }
+
+  /**
+   * At most MAX_PIECE_READS_IN_FLIGHT piece reads wait on the consensus thread at a time, whatever the
+   * number of downloads: 40 clients draining a 15 MiB object each otherwise queue hundreds of piece reads
+   * (each a 128 KiB read or copy) in front of its ticks and heartbeats, and the leader was lost (bench:abuse,
+   * slow downloads). Downloads share the slots; a freed slot goes straight to the next waiter.
+   */
+  private async readPieceGated(reader: number): Promise<Uint8Array | undefined> {
+    if (this.pieceReads < MAX_PIECE_READS_IN_FLIGHT) this.pieceReads++;
+    else await new Promise<void>((resolve) => this.pieceReadWaiters.push(resolve));
+    try {
+      return await this.call('readPiece', { reader });
+    } finally {
+      const next = this.pieceReadWaiters.shift();
+      if (next) next();
+      else this.pieceReads--;
+    }
   }
 
   deleteObject(id: string): Promise<boolean> {
@@ -277,6 +299,9 @@ export class ConsensusThread implements ClusterApi {
     this.onExit(e);
   }
 }
+
+/** Piece reads on the consensus thread at once, across downloads (see readPieceGated). */
+const MAX_PIECE_READS_IN_FLIGHT = 2;
 
 /** Piece size of streamed downloads: one message per piece; a stalled reader holds about two. */
 const DOWNLOAD_PIECE_BYTES = 128 * 1024;

@@ -94,8 +94,9 @@ export function encodeFrameSegments(frame: Frame): Uint8Array[] {
  * that external memory is what triggers the consensus thread's major GCs.
  */
 export function encodePartInto(scratch: Buffer | undefined, part: FrameOf<'part'>): Buffer {
-  const { t, data, ...rest } = part;
-  const json = JSON.stringify({ ...rest, data: { $b: data.byteLength } });
+  const { t, ...fields } = part;
+  const data = part.data;
+  const json = JSON.stringify(withBlobMarkers(fields, []));
   const headerLen = Buffer.byteLength(json, 'utf8');
   const size = PREAMBLE_BYTES + headerLen + data.byteLength;
   const out = scratch && scratch.length >= size ? scratch.subarray(0, size) : Buffer.allocUnsafe(size);

@@ -306,9 +306,11 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   send(m: Message): void {
     const p = this.peerState(m.to);
     const payload = payloadBytesOf(m);
-    const control = payload === 0 && CONTROL_MESSAGES.has(m.type) ? this.sendLink(p.control) : undefined;
-    const link = control ?? this.sendLink(p.bulk);
-    if (!link) return this.drop(p, 'link_down');
+    // the peer counts as reachable while its bulk link is up (isConnected, linkDown): without it a
+    // message is dropped even if a control link has not noticed the loss yet
+    const bulk = this.sendLink(p.bulk);
+    if (!bulk) return this.drop(p, 'link_down');
+    const link = (payload === 0 && CONTROL_MESSAGES.has(m.type) ? this.sendLink(p.control) : undefined) ?? bulk;
     const limit = payload > 0 ? this.cfg.maxInflightBytes : this.cfg.maxInflightBytes + this.cfg.controlReserveBytes;
     // An idle link takes any one message, so an entry larger than the cap still gets through.
     if (link.inflight > 0 && link.inflight + payload > limit) return this.drop(p, 'backpressure');
@@ -337,8 +339,9 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   request(to: NodeId, kind: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     const p = this.peers.get(to);
     // a small request (a read barrier, an admin call) does not wait behind forwarded uploads
-    const link = p && ((body.byteLength <= CONTROL_BODY_BYTES ? this.sendLink(p.control) : undefined) ?? this.sendLink(p.bulk));
-    if (!link) return Promise.reject(new TransportError('link_down', `no link to ${to}`));
+    const bulk = p && this.sendLink(p.bulk);
+    if (!p || !bulk) return Promise.reject(new TransportError('link_down', `no link to ${to}`));
+    const link = (body.byteLength <= CONTROL_BODY_BYTES ? this.sendLink(p.control) : undefined) ?? bulk;
     if (link.inflight > 0 && link.inflight + body.byteLength > this.cfg.maxInflightBytes) {
       return Promise.reject(new TransportError('backpressure', `in-flight cap towards ${to} reached`));
     }
