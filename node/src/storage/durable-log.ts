@@ -5,7 +5,7 @@
 //   wal/<seq>.wal       append-only segments of framed records (record.ts)
 //   wal/compact.json    compaction point, written atomically (temp + fsync + rename + dir fsync)
 //   snap/<idx>-<term>/  committed snapshots (snapshots.ts)
-import { mkdirSync, promises as fsp } from 'node:fs';
+import { constants as fsConstants, mkdirSync, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { EMPTY_SNAPSHOT, type Entry, type HardState, type SnapshotMeta } from '../raft/types.js';
@@ -73,6 +73,12 @@ export class DurableLog {
   private compactPoint: CompactPoint;
   private hs: HardState;
   private fh: FileHandle | undefined;
+  /**
+   * The same segment opened O_DSYNC: a write through it returns once its bytes (and the metadata needed
+   * to read them back) are on disk, as write + fdatasync would. One thread-pool round trip per durable
+   * save instead of two (the writev, then the fdatasync), on the leader and on every follower.
+   */
+  private dsyncFh: FileHandle | undefined;
   /** Bytes written by `sync: false` saves that no fdatasync has covered yet. */
   private unsynced = false;
   private readonly counters = { fsyncs: 0, batches: 0, saves: 0 };
@@ -239,8 +245,11 @@ export class DurableLog {
     this.closed = true;
     // a failed log may still have a stalled fdatasync in flight; closing the handle is best effort
     const fh = this.fh;
+    const dsyncFh = this.dsyncFh;
     this.fh = undefined;
+    this.dsyncFh = undefined;
     await fh?.close().catch(() => undefined);
+    await dsyncFh?.close().catch(() => undefined);
   }
 
   // ---- internals ----------------------------------------------------------------------------------
@@ -383,10 +392,13 @@ export class DurableLog {
 
   private async append(bufs: Buffer[], sync = true): Promise<void> {
     const seg = this.segments[this.segments.length - 1]!;
-    const fh = this.fh!;
     let bytes = 0;
     for (const b of bufs) bytes += b.length;
     await this.faults?.beforeWrite?.({ file: seg.path, bytes });
+    // An O_DSYNC write makes only its own range durable: after unsynced writes, write and fdatasync the file.
+    const durableWrite = sync && !this.unsynced;
+    if (durableWrite) await this.faults?.beforeSync?.({ file: seg.path, bytes });
+    const fh = durableWrite ? this.dsyncFh! : this.fh!;
     const { bytesWritten } = await fh.writev(bufs, seg.size);
     if (bytesWritten !== bytes) throw new StorageFailedError(`short write to ${seg.path}: ${bytesWritten} of ${bytes} bytes`);
     seg.size += bytes;
@@ -394,10 +406,16 @@ export class DurableLog {
       this.unsynced = true;
       return;
     }
-    await this.faults?.beforeSync?.({ file: seg.path, bytes });
-    await fh.datasync();
+    if (!durableWrite) {
+      await this.faults?.beforeSync?.({ file: seg.path, bytes });
+      await fh.datasync();
+    }
     this.counters.fsyncs++;
     this.unsynced = false;
+  }
+
+  private static openDsync(file: string): Promise<FileHandle> {
+    return fsp.open(file, fsConstants.O_RDWR | fsConstants.O_DSYNC);
   }
 
   private async openTail(): Promise<void> {
@@ -405,7 +423,9 @@ export class DurableLog {
       await this.createSegment(this.compactPoint.firstSeq);
       return;
     }
-    this.fh = await fsp.open(this.segments[this.segments.length - 1]!.path, 'r+');
+    const file = this.segments[this.segments.length - 1]!.path;
+    this.fh = await fsp.open(file, 'r+');
+    this.dsyncFh = await DurableLog.openDsync(file);
   }
 
   private async createSegment(seq: number): Promise<void> {
@@ -420,7 +440,9 @@ export class DurableLog {
     if (this.unsynced) await this.fh?.datasync();
     this.unsynced = false;
     await this.fh?.close();
+    await this.dsyncFh?.close();
     this.fh = fh;
+    this.dsyncFh = await DurableLog.openDsync(file);
     this.segments.push({ seq, path: file, size: 0, maxIndex: 0 });
   }
 

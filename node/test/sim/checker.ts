@@ -40,8 +40,12 @@ export class Checker {
   private readonly leaderOfTerm = new Map<number, NodeId>();
   /** index → term → the one entry any log may hold at (index, term). */
   private readonly logged = new Map<number, Map<number, LoggedEntry>>();
-  /** index → the committed entry (learned from applies). */
-  private readonly committed = new Map<number, { term: number; key: string }>();
+  /**
+   * index → the committed entry (learned from applies), with `committedBy`: an upper bound on the term
+   * of the leader that committed it (the applying node's term when the checker first saw it applied; a
+   * node learns of a commit only from a leader of its own term or an earlier one).
+   */
+  private readonly committed = new Map<number, { term: number; key: string; committedBy: number }>();
   /** index → state machine hash after applying up to index. */
   private readonly appliedHash = new Map<number, number>();
   private readonly memCommit = new Map<NodeId, number>();
@@ -109,13 +113,17 @@ export class Checker {
     this.leaderOfTerm.set(term, id);
   }
 
-  /** §5.4 Leader Completeness: a leader holds every entry committed in an earlier (or its own) term. */
+  /**
+   * §5.4 Leader Completeness: a leader holds every entry committed in an earlier (or its own) term. A
+   * leader of an older term that has not heard of the newer one yet (a partitioned leader) may lack an
+   * entry committed after it: only leaders whose term is at least `committedBy` are checked.
+   */
   private checkLeaderHasAllCommitted(id: NodeId, raw: RawNode): void {
-    for (const [index, c] of this.committed) this.checkLeaderHas(id, raw, index, c.term);
+    for (const [index, c] of this.committed) this.checkLeaderHas(id, raw, index, c.term, c.committedBy);
   }
 
-  private checkLeaderHas(id: NodeId, raw: RawNode, index: number, term: number): void {
-    if (raw.role !== 'leader' || term > raw.term) return;
+  private checkLeaderHas(id: NodeId, raw: RawNode, index: number, term: number, committedBy: number): void {
+    if (raw.role !== 'leader' || term > raw.term || committedBy > raw.term) return;
     const t = raw.debugTerm(index);
     if (t === term) return;
     if (t === undefined && index < raw.firstIndex) return; // compacted into a snapshot, fine
@@ -131,13 +139,13 @@ export class Checker {
   }
 
   /** §5.4.3 State Machine Safety: every node applies the same entry at each index (prefix property via hash chain). */
-  onApply(id: NodeId, e: Entry, hash: number): void {
+  onApply(id: NodeId, e: Entry, hash: number, applierTerm: number): void {
     const known = this.appliedHash.get(e.index);
     if (known === undefined) this.appliedHash.set(e.index, hash);
     else if (known !== hash) throw new InvariantViolation(`state machine safety: node ${id} applied a different sequence up to ${e.index}`);
     if (!this.committed.has(e.index)) {
-      this.committed.set(e.index, { term: e.term, key: entryKey(e) });
-      for (const l of this.currentLeaders) this.checkLeaderHas(l.id, l.raw, e.index, e.term);
+      this.committed.set(e.index, { term: e.term, key: entryKey(e), committedBy: applierTerm });
+      for (const l of this.currentLeaders) this.checkLeaderHas(l.id, l.raw, e.index, e.term, applierTerm);
     }
   }
 

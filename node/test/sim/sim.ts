@@ -342,7 +342,7 @@ export class Simulation {
       throw new InvariantViolation(`node ${n.id} applies index ${e.index} after ${n.sm.applied} (apply out of order)`);
     }
     const hash = chainHash(n.sm.hash, entryKey(e));
-    this.checker.onApply(n.id, e, hash);
+    this.checker.onApply(n.id, e, hash, (n.raw as RawNode).term);
     n.sm.applied = e.index;
     n.sm.hash = hash;
     if (e.type === 'conf') {

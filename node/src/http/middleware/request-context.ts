@@ -37,7 +37,15 @@ export function requestContext(logger: Logger, registry: Registry): Middleware {
     const given = ctx.get('X-Request-Id');
     const requestId = SANE_REQUEST_ID.test(given) ? given : randomUUID();
     ctx.state.requestId = requestId;
-    ctx.state.log = logger.child({ req: requestId });
+    // The child logger is made on first use: most requests log nothing at the level a loaded node runs
+    // at, and a pino child serializes its bindings when created.
+    let child: Logger | undefined;
+    Object.defineProperty(ctx.state, 'log', {
+      configurable: true,
+      enumerable: true,
+      get: () => (child ??= logger.child({ req: requestId })),
+      set: (l: Logger) => void (child = l),
+    });
     ctx.set('X-Request-Id', requestId);
     let status = 0;
     try {
@@ -50,10 +58,11 @@ export function requestContext(logger: Logger, registry: Registry): Middleware {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : 'unmatched';
       duration.observe({ method: ctx.method, route, status: String(status) }, seconds);
-      const line = { method: ctx.method, path: ctx.path, route, status, ms: Math.round(seconds * 1000) };
-      const log = ctx.state.log as Logger;
-      if (QUIET_ROUTES.has(route) && status < 400) log.debug(line, 'request');
-      else log.info(line, 'request');
+      const level = QUIET_ROUTES.has(route) && status < 400 ? 'debug' : 'info';
+      if (logger.isLevelEnabled(level)) {
+        const line = { method: ctx.method, path: ctx.path, route, status, ms: Math.round(seconds * 1000) };
+        (ctx.state.log as Logger)[level](line, 'request');
+      }
     }
   };
 }
