@@ -4,6 +4,7 @@
 # pulled here, so the Dockerfiles' NODE_IMAGE build-arg names a Node 24 base built from local files
 # (`images.sh node-base`: the Node 24 binary, the machine's npm, busybox), loaded from its OCI archive. The
 # RUN steps' `npm ci` reaches the npm registry through the host network, as a docker build would.
+# Layers are cached (--layers): a rebuild with the same package-lock.json skips `npm ci`.
 # Output: docker-archive tarballs under $STEGO_CACHE/images, imported into the local containerd with --import.
 #
 #   dockerfile-images.sh [--import]
@@ -40,7 +41,7 @@ build() {
   out="$images/$(echo "$name" | tr '/:' '__').docker.tar"
   # npm's cache from the host: the build's `npm ci` downloads only what the host has not cached
   mkdir -p "$HOME/.npm"
-  bah build --isolation chroot --network host --pull=never --layers=false \
+  bah build --isolation chroot --network host --pull=never --layers \
     --build-arg "NODE_IMAGE=$base" -v "$HOME/.npm:/root/.npm" \
     -f "$repo/$dockerfile" -t "$name" "$repo" >&2
   rm -f "$out"

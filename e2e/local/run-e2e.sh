@@ -25,7 +25,8 @@ log "stage 2 up in $((SECONDS - t1))s"
 t2=$SECONDS
 if [[ "${STEGO_E2E_IMAGES:-local}" == dockerfile ]]; then
   "$here/images.sh" import $("$here/images.sh" base)
-  { read -r STEGO_NODE_IMAGE; read -r STEGO_OPERATOR_IMAGE; } < <("$here/dockerfile-images.sh" --import)
+  built="$("$here/dockerfile-images.sh" --import)"
+  STEGO_NODE_IMAGE="$(sed -n 1p <<<"$built")"; STEGO_OPERATOR_IMAGE="$(sed -n 2p <<<"$built")"
 else
   "$here/images.sh" all >/dev/null
 fi
