@@ -150,6 +150,10 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
 
   before(async function () {
     this.timeout(SETTLE_MS);
+    // The project's runtime. An older one is a wrong setup, not a failing cluster: Node 20's fetch refuses
+    // request bodies over resizable ArrayBuffers (the PNG encoder's output) before sending anything.
+    const major = Number(process.versions.node.split('.')[0]);
+    if (major < 24) throw new Error(`the e2e suite needs Node 24 or newer (this is ${process.version}): put Node 24 first on PATH`);
     await kubectl(['create', 'namespace', ns]);
   });
 
