@@ -4,6 +4,8 @@
 # pulled here, so the Dockerfiles' NODE_IMAGE build-arg names a Node 24 base built from local files
 # (`images.sh node-base`: the Node 24 binary, the machine's npm, busybox), loaded from its OCI archive. The
 # RUN steps' `npm ci` reaches the npm registry through the host network, as a docker build would.
+# Layers are cached (--layers): a rebuild with the same package-lock.json skips `npm ci`; unchanged inputs
+# (Dockerfile, base, the files of the build context it copies) reuse the last archive without buildah.
 # Output: docker-archive tarballs under $STEGO_CACHE/images, imported into the local containerd with --import.
 #
 #   dockerfile-images.sh [--import]
@@ -35,16 +37,36 @@ if [[ "$(cat "$root/base.key" 2>/dev/null)" != "$base_key" ]] || ! bah inspect -
   log "base $base loaded from $base_archive"
 fi
 
+# What a build reads: the Dockerfile, the base, and the context files it copies (as .dockerignore leaves them).
+# The same inputs reuse the last archive: buildah on vfs takes minutes even when every layer is cached.
+inputs_key() {
+  local dockerfile="$1"
+  {
+    echo "$base_key"
+    sha256sum "$repo/$dockerfile"
+    (cd "$repo" && find package.json package-lock.json tsconfig.json node operator assets -type f \
+      -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum)
+  } | sha256sum | cut -c1-16
+}
+
 build() {
-  local dockerfile="$1" name="$2" out t0=$SECONDS
+  local dockerfile="$1" name="$2" out key t0=$SECONDS
   out="$images/$(echo "$name" | tr '/:' '__').docker.tar"
+  key="$(inputs_key "$dockerfile")"
+  if [[ -f "$out" && "$(cat "$out.key" 2>/dev/null)" == "$key" ]]; then
+    log "$dockerfile: inputs unchanged ($key), reusing $out"
+    ((import)) && "$here/images.sh" import "$out"
+    echo "$name"
+    return
+  fi
   # npm's cache from the host: the build's `npm ci` downloads only what the host has not cached
   mkdir -p "$HOME/.npm"
-  bah build --isolation chroot --network host --pull=never --layers=false \
+  bah build --isolation chroot --network host --pull=never --layers \
     --build-arg "NODE_IMAGE=$base" -v "$HOME/.npm:/root/.npm" \
     -f "$repo/$dockerfile" -t "$name" "$repo" >&2
   rm -f "$out"
   bah push --quiet "$name" "docker-archive:$out:$name" >&2
+  echo "$key" >"$out.key"
   log "$dockerfile -> $name ($out, $(du -h "$out" | cut -f1)) in $((SECONDS - t0))s"
   ((import)) && "$here/images.sh" import "$out"
   echo "$name"

@@ -25,14 +25,19 @@ log "stage 2 up in $((SECONDS - t1))s"
 t2=$SECONDS
 if [[ "${STEGO_E2E_IMAGES:-local}" == dockerfile ]]; then
   "$here/images.sh" import $("$here/images.sh" base)
-  { read -r STEGO_NODE_IMAGE; read -r STEGO_OPERATOR_IMAGE; } < <("$here/dockerfile-images.sh" --import)
+  built="$("$here/dockerfile-images.sh" --import)"
+  STEGO_NODE_IMAGE="$(sed -n 1p <<<"$built")"; STEGO_OPERATOR_IMAGE="$(sed -n 2p <<<"$built")"
 else
   "$here/images.sh" all >/dev/null
 fi
 log "images built and imported in $((SECONDS - t2))s (node $STEGO_NODE_IMAGE, operator $STEGO_OPERATOR_IMAGE)"
 
 nginx_image="$LOCAL_IMAGE_PREFIX/nginx:local"
-export PATH="$K8S_BIN:$TOOLS_BIN:$PATH"
+# The suite runs on Node 24 (the project's runtime), not whatever `node` is first on PATH: Node 20's fetch, for
+# one, refuses request bodies over resizable ArrayBuffers, which is what the PNG encoder returns.
+NODE24_BIN="$(bash "$repo/scripts/ensure-node24.sh")"
+export PATH="$NODE24_BIN:$K8S_BIN:$TOOLS_BIN:$PATH"
+log "suite runs on Node $(node --version)"
 # The chart's image values (see e2e/INTEGRATION.md): the local images, never pulled.
 export STEGO_E2E_HELM_ARGS="${STEGO_E2E_HELM_ARGS:-\
 --set image.repository=${STEGO_OPERATOR_IMAGE%:*} --set image.tag=${STEGO_OPERATOR_IMAGE##*:} --set image.pullPolicy=Never \

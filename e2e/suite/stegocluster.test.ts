@@ -30,7 +30,7 @@ import {
   type ClusterView,
   withApiTokens,
 } from '../support/contract.js';
-import { FrontDoor, frontDoorUrl, samplePng, SteadyWriter, type WriteOutcome } from '../support/front-door.js';
+import { describeError, FrontDoor, frontDoorUrl, samplePng, SteadyWriter, type WriteOutcome } from '../support/front-door.js';
 import { condition, helm, kubectl, kubectlJson, kubectlResult, parseTable, tryApply, type KubeList, type KubeObject } from '../support/kube.js';
 import { repoRoot } from '../support/local-kubernetes.js';
 
@@ -150,6 +150,10 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
 
   before(async function () {
     this.timeout(SETTLE_MS);
+    // The project's runtime. An older one is a wrong setup, not a failing cluster: Node 20's fetch refuses
+    // request bodies over resizable ArrayBuffers (the PNG encoder's output) before sending anything.
+    const major = Number(process.versions.node.split('.')[0]);
+    if (major < 24) throw new Error(`the e2e suite needs Node 24 or newer (this is ${process.version}): put Node 24 first on PATH`);
     await kubectl(['create', 'namespace', ns]);
   });
 
@@ -266,7 +270,12 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
     // Retry on a connection error (never on an HTTP answer): kind maps the NodePort through Docker, which may
     // lag the Service's first endpoints.
     const retry = <T>(what: string, f: () => Promise<T>): Promise<T> =>
-      pollUntil(what, () => f().catch(() => undefined), { deadlineMs: 60_000, intervalMs: 500 });
+      pollUntil(
+        what,
+        // a connection error is retried and reported with its cause if it persists; any HTTP answer ends the poll
+        () => f().catch((err: unknown) => { throw new Error(describeError(err)); }),
+        { deadlineMs: 60_000, intervalMs: 500 },
+      );
     const extracted = await retry('an extract through the front door', () => door.extract(embedded.body));
     expect(extracted.status).to.equal(200);
     expect(JSON.parse(extracted.body.toString('utf8'))).to.deep.equal({ message: 'hello from the e2e suite' });
@@ -277,7 +286,12 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
 
   it('stores and reads objects through the front door with an API token', async function () {
     const retry = <T>(what: string, f: () => Promise<T>): Promise<T> =>
-      pollUntil(what, () => f().catch(() => undefined), { deadlineMs: 60_000, intervalMs: 500 });
+      pollUntil(
+        what,
+        // a connection error is retried and reported with its cause if it persists; any HTTP answer ends the poll
+        () => f().catch((err: unknown) => { throw new Error(describeError(err)); }),
+        { deadlineMs: 60_000, intervalMs: 500 },
+      );
     for (let i = 0; i < 5; i++) {
       const png = await samplePng(100 + i);
       const put = await retry('a stored object', () => door.putObject(png));

@@ -150,8 +150,18 @@ export class SteadyWriter {
         const body = JSON.parse(a.body.toString('utf8')) as { id: string; sha256: string };
         return { key, status: 201, id: body.id, sha256: body.sha256, retries };
       } catch (err) {
-        return { key, status: 0, error: (err as Error).message, retries };
+        return { key, status: 0, error: describeError(err), retries };
       }
     }
   }
+}
+
+/** An error with its cause chain: undici's "fetch failed" says what failed only in `cause` (code, message). */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const x = e as { name?: string; code?: string; message?: string };
+    parts.push([x.name, x.code, x.message ?? String(e)].filter(Boolean).join(' '));
+  }
+  return parts.join(' <- ');
 }

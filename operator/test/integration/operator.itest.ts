@@ -176,6 +176,9 @@ describe('operator integration: real kube-apiserver', function () {
         ['v1', 'Service', names.headlessService(c)],
         ['v1', 'Service', names.clientService(c)],
         ['v1', 'Service', names.leaderService(c)],
+        ['v1', 'Service', names.memberService(c, 0)],
+        ['v1', 'Service', names.memberService(c, 1)],
+        ['v1', 'Service', names.memberService(c, 2)],
         ['v1', 'Secret', names.credentialsSecret(c)],
         ['v1', 'ConfigMap', names.bootstrapConfigMap(c)],
         ['policy/v1', 'PodDisruptionBudget', names.pdb(c)],
@@ -284,6 +287,11 @@ describe('operator integration: real kube-apiserver', function () {
         return s?.members?.length === 4 && s.members.every((m) => m.membership === 'voter' && m.healthy) ? s : undefined;
       }, { deadlineMs: 60_000 });
       expect(grown.replicas).to.equal(4);
+      // the gateway names the new member by its member Service
+      expect(await client.find(resourcePath('v1', 'Service', namespace, names.memberService(c, 3))), 'member Service 3').to.not.equal(null);
+      const gatewayConf = async (): Promise<string> =>
+        (await client.get<KObject & { data: Record<string, string> }>(resourcePath('v1', 'ConfigMap', namespace, names.gatewayConfigMap(c)))).data['nginx.conf']!;
+      expect(await gatewayConf()).to.include(`${names.memberService(c, 3)}.${namespace}.svc`);
 
       await client.mergePatch(resourcePath(API_VERSION, KIND, namespace, CLUSTER, 'scale'), { spec: { replicas: 3 } });
       const shrunk = await pollUntil('3 members and a 3-pod StatefulSet', async () => {
@@ -293,6 +301,8 @@ describe('operator integration: real kube-apiserver', function () {
       }, { deadlineMs: 60_000 });
       expect(shrunk.members!.map((m) => m.id).sort()).to.deep.equal(['demo-0', 'demo-1', 'demo-2']);
       expect(shrunk.leader).to.not.equal('demo-3');
+      await pollUntil('member Service 3 removed and no longer in the gateway config', async () =>
+        (await client.find(resourcePath('v1', 'Service', namespace, names.memberService(c, 3)))) === null && !(await gatewayConf()).includes(names.memberService(c, 3)) ? true : undefined);
     });
 
     it('a member whose volume was replaced is removed from Raft and added again as a learner', async () => {
@@ -347,6 +357,7 @@ describe('operator integration: real kube-apiserver', function () {
       }
       const owned: [string, string, string][] = [
         ['v1', 'Service', names.headlessService(c)], ['v1', 'Service', names.clientService(c)], ['v1', 'Service', names.leaderService(c)],
+        ['v1', 'Service', names.memberService(c, 0)],
         ['v1', 'Secret', names.credentialsSecret(c)], ['v1', 'ConfigMap', names.bootstrapConfigMap(c)], ['policy/v1', 'PodDisruptionBudget', names.pdb(c)],
         ['networking.k8s.io/v1', 'NetworkPolicy', names.networkPolicy(c)], ['apps/v1', 'Deployment', names.gateway(c)], ['v1', 'Service', names.gateway(c)],
         ['v1', 'ConfigMap', names.gatewayConfigMap(c)],
