@@ -89,6 +89,9 @@ export function putCommandFor(png: Buffer, sha256: string, maxObjectBytes: numbe
   };
 }
 
+/** How often the leader looks for a learner that nobody is promoting. */
+const PROMOTER_INTERVAL_MS = 1000;
+
 export class ClusterService implements ClusterApi {
   private changeInProgress: string | null = null;
   /** A learner added with 202 and still waiting to be promoted in the background. */
@@ -104,6 +107,25 @@ export class ClusterService implements ClusterApi {
       const req = JSON.parse(Buffer.from(body).toString('utf8')) as AdminRequest;
       return Buffer.from(JSON.stringify(await this.runAdminHere(req)));
     });
+    // Promotion is the leader's duty, not the request's: whoever leads promotes a learner in the configuration
+    // once it has caught up, also one added under an earlier leader (an election while the learner copies the
+    // log would otherwise strand it as a learner, and a scale-up waiting on it would never finish).
+    const promoter = setInterval(() => this.promoteStrandedLearner(), PROMOTER_INTERVAL_MS);
+    promoter.unref();
+    node.events.on('leader', (leader) => {
+      if (leader === node.id) this.promoteStrandedLearner();
+    });
+    node.events.once('halted', () => clearInterval(promoter));
+  }
+
+  /** Starts promoting a learner nobody is promoting, when this node leads and no membership change runs. */
+  private promoteStrandedLearner(): void {
+    if (!this.node.isLeader || this.changeInProgress !== null) return;
+    const learner = this.node.confState().learners[0];
+    if (learner === undefined) return;
+    this.changeInProgress = `promote ${learner}`;
+    this.opts.logger.info({ member: learner }, 'leader takes over promoting a learner once it catches up');
+    void this.promoteWhenCaughtUp(learner);
   }
 
   get id(): NodeId {
@@ -397,7 +419,7 @@ export class ClusterService implements ClusterApi {
         }
       }
     } catch (e) {
-      this.opts.logger.warn({ member: id, err: (e as Error).message }, 'background promotion failed; call POST /admin/members again');
+      this.opts.logger.warn({ member: id, err: (e as Error).message }, 'background promotion failed; the leader retries while the learner is a member');
     } finally {
       if (!pending.cancelled) this.changeInProgress = null;
       if (this.pendingLearner === pending) this.pendingLearner = null;

@@ -494,18 +494,24 @@ export class Cluster {
     if (opts.waitHttp !== false) await this.waitHttpUp(id);
   }
 
+  /** Starts a node with STEGO_JOIN=1 that waits to be added (nobody adds it yet); resolves once HTTP answers. */
+  async startJoiner(): Promise<string> {
+    const id = this.allocateId();
+    const http = await freePort();
+    const raft = await freePort();
+    const members = [...this.nodes.values()].map((n) => `${n.id}=${n.raftAddress}`);
+    this.createNode(id, http, raft, [...members, `${id}=127.0.0.1:${raft}`].join(','), true).spawn();
+    await this.waitHttpUp(id);
+    return id;
+  }
+
   /**
    * Starts a new node with STEGO_JOIN=1 and asks the leader to add it; resolves once every live member's
    * status lists it as a voter. Retries on leader changes.
    */
   async addNode(opts: { deadlineMs?: number } = {}): Promise<string> {
-    const id = this.allocateId();
-    const http = await freePort();
-    const raft = await freePort();
-    const members = [...this.nodes.values()].map((n) => `${n.id}=${n.raftAddress}`);
-    const node = this.createNode(id, http, raft, [...members, `${id}=127.0.0.1:${raft}`].join(','), true);
-    node.spawn();
-    await this.waitHttpUp(id);
+    const id = await this.startJoiner();
+    const node = this.node(id);
     const deadlineMs = opts.deadlineMs ?? 60_000;
     await pollUntil(`leader to accept member ${id}`, async () => {
       const { leaderId } = await this.waitForLeader({ among: this.liveIds().filter((x) => x !== id), deadlineMs: 5_000 });
