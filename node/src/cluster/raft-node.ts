@@ -84,6 +84,14 @@ export interface RaftNodeEvents {
   halted: [];
 }
 
+/**
+ * Committed entries a member may still have to apply and count as ready. Under a steady stream of writes every
+ * member, the leader included, is always an entry or two behind the newest commit it has heard of; requiring
+ * zero lag made /readyz fail at random under load (pods flapping out of the Service, a scale-up waiting on a
+ * member that keeps up fine). A member replaying a real backlog (after a restart, a snapshot) stays unready.
+ */
+const READY_APPLY_LAG_ENTRIES = 64;
+
 /** Put outcomes kept for the requests that proposed them (see RaftNode.putOutcomes). */
 const PUT_OUTCOMES_KEPT = 4096;
 export class RaftNode {
@@ -272,7 +280,9 @@ export class RaftNode {
     if (this.stopped) return { ready: false, reason: 'stopping' };
     if (this.raw.leader === null) return { ready: false, reason: 'no leader known' };
     const commit = Math.max(this.raw.commitIndex, this.leaderCommitSeen);
-    if (this.applied < commit) return { ready: false, reason: `catching up (applied ${this.applied} < commit ${commit})` };
+    if (commit - this.applied > READY_APPLY_LAG_ENTRIES) {
+      return { ready: false, reason: `catching up (applied ${this.applied} < commit ${commit})` };
+    }
     return { ready: true, reason: 'ok' };
   }
 

@@ -72,8 +72,23 @@ describe('cluster (3→5 processes): scale-up under a heavy writer', function ()
     const t2 = Date.now();
     const n5 = await cluster.addNode({ deadlineMs: 60_000 });
     const t3 = Date.now();
+    // Readiness of every member while the writer runs: a member that keeps answering 503 stalls a
+    // StatefulSet rollout (and the operator's view of ready members) even though Raft is fine.
+    const notReady = new Map<string, string[]>();
+    const sampleUntil = Date.now() + 5_000;
+    let samples = 0;
+    while (Date.now() < sampleUntil) {
+      samples++;
+      for (const id of cluster.liveIds()) {
+        const r = await cluster.request<{ reason?: string }>(id, '/readyz', { timeoutMs: 2_000 });
+        if (r.status !== 200) notReady.set(id, [...(notReady.get(id) ?? []), JSON.stringify(r.body).slice(0, 120)]);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    console.log(`scale-under-load: /readyz not 200 in ${samples} rounds: ${JSON.stringify([...notReady].map(([id, v]) => [id, v.length, v[0]]))}`);
     const ackedAtEnd = writer.acked;
     await writer.stop();
+    expect([...notReady], 'members answering /readyz 503 while they keep up with the writer').to.deep.equal([]);
     const after = await cluster.waitForLeader();
     console.log(`scale-under-load: ${n4} in ${t2 - t1} ms, ${n5} in ${t3 - t2} ms; acked ${ackedAtEnd} failed ${writer.failed}; term ${before.term}→${after.term}`);
     for (const [id, s] of after.statuses) {
