@@ -33,6 +33,8 @@ import {
 import { describeError, FrontDoor, frontDoorUrl, samplePng, SteadyWriter, type WriteOutcome } from '../support/front-door.js';
 import { condition, helm, kubectl, kubectlJson, kubectlResult, parseTable, tryApply, type KubeList, type KubeObject } from '../support/kube.js';
 import { repoRoot } from '../support/local-kubernetes.js';
+import { podHardeningProblems } from '../../operator/test/hardening-policy.js';
+import type { V1PodSpec } from '@kubernetes/client-node';
 
 const root = repoRoot();
 const ns = process.env.STEGO_E2E_NAMESPACE ?? `stego-e2e-${randomBytes(3).toString('hex')}`;
@@ -282,6 +284,33 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
 
     const status = await retry('/cluster/status through the front door', () => clusterStatus());
     expect(status.nodes).to.have.length(3);
+  });
+
+  it('runs hardened: every pod passes the hardening policy; inside a member, no root, no capabilities, seccomp, read-only root', async function () {
+    // The policy the operator's unit tests apply to the builders and the chart, applied here to the pods the API
+    // server really admitted (members, gateway, operator), then checked from inside a running member: what the
+    // kernel enforces, not only what the spec asks for.
+    const pods = (await kubectlJson<KubeList<KubeObject & { spec: V1PodSpec }>>(['-n', ns, 'get', 'pods'])).items;
+    const checked = pods.filter((p) => p.metadata.labels?.['app.kubernetes.io/name'] === 'stego-operator' || ownedByCluster(p)
+      || p.metadata.labels?.['app.kubernetes.io/component'] === 'gateway');
+    expect(checked.length, 'members, gateway and operator pods').to.be.at.least(3 + 1 + 1);
+    for (const p of checked) {
+      const apiClient = p.metadata.labels?.['app.kubernetes.io/name'] === 'stego-operator';
+      expect(podHardeningProblems(p.spec, apiClient), `pod ${p.metadata.name}`).to.deep.equal([]);
+    }
+    const probe = [
+      "const fs = require('fs');",
+      "const st = fs.readFileSync('/proc/self/status', 'utf8');",
+      "const field = (k) => (st.match(new RegExp('^' + k + ':\\s*(.*)$', 'm')) || [])[1];",
+      "let root; try { fs.writeFileSync('/hardening-probe', 'x'); root = 'writable'; } catch (e) { root = e.code; }",
+      "console.log(JSON.stringify({ uid: process.getuid(), capEff: field('CapEff'), seccomp: field('Seccomp'), noNewPrivs: field('NoNewPrivs'), root }));",
+    ].join(' ');
+    const member = (await memberPods())[0]!;
+    const seen = JSON.parse(await kubectl(['-n', ns, 'exec', member.metadata.name, '-c', 'node', '--', 'node', '-e', probe])) as Record<string, unknown>;
+    expect(seen, `inside ${member.metadata.name}`).to.deep.equal({ uid: seen['uid'], capEff: '0000000000000000', seccomp: '2', noNewPrivs: '1', root: 'EROFS' });
+    expect(seen['uid'], 'the node process uid').to.not.equal(0);
+    const policies = (await kubectlJson<KubeList>(['-n', ns, 'get', 'networkpolicies'])).items.filter((np) => ownedBy(np, uid));
+    expect(policies.length, 'a NetworkPolicy owned by the StegoCluster').to.be.at.least(1);
   });
 
   it('stores and reads objects through the front door with an API token', async function () {
