@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pollUntil } from '../../node/test/cluster/harness.js';
 import { runCommand, type RunOptions, type RunResult } from '../support/kube.js';
 import { availability, localKubernetesPaths, useLocalKubernetes, type Stage } from '../support/local-kubernetes.js';
 
@@ -130,7 +131,13 @@ describe('local Kubernetes stage 2 (a full single node)', function () {
     const base = `http://${nodeIp}:${nodePort}`;
     const form = new FormData();
     form.set('message', 'through a NodePort of the local Kubernetes');
-    const embedded = await fetch(`${base}/api/embed`, { method: 'POST', body: form });
+    // kube-proxy programs a new NodePort a moment after the pods are ready: a refused connection is retried
+    // until a deadline, any HTTP answer ends the wait.
+    const embedded = await pollUntil(
+      `an embed through NodePort ${nodePort}`,
+      () => fetch(`${base}/api/embed`, { method: 'POST', body: form }).catch(() => undefined),
+      { deadlineMs: 60_000, intervalMs: 250 },
+    );
     expect(embedded.status).to.equal(200);
     const back = new FormData();
     back.set('file', new Blob([await embedded.arrayBuffer()], { type: 'image/png' }), 'stego.png');
