@@ -301,7 +301,7 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
     const probe = [
       "const fs = require('fs');",
       "const st = fs.readFileSync('/proc/self/status', 'utf8');",
-      "const field = (k) => (st.match(new RegExp('^' + k + ':\\s*(.*)$', 'm')) || [])[1];",
+      "const field = (k) => { const line = st.split('\\n').find((l) => l.startsWith(k + ':')); return line === undefined ? undefined : line.slice(k.length + 1).trim(); };",
       "let root; try { fs.writeFileSync('/hardening-probe', 'x'); root = 'writable'; } catch (e) { root = e.code; }",
       "console.log(JSON.stringify({ uid: process.getuid(), capEff: field('CapEff'), seccomp: field('Seccomp'), noNewPrivs: field('NoNewPrivs'), root }));",
     ].join(' ');
