@@ -34,7 +34,12 @@ export function coalesceMessages(msgs: Message[], maxEntryBytes: number): Messag
         const prevBytes = bytesAt.get(at) ?? entryBytes(prev);
         const bytes = prevBytes + entryBytes(m);
         if (bytes <= maxEntryBytes || !m.entries?.length) {
-          out[at] = { ...prev, entries: m.entries?.length ? [...prev.entries!, ...m.entries] : prev.entries!, commit: Math.max(prev.commit, m.commit) };
+          // The first merge at a position copies the message and its entry list once; later merges append to
+          // that copy in place, so a run of k appends costs O(entries), not O(k × entries).
+          const merged = bytesAt.has(at) ? prev : { ...prev, entries: [...prev.entries!] };
+          for (const e of m.entries ?? []) merged.entries!.push(e);
+          merged.commit = Math.max(prev.commit, m.commit);
+          out[at] = merged;
           bytesAt.set(at, bytes);
           continue;
         }
