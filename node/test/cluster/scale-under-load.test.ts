@@ -4,46 +4,16 @@
 
 import { expect } from 'chai';
 import { Cluster, dumpOnFailure } from './harness.js';
+import { BackgroundWriter } from './workload.js';
 import { makeCover } from './fixtures.js';
 
-const RATE_PER_S = 40;
-const MAX_IN_FLIGHT = 8;
-
-class PacedWriter {
-  acked = 0;
-  failed = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private inFlight = 0;
-  private seq = 0;
-  private readonly cover = makeCover(92, 92, 11); // RGBA noise: ~33 KB that does not compress
-
-  constructor(private readonly cluster: Cluster, private readonly targets: string[]) {}
-
-  start(): this {
-    this.timer = setInterval(() => {
-      if (this.inFlight >= MAX_IN_FLIGHT) return;
-      this.inFlight++;
-      const target = this.targets[this.seq++ % this.targets.length]!;
-      this.cluster
-        .putObject(target, { cover: this.cover, message: `scale-${this.seq}` }, 10_000)
-        .then((r) => (r.status === 201 || r.status === 200 ? this.acked++ : this.failed++))
-        .catch(() => this.failed++)
-        .finally(() => this.inFlight--);
-    }, 1000 / RATE_PER_S);
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    const deadline = Date.now() + 15_000;
-    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  }
-}
+// 8 loops, each starting a write at most every 200 ms: 40 writes per second at most, at most 8 in flight.
+const WRITER = { concurrency: 8, paceMs: 200, timeoutMs: 10_000, tag: 'scale' };
 
 describe('cluster (3→5 processes): scale-up under a heavy writer', function () {
   this.timeout(600_000);
   let cluster: Cluster;
-  let writer: PacedWriter | undefined;
+  let writer: BackgroundWriter | undefined;
 
   before(async function () {
     this.timeout(60_000);
@@ -60,13 +30,10 @@ describe('cluster (3→5 processes): scale-up under a heavy writer', function ()
   it('adds member 4 and then member 5 as learners that get promoted, without losing the leader', async () => {
     const founders = cluster.allIds();
     const before = await cluster.waitForLeader();
-    writer = new PacedWriter(cluster, founders).start();
-    const t0 = Date.now();
+    // RGBA noise: ~33 KB per object that does not compress
+    writer = new BackgroundWriter(cluster, { ...WRITER, targets: () => founders, cover: makeCover(92, 92, 11) }).start();
     const preload = Number(process.env.SCALE_PRELOAD ?? 200);
-    while (writer.acked < preload) {
-      if (Date.now() - t0 > preload * 100) throw new Error(`writer only got ${writer.acked} acks (${writer.failed} failures) in 60 s`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await writer.waitForMoreAcks(preload, preload * 100);
     const t1 = Date.now();
     const n4 = await cluster.addNode({ deadlineMs: 60_000 });
     const t2 = Date.now();
@@ -86,11 +53,11 @@ describe('cluster (3→5 processes): scale-up under a heavy writer', function ()
       await new Promise((r) => setTimeout(r, 100));
     }
     console.log(`scale-under-load: /readyz not 200 in ${samples} rounds: ${JSON.stringify([...notReady].map(([id, v]) => [id, v.length, v[0]]))}`);
-    const ackedAtEnd = writer.acked;
+    const ackedAtEnd = writer.ackedCount();
     await writer.stop();
     expect([...notReady], 'members answering /readyz 503 while they keep up with the writer').to.deep.equal([]);
     const after = await cluster.waitForLeader();
-    console.log(`scale-under-load: ${n4} in ${t2 - t1} ms, ${n5} in ${t3 - t2} ms; acked ${ackedAtEnd} failed ${writer.failed}; term ${before.term}→${after.term}`);
+    console.log(`scale-under-load: ${n4} in ${t2 - t1} ms, ${n5} in ${t3 - t2} ms; acked ${ackedAtEnd} failed ${writer.attempts - ackedAtEnd}; term ${before.term}→${after.term}`);
     for (const [id, s] of after.statuses) {
       expect(s.nodes.filter((n) => n.voter).map((n) => n.id).sort(), `${id}'s voters`).to.deep.equal([...founders, n4, n5].sort());
     }

@@ -23,9 +23,18 @@ export class BackgroundWriter {
 
   constructor(
     private readonly cluster: Cluster,
-    private readonly opts: { concurrency?: number; targets?: () => string[]; tag?: string; timeoutMs?: number } = {},
+    private readonly opts: {
+      concurrency?: number;
+      targets?: () => string[];
+      tag?: string;
+      timeoutMs?: number;
+      /** The image each write stores (default a 16×16 cover). */
+      cover?: Buffer;
+      /** Each loop starts a write at most this often: concurrency × 1000 / paceMs writes per second at most. */
+      paceMs?: number;
+    } = {},
   ) {
-    this.cover = makeCover(16, 16, 7);
+    this.cover = opts.cover ?? makeCover(16, 16, 7);
   }
 
   start(): this {
@@ -76,20 +85,25 @@ export class BackgroundWriter {
         continue;
       }
       const message = `${this.opts.tag ?? 'w'}-${process.pid}-${this.seq++}-${Date.now()}`;
+      const started = Date.now();
       this.attempts++;
+      let acked = false;
       try {
         const r = await this.cluster.putObject(target, { cover: this.cover, message }, this.opts.timeoutMs ?? 8_000);
         if (r.status === 201) {
           const ack = r.body as ObjectAck;
           this.acked.set(ack.id, { ...ack, message, via: target, leader: r.headers.get('x-stego-leader'), at: Date.now() });
-          continue;
+          acked = true;
+        } else {
+          this.note(String(r.status));
         }
-        this.note(String(r.status));
       } catch (err) {
         this.note((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name);
       }
-      // Back off briefly after a refusal so a leaderless cluster is not flooded while it elects.
-      await delay(10);
+      // Back off briefly after a refusal so a leaderless cluster is not flooded while it elects; a paced
+      // writer waits out the rest of its period.
+      const wait = Math.max(acked ? 0 : 10, (this.opts.paceMs ?? 0) - (Date.now() - started));
+      if (wait > 0) await delay(wait);
     }
   }
 }
