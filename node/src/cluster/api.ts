@@ -3,6 +3,7 @@
 // ClusterErrors only; the routes map them to HTTP.
 import type { Readable } from 'node:stream';
 import type { NodeId } from '../raft/types.js';
+import type { HaltCause } from './errors.js';
 import type { ObjectMeta } from './object-store.js';
 import type { ClusterStatusView } from './status-view.js';
 
@@ -51,8 +52,8 @@ export interface ClusterApi {
   readonly maxObjectBytes: number;
   /** The leader this node knows of now (null when none, or when it cannot take part). */
   readonly leaderId: NodeId | null;
-  /** Set for good once the durable log failed (the node stepped down; only a restart helps). */
-  readonly storageFailure: { message: string } | undefined;
+  /** Set for good once the node halted: its storage failed or stalled, or an internal failure (only a restart helps). */
+  readonly haltCause: HaltCause | undefined;
   /** Throws the ClusterError that explains why this node cannot take part in a request right now. */
   assertServing(): void;
   status(): Promise<ClusterStatusView>;

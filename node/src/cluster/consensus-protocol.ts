@@ -10,6 +10,7 @@
 import type { NodeConfig } from '../config.js';
 import type { NodeId } from '../raft/types.js';
 import type { MemberChangeResult, PutClient, PutResult, Readiness } from './api.js';
+import type { HaltCause } from './errors.js';
 import type { ObjectMeta } from './object-store.js';
 import type { ClusterStatusView } from './status-view.js';
 
@@ -53,7 +54,7 @@ export interface OpRequest<K extends OpName = OpName> {
 
 export interface ConsensusView {
   leaderId: NodeId | null;
-  storageFailure: string | null;
+  haltCause: HaltCause | null;
   removed: boolean;
   stopping: boolean;
 }

@@ -21,7 +21,7 @@ import {
   type SerializedError,
   type WorkerMessage,
 } from './consensus-protocol.js';
-import { ClusterError, isClusterErrorCode } from './errors.js';
+import { ClusterError, isClusterErrorCode, type HaltCause } from './errors.js';
 import type { ObjectMeta } from './object-store.js';
 import { putCommand, putCommandFor, putMeta } from './service.js';
 import type { ClusterStatusView } from './status-view.js';
@@ -34,7 +34,7 @@ interface Pending {
 export class ConsensusThread implements ClusterApi {
   readonly id: NodeId;
   readonly maxObjectBytes: number;
-  private view: ConsensusView = { leaderId: null, storageFailure: null, removed: false, stopping: false };
+  private view: ConsensusView = { leaderId: null, haltCause: null, removed: false, stopping: false };
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private exited: Error | undefined;
@@ -90,13 +90,14 @@ export class ConsensusThread implements ClusterApi {
     return this.view.leaderId;
   }
 
-  get storageFailure(): { message: string } | undefined {
-    return this.view.storageFailure === null ? undefined : { message: this.view.storageFailure };
+  get haltCause(): HaltCause | undefined {
+    return this.view.haltCause ?? undefined;
   }
 
   assertServing(): void {
     if (this.exited) throw new ClusterError('unavailable', `node ${this.id}: ${this.exited.message}`);
-    if (this.view.storageFailure !== null) throw new ClusterError('unavailable', `node ${this.id} stepped down after a storage failure: ${this.view.storageFailure}`);
+    const halt = this.view.haltCause;
+    if (halt !== null) throw new ClusterError('unavailable', `node ${this.id} halted (${halt.code}): ${halt.message}`);
     if (this.view.removed) throw new ClusterError('unavailable', `node ${this.id} was removed from the cluster`);
     if (this.view.stopping) throw new ClusterError('unavailable', `node ${this.id} is stopping`);
   }

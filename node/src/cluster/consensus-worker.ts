@@ -118,7 +118,7 @@ async function start(): Promise<void> {
   let stopping = false;
   const view = (): ConsensusView => ({
     leaderId: raft.leaderId,
-    storageFailure: raft.storageFailure?.message ?? null,
+    haltCause: raft.haltCause ? { code: raft.haltCause.code, message: raft.haltCause.message } : null,
     removed: raft.removed,
     stopping,
   });

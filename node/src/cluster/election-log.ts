@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Message } from '../raft/message.js';
 import type { NodeId } from '../raft/types.js';
 import type { RaftMetrics, RoleName } from '../metrics/raft.js';
+import type { HaltError } from './errors.js';
 
 export type ElectionEvent =
   | 'campaign_started'
@@ -70,8 +71,9 @@ export class ElectionLog {
     this.emit(event, m.term, reason, { candidate: m.to });
   }
 
-  storageFailure(term: number, err: Error): void {
-    this.logger.fatal({ event: 'stepped_down', term, reason: 'storage failure', err: err.message }, 'election: stepped down (storage failure)');
+  halted(term: number, err: HaltError): void {
+    const reason = err.storage ? 'storage failure' : 'internal failure';
+    this.logger.fatal({ event: 'stepped_down', term, reason, code: err.code, err: err.message }, `election: stepped down (${reason})`);
     this.metrics?.electionEvents.inc({ event: 'stepped_down' });
   }
 

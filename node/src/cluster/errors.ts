@@ -1,6 +1,7 @@
 // Errors of the cluster layer: a stable code and a message, nothing about HTTP (http/errors.ts maps the
 // codes to statuses, and the transient ones — "the same request may succeed shortly" — to Retry-After).
 import { errorCodes } from '../error-codes.js';
+import { StorageError } from '../storage/errors.js';
 
 export type ClusterErrorCode =
   | 'no_leader' // nobody is known to lead right now: retry shortly
@@ -48,4 +49,47 @@ export class ClusterError extends Error {
 
 export function isClusterError(e: unknown): e is ClusterError {
   return e instanceof ClusterError;
+}
+
+/** Why a node halted for good (until restarted): its storage failed or stalled, or the driver met an error
+ * it cannot recover from. All three stop the node the same way; the code says whether the disk is to blame. */
+export type HaltCode = 'storage_failed' | 'storage_stalled' | 'internal_failure';
+
+/** What crosses thread boundaries and the API of a halt: its code and message. */
+export interface HaltCause {
+  readonly code: HaltCode;
+  readonly message: string;
+}
+
+export class HaltError extends Error implements HaltCause {
+  constructor(
+    readonly code: HaltCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'HaltError';
+  }
+
+  get storage(): boolean {
+    return this.code !== 'internal_failure';
+  }
+}
+
+/**
+ * Classifies what halted the node: the durable log's stalls and failures (and corruption found while
+ * running) keep their meaning, a failed file-system call (an object or snapshot file that could not be
+ * written: it carries an errno code and a syscall) is a storage failure too, and anything else — a misuse
+ * of the log, an unexpected exception — is an internal failure, not blamed on the disk.
+ */
+export function haltErrorOf(e: unknown): HaltError {
+  const message = (e as Error | undefined)?.message ?? String(e);
+  if (e instanceof StorageError) {
+    if (e.code === 'storage_stalled') return new HaltError('storage_stalled', message, { cause: e });
+    if (e.code === 'storage_failed' || e.code === 'storage_corrupt') return new HaltError('storage_failed', message, { cause: e });
+    return new HaltError('internal_failure', message, { cause: e });
+  }
+  const errno = e as NodeJS.ErrnoException | undefined;
+  if (typeof errno?.code === 'string' && typeof errno.syscall === 'string') return new HaltError('storage_failed', message, { cause: e });
+  return new HaltError('internal_failure', message, { cause: e });
 }

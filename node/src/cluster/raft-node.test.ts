@@ -222,7 +222,7 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     const err = await c.member(leader).service.putObject(png, sha256).catch((e: unknown) => e);
     expect((err as ClusterError).code).to.equal('unavailable');
     const sick = c.member(leader).node;
-    expect(sick.storageFailure).to.not.equal(undefined);
+    expect(sick.haltCause).to.not.equal(undefined);
     expect(sick.readiness().ready).to.equal(false);
     expect(sick.status().storage_failed).to.be.a('string');
     const rest = [...c.members.keys()].filter((id) => id !== leader);
@@ -238,7 +238,7 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     const { png, sha256 } = fakePng('stalled');
     const err = await c.member(leader).service.putObject(png, sha256).catch((e: unknown) => e);
     expect((err as ClusterError).code).to.equal('unavailable');
-    expect(c.member(leader).node.storageFailure?.code).to.equal('storage_stalled');
+    expect(c.member(leader).node.haltCause?.code).to.equal('storage_stalled');
     await c.waitForLeader([...c.members.keys()].filter((id) => id !== leader));
   });
 });

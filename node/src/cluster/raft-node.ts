@@ -36,7 +36,7 @@ import type { StorageFaults } from '../storage/options.js';
 import type { Transport } from '../transport/types.js';
 import { decodeCommand, encodeCommand, type Command } from './commands.js';
 import { ElectionLog } from './election-log.js';
-import { ClusterError } from './errors.js';
+import { ClusterError, haltErrorOf, type HaltError } from './errors.js';
 import { ObjectStore, type PutOutcome } from './object-store.js';
 import type { ClusterStatusView, NodeStatusView } from './status-view.js';
 import { AppliedWaiters, ProposalTracker, until } from './waiters.js';
@@ -128,7 +128,7 @@ export class RaftNode {
   private readyScheduled = false;
   private inReady = false;
   private stopped = false;
-  private failure: StorageError | undefined;
+  private failure: HaltError | undefined;
   private removedFromCluster = false;
 
   /** The soft state of the last Ready, to log and count transitions (the current one is the core's). */
@@ -261,7 +261,8 @@ export class RaftNode {
     return this.raw.term;
   }
 
-  get storageFailure(): StorageError | undefined {
+  /** Why the node halted for good (storage failed or stalled, or an internal failure), if it did. */
+  get haltCause(): HaltError | undefined {
     return this.failure;
   }
 
@@ -275,7 +276,7 @@ export class RaftNode {
 
   /** Ready: knows a leader and has applied everything it knows to be committed. */
   readiness(): { ready: boolean; reason: string } {
-    if (this.failure) return { ready: false, reason: `storage failed: ${this.failure.message}` };
+    if (this.failure) return { ready: false, reason: `halted (${this.failure.code}): ${this.failure.message}` };
     if (this.removedFromCluster) return { ready: false, reason: 'removed from the cluster' };
     if (this.stopped) return { ready: false, reason: 'stopping' };
     if (this.raw.leader === null) return { ready: false, reason: 'no leader known' };
@@ -288,7 +289,7 @@ export class RaftNode {
 
   /** Throws the ClusterError that explains why this node cannot take part in a request right now. */
   assertServing(): void {
-    if (this.failure) throw new ClusterError('unavailable', `node ${this.id} stepped down after a storage failure: ${this.failure.message}`);
+    if (this.failure) throw new ClusterError('unavailable', `node ${this.id} halted (${this.failure.code}): ${this.failure.message}`);
     if (this.removedFromCluster) throw new ClusterError('unavailable', `node ${this.id} was removed from the cluster`);
     if (this.stopped) throw new ClusterError('unavailable', `node ${this.id} is stopping`);
   }
@@ -502,7 +503,8 @@ export class RaftNode {
       applied_index: this.applied,
       last_index: this.mem.lastIndex(),
       snapshot_index: this.snapshotIndex,
-      storage_failed: this.failure ? this.failure.message : null,
+      storage_failed: this.failure?.storage ? this.failure.message : null,
+      halted: this.failure ? `${this.failure.code}: ${this.failure.message}` : null,
       removed: this.removedFromCluster,
       nodes,
     };
@@ -994,19 +996,21 @@ export class RaftNode {
 
   private onFatal(e: unknown): void {
     if (this.failure) return;
-    const err = e instanceof StorageError ? e : new StorageErrorLike((e as Error)?.message ?? String(e));
+    const err = haltErrorOf(e);
     this.failure = err;
     clearInterval(this.ticker);
     const wasLeader = this.raw.role === 'leader';
-    this.electionLog.storageFailure(this.hs.term, err);
+    this.electionLog.halted(this.hs.term, err);
     this.logger.fatal(
       { err: err.message, code: err.code, was_leader: wasLeader, term: this.hs.term },
-      'STORAGE FAILURE: this node stepped down and refuses all work; restart it (crash-only recovery) once the disk is healthy',
+      err.storage
+        ? 'STORAGE FAILURE: this node stepped down and refuses all work; restart it (crash-only recovery) once the disk is healthy'
+        : 'INTERNAL FAILURE: this node stepped down and refuses all work; restart it (crash-only recovery) and report the error',
     );
     // stop the transport, not just our dials: peers would re-dial and keep a link to a node that no
     // longer answers; a refused connection is the clearest signal (their linkDown starts an election)
     void this.transport.stop().catch(() => undefined);
-    this.failWaiters(new ClusterError('unavailable', `node ${this.id} stepped down after a storage failure: ${err.message}`));
+    this.failWaiters(new ClusterError('unavailable', `node ${this.id} halted (${err.code}): ${err.message}`));
     this.events.emit('halted');
   }
 
@@ -1045,7 +1049,7 @@ export class RaftNode {
       role: () => this.currentRole(),
       commitIndex: () => this.raw.commitIndex,
       appliedIndex: () => this.applied,
-      storageFailed: () => this.failure !== undefined,
+      storageFailed: () => this.failure?.storage === true,
       logBytes: () => this.log.stats().walBytes,
       snapshotBytes: () => this.log.latestSnapshot()?.size ?? 0,
       peers: (): PeerSample[] => {
@@ -1065,13 +1069,6 @@ export class RaftNode {
         });
       },
     };
-  }
-}
-
-/** A non-storage failure that still forces a step-down (e.g. an object file cannot be written). */
-class StorageErrorLike extends StorageError {
-  constructor(message: string) {
-    super('storage_failed', message);
   }
 }
 

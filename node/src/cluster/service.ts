@@ -11,7 +11,7 @@ import type { NodeId } from '../raft/types.js';
 import { RemoteError, TransportError } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
 import { encodeCommand, type Command } from './commands.js';
-import { ClusterError, isClusterErrorCode } from './errors.js';
+import { ClusterError, isClusterErrorCode, type HaltCause } from './errors.js';
 import { OBJECT_ID_RE, type ObjectMeta, type PieceReader } from './object-store.js';
 import { until } from './waiters.js';
 import type { ClusterApi, MemberChangeResult, ObjectStream, PutClient, PutResult, Readiness, StoredObject } from './api.js';
@@ -140,8 +140,8 @@ export class ClusterService implements ClusterApi {
     return this.node.leaderId;
   }
 
-  get storageFailure(): { message: string } | undefined {
-    return this.node.storageFailure;
+  get haltCause(): HaltCause | undefined {
+    return this.node.haltCause;
   }
 
   assertServing(): void {

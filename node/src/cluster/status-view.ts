@@ -21,7 +21,10 @@ export interface ClusterStatusView {
   applied_index: number;
   last_index: number;
   snapshot_index: number;
+  /** Why the durable log or the object files failed, if they did. */
   storage_failed: string | null;
+  /** Why the node halted for good — a storage failure or an internal one — as `code: message`, if it did. */
+  halted: string | null;
   removed: boolean;
   nodes: NodeStatusView[];
 }

@@ -290,7 +290,7 @@ describe('http: /api/objects, /cluster/status, /readyz, /admin over an in-proces
     const sick = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
     c.member(sick).faults.fail = true;
     await api(`${url(leader)}/api/objects`, { method: 'POST', body: form({ message: 'trigger a save' }, coverPng()) });
-    await pollUntil('follower to step down', 5000, () => c.member(sick).node.storageFailure !== undefined);
+    await pollUntil('follower to step down', 5000, () => c.member(sick).node.haltCause !== undefined);
     const h = await api(`${url(sick)}/healthz`);
     expect(h.status).to.equal(503);
     expect(((await h.json()) as { error: { code: string } }).error.code).to.equal('storage_failed');

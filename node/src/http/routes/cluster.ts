@@ -36,14 +36,14 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  * process is up). Liveness then follows the disk: the node stepped down for good and only a restart
  * (crash-only recovery) brings it back, which is exactly what a failing liveness probe asks for.
  */
-export function clusterFront(node: Pick<ClusterApi, 'id' | 'leaderId' | 'storageFailure'>, app: Listener): Listener {
+export function clusterFront(node: Pick<ClusterApi, 'id' | 'leaderId' | 'haltCause'>, app: Listener): Listener {
   return (req, res) => {
     res.setHeader('X-Stego-Node', node.id);
     res.setHeader('X-Stego-Leader', node.leaderId ?? '');
-    const failure = node.storageFailure;
+    const failure = node.haltCause;
     if (failure && req.method === 'GET' && (req.url === '/healthz' || req.url?.startsWith('/healthz?') === true)) {
       res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8' });
-      res.end(JSON.stringify({ error: { code: 'storage_failed', message: `stepped down after a storage failure: ${failure.message}` } }));
+      res.end(JSON.stringify({ error: { code: failure.code, message: `halted (${failure.code}): ${failure.message}` } }));
       return;
     }
     app(req, res);
