@@ -1,5 +1,6 @@
 // Raft and cluster metrics. Gauges are read from the driver at scrape time (collect callbacks), so they
 // cannot drift from the state they describe; counters and histograms are pushed as events happen.
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export const ROLES = ['Leader', 'Follower', 'Candidate', 'PreCandidate', 'Learner', 'Unknown'] as const;
@@ -139,6 +140,22 @@ export class RaftMetrics {
       name: 'stego_consensus_loop_delay_seconds', help: 'how late the consensus event loop ran a raft tick', registers,
       buckets: [0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1],
     });
+    // Whether a late tick is the machine's doing: how long the consensus thread was runnable but waited
+    // for a CPU (Linux schedstat of the thread that renders these metrics, which is the consensus thread).
+    let waitedSeconds = threadCpuWaitSeconds();
+    if (waitedSeconds !== undefined) {
+      new Counter({
+        name: 'stego_consensus_thread_cpu_wait_seconds_total',
+        help: 'time the consensus thread was runnable but waiting for a CPU (Linux schedstat): a late tick with a rising wait is the machine, not work on the thread',
+        registers,
+        collect() {
+          const now = threadCpuWaitSeconds();
+          if (now === undefined || waitedSeconds === undefined) return;
+          if (now > waitedSeconds) this.inc(now - waitedSeconds);
+          waitedSeconds = now;
+        },
+      });
+    }
     this.heartbeatRttSeconds = new Histogram({
       name: 'stego_raft_heartbeat_rtt_seconds', help: 'leader only: heartbeat sent → response received, per peer', labelNames: ['peer'], registers,
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1],
@@ -173,5 +190,18 @@ export class RaftMetrics {
     if (snapshotBytes && !this.registry.getSingleMetric('stego_raft_snapshot_size_bytes')) {
       new Gauge({ name: 'stego_raft_snapshot_size_bytes', help: 'size of the latest snapshot file on this node', registers, collect() { this.set(snapshotBytes()); } });
     }
+  }
+}
+
+/**
+ * The calling thread's time spent runnable but not running, from /proc/thread-self/schedstat (the second
+ * field, in ns); undefined where the kernel does not expose it.
+ */
+function threadCpuWaitSeconds(): number | undefined {
+  try {
+    const waitedNs = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]);
+    return Number.isFinite(waitedNs) ? waitedNs / 1e9 : undefined;
+  } catch {
+    return undefined;
   }
 }
