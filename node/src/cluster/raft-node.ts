@@ -3,7 +3,7 @@
 //
 // Ready cycle (never two in flight; see docs/cluster.md):
 //   1. softState     → role/leader bookkeeping, election log lines, metrics
-//   2. snapshot      → move the staged file into the durable snapshot store, restore the object store
+//   2. snapshot      → (snapshots.ts) move the staged file into the durable snapshot store, restore the object store
 //                      from it, install it in MemoryStorage
 //   3. messages the core marks sendBeforePersist (a leader's appends) → transport
 //   4. committedEntries this node already holds durably → object store, in order; conf changes into the
@@ -16,8 +16,6 @@
 // A storage failure at any step halts the node: it stops ticking, closes its links and refuses work.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createReadStream } from 'node:fs';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { NodeConfig } from '../config.js';
 import type { Logger } from '../log.js';
@@ -31,13 +29,13 @@ import { RawNode, type Ready } from '../raft/rawnode.js';
 import { MemoryStorage } from '../raft/storage.js';
 import type { ConfState, Entry, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
 import { DurableLog } from '../storage/durable-log.js';
-import { StorageError } from '../storage/errors.js';
 import type { StorageFaults } from '../storage/options.js';
 import type { Transport } from '../transport/types.js';
 import { decodeCommand, encodeCommand, type Command } from './commands.js';
 import { ElectionLog } from './election-log.js';
 import { ClusterError, haltErrorOf, type HaltError } from './errors.js';
 import { ObjectStore, type PutOutcome } from './object-store.js';
+import { Snapshots } from './snapshots.js';
 import type { ClusterStatusView, NodeStatusView } from './status-view.js';
 import { AppliedWaiters, ProposalTracker, until } from './waiters.js';
 
@@ -114,9 +112,6 @@ export class RaftNode {
    */
   private readonly putOutcomes = new Map<number, PutOutcome>();
   private readonly readWaiters = new Map<string, { resolve: (index: number) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  /** Staged snapshot files received from the leader, by "index/term". */
-  private readonly staged = new Map<string, string>();
-  private readonly snapshotsSending = new Set<NodeId>();
   private readonly lastHeard = new Map<NodeId, number>();
   /** Leader: send times of heartbeats not yet answered, per peer (oldest first), for the RTT histogram. */
   private readonly heartbeatsInFlight = new Map<NodeId, number[]>();
@@ -139,12 +134,7 @@ export class RaftNode {
   private hsSaved: HardState;
   private applied: number;
   private conf: ConfState;
-  private snapshotIndex: number;
-  private snapshotting = false;
-  /** When the last snapshot was started (or the node started): the time trigger counts from here. */
-  private lastSnapshotAt = performance.now();
-  private entriesSinceSnapshot = 0;
-  private bytesSinceSnapshot = 0;
+  private readonly snapshots: Snapshots;
   private readSeq = 0;
   /**
    * Highest commit index a leader advertised in an append. A lagging follower's own commit index is
@@ -168,7 +158,19 @@ export class RaftNode {
     this.hsSaved = { ...parts.hs };
     this.conf = parts.conf;
     this.applied = parts.applied;
-    this.snapshotIndex = parts.applied;
+    this.snapshots = new Snapshots(
+      { log: parts.log, mem: parts.mem, store: parts.store, raw: parts.raw, transport: opts.transport, logger: opts.logger, metrics: opts.metrics },
+      opts,
+      {
+        halted: () => this.halted(),
+        applied: () => this.applied,
+        confState: () => this.confState(),
+        saveCommitIndex: () => this.saveCommitIndex(),
+        fatal: (e) => this.onFatal(e),
+        kick: () => this.kick(),
+      },
+      parts.applied,
+    );
     this.appliedWaiters = new AppliedWaiters(() => this.applied);
     const electionMs = opts.electionTicks * opts.tickMs;
     this.electionLog = new ElectionLog(opts.logger, opts.id, 2 * electionMs, opts.metrics);
@@ -502,7 +504,7 @@ export class RaftNode {
       commit_index: this.raw.commitIndex,
       applied_index: this.applied,
       last_index: this.mem.lastIndex(),
-      snapshot_index: this.snapshotIndex,
+      snapshot_index: this.snapshots.index,
       storage_failed: this.failure?.storage ? this.failure.message : null,
       halted: this.failure ? `${this.failure.code}: ${this.failure.message}` : null,
       removed: this.removedFromCluster,
@@ -564,14 +566,7 @@ export class RaftNode {
       this.raw.peerLinkLost(peer);
       this.kick();
     });
-    this.transport.on('snapshot', (from, meta, file) => {
-      const key = snapKey(meta);
-      const old = this.staged.get(key);
-      if (old && old !== file) void fs.rm(old, { force: true }).catch(() => undefined);
-      this.staged.set(key, file);
-      this.metrics?.snapshots.inc({ event: 'received' });
-      this.logger.info({ from, index: meta.index, term: meta.term }, 'snapshot received and staged');
-    });
+    this.transport.on('snapshot', (from, meta, file) => this.snapshots.stage(from, meta, file));
   }
 
   private onMessage(m: Message): void {
@@ -579,7 +574,7 @@ export class RaftNode {
     this.lastHeard.set(m.from, Date.now());
     if (m.type === 'heartbeatResp') this.heartbeatAnswered(m.from);
     if (m.type === 'appResp' && !m.reject) this.appendAcknowledged(m.from, m.index);
-    if (m.type === 'snap' && m.snapshot && !this.staged.has(snapKey(m.snapshot))) {
+    if (m.type === 'snap' && m.snapshot && !this.snapshots.isStaged(m.snapshot)) {
       this.logger.warn({ from: m.from, index: m.snapshot.index }, 'snap message without a staged snapshot file; dropped');
       return;
     }
@@ -627,7 +622,7 @@ export class RaftNode {
     this.sendUrgent();
     if (this.raw.hasReady()) this.kick();
     // the time trigger cannot wait for a Ready: an idle cluster's heartbeats make none
-    else if (!this.inReady) this.maybeSnapshot();
+    else if (!this.inReady) this.snapshots.maybeTake();
   }
 
   /** Heartbeats and their answers leave at once, even while a Ready's entries are being written. */
@@ -687,7 +682,7 @@ export class RaftNode {
     if (!rd.sendBeforePersist) for (const m of rd.messages) this.send(m);
     if (afterPersist.length > 0) this.applyEntries(afterPersist);
     for (const rs of rd.readStates) this.releaseRead(rs.index, rs.ctx);
-    this.maybeSnapshot();
+    this.snapshots.maybeTake();
   }
 
   private onSoftState(role: Role, leader: NodeId | null, term: number): void {
@@ -737,7 +732,7 @@ export class RaftNode {
     }
     if (entries.length > 0) {
       this.mem.append(entries);
-      for (const e of entries) this.bytesSinceSnapshot += e.data.byteLength;
+      this.snapshots.appended(entries);
     }
     if (hs) {
       this.mem.setHardState(hs);
@@ -769,7 +764,7 @@ export class RaftNode {
       this.appendsInFlight.set(m.to, q);
     }
     if (m.type === 'snap') {
-      void this.sendSnapshot(m);
+      this.snapshots.send(m);
       return;
     }
     this.transport.send(m as never);
@@ -786,7 +781,6 @@ export class RaftNode {
       if (e.type === 'normal' && e.data.byteLength > 0) err = this.applyCommand(e);
       else if (e.type === 'conf') this.applyConf(e);
       this.applied = e.index;
-      this.entriesSinceSnapshot++;
       this.proposals.applied(e.index, e.term, err);
       if (this.halted()) break;
     }
@@ -843,153 +837,14 @@ export class RaftNode {
 
   // ---- snapshots ----------------------------------------------------------------------------------
 
-  private maybeSnapshot(): void {
-    if (this.snapshotting || this.halted() || this.applied <= this.snapshotIndex) return;
-    const interval = this.opts.snapshotIntervalMs ?? 0;
-    const due =
-      this.applied - this.snapshotIndex >= this.opts.snapshotEntries ||
-      this.bytesSinceSnapshot >= this.opts.snapshotBytes ||
-      (interval > 0 && performance.now() - this.lastSnapshotAt >= interval);
-    if (!due) return;
-    this.snapshotting = true;
-    this.lastSnapshotAt = performance.now();
-    // the object list is captured synchronously inside writeSnapshot, i.e. exactly at `applied`
-    const meta: SnapshotMeta = { index: this.applied, term: this.mem.term(this.applied), conf: this.confState() };
-    const bytesAtStart = this.bytesSinceSnapshot;
-    void this.createSnapshot(meta)
-      .then(() => {
-        this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - bytesAtStart);
-      })
-      .catch((e: unknown) => {
-        if (e instanceof StorageError && (e.code === 'storage_stalled' || e.code === 'storage_failed')) this.onFatal(e);
-        else this.logger.warn({ err: (e as Error).message, index: meta.index }, 'snapshot not taken');
-      })
-      .finally(() => {
-        this.snapshotting = false;
-      });
-  }
-
-  private async createSnapshot(meta: SnapshotMeta): Promise<void> {
-    const started = Date.now();
-    const pending = this.log.createSnapshot(meta);
-    let size: number;
-    let info: { path: string };
-    try {
-      size = await this.store.writeSnapshot(pending.path, meta);
-      await this.saveCommitIndex();
-      info = await pending.commit();
-    } catch (e) {
-      await pending.abort().catch(() => undefined);
-      throw e;
-    }
-    this.metrics?.snapshots.inc({ event: 'created' });
-    this.metrics?.snapshotSeconds.observe({ event: 'created' }, (Date.now() - started) / 1000);
-    if (meta.index <= this.mem.snapshot().index) return; // a newer snapshot was installed meanwhile
-    // objects covered by the snapshot are now read from its file; their in-memory bytes are dropped
-    await this.store.snapshotCommitted(info.path, meta).catch((e: unknown) => {
-      this.logger.warn({ err: (e as Error).message, index: meta.index }, 'objects not moved onto the new snapshot file; kept where they were');
-    });
-    if (meta.index <= this.mem.snapshot().index) return; // installed during the switch
-    this.mem.createSnapshot(meta.index, meta.conf);
-    this.snapshotIndex = meta.index;
-    const compactTo = this.compactionPoint(meta.index);
-    if (compactTo >= this.mem.firstIndex()) {
-      this.mem.compact(compactTo);
-      await this.log.compact(compactTo);
-    }
-    this.logger.info({ index: meta.index, term: meta.term, bytes: size, ms: Date.now() - started, compacted_through: compactTo }, 'snapshot taken');
-  }
-
-  /**
-   * Keeps STEGO_SNAPSHOT_TRAILING_ENTRIES behind the snapshot for slow followers, but never more than a
-   * quarter of STEGO_SNAPSHOT_BYTES of them: with multi-MB objects the entry count alone would keep
-   * gigabytes in memory.
-   */
-  private compactionPoint(snapIndex: number): number {
-    const budget = this.opts.snapshotBytes / 4;
-    let point = Math.max(snapIndex - this.opts.snapshotTrailingEntries, this.mem.firstIndex() - 1);
-    if (point >= snapIndex) return snapIndex;
-    let bytes = 0;
-    const kept = this.mem.entries(point + 1, snapIndex + 1);
-    for (let i = kept.length - 1; i >= 0; i--) {
-      bytes += kept[i]!.data.byteLength;
-      if (bytes > budget) {
-        point = kept[i]!.index;
-        break;
-      }
-    }
-    return point;
-  }
-
-  private async sendSnapshot(m: Message): Promise<void> {
-    const to = m.to;
-    const meta = m.snapshot;
-    if (!meta || this.snapshotsSending.has(to)) return;
-    const info = this.log.snapshots().find((s) => s.meta.index === meta.index && s.meta.term === meta.term) ?? this.log.latestSnapshot();
-    if (!info) {
-      this.raw.reportSnapshot(to, false);
-      return;
-    }
-    this.snapshotsSending.add(to);
-    const started = Date.now();
-    try {
-      await this.transport.sendSnapshot(to, info.meta, { size: info.size, open: (offset) => createReadStream(info.path, { start: offset }) });
-      if (this.halted()) return;
-      // the follower steps the snap message once the staged file is there, which it now is
-      this.transport.send({ ...m, snapshot: info.meta } as never);
-      this.raw.reportSnapshot(to, true);
-      this.metrics?.snapshots.inc({ event: 'sent' });
-      this.metrics?.snapshotSeconds.observe({ event: 'sent' }, (Date.now() - started) / 1000);
-      this.logger.info({ to, index: info.meta.index, bytes: info.size, ms: Date.now() - started }, 'snapshot sent');
-    } catch (e) {
-      if (this.halted()) return;
-      this.logger.warn({ to, index: info.meta.index, err: (e as Error).message }, 'snapshot send failed');
-      this.raw.reportSnapshot(to, false);
-      this.raw.reportUnreachable(to);
-    } finally {
-      this.snapshotsSending.delete(to);
-      this.kick();
-    }
-  }
-
+  /** Installs the snapshot a Ready carries, then adopts its configuration and applied index. */
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
-    const key = snapKey(meta);
-    const stagedFile = this.staged.get(key);
-    if (!stagedFile) throw new Error(`core asked to install snapshot ${key} but no staged file exists`);
-    const started = Date.now();
-    const pending = this.log.createSnapshot(meta);
-    try {
-      await moveFile(stagedFile, pending.path);
-      await pending.commit();
-    } catch (e) {
-      await pending.abort().catch(() => undefined);
-      throw e;
-    }
-    this.staged.delete(key);
-    const info = this.log.latestSnapshot();
-    if (!info || info.meta.index !== meta.index) throw new Error(`snapshot ${key} committed but not the latest`);
-    await this.store.restore(info.path);
-    this.mem.applySnapshot(meta);
+    await this.snapshots.install(meta);
     this.conf = { voters: [...meta.conf.voters], learners: [...meta.conf.learners] };
     this.applied = meta.index;
-    this.snapshotIndex = meta.index;
-    this.entriesSinceSnapshot = 0;
-    this.bytesSinceSnapshot = 0;
     this.proposals.failUpTo(meta.index);
     this.appliedWaiters.notify();
     this.updatePeers();
-    this.discardStagedUpTo(meta.index);
-    this.metrics?.snapshots.inc({ event: 'installed' });
-    this.metrics?.snapshotSeconds.observe({ event: 'installed' }, (Date.now() - started) / 1000);
-    this.logger.info({ index: meta.index, term: meta.term, objects: this.store.size, ms: Date.now() - started }, 'snapshot installed');
-  }
-
-  private discardStagedUpTo(index: number): void {
-    for (const [key, file] of this.staged) {
-      if (Number(key.split('/')[0]) > index) continue;
-      this.staged.delete(key);
-      void fs.rm(file, { force: true }).catch(() => undefined);
-    }
   }
 
   // ---- failure ------------------------------------------------------------------------------------
@@ -1076,20 +931,6 @@ export class RaftNode {
 function splitAtIndex(entries: Entry[], index: number): [Entry[], Entry[]] {
   const cut = entries.findIndex((e) => e.index >= index);
   return cut < 0 ? [entries, []] : [entries.slice(0, cut), entries.slice(cut)];
-}
-
-function snapKey(meta: SnapshotMeta): string {
-  return `${meta.index}/${meta.term}`;
-}
-
-async function moveFile(from: string, to: string): Promise<void> {
-  try {
-    await fs.rename(from, to);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    await fs.copyFile(from, to);
-    await fs.rm(from, { force: true });
-  }
 }
 
 /**

@@ -1,0 +1,266 @@
+// The driver's snapshots: when to take one (entries, bytes or time since the last), taking it (the object
+// store writes its state beside the durable log, which then compacts), sending one to a lagging follower
+// from its file, and staging and installing one received from the leader. The driver (raft-node.ts) calls
+// in at fixed points of its Ready cycle and owns everything else; this class owns the snapshot state.
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import type { Logger } from '../log.js';
+import type { RaftMetrics } from '../metrics/raft.js';
+import type { Message } from '../raft/message.js';
+import type { RawNode } from '../raft/rawnode.js';
+import type { MemoryStorage } from '../raft/storage.js';
+import type { ConfState, Entry, NodeId, SnapshotMeta } from '../raft/types.js';
+import type { DurableLog } from '../storage/durable-log.js';
+import { StorageError } from '../storage/errors.js';
+import type { Transport } from '../transport/types.js';
+import type { ObjectStore } from './object-store.js';
+
+/** When to snapshot and what to keep behind one (NodeConfig documents each). */
+export interface SnapshotPolicy {
+  snapshotEntries: number;
+  snapshotBytes: number;
+  snapshotTrailingEntries: number;
+  /** Absent or 0: by size only. */
+  snapshotIntervalMs?: number;
+}
+
+/** What the snapshots need from the driver that owns them. */
+export interface SnapshotDriver {
+  halted(): boolean;
+  applied(): number;
+  confState(): ConfState;
+  /** Makes the current commit index durable: the core refuses a stored commit below a snapshot's index. */
+  saveCommitIndex(): Promise<void>;
+  /** A storage failure while snapshotting halts the node. */
+  fatal(e: unknown): void;
+  /** The core has news a Ready cycle should pick up (a snapshot was sent, or failed to be). */
+  kick(): void;
+}
+
+export interface SnapshotParts {
+  log: DurableLog;
+  mem: MemoryStorage;
+  store: ObjectStore;
+  raw: RawNode;
+  transport: Transport;
+  logger: Logger;
+  metrics: RaftMetrics | undefined;
+}
+
+export class Snapshots {
+  /** Index of the newest snapshot this node holds (taken or installed). */
+  private latestIndex: number;
+  /** Snapshot files received from the leader and not yet installed, by "index/term". */
+  private readonly staged = new Map<string, string>();
+  private readonly sending = new Set<NodeId>();
+  private taking = false;
+  /** When the last snapshot was started (or the node started): the time trigger counts from here. */
+  private lastTakenAt = performance.now();
+  private bytesSinceLast = 0;
+
+  constructor(
+    private readonly parts: SnapshotParts,
+    private readonly policy: SnapshotPolicy,
+    private readonly driver: SnapshotDriver,
+    index: number,
+  ) {
+    this.latestIndex = index;
+  }
+
+  get index(): number {
+    return this.latestIndex;
+  }
+
+  /** Entries written to the log count towards the byte trigger. */
+  appended(entries: Entry[]): void {
+    for (const e of entries) this.bytesSinceLast += e.data.byteLength;
+  }
+
+  /** The transport finished receiving a snapshot file: it waits here until the core installs it. */
+  stage(from: NodeId, meta: SnapshotMeta, file: string): void {
+    const key = snapKey(meta);
+    const old = this.staged.get(key);
+    if (old && old !== file) void fs.rm(old, { force: true }).catch(() => undefined);
+    this.staged.set(key, file);
+    this.parts.metrics?.snapshots.inc({ event: 'received' });
+    this.parts.logger.info({ from, index: meta.index, term: meta.term }, 'snapshot received and staged');
+  }
+
+  isStaged(meta: SnapshotMeta): boolean {
+    return this.staged.has(snapKey(meta));
+  }
+
+  /** Takes a snapshot in the background when one is due; at most one at a time. */
+  maybeTake(): void {
+    const applied = this.driver.applied();
+    if (this.taking || this.driver.halted() || applied <= this.latestIndex) return;
+    const interval = this.policy.snapshotIntervalMs ?? 0;
+    const due =
+      applied - this.latestIndex >= this.policy.snapshotEntries ||
+      this.bytesSinceLast >= this.policy.snapshotBytes ||
+      (interval > 0 && performance.now() - this.lastTakenAt >= interval);
+    if (!due) return;
+    this.taking = true;
+    this.lastTakenAt = performance.now();
+    // the object list is captured synchronously inside writeSnapshot, i.e. exactly at `applied`
+    const meta: SnapshotMeta = { index: applied, term: this.parts.mem.term(applied), conf: this.driver.confState() };
+    const bytesAtStart = this.bytesSinceLast;
+    void this.take(meta)
+      .then(() => {
+        this.bytesSinceLast = Math.max(0, this.bytesSinceLast - bytesAtStart);
+      })
+      .catch((e: unknown) => {
+        if (e instanceof StorageError && (e.code === 'storage_stalled' || e.code === 'storage_failed')) this.driver.fatal(e);
+        else this.parts.logger.warn({ err: (e as Error).message, index: meta.index }, 'snapshot not taken');
+      })
+      .finally(() => {
+        this.taking = false;
+      });
+  }
+
+  private async take(meta: SnapshotMeta): Promise<void> {
+    const { log, mem, store, logger, metrics } = this.parts;
+    const started = Date.now();
+    const pending = log.createSnapshot(meta);
+    let size: number;
+    let info: { path: string };
+    try {
+      size = await store.writeSnapshot(pending.path, meta);
+      await this.driver.saveCommitIndex();
+      info = await pending.commit();
+    } catch (e) {
+      await pending.abort().catch(() => undefined);
+      throw e;
+    }
+    metrics?.snapshots.inc({ event: 'created' });
+    metrics?.snapshotSeconds.observe({ event: 'created' }, (Date.now() - started) / 1000);
+    if (meta.index <= mem.snapshot().index) return; // a newer snapshot was installed meanwhile
+    // objects covered by the snapshot are now read from its file; their in-memory bytes are dropped
+    await store.snapshotCommitted(info.path, meta).catch((e: unknown) => {
+      logger.warn({ err: (e as Error).message, index: meta.index }, 'objects not moved onto the new snapshot file; kept where they were');
+    });
+    if (meta.index <= mem.snapshot().index) return; // installed during the switch
+    mem.createSnapshot(meta.index, meta.conf);
+    this.latestIndex = meta.index;
+    const compactTo = this.compactionPoint(meta.index);
+    if (compactTo >= mem.firstIndex()) {
+      mem.compact(compactTo);
+      await log.compact(compactTo);
+    }
+    logger.info({ index: meta.index, term: meta.term, bytes: size, ms: Date.now() - started, compacted_through: compactTo }, 'snapshot taken');
+  }
+
+  /**
+   * Keeps snapshotTrailingEntries behind the snapshot for slow followers, but never more than a quarter
+   * of snapshotBytes of them: with multi-MB objects the entry count alone would keep gigabytes in memory.
+   */
+  private compactionPoint(snapIndex: number): number {
+    const { mem } = this.parts;
+    const budget = this.policy.snapshotBytes / 4;
+    let point = Math.max(snapIndex - this.policy.snapshotTrailingEntries, mem.firstIndex() - 1);
+    if (point >= snapIndex) return snapIndex;
+    let bytes = 0;
+    const kept = mem.entries(point + 1, snapIndex + 1);
+    for (let i = kept.length - 1; i >= 0; i--) {
+      bytes += kept[i]!.data.byteLength;
+      if (bytes > budget) {
+        point = kept[i]!.index;
+        break;
+      }
+    }
+    return point;
+  }
+
+  /**
+   * The core asked to send a snapshot (a `snap` message): its file is streamed first, then the message
+   * itself, which the follower steps once the staged file is there. One transfer per follower at a time.
+   */
+  send(m: Message): void {
+    void this.sendFile(m);
+  }
+
+  private async sendFile(m: Message): Promise<void> {
+    const { log, raw, transport, logger, metrics } = this.parts;
+    const to = m.to;
+    const meta = m.snapshot;
+    if (!meta || this.sending.has(to)) return;
+    const info = log.snapshots().find((s) => s.meta.index === meta.index && s.meta.term === meta.term) ?? log.latestSnapshot();
+    if (!info) {
+      raw.reportSnapshot(to, false);
+      return;
+    }
+    this.sending.add(to);
+    const started = Date.now();
+    try {
+      await transport.sendSnapshot(to, info.meta, { size: info.size, open: (offset) => createReadStream(info.path, { start: offset }) });
+      if (this.driver.halted()) return;
+      transport.send({ ...m, snapshot: info.meta } as never);
+      raw.reportSnapshot(to, true);
+      metrics?.snapshots.inc({ event: 'sent' });
+      metrics?.snapshotSeconds.observe({ event: 'sent' }, (Date.now() - started) / 1000);
+      logger.info({ to, index: info.meta.index, bytes: info.size, ms: Date.now() - started }, 'snapshot sent');
+    } catch (e) {
+      if (this.driver.halted()) return;
+      logger.warn({ to, index: info.meta.index, err: (e as Error).message }, 'snapshot send failed');
+      raw.reportSnapshot(to, false);
+      raw.reportUnreachable(to);
+    } finally {
+      this.sending.delete(to);
+      this.driver.kick();
+    }
+  }
+
+  /**
+   * Installs the staged snapshot the core handed over in a Ready: moves its file into the durable
+   * snapshot store, restores the object store from it and installs it in MemoryStorage. The driver then
+   * adopts its configuration and applied index.
+   */
+  async install(meta: SnapshotMeta): Promise<void> {
+    const { log, mem, store, logger, metrics } = this.parts;
+    const key = snapKey(meta);
+    const stagedFile = this.staged.get(key);
+    if (!stagedFile) throw new Error(`core asked to install snapshot ${key} but no staged file exists`);
+    const started = Date.now();
+    const pending = log.createSnapshot(meta);
+    try {
+      await moveFile(stagedFile, pending.path);
+      await pending.commit();
+    } catch (e) {
+      await pending.abort().catch(() => undefined);
+      throw e;
+    }
+    this.staged.delete(key);
+    const info = log.latestSnapshot();
+    if (!info || info.meta.index !== meta.index) throw new Error(`snapshot ${key} committed but not the latest`);
+    await store.restore(info.path);
+    mem.applySnapshot(meta);
+    this.latestIndex = meta.index;
+    this.bytesSinceLast = 0;
+    this.discardStagedUpTo(meta.index);
+    metrics?.snapshots.inc({ event: 'installed' });
+    metrics?.snapshotSeconds.observe({ event: 'installed' }, (Date.now() - started) / 1000);
+    logger.info({ index: meta.index, term: meta.term, objects: store.size, ms: Date.now() - started }, 'snapshot installed');
+  }
+
+  private discardStagedUpTo(index: number): void {
+    for (const [key, file] of this.staged) {
+      if (Number(key.split('/')[0]) > index) continue;
+      this.staged.delete(key);
+      void fs.rm(file, { force: true }).catch(() => undefined);
+    }
+  }
+}
+
+function snapKey(meta: SnapshotMeta): string {
+  return `${meta.index}/${meta.term}`;
+}
+
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await fs.rename(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    await fs.copyFile(from, to);
+    await fs.rm(from, { force: true });
+  }
+}
