@@ -60,6 +60,37 @@ describe('WsTransport links', function () {
     expect(a.isConnected('b') && b.isConnected('a')).to.equal(true);
   });
 
+  it('reports a link stuck closing (the peer never finishes the close handshake) as down at once, and redials', async () => {
+    const a = await h.node('a');
+    // b does not notice a's silence in the test's time: only a can end the stuck link
+    const b = await h.node('b', { deadAfterMs: 60_000 });
+    h.mesh(a, b);
+    await h.linked(a, b);
+    const inbound = (t: WsTransport) => (t as unknown as { server: { clients: Set<unknown> } }).server.clients.size;
+    await waitFor('duplicates retired', () => inbound(a) + inbound(b) === 2, 5000);
+    type Internals = { peers: Map<string, { bulk: { link?: { ws: WebSocket } } }> };
+    const stuck = (a as unknown as Internals).peers.get('b')!.bulk.link!.ws;
+    // a's bulk socket reads as CLOSING for good, as when a close frame was sent and the peer never
+    // answers it (ws then waits 30 s before giving up), while b goes on sending appends on it, so a's
+    // keep-alive (no traffic for deadAfterMs) does not end it either
+    Object.defineProperty(stuck, 'readyState', { get: () => WebSocket.CLOSING });
+    const chatter = setInterval(() => b.send(append('b', 'a', [Uint8Array.of(1, 2, 3)])), 50);
+    try {
+      const downs: number[] = [];
+      a.on('linkDown', () => downs.push(Date.now()));
+      a.send(heartbeat('a', 'b', 7));
+      await waitFor('linkDown on a', () => downs.length > 0, 3000);
+      const got: Message[] = [];
+      b.on('message', (m) => got.push(m));
+      await waitFor('a heartbeat reaches b over a new link', () => {
+        a.send(heartbeat('a', 'b', 8));
+        return got.some((m) => m.term === 8);
+      }, 10_000);
+    } finally {
+      clearInterval(chatter);
+    }
+  });
+
   it('meshes five nodes dialling each other at once into exactly one socket per pair, all traffic delivered', async () => {
     const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
     const ts = await Promise.all(ids.map((id) => h.node(id)));

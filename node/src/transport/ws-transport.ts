@@ -128,6 +128,8 @@ class Link {
   inflight = 0;
   corked = false;
   closed = false;
+  /** Closing with no open spare: its loss is processed on the next turn (see abandonSoon). */
+  abandoning = false;
   lastRecv = Date.now();
   pingTimer: NodeJS.Timeout | undefined;
   /** Set on the losing link of a duplicate pair: it keeps delivering until this fires, then closes. */
@@ -583,11 +585,30 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   private sendLink(c: ChannelState): Link | undefined {
     if (c.link && c.link.ws.readyState === WebSocket.OPEN) return c.link;
     const spare = [...c.spares].find((l) => l.ws.readyState === WebSocket.OPEN);
-    if (!spare || !c.link) return undefined;
+    if (!spare || !c.link) {
+      if (c.link) this.abandonSoon(c.link);
+      return undefined;
+    }
     c.spares.delete(spare);
     c.spares.add(c.link);
     c.link = spare;
     return spare;
+  }
+
+  /**
+   * A current link that is closing and has no open spare carries nothing more, but its 'close' event waits
+   * for the peer to finish the close handshake — up to ws's 30 s close timeout when the peer does not
+   * answer — and until then the peer would be neither reported down nor redialled. Its loss is processed
+   * on the next turn instead (not synchronously: sendLink runs inside senders and isConnected).
+   */
+  private abandonSoon(link: Link): void {
+    if (link.abandoning || link.ws.readyState === WebSocket.OPEN) return;
+    link.abandoning = true;
+    setImmediate(() => {
+      if (link.closed || link.ws.readyState === WebSocket.OPEN) return;
+      link.ws.terminate();
+      this.linkClosed(link);
+    });
   }
 
   /** Closes a link now and processes its loss synchronously (the ws 'close' event comes later). */
