@@ -41,6 +41,25 @@ import numpy as np
 from scipy.stats import chi2
 
 
+# ---------- localisation: growing prefixes of rows ----------
+
+# Sequential tools (stepic, the baseline) write from the top-left pixel in raster order, so their payload
+# fills the leading rows. The localised variants estimate on the first h/32, h/16, ... h rows (the
+# Westfeld-Pfitzmann scan of growing prefixes) and score the largest estimate in units of its own noise:
+# an estimate's spread grows as 1/sqrt(size), so a prefix's estimate is multiplied by sqrt(its fraction).
+# No variant knows a payload's length or place; every image, cover or stego, is scanned the same way.
+PREFIX_FRACTIONS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+
+
+def _prefix_rows(h, multiple=1):
+    rows = sorted({max(multiple, int(h * f) // multiple * multiple) for f in PREFIX_FRACTIONS})
+    return [k for k in rows if k <= h]
+
+
+def _prefix_max(estimates, rows, h):
+    return float(max(e * np.sqrt(k / h) for e, k in zip(estimates, rows)))
+
+
 # ---------- Westfeld-Pfitzmann chi-square ----------
 
 def _pairs_p_value(samples):
@@ -93,8 +112,8 @@ def chi_square_scores(image):
 
     LSB replacement at full rate makes E[(n_2k - n_2k+1)^2 / n] exactly 1 for every pair holding n >= 1
     samples, whatever the cover; a cover's local histogram (a few neighbouring levels in a 4x4 tile) is
-    uneven within pairs more often. The local score is -(sum of excesses) / sqrt(sum of variances) over the
-    first k rows: a z-score near 0 where the LSBs are random, negative where they are the cover's; the
+    often uneven within pairs. The local score is -(sum of excesses) / sqrt(sum of variances) over the
+    first k rows: a z-score near 0 where the LSBs are random, mostly negative where they are the cover's; the
     largest over the prefixes and over the channels (a tool that spends some samples of one channel on
     non-random bits, like stepic's continuation flag, equalises the other channels)."""
     h = image.shape[0]
@@ -109,25 +128,6 @@ def chi_square_scores(image):
                 best = max(best, float(-e[i] / np.sqrt(v[i])))
     return {'chi-square (Westfeld-Pfitzmann)': chi_square(image),
             'chi-square, local 4x4 histograms, row-prefix scan': best if np.isfinite(best) else 0.0}
-
-
-# ---------- localisation: growing prefixes of rows ----------
-
-# Sequential tools (stepic, the baseline) write from the top-left pixel in raster order, so their payload
-# fills the leading rows. The localised variants estimate on the first h/32, h/16, ... h rows (the
-# Westfeld-Pfitzmann scan of growing prefixes) and score the largest estimate in units of its own noise:
-# an estimate's spread grows as 1/sqrt(size), so a prefix's estimate is multiplied by sqrt(its fraction).
-# No variant knows a payload's length or place; every image, cover or stego, is scanned the same way.
-PREFIX_FRACTIONS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
-
-
-def _prefix_rows(h, multiple=1):
-    rows = sorted({max(multiple, int(h * f) // multiple * multiple) for f in PREFIX_FRACTIONS})
-    return [k for k in rows if k <= h]
-
-
-def _prefix_max(estimates, rows, h):
-    return float(max(e * np.sqrt(k / h) for e, k in zip(estimates, rows)))
 
 
 # ---------- RS analysis ----------

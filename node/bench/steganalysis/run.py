@@ -20,10 +20,16 @@ and is a separate cover source in the steganalysis literature. Every crop of bot
 table is over all covers, and the same AUCs are also reported for each source apart (no cover is ever
 dropped for how it scores).
 
-Usage: run.py [--out DIR] [--quick] [--json FILE]
+Every detector family (detectors.py) is run in its whole-image form and, for the LSB-replacement
+families, in a localised form that scans growing prefixes of the image, the same for every image. The goal
+of issue 14 is summarised per family by its best variant for stepic and its worst for StegoCluster
+(goal_summary; docs/steganalysis.md says how it is judged).
+
+Usage: run.py [--out DIR] [--quick] [--json FILE] [--jobs N]
   --out DIR   write roc-<rate>.png there (default: no plots)
   --quick     6 covers, rate 0.4 only (the CI test's smoke run); prints JSON
   --json FILE also write all scores and AUCs as JSON
+  --jobs N    processes scoring images (default 2, the machine's cores)
 """
 
 import argparse
