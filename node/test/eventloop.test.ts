@@ -11,7 +11,8 @@
 //
 // The server runs in a child process so its histogram sees only its own loop; the client runs in another
 // one, at lower CPU priority, standing in for remote callers (see eventloop-client.ts).
-// Bounded: at most MAX_REQUESTS embeds or CLIENT_BUDGET_MS of sending, whichever comes first.
+// Bounded: at most MAX_REQUESTS embeds or CLIENT_BUDGET_MS of sending, whichever comes first (but at
+// least two embeds, which a loaded machine may not fit in the budget).
 import { expect } from 'chai';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +29,7 @@ const MAX_REQUESTS = 8;
 const CLIENT_BUDGET_MS = 15_000;
 /** The architecture's target for the loop-delay p99 (printed beside the measurement). */
 const P99_TARGET_MS = 20;
-/** The asserted bound: a codec on the loop blocks it for hundreds of ms per embed. */
+/** The asserted bound (or 4x the idle baseline's p99 in the same run, if higher): a codec on the loop blocks it for hundreds of ms per embed. */
 const P99_BOUND_MS = 150;
 /** Main-thread CPU per embed: moving ~19 MB in and out costs ~60 ms; decode + embed + encode ~1 s. */
 const MAIN_CPU_PER_EMBED_BOUND_MS = 250;
@@ -77,7 +78,7 @@ async function warmUp(url: string): Promise<void> {
 }
 
 describe('event loop under 12 MP embeds (server and client in child processes)', function () {
-  this.timeout(90_000);
+  this.timeout(180_000);
   let server: ChildProcess | undefined;
   let client: ChildProcess | undefined;
 
@@ -102,8 +103,8 @@ describe('event loop under 12 MP embeds (server and client in child processes)',
 
     await warmUp(url);
     server.send({ type: 'start' } satisfies ControlMessage);
-    client.send({ url, maxRequests: MAX_REQUESTS, budgetMs: CLIENT_BUDGET_MS } satisfies ClientRequest);
-    const done = await nextMessage(client, 'done', CLIENT_BUDGET_MS + 60_000);
+    client.send({ url, maxRequests: MAX_REQUESTS, minRequests: 2, budgetMs: CLIENT_BUDGET_MS } satisfies ClientRequest);
+    const done = await nextMessage(client, 'done', CLIENT_BUDGET_MS + 90_000);
     server.send({ type: 'report' } satisfies ControlMessage);
     const report = await nextMessage(server, 'report', 10_000);
 
@@ -124,6 +125,8 @@ describe('event loop under 12 MP embeds (server and client in child processes)',
     if (report.cpuMs !== undefined) {
       expect(report.cpuMs / done.statuses.length, 'server main-thread CPU ms per embed').to.be.below(MAIN_CPU_PER_EMBED_BOUND_MS);
     }
-    expect(p99, 'loop delay p99 (ms beyond the sampling period)').to.be.below(P99_BOUND_MS);
+    // on a loaded machine the idle loop's own tail grows too: the bound follows the baseline of this run
+    const bound = Math.max(P99_BOUND_MS, 4 * delayMs(idle.p99Ms));
+    expect(p99, `loop delay p99 (ms beyond the sampling period; bound ${bound} ms)`).to.be.below(bound);
   });
 });
