@@ -54,19 +54,32 @@ async function readRawPng(ctx: Context, maxObjectBytes: number, limits: UploadSc
   const scanner = new PngUploadScanner(limits);
   const pieces: Buffer[] = [];
   let total = 0;
-  try {
-    for await (const piece of ctx.req as AsyncIterable<Buffer>) {
+  // 'data' events, not async iteration: leaving a for-await loop early destroys the request and with it
+  // the socket, so a refusal would never be answered. Here the request is only paused, and the error
+  // answer stops reading the rest (middleware/linger.ts).
+  const req = ctx.req;
+  await new Promise<void>((resolve, reject) => {
+    const stop = (e: Error): void => {
+      req.off('data', onData);
+      req.pause();
+      reject(e instanceof ClusterError || e instanceof StegoError ? e : new ApiError('request_aborted', 400, `could not read the PNG body: ${e.message}`));
+    };
+    const onData = (piece: Buffer): void => {
       total += piece.length;
-      if (total > maxObjectBytes) {
-        throw new ClusterError('object_too_large', `the PNG is larger than the object limit of ${maxObjectBytes} bytes`);
+      try {
+        if (total > maxObjectBytes) throw new ClusterError('object_too_large', `the PNG is larger than the object limit of ${maxObjectBytes} bytes`);
+        scanner.push(piece);
+      } catch (e) {
+        stop(e as Error);
+        return;
       }
-      scanner.push(piece);
       pieces.push(piece);
-    }
-  } catch (e) {
-    if (e instanceof ClusterError || e instanceof StegoError) throw e;
-    throw new ApiError('request_aborted', 400, `could not read the PNG body: ${(e as Error).message}`);
-  }
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve());
+    req.once('error', stop);
+    req.once('aborted', () => stop(new Error('the client aborted the upload')));
+  });
   const png = Buffer.concat(pieces, total);
   precheckPng(png, limits.maxPixels);
   return png;
