@@ -3,8 +3,8 @@
 //
 // Storage choice: uploads are kept in memory, never written to disk. formidable streams each file
 // part into an in-memory Writable (fileWriteStreamHandler → UploadArena, one buffer of the declared
-// Content-Length per request, reserved in the node's byte budget before reading: body-budget.ts; its
-// pages become resident only as bytes arrive), so there are no temp files to leak on a crash or an
+// Content-Length per request, reserved in the node's byte budget before reading: body-budget.ts; allocated
+// once 1 MiB has arrived, its pages resident only as bytes arrive), so there are no temp files to leak on a crash or an
 // aborted upload. A form has at most MAX_FORM_FIELDS text fields and MAX_FORM_FILES file parts (more:
 // 413 too_many_fields / too_many_files); text fields must be valid UTF-8 (400 invalid_utf8: a
 // replacement character would silently change a passphrase or a message). Memory bound per request: the file parts together are capped at the body

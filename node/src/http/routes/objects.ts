@@ -46,8 +46,8 @@ export function stegoHeaders(service: ClusterApi): Middleware {
 
 /**
  * Reads a raw `image/png` body (an image already carrying its payload, e.g. made with the CLI) up to the
- * object limit, scanning it as it arrives (png/upload-scan.ts: signature, IHDR and pixel limit, chunk limits), the
- * structural one in the worker pool. The declared length was checked against the limit (and the budget)
+ * object limit, scanning it as it arrives (png/upload-scan.ts: signature, IHDR and pixel limit, chunk
+ * limits); the structural check runs in the worker pool. The declared length was checked against the limit (and the budget)
  * before reading, but never sizes a buffer: pieces are kept as they come and joined once.
  */
 async function readRawPng(ctx: Context, maxObjectBytes: number, limits: UploadScanLimits): Promise<Buffer> {
