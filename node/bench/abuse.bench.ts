@@ -6,8 +6,8 @@
 // (worstCaseMemoryBytes), 0 leader changes, good p99 within 2x of baseline.
 //
 //   npm run bench:abuse            (STEGO_ABUSE_CASE_MS: length of the timed cases, default 6000)
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LocalCluster } from '../test/lb/local-cluster-harness.js';
@@ -19,7 +19,17 @@ import { splitPng } from '../src/stego/png/chunks.js';
 import type { GoodSample } from './abuse-good-client.js';
 
 const MiB = 1024 * 1024;
+/** Comma-separated substrings of case names: only those cases run (default: all). */
+const ONLY = (process.env['STEGO_ABUSE_CASES'] ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
 const CASE_MS = Number(process.env['STEGO_ABUSE_CASE_MS'] ?? 6000);
+/**
+ * Nice value of the attacking thread (this process's main thread; the good client's thread, the nodes and
+ * nginx keep theirs). On a real cluster the attacker builds and sends its bodies on its own machine; here
+ * all of it shares two cores with the system under test, and at normal priority the attacker's own CPU
+ * (tens of ms per multi-MB body) would be measured as the server's. 10 is the nice the node gives its own
+ * image workers; STEGO_ABUSE_ATTACKER_NICE=0 runs the attacker at normal priority.
+ */
+const ATTACKER_NICE = Number(process.env['STEGO_ABUSE_ATTACKER_NICE'] ?? 10);
 const BUDGET = 256 * MiB;
 const MAX_PIXELS = 12_000_000;
 const WORKERS = availableParallelism();
@@ -37,6 +47,7 @@ interface Outcome {
 
 interface CaseResult {
   name: string;
+  cpu: CpuSplit;
   outcomes: Outcome[];
   rssPeak: number;
   leaderChanges: number;
@@ -176,6 +187,71 @@ async function buildCases(c: Ctx): Promise<[string, CaseFn][]> {
   ];
 }
 
+const CLOCK_TICKS = 100;
+
+/** user + system CPU seconds of a process (all its threads) from /proc, 0 when it is gone. */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** nginx's master and its workers (children of the master; a reload replaces the workers). */
+function nginxPids(master: number | null): number[] {
+  if (!master) return [];
+  const pids = [master];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === master) pids.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Where the CPU of a case went: the three nodes, nginx, and this process (attacker + good client). */
+interface CpuSplit {
+  nodes: number[];
+  nginx: number;
+  bench: number;
+}
+
+interface CpuSnapshot {
+  nodes: number[];
+  /** CPU seconds per nginx process alive at the time (a worker started since counts from 0). */
+  nginx: Map<number, number>;
+  bench: number;
+}
+
+function cpuNow(nodePids: number[], nginxMaster: number | null): CpuSnapshot {
+  const self = process.cpuUsage();
+  return {
+    nodes: nodePids.map(cpuSecondsOf),
+    nginx: new Map(nginxPids(nginxMaster).map((pid) => [pid, cpuSecondsOf(pid)])),
+    bench: (self.user + self.system) / 1e6,
+  };
+}
+
+function cpuSince(before: CpuSnapshot, after: CpuSnapshot): CpuSplit {
+  let nginx = 0;
+  for (const [pid, s] of after.nginx) nginx += s - (before.nginx.get(pid) ?? 0);
+  return { nodes: after.nodes.map((n, i) => n - before.nodes[i]!), nginx, bench: after.bench - before.bench };
+}
+
+function formatCpu(c: CpuSplit, ms: number): string {
+  const s = ms / 1000;
+  if (s < 1) return `CPU: case too short (${ms} ms) to split`;
+  const pct = (x: number): string => `${((100 * x) / s).toFixed(0)}%`;
+  return `CPU over ${s.toFixed(1)} s: nodes ${c.nodes.map(pct).join('/')}, nginx ${pct(c.nginx)}, bench (attacker + good client) ${pct(c.bench)}`;
+}
+
 function p99(xs: number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -234,7 +310,7 @@ async function main(): Promise<void> {
   let worker: Worker | undefined;
   let sampler: RssSampler | undefined;
   try {
-    console.log(`bench:abuse  ${new Date().toISOString()}  load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}  cores ${availableParallelism()}`);
+    console.log(`bench:abuse  ${new Date().toISOString()}  load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}  cores ${availableParallelism()}  attacker nice ${ATTACKER_NICE}`);
     await chunkScaling();
     await cluster.start();
     const status = (await cluster.leaderViaLb())!;
@@ -243,6 +319,7 @@ async function main(): Promise<void> {
     const c: Ctx = { cluster, lb: cluster.lb, leaderUrl: cluster.nodeUrl(leader), followerUrl: cluster.nodeUrl(follower) };
     const pids = new Map(cluster.ids.map((id) => [id, cluster.pidOf(id)]));
     sampler = new RssSampler(() => [...pids.values()], 50);
+    const cpu = (): CpuSnapshot => cpuNow([...pids.values()], cluster.state().nginxPid);
 
     // leader changes: an election anywhere raises the term; polled on every node directly (a node
     // briefly unable to answer is not a change)
@@ -265,26 +342,35 @@ async function main(): Promise<void> {
     const samples: GoodSample[] = [];
     worker = new Worker(new URL('./abuse-good-client.js', import.meta.url), { workerData: { lb: cluster.lb, token: GOOD } });
     worker.on('message', (s: GoodSample) => samples.push(s));
+    // after every other thread and process of the run was started (they keep normal priority): on Linux
+    // the nice value is per thread, so this lowers the attacking main thread only
+    if (ATTACKER_NICE > 0) setPriority(ATTACKER_NICE);
     const window = (from: number): GoodSample[] => samples.filter((s) => s.at >= from);
 
     console.log('warming up, building hostile inputs ...');
-    const cases = await buildCases(c);
+    const cases = (await buildCases(c)).filter(([name]) => ONLY.length === 0 || ONLY.some((o) => name.toLowerCase().includes(o)));
     await new Promise((r) => setTimeout(r, 1000));
     sampler.reset();
     const baselineRss = sampler.peak();
     const bound = worstCaseMemoryBytes({ baselineBytes: baselineRss, inflightBudgetBytes: BUDGET, workers: WORKERS, maxPixels: MAX_PIXELS });
     const t0 = Date.now();
+    const cpu0 = cpu();
     await new Promise((r) => setTimeout(r, Math.max(8000, CASE_MS)));
     const base = window(t0);
+    const baseCpu = formatCpu(cpuSince(cpu0, cpu()), Date.now() - t0);
     const baseP99 = p99(base.filter((s) => s.status >= 200 && s.status < 300).map((s) => s.ms));
-    console.log(`good client alone: ${base.length} requests, p99 ${baseP99.toFixed(1)} ms; node RSS ${(baselineRss / MiB).toFixed(0)} MiB; documented bound ${(bound / MiB).toFixed(0)} MiB (baseline + ${BUDGET / MiB} MiB budget + ${WORKERS} workers x 24 B x ${MAX_PIXELS / 1e6} MP)\n`);
+    console.log(`good client alone: ${base.length} requests, p99 ${baseP99.toFixed(1)} ms; node RSS ${(baselineRss / MiB).toFixed(0)} MiB; documented bound ${(bound / MiB).toFixed(0)} MiB (baseline + ${BUDGET / MiB} MiB budget + ${WORKERS} workers x 24 B x ${MAX_PIXELS / 1e6} MP)`);
+    console.log(`   ${baseCpu} (nodes ${cluster.ids.join('/')}, leader ${leader})\n`);
 
     const results: CaseResult[] = [];
     for (const [name, run] of cases) {
       sampler.reset();
       const changesBefore = changes;
       const from = Date.now();
+      const cpuBefore = cpu();
       const outcomes = await run(c);
+      const caseCpu = cpuSince(cpuBefore, cpu());
+      const caseMs = Date.now() - from;
       await new Promise((r) => setTimeout(r, 300));
       const good = window(from);
       const violations: string[] = [];
@@ -295,6 +381,7 @@ async function main(): Promise<void> {
       for (const [id, pid] of pids) if (cluster.pidOf(id) !== pid) violations.push(`${id} restarted (crash)`);
       const r: CaseResult = {
         name,
+        cpu: caseCpu,
         outcomes,
         rssPeak: sampler.peak(),
         leaderChanges: changes - changesBefore,
@@ -311,6 +398,7 @@ async function main(): Promise<void> {
       console.log(`## ${name}`);
       console.log(`   answers: ${summarize(outcomes)}`);
       console.log(`   RSS peak ${(r.rssPeak / MiB).toFixed(0)} MiB (bound ${(bound / MiB).toFixed(0)}), leader changes ${r.leaderChanges}, good client p99 ${r.goodP99.toFixed(1)} ms = ${(r.goodP99 / baseP99).toFixed(2)}x baseline over ${r.goodN} requests${r.goodFailures ? `, ${r.goodFailures} failed` : ''}`);
+      console.log(`   ${formatCpu(r.cpu, caseMs)}`);
       console.log(`   ${violations.length === 0 ? 'goals met' : `MISSED: ${violations.join('; ')}`}`);
     }
     clearInterval(watch);

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { connect, type Socket } from 'node:net';
 import { startTestServer, type TestServer } from './testing.js';
 import { photoPng } from '../stego/png/synthetic.js';
-import { withBigTextChunk, withTextChunks } from '../stego/png/hostile.js';
+import { decompressionBomb, withBigTextChunk, withTextChunks } from '../stego/png/hostile.js';
 
 interface RawAnswer {
   status: number;
@@ -156,6 +156,69 @@ describe('hostile clients (real server)', function () {
       socket.destroy();
       expect(text).to.match(/^HTTP\/1\.1 413/);
       expect(text).to.include('ancillary_too_large');
+    });
+  });
+
+  describe('hostile PNGs are refused before their body is read, and the rest is never read', () => {
+    let srv: TestServer;
+    const reads: { bytesRead: number; closedAfterMs: number }[] = [];
+    before(async () => {
+      srv = await startTestServer({ config: { bodyLimitBytes: 50 * 1024 * 1024 }, pool: { maxPixels: 1_000_000 } });
+      srv.server.on('connection', (socket: Socket) => {
+        const t0 = Date.now();
+        socket.on('close', () => reads.push({ bytesRead: socket.bytesRead, closedAfterMs: Date.now() - t0 }));
+      });
+    });
+    after(() => srv.close());
+
+    /**
+     * Declares the whole multipart body, sends its head and the first `send` bytes of `file`, and waits:
+     * the answer must come with the rest unsent. Resolves with the answer and the server's side of the
+     * connection once the server closed it.
+     */
+    async function sendPrefix(path: string, file: Buffer, send: number): Promise<{ answer: string; bytesRead: number; closedAfterMs: number }> {
+      const partHead = Buffer.from('--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n');
+      const tail = Buffer.from('\r\n--b\r\nContent-Disposition: form-data; name="message"\r\n\r\nhi\r\n--b--\r\n');
+      const socket = connect(portOf(srv), '127.0.0.1');
+      const seen = reads.length;
+      const answer = await new Promise<string>((resolve, reject) => {
+        let buf = '';
+        socket.on('data', (d: Buffer) => {
+          buf += d.toString('latin1');
+          if (/\r\n\r\n\{.*\}$/s.test(buf)) resolve(buf);
+        });
+        socket.on('error', reject);
+        socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${partHead.length + file.length + tail.length}\r\n\r\n`);
+        socket.write(Buffer.concat([partHead, file.subarray(0, send)]));
+      });
+      // the client keeps the connection open: the server closes it (closeAfterMs after the answer)
+      const deadline = Date.now() + 10_000;
+      while (reads.length === seen && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      socket.destroy();
+      return { answer, ...reads[seen]! };
+    }
+
+    it('a decompression bomb: 413 image_too_large from its IHDR, with 64 KiB of a 5 MB file sent; nothing more is read', async () => {
+      const bomb = await decompressionBomb(8_000, 8_000);
+      const padded = Buffer.concat([bomb, Buffer.alloc(5 * 1024 * 1024 - bomb.length)]);
+      const r = await sendPrefix('/api/embed', padded, 64 * 1024);
+      expect(r.answer).to.match(/^HTTP\/1\.1 413/);
+      expect(r.answer).to.include('image_too_large');
+      expect(r.answer.toLowerCase()).to.include('connection: close');
+      expect(r.bytesRead).to.be.below(200 * 1024);
+      expect(r.closedAfterMs).to.be.below(6_000);
+    });
+
+    it('20,001 chunks: 413 too_many_chunks at that chunk header, the rest of the 4.8 MB body never read', async () => {
+      const png = withTextChunks(await photoPng(32, 32), 250_000);
+      const before = srv.pool.stats();
+      const r = await sendPrefix('/api/embed', png, png.length);
+      expect(r.answer).to.match(/^HTTP\/1\.1 413/);
+      expect(r.answer).to.include('too_many_chunks');
+      // the first 20,001 chunks are ~400 KB: the server read about that much of the 4.8 MB sent, never the rest
+      expect(r.bytesRead).to.be.below(1.5 * 1024 * 1024);
+      // nothing reached the worker pool
+      expect(srv.pool.stats().completed).to.equal(before.completed);
     });
   });
 

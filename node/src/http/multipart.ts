@@ -3,8 +3,8 @@
 //
 // Storage choice: uploads are kept in memory, never written to disk. formidable streams each file
 // part into an in-memory Writable (fileWriteStreamHandler → UploadArena, one buffer of the declared
-// Content-Length per request, reserved in the node's byte budget before reading: body-budget.ts; its
-// pages become resident only as bytes arrive), so there are no temp files to leak on a crash or an
+// Content-Length per request, reserved in the node's byte budget before reading: body-budget.ts; allocated
+// once 1 MiB has arrived, its pages resident only as bytes arrive), so there are no temp files to leak on a crash or an
 // aborted upload. A form has at most MAX_FORM_FIELDS text fields and MAX_FORM_FILES file parts (more:
 // 413 too_many_fields / too_many_files); text fields must be valid UTF-8 (400 invalid_utf8: a
 // replacement character would silently change a passphrase or a message). Memory bound per request: the file parts together are capped at the body
@@ -23,7 +23,7 @@ import { bodyTooLarge } from './middleware/body-limit.js';
 import { safeFilename } from '../filename.js';
 import { UploadArena } from './upload-arena.js';
 import { MAX_FORM_FIELDS, MAX_FORM_FILES } from './http-config.js';
-import { ChunkLimitGuard, type ChunkLimits } from '../stego/png/chunks.js';
+import { PngUploadScanner, type UploadScanLimits } from '../stego/png/upload-scan.js';
 
 export interface StegoForm {
   /** The cover or stego PNG (`file` part). */
@@ -89,7 +89,7 @@ const FORMIDABLE_MAX_FILES = 1015;
 function translateParseError(limitBytes: number) {
   return (err: Error): never => {
     const f = err as Error & FormidableFailure;
-    // a limit the image part crossed while streaming (ChunkLimitGuard), passed through formidable
+    // a check the image part failed while streaming (PngUploadScanner), passed through formidable
     if (err instanceof StegoError) throw err;
     if (f.code === FORMIDABLE_MAX_FIELDS) {
       throw new ApiError('too_many_fields', 413, `the form has more than ${MAX_FORM_FIELDS} text fields (the limit is ${MAX_FORM_FIELDS})`);
@@ -107,7 +107,7 @@ function translateParseError(limitBytes: number) {
  * Parses a multipart/form-data body into memory (see the header for the bounds). Any other content
  * type is refused with 415 before the body is read.
  */
-export function multipartBody(limitBytes: number, chunkLimits?: ChunkLimits): Middleware {
+export function multipartBody(limitBytes: number, scanLimits?: UploadScanLimits): Middleware {
   const onError = translateParseError(limitBytes);
   return async function parseMultipart(ctx, next) {
     if (!ctx.is('multipart/form-data')) {
@@ -119,9 +119,10 @@ export function multipartBody(limitBytes: number, chunkLimits?: ChunkLimits): Mi
     const invalidUtf8 = new Set<string>();
     ctx.state[INVALID_UTF8_STATE_KEY] = invalidUtf8;
     const fileParts: string[] = [];
-    // the image part's chunk limits are checked while it arrives (8-byte chunk headers only), so a PNG
-    // announcing 40 MB of text is refused at that header, not after the body was received
-    const guardFor = (name: string): ChunkLimitGuard | undefined => (name === 'file' ? new ChunkLimitGuard(chunkLimits) : undefined);
+    // the image part is scanned while it arrives (signature, IHDR and pixel limit, chunk headers), so a
+    // decompression bomb is refused at byte 33 and a PNG announcing 40 MB of text at that chunk's header,
+    // not after the body was received
+    const scannerFor = (name: string): PngUploadScanner | undefined => (name === 'file' && scanLimits ? new PngUploadScanner(scanLimits) : undefined);
     // formidable's stream handler sees only the part, so each request gets its own parser instance.
     const parse = koaBody({
       multipart: true,
@@ -137,7 +138,7 @@ export function multipartBody(limitBytes: number, chunkLimits?: ChunkLimits): Mi
         maxFiles: MAX_FORM_FILES,
         allowEmptyFiles: true,
         minFileSize: 0,
-        fileWriteStreamHandler: (file) => arena.stream(file ?? {}, guardFor(fileParts.shift() ?? '')),
+        fileWriteStreamHandler: (file) => arena.stream(file ?? {}, scannerFor(fileParts.shift() ?? '')),
         // Nothing touches the disk, so formidable need not derive a random file name (a SHA-3 per part).
         filename: () => 'in-memory',
         onPart: classifyPart(invalidUtf8, fileParts),

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { transferableCopy } from '../workers/protocol.js';
-import { UploadArena } from './upload-arena.js';
+import { DEFER_BYTES, UploadArena } from './upload-arena.js';
 
 function feed(arena: UploadArena, key: object, chunks: string[]): void {
   const s = arena.stream(key);
@@ -50,5 +50,34 @@ describe('UploadArena', () => {
     const empty = {};
     arena.stream(empty);
     expect(arena.contentOf(empty)!.length).to.equal(0);
+  });
+
+  it('allocates the declared length only once DEFER_BYTES arrived, so an upload refused early never does', async () => {
+    const declared = 8 * DEFER_BYTES;
+    const refused = new UploadArena(declared);
+    let pieces = 0;
+    const s = refused.stream({}, { push: () => { if (++pieces > 3) throw new Error('refused'); } });
+    const piece = Buffer.alloc(64 * 1024, 1);
+    const failed = new Promise<Error>((resolve) => s.on('error', resolve));
+    for (let i = 0; i < 5; i++) s.write(piece);
+    expect((await failed).message).to.equal('refused');
+    expect(refused.allocatedBytes).to.equal(0);
+
+    // a part that keeps coming gets the whole arena, earlier bytes copied in, in order
+    const kept = new UploadArena(declared);
+    const key = {};
+    const w = kept.stream(key);
+    const chunks = Array.from({ length: 2 * DEFER_BYTES / piece.length }, (_, i) => Buffer.alloc(piece.length, i));
+    for (const c of chunks) w.write(c);
+    expect(kept.allocatedBytes).to.equal(declared);
+    expect(kept.contentOf(key)!.equals(Buffer.concat(chunks))).to.equal(true);
+
+    // a small body is placed in the arena when it is read
+    const small = new UploadArena(11);
+    const k = {};
+    feed(small, k, ['hello ', 'world']);
+    expect(small.allocatedBytes).to.equal(0);
+    expect(small.contentOf(k)!.toString()).to.equal('hello world');
+    expect(small.allocatedBytes).to.equal(11);
   });
 });

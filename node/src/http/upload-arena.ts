@@ -5,8 +5,15 @@
 // arrives (many ~64 KiB copies, interleaved with other work). The file parts are views into that one
 // buffer, which the worker pool may transfer to a worker without copying (markTransferable): a job
 // consumes the request's uploads. Without a Content-Length, or past it, chunks are kept and joined.
+// The arena is allocated only once DEFER_BYTES of parts have arrived (until then the chunks are kept as
+// they came and copied in then, one copy of at most DEFER_BYTES): an upload refused early — a hostile
+// PNG stops at its header or its 20,001st chunk — never allocates its declared length, which would cost
+// an mmap and, worse, external memory that makes V8 run a full garbage collection every few requests.
 import { Writable } from 'node:stream';
 import { markTransferable } from '../workers/protocol.js';
+
+/** Part bytes kept as received before the arena is allocated. */
+export const DEFER_BYTES = 1024 * 1024;
 
 interface Region {
   start: number;
@@ -18,6 +25,8 @@ interface Region {
 export class UploadArena {
   private bytes: Buffer | undefined;
   private used = 0;
+  /** Chunks at arena offsets [0, used) while the arena is not allocated yet. */
+  private pending: Buffer[] = [];
   private readonly regions = new WeakMap<object, Region>();
 
   /** `capacity` is the declared body length (0 when unknown: every chunk spills). */
@@ -44,10 +53,16 @@ export class UploadArena {
     });
   }
 
+  /** Bytes of the arena buffer allocated so far (0 until DEFER_BYTES of parts arrived or a part is read). */
+  get allocatedBytes(): number {
+    return this.bytes?.length ?? 0;
+  }
+
   /** The stored bytes of a part, or undefined if `key` never streamed here. */
   contentOf(key: object): Buffer | undefined {
     const region = this.regions.get(key);
     if (!region) return undefined;
+    if (!this.bytes && this.used > 0) this.arena();
     const head = this.bytes ? this.bytes.subarray(region.start, region.start + region.length) : Buffer.alloc(0);
     return region.spill.length === 0 ? head : Buffer.concat([head, ...region.spill]);
   }
@@ -55,7 +70,11 @@ export class UploadArena {
   private append(region: Region, chunk: Buffer): void {
     const contiguous = region.spill.length === 0 && region.start + region.length === this.used;
     if (contiguous && this.used + chunk.length <= this.capacity) {
-      this.arena().set(chunk, this.used);
+      if (!this.bytes && this.used + chunk.length <= DEFER_BYTES) {
+        this.pending.push(chunk);
+      } else {
+        this.arena().set(chunk, this.used);
+      }
       this.used += chunk.length;
       region.length += chunk.length;
     } else {
@@ -69,6 +88,12 @@ export class UploadArena {
       // no view ever covers bytes that were not written.
       this.bytes = Buffer.allocUnsafeSlow(this.capacity);
       markTransferable(this.bytes.buffer as ArrayBuffer);
+      let at = 0;
+      for (const chunk of this.pending) {
+        this.bytes.set(chunk, at);
+        at += chunk.length;
+      }
+      this.pending = [];
     }
     return this.bytes;
   }

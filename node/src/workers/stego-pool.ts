@@ -14,6 +14,7 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { EngineOptions, Payload } from '../stego/engine.js';
 import { DEFAULT_CHUNK_LIMITS, type ChunkLimits } from '../stego/png/chunks.js';
+import type { UploadScanLimits } from '../stego/png/upload-scan.js';
 import { transferableCopy } from './protocol.js';
 import { WorkerPool, type PoolStats, type WorkerPoolOptions } from './pool.js';
 import type { CapacityResult, StegoJob, StegoJobResult } from './stego-jobs.js';
@@ -123,6 +124,11 @@ export class StegoPool {
     const result = await this.timed('validate', job, input.transfer);
     if (result.kind !== 'validate') throw new Error(`worker answered ${result.kind} to validate`);
     return { png: asBuffer(result.png), sha256: result.sha256, width: result.width, height: result.height, fingerprint: result.fingerprint };
+  }
+
+  /** The limits an upload is scanned against while it arrives (the same ones the workers apply). */
+  get uploadScanLimits(): UploadScanLimits {
+    return { ...this.chunkLimits, maxPixels: this.maxPixels };
   }
 
   /** True when a new job would be refused now (all workers busy, queue full). */

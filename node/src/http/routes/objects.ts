@@ -13,7 +13,7 @@ import { StegoError } from '../../stego/errors.js';
 import { coverLoader } from './stego.js';
 import type { ObjectMeta } from '../../cluster/object-store.js';
 import { requireScope, tokenOf } from '../../auth/middleware.js';
-import { ChunkLimitGuard, type ChunkLimits } from '../../stego/png/chunks.js';
+import { PngUploadScanner, type UploadScanLimits } from '../../stego/png/upload-scan.js';
 import { ApiError } from '../errors.js';
 import { checkRawPng, INLINE_VALIDATE_MAX_BYTES, validatesInline } from '../../workers/raw-png.js';
 import { budgetRefusal, ByteBudget, holdUntilDone } from '../middleware/body-budget.js';
@@ -46,29 +46,42 @@ export function stegoHeaders(service: ClusterApi): Middleware {
 
 /**
  * Reads a raw `image/png` body (an image already carrying its payload, e.g. made with the CLI) up to the
- * object limit, checking its chunk limits as it arrives; the header check runs here (33 bytes), the
- * structural one in the worker pool. The declared length was checked against the limit (and the budget)
+ * object limit, scanning it as it arrives (png/upload-scan.ts: signature, IHDR and pixel limit, chunk
+ * limits); the structural check runs in the worker pool. The declared length was checked against the limit (and the budget)
  * before reading, but never sizes a buffer: pieces are kept as they come and joined once.
  */
-async function readRawPng(ctx: Context, maxObjectBytes: number, maxPixels: number, limits: ChunkLimits): Promise<Buffer> {
-  const guard = new ChunkLimitGuard(limits);
+async function readRawPng(ctx: Context, maxObjectBytes: number, limits: UploadScanLimits): Promise<Buffer> {
+  const scanner = new PngUploadScanner(limits);
   const pieces: Buffer[] = [];
   let total = 0;
-  try {
-    for await (const piece of ctx.req as AsyncIterable<Buffer>) {
+  // 'data' events, not async iteration: leaving a for-await loop early destroys the request and with it
+  // the socket, so a refusal would never be answered. Here the request is only paused, and the error
+  // answer stops reading the rest (middleware/linger.ts).
+  const req = ctx.req;
+  await new Promise<void>((resolve, reject) => {
+    const stop = (e: Error): void => {
+      req.off('data', onData);
+      req.pause();
+      reject(e instanceof ClusterError || e instanceof StegoError ? e : new ApiError('request_aborted', 400, `could not read the PNG body: ${e.message}`));
+    };
+    const onData = (piece: Buffer): void => {
       total += piece.length;
-      if (total > maxObjectBytes) {
-        throw new ClusterError('object_too_large', `the PNG is larger than the object limit of ${maxObjectBytes} bytes`);
+      try {
+        if (total > maxObjectBytes) throw new ClusterError('object_too_large', `the PNG is larger than the object limit of ${maxObjectBytes} bytes`);
+        scanner.push(piece);
+      } catch (e) {
+        stop(e as Error);
+        return;
       }
-      guard.push(piece);
       pieces.push(piece);
-    }
-  } catch (e) {
-    if (e instanceof ClusterError || e instanceof StegoError) throw e;
-    throw new ApiError('request_aborted', 400, `could not read the PNG body: ${(e as Error).message}`);
-  }
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve());
+    req.once('error', stop);
+    req.once('aborted', () => stop(new Error('the client aborted the upload')));
+  });
   const png = Buffer.concat(pieces, total);
-  precheckPng(png, maxPixels);
+  precheckPng(png, limits.maxPixels);
   return png;
 }
 
@@ -119,7 +132,7 @@ export function objectsRouter({ service, pool, config, budget = new ByteBudget(c
     if (!ctx.is('image/png')) return next();
     const t0 = performance.now();
     const key = idempotencyKey(ctx);
-    const body = await readRawPng(ctx, service.maxObjectBytes, pool.maxPixels, pool.chunkLimits);
+    const body = await readRawPng(ctx, service.maxObjectBytes, pool.uploadScanLimits);
     const checked = validatesInline(body)
       ? { png: body, ...(await checkRawPng(body, { maxPixels: pool.maxPixels, limits: pool.chunkLimits, fingerprintKey: config.fingerprintKey })) }
       : await pool.validate(body, config.fingerprintKey);
@@ -137,7 +150,7 @@ export function objectsRouter({ service, pool, config, budget = new ByteBudget(c
     return saturated(ctx, next);
   };
 
-  router.post('/api/objects', requireScope('write'), serving, admit, rawPng, multipartBody(config.bodyLimitBytes, pool.chunkLimits), async (ctx) => {
+  router.post('/api/objects', requireScope('write'), serving, admit, rawPng, multipartBody(config.bodyLimitBytes, pool.uploadScanLimits), async (ctx) => {
     const key = idempotencyKey(ctx);
     const form = readStegoForm(ctx);
     const payload = payloadOf(form);

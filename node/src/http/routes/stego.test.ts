@@ -242,7 +242,8 @@ describe('stego HTTP API (real server, real worker pool)', function () {
       const res = await fetch(`${srv.url}/api/extract`, {
         method: 'POST',
         headers: { 'Content-Type': 'multipart/form-data; boundary=abc' },
-        body: '--abc\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\nunterminated',
+        // a PNG signature, so the part passes the upload scan and the parser meets the missing boundary
+        body: Buffer.concat([Buffer.from('--abc\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n'), Buffer.from(cover.subarray(0, 8))]),
       });
       await expectError(res, 400, 'invalid_request');
       const noBoundary = await fetch(`${srv.url}/api/extract`, { method: 'POST', headers: { 'Content-Type': 'multipart/form-data' }, body: 'x' });
@@ -266,6 +267,11 @@ describe('stego HTTP API (real server, real worker pool)', function () {
         });
         req.on('error', reject);
         req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\nContent-Type: image/png\r\n\r\n`);
+        // a PNG header and one big ancillary chunk (within its limit), so only the body limit can stop it
+        const textHead = Buffer.alloc(8);
+        textHead.writeUInt32BE(6 * 1024 * 1024, 0);
+        textHead.write('tEXt', 4, 'latin1');
+        req.write(Buffer.concat([cover.subarray(0, 33), textHead]));
         const chunk = Buffer.alloc(64 * 1024, 7);
         let sent = 0;
         const pump = (): void => {

@@ -54,7 +54,7 @@ export function stegoRouter({ pool, config, metrics }: StegoRouteDeps): Router {
   const router = new Router();
   const cover = coverLoader(config.coverPath);
   const gate: Middleware = config.statelessAuth === 'token' ? requireToken() : async (_ctx, next) => next();
-  const upload = [gate, refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes, pool.chunkLimits)] as const;
+  const upload = [gate, refuseWhenSaturated(pool), multipartBody(config.bodyLimitBytes, pool.uploadScanLimits)] as const;
 
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'healthy' };
