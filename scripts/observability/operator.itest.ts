@@ -5,13 +5,13 @@
 // its series. Run with `npm run test:observability:integration` (skips without an API server).
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { customResourceDefinition, CRD_NAME } from '../../operator/src/api/schema.js';
 import { API_VERSION, KIND } from '../../operator/src/api/types.js';
 import { resourcePath, type KObject, type KubeClient } from '../../operator/src/k8s/client.js';
 import { createNamespace, deleteNamespace, findApiServer } from '../../operator/test/integration/env.js';
 import { until } from '../../node/test/lb/local-cluster-harness.js';
 import { expandVariables, panelQueries } from './dashboards.js';
 import { ROOT } from './generate.js';
+import { installStegoCrd } from './kube.js';
 import { notBuilt, OperatorProcess, prometheusBinary, PrometheusServer, promtool } from './prometheus.js';
 
 const OPERATOR_JS = join(ROOT, 'dist/operator/src/main.js');
@@ -37,11 +37,7 @@ describe('observability: the operator process reconciling on a real kube-apiserv
       return this.skip();
     }
     client = found.client;
-    await client.apply(customResourceDefinition() as KObject);
-    await until('the CRD to be established', async () => {
-      const crd = await client!.get<KObject & { status?: { conditions?: { type: string; status: string }[] } }>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`);
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-    }, 30_000, 100);
+    await installStegoCrd(client);
     namespace = await createNamespace(client, 'stego-obs');
     operator = new OperatorProcess({ kubeconfig: found.source, watchNamespace: namespace });
     await operator.start(OPERATOR_JS);

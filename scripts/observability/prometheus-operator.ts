@@ -1,0 +1,82 @@
+// The Prometheus Operator for tests: the binary and CRDs scripts/build-prometheus-operator.sh caches, and
+// the operator process run against an API server (its kubeconfig), one namespace, its web server on a free
+// loopback port.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { load } from 'js-yaml';
+import type { KObject, KubeClient } from '../../operator/src/k8s/client.js';
+import { resourcePath } from '../../operator/src/k8s/client.js';
+import { freePort, until } from '../../node/test/lb/local-cluster-harness.js';
+
+export const PROMETHEUS_OPERATOR_VERSION = '0.85.0';
+
+/** The build's directory (`operator`, `crds/`): $PROMETHEUS_OPERATOR_DIR or the cache; undefined when not built. */
+export function prometheusOperatorDir(): string | undefined {
+  const dir = process.env.PROMETHEUS_OPERATOR_DIR ?? join(process.env.STEGO_CACHE ?? join(homedir(), '.cache/stegocluster'), `prometheus-operator-${PROMETHEUS_OPERATOR_VERSION}`);
+  return existsSync(join(dir, 'operator')) && existsSync(join(dir, 'crds')) ? dir : undefined;
+}
+
+export function prometheusOperatorNotBuilt(): string {
+  return `the Prometheus Operator ${PROMETHEUS_OPERATOR_VERSION} is not built: run scripts/build-prometheus-operator.sh (see docs/observability.md)`;
+}
+
+/** The module's own CustomResourceDefinitions (monitoring.coreos.com), as the build copied them. */
+export function prometheusOperatorCrds(dir: string): KObject[] {
+  const crdDir = join(dir, 'crds');
+  return readdirSync(crdDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => load(readFileSync(join(crdDir, f), 'utf8')) as KObject);
+}
+
+/** The configuration the Prometheus Operator generated for a Prometheus resource: its Secret's gzipped file. */
+export async function generatedConfig(client: KubeClient, namespace: string, prometheus: string): Promise<Record<string, unknown> | null> {
+  const secret = await client.find<KObject & { data?: Record<string, string> }>(resourcePath('v1', 'Secret', namespace, `prometheus-${prometheus}`));
+  const gz = secret?.data?.['prometheus.yaml.gz'];
+  if (!gz) return null;
+  return load(gunzipSync(Buffer.from(gz, 'base64')).toString('utf8')) as Record<string, unknown>;
+}
+
+export class PrometheusOperatorProcess {
+  private child: ChildProcess | null = null;
+  readonly output: string[] = [];
+  port = 0;
+
+  constructor(private readonly opts: { dir: string; kubeconfig: string; namespace: string }) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.port = await freePort();
+    const child = spawn(
+      join(this.opts.dir, 'operator'),
+      [`--namespaces=${this.opts.namespace}`, `--web.listen-address=127.0.0.1:${this.port}`, '--log-level=info', '--log-format=logfmt'],
+      { env: { ...process.env, KUBECONFIG: this.opts.kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child = child;
+    for (const s of [child.stdout, child.stderr]) {
+      s?.setEncoding('utf8');
+      s?.on('data', (d: string) => this.output.push(...d.split('\n').filter(Boolean)));
+    }
+    child.once('exit', (code, signal) => this.output.push(`[exited code=${code} signal=${signal}]`));
+    await until('the Prometheus Operator to serve /healthz', async () => {
+      if (child.exitCode !== null) throw new Error(`the Prometheus Operator exited: ${this.output.slice(-10).join('\n')}`);
+      return (await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
+    }, 60_000, 200);
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  }
+}
