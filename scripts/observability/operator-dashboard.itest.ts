@@ -36,6 +36,14 @@ const SCALED = 3;
 const REPLICAS = ['stego-operator-a', 'stego-operator-b'];
 /** The member with this ordinal listens on its own loopback address, its podIP. */
 const memberIp = (ordinal: number): string => `127.0.0.${2 + ordinal}`;
+/** After each phase: several scrapes (1 s apart) before the next, so the dashboard shows each phase apart. */
+const HOLD_MS = 8000;
+const hold = (): Promise<void> => new Promise((r) => setTimeout(r, HOLD_MS));
+/**
+ * Work queue depth is sampled at 0 in this run: one StegoCluster event at a time, and the worker takes a key
+ * within milliseconds, so a 1 s scrape sees the queue empty. Its panel shows a flat 0, not an absence.
+ */
+const ZERO_ALLOWED = ['Work queue depth A'];
 
 describe('observability: the operator dashboard over a real run (two operator replicas, a real kube-apiserver, a real Prometheus)', function () {
   this.timeout(600_000);
@@ -124,6 +132,7 @@ describe('observability: the operator dashboard over a real run (two operator re
       return s?.leader && s.readyReplicas === MEMBERS && s.conditions?.find((x) => x.type === 'Available')?.status === 'True' ? s : null;
     }, 90_000, 250);
     mark(`${MEMBERS} members ready, leader ${status.leader}`);
+    await hold();
   });
 
   it('counts the errors of a StegoCluster whose credentials Secret lacks the admin token, until it is fixed', async () => {
@@ -143,6 +152,7 @@ describe('observability: the operator dashboard over a real run (two operator re
     await until(`${MISCONFIGURED} to reconcile past its credentials`, async () => (await replicas[0]!.scrape()).includes(`stegocluster="${MISCONFIGURED}",result="progressing"`), 30_000, 250);
     const secret = await client.get<KObject & { data?: Record<string, string> }>(secretPath);
     expect(Object.keys(secret.data ?? {})).to.include(SECRET_KEY_ADMIN);
+    await hold();
   });
 
   it('follows the Raft leader when it is killed, and the member back', async () => {
@@ -162,6 +172,7 @@ describe('observability: the operator dashboard over a real run (two operator re
       return s?.members?.length === MEMBERS && s.members.every((m) => m.healthy) && s.readyReplicas === MEMBERS ? true : null;
     }, 60_000, 250);
     mark(`${before.leader} back`);
+    await hold();
   });
 
   it(`scales ${MEMBERS} → ${SCALED}: members leave Raft first, then the StatefulSet shrinks`, async () => {
@@ -182,6 +193,7 @@ describe('observability: the operator dashboard over a real run (two operator re
     }, 60_000, 250);
     expect(s.members!.map((m) => m.id).sort()).to.deep.equal([...Array(SCALED).keys()].map((o) => names.pod(c, o)));
     mark(`${SCALED} members, healthy`);
+    await hold();
   });
 
   it('the standby replica takes the Lease when the leading one stops', async () => {
@@ -193,15 +205,16 @@ describe('observability: the operator dashboard over a real run (two operator re
     // the stopped replica comes back, now the standby
     await first.start(OPERATOR_JS);
     await until(`${REPLICAS[1]} to reconcile ${CLUSTER}`, async () => (await standby.scrape()).includes(`stegocluster="${CLUSTER}",result="converged"`), 30_000, 250);
+    await hold();
   });
 
-  it('every panel of the operator dashboard returns series over the run', async function () {
+  it('every panel of the operator dashboard shows something over the run (series with a non-zero value)', async function () {
     this.timeout(660_000);
     const queries = panelQueries().filter((p) => p.dashboard === DASHBOARD);
     const vars = { namespace, cluster: CLUSTER, rateInterval: '4s' };
     let recording: Recording | undefined;
-    // watch restarts come when a watch goes quiet or the API server ends it (the operator asks for 5-minute
-    // watches, and the leading replica's began at the handover): the run waits for them, bounded
+    // watch restarts come when a watch goes quiet or the API server ends it; the first restart of a kind
+    // creates its series at 1, which rate() cannot show, so the run waits (bounded) for a second one
     const empty = await until('every panel to have series', async () => {
       const end = Date.now() / 1000;
       recording = { start: startedAt, end, step: 1, events, panels: [] };
@@ -209,7 +222,8 @@ describe('observability: the operator dashboard over a real run (two operator re
       for (const p of queries) {
         const result = await prom!.queryRange(expandVariables(p.expr, vars), startedAt, end, 1);
         recording.panels.push({ ...p, result });
-        if (result.length === 0) missing.push(`${p.panel} ${p.refId}`);
+        const shown = ZERO_ALLOWED.includes(`${p.panel} ${p.refId}`) ? result.length > 0 : result.some((r) => (r.values ?? []).some(([, v]) => Number(v) !== 0));
+        if (!shown) missing.push(`${p.panel} ${p.refId}`);
       }
       return missing.length === 0 ? [] : Date.now() / 1000 - startedAt > 600 ? missing : null;
     }, 620_000, 5000);
@@ -219,6 +233,6 @@ describe('observability: the operator dashboard over a real run (two operator re
       writeFileSync(file, `${JSON.stringify(recording)}\n`);
       console.log(`      recorded panel results to ${file}`);
     }
-    expect(empty, 'panels without series').to.deep.equal([]);
+    expect(empty, 'panels without a non-zero value').to.deep.equal([]);
   });
 });

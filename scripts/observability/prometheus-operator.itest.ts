@@ -42,6 +42,8 @@ describe('observability: the ServiceMonitors through the real Prometheus Operato
   const node = new SingleNode();
   let prom: PrometheusServer | undefined;
   let generated: Record<string, unknown> = {};
+  /** What our Prometheus loaded: `generated` with static targets in place of Kubernetes SD. */
+  let loaded: Record<string, unknown> = {};
   const smJob = (name: string): string => `serviceMonitor/${namespace}/${name}/0`;
 
   before(async function () {
@@ -87,10 +89,13 @@ describe('observability: the ServiceMonitors through the real Prometheus Operato
 
     promOperator = new PrometheusOperatorProcess({ dir: dir!, kubeconfig: found.source, namespace });
     await promOperator.start();
-    await client.create({
-      apiVersion: 'monitoring.coreos.com/v1', kind: 'Prometheus', metadata: { name: PROMETHEUS, namespace },
-      spec: { replicas: 1, serviceMonitorSelector: {}, serviceMonitorNamespaceSelector: {}, scrapeInterval: '1s', evaluationInterval: '1s' },
-    } as KObject);
+    // (our client's kind table knows only the kinds the operator uses: the collection path is spelled out)
+    await client.request('POST', `/apis/monitoring.coreos.com/v1/namespaces/${namespace}/prometheuses`, {
+      body: {
+        apiVersion: 'monitoring.coreos.com/v1', kind: 'Prometheus', metadata: { name: PROMETHEUS, namespace },
+        spec: { replicas: 1, serviceMonitorSelector: {}, serviceMonitorNamespaceSelector: {}, scrapeInterval: '1s', evaluationInterval: '1s' },
+      },
+    });
     generated = await until('the Prometheus Operator to generate a configuration with both ServiceMonitors', async () => {
       const cfg = await generatedConfig(client, namespace, PROMETHEUS);
       const jobs = ((cfg?.scrape_configs ?? []) as { job_name: string }[]).map((j) => j.job_name);
@@ -101,7 +106,8 @@ describe('observability: the ServiceMonitors through the real Prometheus Operato
     const services = (await client.list<ServiceObj>(`/api/v1/namespaces/${namespace}/services`)).items;
     const pods = (await client.list<PodObj>(`/api/v1/namespaces/${namespace}/pods`)).items;
     const processes: Record<string, string> = { [names.pod(c, 0)]: new URL(node.url).host, [OPERATOR_POD]: new URL(operator.url).host };
-    prom = new PrometheusServer({ targets: [], config: withStaticTargets(generated, endpointTargets(services, pods, (p) => processes[p.metadata!.name!])) });
+    loaded = withStaticTargets(generated, endpointTargets(services, pods, (p) => processes[p.metadata!.name!]));
+    prom = new PrometheusServer({ targets: [], config: loaded });
     await prom.start();
   });
 
@@ -113,9 +119,15 @@ describe('observability: the ServiceMonitors through the real Prometheus Operato
     if (client && namespace) await deleteNamespace(client, namespace).catch(() => undefined);
   });
 
-  afterEach(function () {
+  afterEach(async function () {
     if (this.currentTest?.state !== 'failed') return;
-    console.log(`--- Prometheus Operator\n${promOperator?.output.slice(-30).join('\n')}\n--- Prometheus\n${prom?.output.slice(-20).join('\n')}`);
+    const jobs = ((loaded.scrape_configs ?? []) as { job_name: string; static_configs?: unknown[] }[]).map((j) => `${j.job_name}: ${j.static_configs?.length ?? 0} static targets`);
+    const targets = await prom?.targetLabels().catch(() => undefined);
+    console.log([
+      '--- Prometheus Operator (warnings and errors)', ...(promOperator?.output.filter((l) => /level=(warn|error)/.test(l)).slice(-20) ?? []),
+      '--- configuration loaded', ...jobs, `active targets: ${JSON.stringify(targets?.active)}; dropped: ${targets?.dropped}`,
+      '--- Prometheus', ...(prom?.output.slice(-20) ?? []),
+    ].join('\n'));
   });
 
   it('generates a scrape job per ServiceMonitor, discovering endpoints in the namespace', () => {
