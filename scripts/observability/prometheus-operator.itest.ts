@@ -3,8 +3,9 @@
 // STEGO_KUBECONFIG): its CRDs (the module's own YAML) installed, our operator process reconciling a
 // StegoCluster with `metrics.serviceMonitor.enabled` (it makes the members' Services and ServiceMonitor), the
 // chart's ServiceMonitor and metrics Service for the operator (rendered by helm), and a Prometheus resource
-// selecting both. The configuration the Prometheus Operator writes into its Secret (gzipped) is loaded into
-// our real Prometheus as it is, except that each `kubernetes_sd_configs` becomes static targets with the
+// selecting both. The configuration the Prometheus Operator writes into its Secret (gzipped), with the
+// variables its config reloader fills in ($(SHARD), $(POD_NAME), from the StatefulSet it made), is loaded
+// into our real Prometheus as it is, except that each `kubernetes_sd_configs` becomes static targets with the
 // labels Kubernetes SD would give the endpoints of the Services and pods in the API server (the Prometheus
 // built here has no Kubernetes SD, and stage 1 has no endpoints controller; service-monitor.ts). Behind the
 // member pod a real node answers, behind the operator pod the operator process; the dashboards' variables
@@ -12,7 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { loadAll } from 'js-yaml';
+import { load, loadAll } from 'js-yaml';
 import { names } from '../../operator/src/api/names.js';
 import { API_VERSION, KIND } from '../../operator/src/api/types.js';
 import { resourcePath, type KObject, type KubeClient } from '../../operator/src/k8s/client.js';
@@ -23,7 +24,7 @@ import { expandVariables, panelQueries } from './dashboards.js';
 import { ROOT } from './generate.js';
 import { installCrds, installStegoCrd, runningPodFromTemplate } from './kube.js';
 import { notBuilt, OperatorProcess, prometheusBinary, PrometheusServer, SingleNode } from './prometheus.js';
-import { generatedConfig, PrometheusOperatorProcess, prometheusOperatorCrds, prometheusOperatorDir, prometheusOperatorNotBuilt } from './prometheus-operator.js';
+import { expandReloaderEnv, generatedConfigText, PrometheusOperatorProcess, reloaderEnv, prometheusOperatorCrds, prometheusOperatorDir, prometheusOperatorNotBuilt } from './prometheus-operator.js';
 import { endpointTargets, withStaticTargets, type PodObj, type ServiceObj } from './service-monitor.js';
 
 const OPERATOR_JS = join(ROOT, 'dist/operator/src/main.js');
@@ -96,11 +97,14 @@ describe('observability: the ServiceMonitors through the real Prometheus Operato
         spec: { replicas: 1, serviceMonitorSelector: {}, serviceMonitorNamespaceSelector: {}, scrapeInterval: '1s', evaluationInterval: '1s' },
       },
     });
-    generated = await until('the Prometheus Operator to generate a configuration with both ServiceMonitors', async () => {
-      const cfg = await generatedConfig(client, namespace, PROMETHEUS);
-      const jobs = ((cfg?.scrape_configs ?? []) as { job_name: string }[]).map((j) => j.job_name);
-      return cfg && jobs.includes(smJob(names.serviceMonitor(c))) && jobs.includes(smJob(RELEASE)) ? cfg : null;
+    const text = await until('the Prometheus Operator to generate a configuration with both ServiceMonitors', async () => {
+      const t = await generatedConfigText(client, namespace, PROMETHEUS);
+      const jobs = (((t ? load(t) : {}) as { scrape_configs?: { job_name: string }[] }).scrape_configs ?? []).map((j) => j.job_name);
+      return t && jobs.includes(smJob(names.serviceMonitor(c))) && jobs.includes(smJob(RELEASE)) ? t : null;
     }, 60_000, 250);
+    // the file as Prometheus reads it in the pod: the config reloader has replaced $(SHARD) and $(POD_NAME)
+    expect(text, 'the generated file leaves the shard to the config reloader').to.include('$(SHARD)');
+    generated = load(expandReloaderEnv(text, await reloaderEnv(client, namespace, PROMETHEUS))) as Record<string, unknown>;
 
     // the endpoints of every Service in the namespace, from the objects in the API server
     const services = (await client.list<ServiceObj>(`/api/v1/namespaces/${namespace}/services`)).items;

@@ -32,12 +32,44 @@ export function prometheusOperatorCrds(dir: string): KObject[] {
     .map((f) => load(readFileSync(join(crdDir, f), 'utf8')) as KObject);
 }
 
-/** The configuration the Prometheus Operator generated for a Prometheus resource: its Secret's gzipped file. */
-export async function generatedConfig(client: KubeClient, namespace: string, prometheus: string): Promise<Record<string, unknown> | null> {
+/** The configuration file the Prometheus Operator generated for a Prometheus resource: its Secret's gzipped file. */
+export async function generatedConfigText(client: KubeClient, namespace: string, prometheus: string): Promise<string | null> {
   const secret = await client.find<KObject & { data?: Record<string, string> }>(resourcePath('v1', 'Secret', namespace, `prometheus-${prometheus}`));
   const gz = secret?.data?.['prometheus.yaml.gz'];
-  if (!gz) return null;
-  return load(gunzipSync(Buffer.from(gz, 'base64')).toString('utf8')) as Record<string, unknown>;
+  return gz ? gunzipSync(Buffer.from(gz, 'base64')).toString('utf8') : null;
+}
+
+type EnvVar = { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } };
+type StatefulSetObj = KObject & { spec: { template: { spec: { containers: { name: string; env?: EnvVar[] }[] } } } };
+
+/**
+ * The environment of the config reloader in pod `ordinal` of the StatefulSet the Prometheus Operator made
+ * for a Prometheus resource: literal values (SHARD) and the pod's name for a `metadata.name` field reference
+ * (POD_NAME). The generated file refers to them as `$(SHARD)` and `$(POD_NAME)`.
+ */
+export async function reloaderEnv(client: KubeClient, namespace: string, prometheus: string, ordinal = 0): Promise<Record<string, string>> {
+  const name = `prometheus-${prometheus}`;
+  const sts = await client.get<StatefulSetObj>(resourcePath('apps/v1', 'StatefulSet', namespace, name));
+  const reloader = sts.spec.template.spec.containers.find((c) => c.name === 'config-reloader');
+  if (!reloader) throw new Error(`StatefulSet ${name} has no config-reloader container`);
+  const env: Record<string, string> = {};
+  for (const e of reloader.env ?? []) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = `${name}-${ordinal}`;
+  }
+  return env;
+}
+
+/**
+ * What prometheus-config-reloader does to the file before Prometheus reads it (Thanos's reloader, which it
+ * runs): every `$(NAME)` replaced by that environment variable's value; an unset one is an error.
+ */
+export function expandReloaderEnv(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\(([a-zA-Z_0-9]+)\)/g, (_, name: string) => {
+    const v = env[name];
+    if (v === undefined) throw new Error(`the generated configuration refers to $(${name}), which the config reloader's environment does not set`);
+    return v;
+  });
 }
 
 export class PrometheusOperatorProcess {
