@@ -149,9 +149,10 @@ describe('observability: the operator dashboard over a real run (two operator re
     await client.delete(secretPath);
     await client.mergePatch(resourcePath(API_VERSION, KIND, namespace, MISCONFIGURED), { spec: { logLevel: 'debug' } });
     mark('Secret deleted: the operator makes its own');
-    await until(`${MISCONFIGURED} to reconcile past its credentials`, async () => (await replicas[0]!.scrape()).includes(`stegocluster="${MISCONFIGURED}",result="progressing"`), 30_000, 250);
-    const secret = await client.get<KObject & { data?: Record<string, string> }>(secretPath);
+    const secret = await until('the operator to make its own Secret', () => client.find<KObject & { data?: Record<string, string> }>(secretPath), 30_000, 250);
     expect(Object.keys(secret.data ?? {})).to.include(SECRET_KEY_ADMIN);
+    const passed = new RegExp(`^stego_operator_reconciles_total\\{stegocluster_namespace="${namespace}",stegocluster="${MISCONFIGURED}",result="progressing"\\} [1-9]`, 'm');
+    await until(`${MISCONFIGURED} to reconcile past its credentials`, async () => passed.test(await replicas[0]!.scrape()), 30_000, 250);
     await hold();
   });
 

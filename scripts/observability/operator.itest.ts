@@ -59,7 +59,8 @@ describe('observability: the operator process reconciling on a real kube-apiserv
   it('reconciles of the StegoCluster are counted and timed under its name and namespace', async () => {
     const text = await until('reconciles of the StegoCluster on /metrics', async () => {
       const t = await operator!.scrape();
-      return t.includes(`stego_operator_reconciles_total{${series()},result=`) ? t : null;
+      // a reconcile that finished (the series exist at 0 from the start of the first one)
+      return new RegExp(`^stego_operator_reconciles_total\\{${series()},result="[a-z]+"\\} [1-9]`, 'm').test(t) ? t : null;
     }, 60_000, 250);
     expect(text).to.match(new RegExp(`^stego_operator_reconcile_duration_seconds_count\\{${series()}\\} [1-9]`, 'm'));
     expect(text).to.match(/^stego_operator_api_requests_total\{verb="[A-Z]+",code="2\d\d"\} [1-9]/m);
