@@ -1,7 +1,9 @@
 // What the observability tests on a real kube-apiserver share: installing CustomResourceDefinitions and
 // waiting until the API server serves them.
+import type { Context } from 'mocha';
 import { customResourceDefinition } from '../../operator/src/api/schema.js';
 import type { KObject, KubeClient } from '../../operator/src/k8s/client.js';
+import { findApiServer } from '../../operator/test/integration/env.js';
 import { until } from '../../node/test/lb/local-cluster-harness.js';
 
 type Crd = KObject & { status?: { conditions?: { type: string; status: string }[] } };
@@ -16,6 +18,21 @@ export async function installCrds(client: KubeClient, crds: KObject[]): Promise<
       return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
     }, 30_000, 100);
   }
+}
+
+/**
+ * For a suite's `before` hook: the API server (findApiServer) with the StegoCluster CRD installed, or the
+ * suite skipped with the reason printed, when `missing` names an absent prerequisite or no API server answers.
+ */
+export async function apiServerOrSkip(ctx: Context, missing = ''): Promise<{ client: KubeClient; source: string }> {
+  const found = missing ? { skip: missing } : await findApiServer();
+  if ('skip' in found) {
+    console.log(`      skipped: ${found.skip}`);
+    ctx.skip();
+  }
+  const { client, source } = found as { client: KubeClient; source: string };
+  await installStegoCrd(client);
+  return { client, source };
 }
 
 /** The StegoCluster CRD, established. */

@@ -19,12 +19,12 @@ import { HTTP_PORT, names, RAFT_PORT } from '../../operator/src/api/names.js';
 import { API_VERSION, KIND, type StegoCluster } from '../../operator/src/api/types.js';
 import { resourcePath, type KObject, type KubeClient } from '../../operator/src/k8s/client.js';
 import { SECRET_KEY_ADMIN, SECRET_KEY_CLUSTER } from '../../operator/src/resources/secret.js';
-import { createNamespace, createRunningPod, deleteNamespace, findApiServer, killMember, memberProcess, tempDir } from '../../operator/test/integration/env.js';
+import { createNamespace, createRunningPod, deleteNamespace, killMember, memberProcess, tempDir } from '../../operator/test/integration/env.js';
 import type { NodeProcess } from '../../node/test/cluster/harness.js';
 import { until } from '../../node/test/lb/local-cluster-harness.js';
 import { expandVariables, panelQueries } from './dashboards.js';
 import { ROOT } from './generate.js';
-import { installStegoCrd } from './kube.js';
+import { apiServerOrSkip } from './kube.js';
 import { notBuilt, OperatorProcess, prometheusBinary, PrometheusServer, type Recording } from './prometheus.js';
 
 const OPERATOR_JS = join(ROOT, 'dist/operator/src/main.js');
@@ -64,17 +64,8 @@ describe('observability: the operator dashboard over a real run (two operator re
   const leading = async (r: OperatorProcess): Promise<boolean> => /^stego_operator_is_leader 1$/m.test(await r.scrape());
 
   before(async function () {
-    if (!prometheusBinary('prometheus')) {
-      console.log(`      skipped: ${notBuilt('prometheus')}`);
-      return this.skip();
-    }
-    const found = await findApiServer();
-    if ('skip' in found) {
-      console.log(`      skipped: ${found.skip}`);
-      return this.skip();
-    }
+    const found = await apiServerOrSkip(this, prometheusBinary('prometheus') ? '' : notBuilt('prometheus'));
     client = found.client;
-    await installStegoCrd(client);
     namespace = await createNamespace(client, 'stego-obs-dash');
     c.namespace = namespace;
     // the first replica takes the Lease; the second waits as a standby

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { API_VERSION, KIND } from '../../operator/src/api/types.js';
 import { resourcePath, type KObject, type KubeClient } from '../../operator/src/k8s/client.js';
-import { createNamespace, deleteNamespace, findApiServer } from '../../operator/test/integration/env.js';
+import { createNamespace, deleteNamespace } from '../../operator/test/integration/env.js';
 import { until } from '../../node/test/lb/local-cluster-harness.js';
 import { expandVariables, panelQueries } from './dashboards.js';
 import { ROOT } from './generate.js';
-import { installStegoCrd } from './kube.js';
+import { apiServerOrSkip } from './kube.js';
 import { notBuilt, OperatorProcess, prometheusBinary, PrometheusServer, promtool } from './prometheus.js';
 
 const OPERATOR_JS = join(ROOT, 'dist/operator/src/main.js');
@@ -27,23 +27,14 @@ describe('observability: the operator process reconciling on a real kube-apiserv
   const series = (): string => `stegocluster_namespace="${namespace}",stegocluster="${CLUSTER}"`;
 
   before(async function () {
-    if (!prometheusBinary('prometheus') || !prometheusBinary('promtool')) {
-      console.log(`      skipped: ${notBuilt('prometheus')}`);
-      return this.skip();
-    }
-    const found = await findApiServer();
-    if ('skip' in found) {
-      console.log(`      skipped: ${found.skip}`);
-      return this.skip();
-    }
+    const found = await apiServerOrSkip(this, !prometheusBinary('prometheus') || !prometheusBinary('promtool') ? notBuilt('prometheus') : '');
     client = found.client;
-    await installStegoCrd(client);
-    namespace = await createNamespace(client, 'stego-obs');
+    namespace = await createNamespace(found.client, 'stego-obs');
     operator = new OperatorProcess({ kubeconfig: found.source, watchNamespace: namespace });
     await operator.start(OPERATOR_JS);
     prom = new PrometheusServer({ targets: [{ address: new URL(operator.url).host, labels: { namespace: 'stego-system', instance: 'stego-operator-0' } }] });
     await prom.start();
-    await client.create({ apiVersion: API_VERSION, kind: KIND, metadata: { name: CLUSTER, namespace }, spec: { replicas: 3 } } as KObject);
+    await found.client.create({ apiVersion: API_VERSION, kind: KIND, metadata: { name: CLUSTER, namespace }, spec: { replicas: 3 } } as KObject);
   });
 
   after(async () => {

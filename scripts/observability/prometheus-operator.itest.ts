@@ -18,11 +18,11 @@ import { names } from '../../operator/src/api/names.js';
 import { API_VERSION, KIND } from '../../operator/src/api/types.js';
 import { resourcePath, type KObject, type KubeClient } from '../../operator/src/k8s/client.js';
 import { findHelm } from '../../operator/src/tools/helm.js';
-import { createNamespace, deleteNamespace, findApiServer } from '../../operator/test/integration/env.js';
+import { createNamespace, deleteNamespace } from '../../operator/test/integration/env.js';
 import { until } from '../../node/test/lb/local-cluster-harness.js';
 import { expandVariables, panelQueries } from './dashboards.js';
 import { ROOT } from './generate.js';
-import { installCrds, installStegoCrd, runningPodFromTemplate } from './kube.js';
+import { apiServerOrSkip, installCrds, runningPodFromTemplate } from './kube.js';
 import { notBuilt, OperatorProcess, prometheusBinary, PrometheusServer, SingleNode } from './prometheus.js';
 import { expandReloaderEnv, generatedConfigText, PrometheusOperatorProcess, reloaderEnv, prometheusOperatorCrds, prometheusOperatorDir, prometheusOperatorNotBuilt } from './prometheus-operator.js';
 import { endpointTargets, withStaticTargets, type PodObj, type ServiceObj } from './service-monitor.js';
@@ -51,17 +51,8 @@ describe('observability: the ServiceMonitors through the real Prometheus Operato
     const dir = prometheusOperatorDir();
     const helm = findHelm();
     const missing = !prometheusBinary('prometheus') ? notBuilt('prometheus') : !dir ? prometheusOperatorNotBuilt() : !helm ? 'no helm (STEGO_HELM or ~/.cache/stegocluster/*/helm)' : '';
-    if (missing) {
-      console.log(`      skipped: ${missing}`);
-      return this.skip();
-    }
-    const found = await findApiServer();
-    if ('skip' in found) {
-      console.log(`      skipped: ${found.skip}`);
-      return this.skip();
-    }
+    const found = await apiServerOrSkip(this, missing);
     client = found.client;
-    await installStegoCrd(client);
     // before our operator starts, so it sees the monitoring.coreos.com API and makes the ServiceMonitor
     await installCrds(client, prometheusOperatorCrds(dir!));
     namespace = await createNamespace(client, 'stego-pmo');

@@ -10,6 +10,7 @@ import { load } from 'js-yaml';
 import type { KObject, KubeClient } from '../../operator/src/k8s/client.js';
 import { resourcePath } from '../../operator/src/k8s/client.js';
 import { freePort, until } from '../../node/test/lb/local-cluster-harness.js';
+import { stopChild } from './prometheus.js';
 
 export const PROMETHEUS_OPERATOR_VERSION = '0.85.0';
 
@@ -103,12 +104,6 @@ export class PrometheusOperatorProcess {
   }
 
   async stop(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(t);
+    await stopChild(this.child);
   }
 }

@@ -34,7 +34,7 @@ export function promtool(args: string[], input?: string): ToolResult {
 }
 
 /** SIGTERM, SIGKILL after 10 s; resolves when the process has exited. */
-async function stopChild(c: ChildProcess | null): Promise<void> {
+export async function stopChild(c: ChildProcess | null): Promise<void> {
   if (!c || c.exitCode !== null || c.signalCode !== null) return;
   const exited = new Promise<void>((r) => c.once('exit', () => r()));
   c.kill('SIGTERM');
