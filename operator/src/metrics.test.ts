@@ -26,6 +26,19 @@ describe('operator metrics', () => {
     expect(value(text, `stego_operator_observed_leader_changes_total{${cr}}`)).to.equal(1);
   });
 
+  it("starts a StegoCluster's result, membership-change and leader-change counters at 0 on its first reconcile", async () => {
+    const m = new OperatorMetrics(false);
+    m.startReconcile(ref)('converged');
+    const text = await m.registry.metrics();
+    // present at 0, so the first increment is an increase Prometheus can show
+    expect(value(text, `stego_operator_reconciles_total{${cr},result="error"}`)).to.equal(0);
+    expect(value(text, `stego_operator_scale_operations_total{${cr},operation="remove_member"}`)).to.equal(0);
+    expect(value(text, `stego_operator_observed_leader_changes_total{${cr}}`)).to.equal(0);
+    m.forget(ref);
+    m.startReconcile(ref)('converged');
+    expect(value(await m.registry.metrics(), `stego_operator_observed_leader_changes_total{${cr}}`), 'started again after forget').to.equal(0);
+  });
+
   it('forget() drops every series of a deleted StegoCluster and keeps the others', async () => {
     const m = new OperatorMetrics(false);
     const other = { namespace: 'ns', name: 'other' };

@@ -50,6 +50,8 @@ export class OperatorMetrics {
   readonly apiRequests: Counter<'verb' | 'code'>;
   /** Error reasons seen per StegoCluster, so forget() can drop exactly its series. */
   readonly #reasons = new Map<string, Set<string>>();
+  /** StegoClusters whose counters have been started at 0 (startReconcile). */
+  readonly #started = new Set<string>();
 
   /** `defaultMetrics`: the process set (CPU, memory, event loop) with the operator's prefix; off in tests that make several. */
   constructor(defaultMetrics = true) {
@@ -77,6 +79,15 @@ export class OperatorMetrics {
   /** Starts timing one reconcile; the returned function records its result. */
   startReconcile(ref: StegoClusterRef): (result: ReconcileResult) => void {
     const labels = clusterLabels(ref);
+    const key = `${ref.namespace}/${ref.name}`;
+    if (!this.#started.has(key)) {
+      // a StegoCluster's counters exist at 0 from its first reconcile: a series born at 1 has no increase
+      // for rate()/increase() to show, so the first leader change or membership change would be invisible
+      this.#started.add(key);
+      for (const result of RECONCILE_RESULTS) this.reconciles.inc({ ...labels, result }, 0);
+      for (const operation of SCALE_OPERATIONS) this.scaleOperations.inc({ ...labels, operation }, 0);
+      this.leaderChanges.inc(labels, 0);
+    }
     const end = this.reconcileSeconds.startTimer(labels);
     return (result) => {
       end();
@@ -108,6 +119,7 @@ export class OperatorMetrics {
     const key = `${ref.namespace}/${ref.name}`;
     for (const reason of this.#reasons.get(key) ?? []) this.reconcileErrors.remove({ ...labels, reason });
     this.#reasons.delete(key);
+    this.#started.delete(key);
     this.reconcileSeconds.remove(labels);
     this.leaderChanges.remove(labels);
   }

@@ -1,7 +1,10 @@
-// `npm run dashboards:preview`: draws each dashboard's panels from Prometheus results recorded during the
-// failover scenario of live.test.ts (docs/dashboards/failover-recording.json; re-record with
-// `npm run dashboards:record`) and saves one PNG per dashboard row under docs/dashboards/. Charts are
-// uPlot in Debian's headless Chromium, driven by playwright-core; nothing is fetched from the network.
+// `npm run dashboards:preview`: draws each dashboard's panels from Prometheus results recorded during a real
+// run and saves one PNG per dashboard row (one for a dashboard without rows) under docs/dashboards/. The
+// StegoCluster overview comes from the failover scenario of live.test.ts (docs/dashboards/failover-recording.json;
+// re-record with `npm run dashboards:record`), the operator dashboard from operator-dashboard.itest.ts on a
+// real kube-apiserver (docs/dashboards/operator-recording.json; re-record with STEGO_RECORD_OPERATOR_DASHBOARD,
+// see docs/observability.md). Charts are uPlot in Debian's headless Chromium, driven by playwright-core;
+// nothing is fetched from the network.
 import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +15,9 @@ import { ROOT } from './generate.js';
 import type { Recording } from './prometheus.js';
 
 export const RECORDING = join(ROOT, 'docs/dashboards/failover-recording.json');
+export const OPERATOR_RECORDING = join(ROOT, 'docs/dashboards/operator-recording.json');
+/** The recording each dashboard is drawn from. */
+export const RECORDINGS: Record<string, string> = { 'stegocluster-overview.json': RECORDING, 'stego-operator.json': OPERATOR_RECORDING };
 export const PREVIEW_DIR = join(ROOT, 'docs/dashboards');
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -43,6 +49,8 @@ export function rowViews(file: string, d: Dashboard, rec: Recording): RowView[] 
   const n = Math.round((rec.end - rec.start) / rec.step) + 1;
   const rows: RowView[] = [];
   for (const p of d.panels ?? []) {
+    // panels before the first row (a dashboard without rows): one row named after the dashboard, no slug
+    if (p.type !== 'row' && rows.length === 0) rows.push({ title: d.title ?? '', slug: '', panels: [] });
     if (p.type === 'row') {
       const title = p.title ?? '';
       rows.push({ title, slug: title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, ''), panels: [] });
@@ -106,7 +114,7 @@ function drawEvents(u, events) {
 }
 function render(data) {
   const root = document.getElementById('root');
-  const h = document.createElement('h2'); h.textContent = data.dashboard + ' › ' + data.row.title; root.appendChild(h);
+  const h = document.createElement('h2'); h.textContent = data.row.slug ? data.dashboard + ' › ' + data.row.title : data.dashboard; root.appendChild(h);
   const sub = document.createElement('div'); sub.className = 'events';
   sub.textContent = data.events.map((e, i) => '┆' + (i + 1) + ' +' + Math.round(e.t - data.start) + ' s ' + e.label).join('    ');
   root.appendChild(sub);
@@ -161,7 +169,8 @@ h2 { font-size: 16px; margin: 4px 6px; color: #fff; }
 .u-legend .u-marker { width: 10px; height: 3px; }
 `;
 
-export async function renderPreviews(rec: Recording): Promise<string[]> {
+/** Draws the rows of the named dashboards (all by default) from one recording. */
+export async function renderPreviews(rec: Recording, files: string[] = Object.keys(dashboards())): Promise<string[]> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install chromium (or set CHROMIUM_BIN)`);
   const uplotJs = readFileSync(join(ROOT, 'node_modules/uplot/dist/uPlot.iife.min.js'), 'utf8');
   const uplotCss = readFileSync(join(ROOT, 'node_modules/uplot/dist/uPlot.min.css'), 'utf8');
@@ -172,7 +181,7 @@ export async function renderPreviews(rec: Recording): Promise<string[]> {
     // nothing leaves the machine: every request the page might make is refused
     await page.route('**/*', (route) => route.abort());
     mkdirSync(PREVIEW_DIR, { recursive: true });
-    for (const [file, d] of Object.entries(dashboards())) {
+    for (const [file, d] of Object.entries(dashboards()).filter(([f]) => files.includes(f))) {
       const base = file.replace(/\.json$/, '');
       for (const row of rowViews(file, d, rec)) {
         const data = { dashboard: d.title, row, events: rec.events, start: rec.start, step: rec.step, n: Math.round((rec.end - rec.start) / rec.step) + 1 };
@@ -180,7 +189,7 @@ export async function renderPreviews(rec: Recording): Promise<string[]> {
         await page.addScriptTag({ content: uplotJs });
         await page.addScriptTag({ content: PAGE_SCRIPT });
         await page.evaluate((json) => (globalThis as unknown as { render: (d: unknown) => void }).render(JSON.parse(json)), JSON.stringify(data));
-        const out = join(PREVIEW_DIR, `${base}-${row.slug}.png`);
+        const out = join(PREVIEW_DIR, row.slug ? `${base}-${row.slug}.png` : `${base}.png`);
         await page.locator('#root').screenshot({ path: out });
         written.push(out);
       }
@@ -192,11 +201,15 @@ export async function renderPreviews(rec: Recording): Promise<string[]> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const file = process.argv[2] ?? RECORDING;
-  if (!existsSync(file)) {
-    console.error(`no recording at ${file}: run \`npm run dashboards:record\` first (needs the Prometheus build)`);
-    process.exit(1);
+  // `preview.js [recording.json dashboard.json…]` draws those dashboards from that recording; no argument
+  // draws every dashboard from its own recording
+  const jobs = process.argv[2] ? [[process.argv[2], process.argv.slice(3)] as const] : Object.entries(RECORDINGS).map(([dash, file]) => [file, [dash]] as const);
+  for (const [file, dash] of jobs) {
+    if (!existsSync(file)) {
+      console.error(`no recording at ${file}: see docs/dashboards/README.md to record it (needs the Prometheus build)`);
+      process.exit(1);
+    }
+    const rec = JSON.parse(readFileSync(file, 'utf8')) as Recording;
+    for (const out of await renderPreviews(rec, dash.length > 0 ? [...dash] : undefined)) console.log(`wrote ${out.slice(ROOT.length)}`);
   }
-  const rec = JSON.parse(readFileSync(file, 'utf8')) as Recording;
-  for (const out of await renderPreviews(rec)) console.log(`wrote ${out.slice(ROOT.length)}`);
 }

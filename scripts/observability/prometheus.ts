@@ -34,7 +34,7 @@ export function promtool(args: string[], input?: string): ToolResult {
 }
 
 /** SIGTERM, SIGKILL after 10 s; resolves when the process has exited. */
-async function stopChild(c: ChildProcess | null): Promise<void> {
+export async function stopChild(c: ChildProcess | null): Promise<void> {
   if (!c || c.exitCode !== null || c.signalCode !== null) return;
   const exited = new Promise<void>((r) => c.once('exit', () => r()));
   c.kill('SIGTERM');
@@ -87,6 +87,8 @@ export class PrometheusServer {
       targets: ScrapeTarget[];
       /** Scrape configs used as they are instead of one static job over `targets`. */
       scrapeConfigs?: Record<string, unknown>[];
+      /** A whole configuration used as it is (one the Prometheus Operator generated); targets, scrapeConfigs and intervals are then ignored. */
+      config?: Record<string, unknown>;
       rules?: object;
       scrapeInterval?: string;
       evaluationInterval?: string;
@@ -100,7 +102,7 @@ export class PrometheusServer {
   async start(): Promise<void> {
     const bin = prometheusBinary('prometheus');
     if (!bin) throw new Error(notBuilt('prometheus'));
-    const config: Record<string, unknown> = {
+    const config: Record<string, unknown> = this.opts.config ? { ...this.opts.config } : {
       global: { scrape_interval: this.opts.scrapeInterval ?? '1s', scrape_timeout: '900ms', evaluation_interval: this.opts.evaluationInterval ?? '1s' },
       scrape_configs: this.opts.scrapeConfigs ?? [{ job_name: 'stegocluster', static_configs: this.opts.targets.map((t) => ({ targets: [t.address], labels: t.labels })) }],
     };
@@ -245,7 +247,16 @@ export class OperatorProcess {
   readonly output: string[] = [];
   port = 0;
 
-  constructor(private readonly opts: { kubeconfig?: string; watchNamespace?: string } = {}) {}
+  constructor(
+    private readonly opts: {
+      kubeconfig?: string;
+      watchNamespace?: string;
+      /** With a kubeconfig: compete for the Lease in the watched namespace (a replica of several). */
+      leaderElection?: boolean;
+      /** POD_NAME: the Lease holder's identity. */
+      identity?: string;
+    } = {},
+  ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -269,7 +280,8 @@ export class OperatorProcess {
   }
 
   async start(mainJs: string): Promise<void> {
-    this.port = await freePort();
+    // a restart keeps its port, so Prometheus scrapes the same target
+    if (!this.port) this.port = await freePort();
     const kubeconfig = this.opts.kubeconfig ?? (await this.standbyKubeconfig());
     const namespace = this.opts.watchNamespace ?? 'stego-system';
     const child = spawn(process.execPath, [mainJs], {
@@ -277,10 +289,10 @@ export class OperatorProcess {
         ...process.env,
         KUBECONFIG: kubeconfig,
         PROBE_PORT: String(this.port),
-        LEADER_ELECTION: this.opts.kubeconfig ? 'false' : 'true',
+        LEADER_ELECTION: this.opts.kubeconfig && !this.opts.leaderElection ? 'false' : 'true',
         POD_NAMESPACE: namespace,
         WATCH_NAMESPACE: this.opts.watchNamespace ?? '',
-        POD_NAME: 'metrics-test',
+        POD_NAME: this.opts.identity ?? 'metrics-test',
         LOG_LEVEL: 'warn',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -295,6 +307,11 @@ export class OperatorProcess {
 
   async scrape(): Promise<string> {
     return scrapeMetrics(this.url);
+  }
+
+  /** SIGTERM (the replica releases its Lease on the way out) and wait for the exit; the process can be started again. */
+  async terminate(): Promise<void> {
+    await stopChild(this.child);
   }
 
   async stop(): Promise<void> {

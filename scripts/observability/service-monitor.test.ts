@@ -1,87 +1,50 @@
-// The ServiceMonitor the operator builds gives node series the labels the dashboards and rules select on:
-// a real Prometheus applies the relabelings the Prometheus Operator would generate from it to targets that
-// carry the labels Kubernetes SD would give the member's endpoints (made from the operator's own Services
-// and pod template), and scrapes a real node behind them.
-import { join } from 'node:path';
+// The Kubernetes SD stand-in the Prometheus Operator test feeds into the generated configuration: endpoints
+// are the running pods a Service selects, one per port, with Kubernetes SD's meta labels, and only the
+// `kubernetes_sd_configs` of a scrape config are replaced (in the namespaces it names).
 import { expect } from 'chai';
-import { names } from '../../operator/src/api/names.js';
-import { serviceMonitor } from '../../operator/src/resources/monitoring.js';
-import { testCluster } from '../../operator/src/resources/fixtures.js';
-import { clientService, headlessService, leaderService } from '../../operator/src/resources/services.js';
-import { statefulSet } from '../../operator/src/resources/statefulset.js';
-import { until } from '../../node/test/lb/local-cluster-harness.js';
-import { expandVariables, panelQueries } from './dashboards.js';
-import { ROOT } from './generate.js';
-import { notBuilt, prometheusBinary, PrometheusServer, SingleNode } from './prometheus.js';
-import { scrapeConfigFor, type EndpointTarget, type ServiceMonitorSpec } from './service-monitor.js';
+import { endpointTargets, withStaticTargets, type PodObj, type ServiceObj } from './service-monitor.js';
 
-const NAMESPACE = 'shop';
-const CLUSTER = 'images';
+const svc = (name: string, namespace: string, selector: Record<string, string> | undefined, ports: string[]): ServiceObj =>
+  ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace, labels: { 'app.kubernetes.io/name': name } }, spec: { ...(selector ? { selector } : {}), ports: ports.map((p, i) => ({ name: p, port: 8000 + i })) } }) as ServiceObj;
+const pod = (name: string, namespace: string, labels: Record<string, string>, phase = 'Running'): PodObj =>
+  ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels }, spec: { containers: [{ name: 'node' }] }, status: { phase } }) as PodObj;
 
-describe("observability: the operator's ServiceMonitor, applied by a real Prometheus", function () {
-  this.timeout(90_000);
-  const cr = testCluster({ metrics: { serviceMonitor: { enabled: true } } }, CLUSTER, NAMESPACE);
-  const c = { namespace: NAMESPACE, name: CLUSTER };
-  const node = new SingleNode();
-  let prom: PrometheusServer | undefined;
+describe('observability: endpoints and Kubernetes SD labels for the generated configuration', () => {
+  const services = [svc('images', 'shop', { app: 'images' }, ['http', 'raft']), svc('external', 'shop', undefined, ['http']), svc('other', 'elsewhere', { app: 'images' }, ['http'])];
+  const pods = [pod('images-0', 'shop', { app: 'images', 'stego.io/cluster': 'images' }), pod('images-1', 'shop', { app: 'images' }, 'Pending'), pod('web-0', 'shop', { app: 'web' }), pod('images-0', 'elsewhere', { app: 'images' })];
 
-  before(async function () {
-    if (!prometheusBinary('prometheus')) {
-      console.log(`      skipped: ${notBuilt('prometheus')}`);
-      this.skip();
-    }
-    await node.start(join(ROOT, 'dist/node/src/main.js'));
-    const sm = serviceMonitor(cr);
-    expect(sm, 'metrics.serviceMonitor.enabled builds a ServiceMonitor').not.to.equal(null);
-    const template = statefulSet(cr, 1).spec!.template;
-    const pod = { name: names.pod(c, 0), labels: template.metadata!.labels!, container: template.spec!.containers[0]!.name };
-    const address = new URL(node.url).host;
-    // Kubernetes SD lists every port of every Service in the namespace: the member behind all three
-    // Services, and its raft port; the ServiceMonitor must keep exactly one of them
-    const endpoints: EndpointTarget[] = [];
-    for (const svc of [headlessService(cr), clientService(cr), leaderService(cr)]) {
-      for (const port of svc.spec!.ports!) {
-        endpoints.push({ address, namespace: NAMESPACE, service: { name: svc.metadata!.name!, labels: svc.metadata!.labels! }, pod, portName: port.name! });
-      }
-    }
-    prom = new PrometheusServer({
-      targets: [],
-      scrapeConfigs: [scrapeConfigFor({ metadata: { name: sm!.metadata.name!, namespace: NAMESPACE }, spec: sm!.spec as unknown as ServiceMonitorSpec }, endpoints)],
+  it('lists the running pods each Service selects, once per port, in its own namespace', () => {
+    const targets = endpointTargets(services, pods, (p) => (p.metadata!.namespace === 'shop' ? '127.0.0.1:9000' : undefined));
+    expect(targets.map((t) => `${t.namespace}/${t.service.name}/${t.pod.name}/${t.portName}`)).to.deep.equal(['shop/images/images-0/http', 'shop/images/images-0/raft']);
+    expect(targets[0]!.pod).to.deep.include({ container: 'node', labels: { app: 'images', 'stego.io/cluster': 'images' } });
+  });
+
+  it('replaces kubernetes_sd_configs by static targets with the meta labels, keeping the rest', () => {
+    const targets = endpointTargets(services, pods, () => '127.0.0.1:9000');
+    const relabel = [{ source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' }];
+    const config = {
+      global: { scrape_interval: '1s' },
+      scrape_configs: [
+        { job_name: 'serviceMonitor/shop/images/0', kubernetes_sd_configs: [{ role: 'endpoints', namespaces: { names: ['shop'] } }], relabel_configs: relabel },
+        { job_name: 'static', static_configs: [{ targets: ['127.0.0.1:1'] }] },
+      ],
+    };
+    const out = withStaticTargets(config, targets) as { global: unknown; scrape_configs: Record<string, unknown>[] };
+    expect(out.global).to.deep.equal(config.global);
+    expect(out.scrape_configs[1]).to.deep.equal(config.scrape_configs[1]);
+    const job = out.scrape_configs[0]!;
+    expect(job).to.not.have.property('kubernetes_sd_configs');
+    expect(job.relabel_configs).to.equal(relabel);
+    const statics = job.static_configs as { targets: string[]; labels: Record<string, string> }[];
+    expect(statics.map((s) => s.labels.__meta_kubernetes_namespace)).to.deep.equal(['shop', 'shop']);
+    expect(statics[0]!.labels).to.include({
+      __meta_kubernetes_service_name: 'images', __meta_kubernetes_endpoint_port_name: 'http', __meta_kubernetes_pod_name: 'images-0',
+      __meta_kubernetes_pod_label_stego_io_cluster: 'images', __meta_kubernetes_pod_labelpresent_stego_io_cluster: 'true', __meta_kubernetes_service_label_app_kubernetes_io_name: 'images',
     });
-    await prom.start();
+    expect(statics[0]!.targets).to.deep.equal(['127.0.0.1:9000']);
   });
 
-  after(async () => {
-    await prom?.stop();
-    await node.stop();
-  });
-
-  it('keeps one target per member (the headless Service\'s http port) with namespace, stegocluster and instance', async () => {
-    const targets = await until('Prometheus to scrape the member', async () => {
-      const t = await prom!.targetLabels();
-      return t.active.some((a) => a.health === 'up') ? t : null;
-    }, 30_000, 200);
-    expect(targets.active.map((t) => t.labels)).to.have.length(1);
-    const labels = targets.active[0]!.labels;
-    expect(labels).to.include({ namespace: NAMESPACE, stegocluster: CLUSTER, instance: names.pod(c, 0), service: names.headlessService(c) });
-  });
-
-  it("the dashboard's variables find the StegoCluster and its cluster-overview panels return series", async () => {
-    await until('node series in Prometheus', async () => (await prom!.query(`stego_raft_term{namespace="${NAMESPACE}", stegocluster="${CLUSTER}"}`)).length > 0, 20_000, 250);
-    // label_values(stego_raft_term, namespace) and label_values(stego_raft_term{namespace="$namespace"}, stegocluster)
-    expect((await prom!.query('count by (namespace) (stego_raft_term)')).map((s) => s.metric.namespace)).to.include(NAMESPACE);
-    expect((await prom!.query(`count by (stegocluster) (stego_raft_term{namespace="${NAMESPACE}"})`)).map((s) => s.metric.stegocluster)).to.deep.equal([CLUSTER]);
-    const overview = ['Leader', 'Term', 'Members up', 'Members', 'Failures tolerated', 'Storage failed'];
-    const vars = { namespace: NAMESPACE, cluster: CLUSTER, rateInterval: '4s' };
-    for (const p of panelQueries().filter((q) => overview.includes(q.panel))) {
-      const result = await prom!.query(expandVariables(p.expr, vars));
-      expect(result, `${p.panel}: ${p.expr}`).to.have.length.greaterThan(0);
-      if (p.panel === 'Leader') expect(result[0]!.metric.instance, 'the leader is named by its pod').to.equal(names.pod(c, 0));
-    }
-  });
-
-  it('the rules find the member: up{stegocluster!=""} has it', async () => {
-    const up = await prom!.query('up{stegocluster!=""}');
-    expect(up.map((s) => [s.metric.namespace, s.metric.stegocluster, s.metric.instance, s.value?.[1]])).to.deep.equal([[NAMESPACE, CLUSTER, names.pod(c, 0), '1']]);
+  it('refuses a discovery role it does not emulate', () => {
+    expect(() => withStaticTargets({ scrape_configs: [{ job_name: 'pods', kubernetes_sd_configs: [{ role: 'pod' }] }] }, [])).to.throw(/role pod is not emulated/);
   });
 });

@@ -1,46 +1,23 @@
-// What a Prometheus managed by the Prometheus Operator does with a ServiceMonitor, for a test without a
-// Kubernetes service discovery (the Prometheus built here leaves the SD plugins out): the scrape config the
-// Prometheus Operator generates for one of its endpoints (role endpoints), and the `__meta_kubernetes_*`
-// labels Kubernetes SD attaches to one member's endpoint, made from the operator's own Service and pod
-// template. A real Prometheus then applies the relabelings, so a test sees which target labels the series
-// of a real node end up with.
-//
-// The generated relabelings follow the Prometheus Operator's golden files
-// (pkg/prometheus/testdata/*ServiceMonitor*.golden): the selector and port `keep`s, then namespace, service,
-// pod, container, job and endpoint, then the endpoint's own relabelings, then the shard `hashmod` (1 shard).
-
-export interface ServiceMonitorSpec {
-  selector: { matchLabels?: Record<string, string> };
-  endpoints: ServiceMonitorEndpoint[];
-}
-
-export interface ServiceMonitorEndpoint {
-  port?: string;
-  path?: string;
-  interval?: string;
-  relabelings?: Relabeling[];
-}
-
-/** A ServiceMonitor relabeling (the CRD's camelCase spelling of a Prometheus relabel_config). */
-export interface Relabeling {
-  sourceLabels?: string[];
-  separator?: string;
-  targetLabel?: string;
-  regex?: string;
-  modulus?: number;
-  replacement?: string;
-  action?: string;
-}
+// The part of Kubernetes that a Prometheus built without service discovery (the build here leaves the SD
+// plugins out) and a stage-1 API server (no endpoints controller) lack: the endpoints of each Service (the
+// pods its selector matches, one per port) and the `__meta_kubernetes_*` labels Kubernetes SD (role
+// endpoints) gives each of them. A test feeds them as static targets into the scrape configs the Prometheus
+// Operator generated, in place of their `kubernetes_sd_configs`; the relabelings that then run are the
+// Prometheus Operator's own.
+import type { KObject } from '../../operator/src/k8s/client.js';
 
 /** One endpoint address of a Service as Kubernetes SD (role endpoints) sees it: backed by a pod. */
 export interface EndpointTarget {
-  /** host:port Prometheus scrapes (the pod IP and the port in Kubernetes; a loopback node in a test). */
+  /** host:port Prometheus scrapes (the pod IP and the port in Kubernetes; a loopback process in a test). */
   address: string;
   namespace: string;
   service: { name: string; labels: Record<string, string> };
   pod: { name: string; labels: Record<string, string>; container: string; phase?: string };
   portName: string;
 }
+
+export type ServiceObj = KObject & { spec?: { selector?: Record<string, string>; ports?: { name?: string; port: number }[] } };
+export type PodObj = KObject & { spec?: { containers?: { name: string }[] }; status?: { phase?: string } };
 
 /** Kubernetes SD's label-name sanitising: every character that is not a letter, digit or _ becomes _. */
 export function sanitize(name: string): string {
@@ -53,13 +30,16 @@ export function endpointMetaLabels(t: EndpointTarget): Record<string, string> {
     __address__: t.address,
     __meta_kubernetes_namespace: t.namespace,
     __meta_kubernetes_service_name: t.service.name,
+    __meta_kubernetes_endpoints_name: t.service.name,
     __meta_kubernetes_endpoint_port_name: t.portName,
+    __meta_kubernetes_endpoint_port_protocol: 'TCP',
     __meta_kubernetes_endpoint_ready: 'true',
     __meta_kubernetes_endpoint_address_target_kind: 'Pod',
     __meta_kubernetes_endpoint_address_target_name: t.pod.name,
     __meta_kubernetes_pod_name: t.pod.name,
     __meta_kubernetes_pod_container_name: t.pod.container,
     __meta_kubernetes_pod_phase: t.pod.phase ?? 'Running',
+    __meta_kubernetes_pod_ready: 'true',
   };
   for (const [k, v] of Object.entries(t.service.labels)) {
     labels[`__meta_kubernetes_service_label_${sanitize(k)}`] = v;
@@ -72,53 +52,60 @@ export function endpointMetaLabels(t: EndpointTarget): Record<string, string> {
   return labels;
 }
 
-function relabelConfig(r: Relabeling): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (r.sourceLabels) out.source_labels = r.sourceLabels;
-  if (r.separator !== undefined) out.separator = r.separator;
-  if (r.targetLabel !== undefined) out.target_label = r.targetLabel;
-  if (r.regex !== undefined) out.regex = r.regex;
-  if (r.modulus !== undefined) out.modulus = r.modulus;
-  if (r.replacement !== undefined) out.replacement = r.replacement;
-  if (r.action !== undefined) out.action = r.action.toLowerCase();
+/**
+ * What the endpoints controller makes of these Services and pods: for every Service with a selector, each
+ * running pod it selects, on each of the Service's ports. `addressOf` names the process that answers for a
+ * pod (undefined: the pod has none, and it is left out, as a pod without an IP would be).
+ */
+export function endpointTargets(services: ServiceObj[], pods: PodObj[], addressOf: (pod: PodObj) => string | undefined): EndpointTarget[] {
+  const out: EndpointTarget[] = [];
+  for (const svc of services) {
+    const selector = svc.spec?.selector;
+    if (!selector || Object.keys(selector).length === 0) continue;
+    for (const pod of pods) {
+      const labels = pod.metadata?.labels ?? {};
+      if (pod.metadata?.namespace !== svc.metadata?.namespace || pod.status?.phase !== 'Running') continue;
+      if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
+      const address = addressOf(pod);
+      if (!address) continue;
+      for (const port of svc.spec?.ports ?? []) {
+        out.push({
+          address,
+          namespace: svc.metadata!.namespace!,
+          service: { name: svc.metadata!.name!, labels: svc.metadata?.labels ?? {} },
+          pod: { name: pod.metadata!.name!, labels, container: pod.spec?.containers?.[0]?.name ?? '', phase: 'Running' },
+          portName: port.name ?? String(port.port),
+        });
+      }
+    }
+  }
   return out;
 }
 
 /**
- * The scrape config the Prometheus Operator generates for endpoint `index` of a ServiceMonitor, with the
- * Kubernetes SD replaced by static targets carrying the labels Kubernetes SD would give them.
+ * A Prometheus configuration with every `kubernetes_sd_configs` (role endpoints) of its scrape configs
+ * replaced by static targets: the endpoint targets in the namespaces that SD config names, with their meta
+ * labels. Everything else, relabelings included, is kept as it is.
  */
-export function scrapeConfigFor(sm: { metadata: { name: string; namespace: string }; spec: ServiceMonitorSpec }, targets: EndpointTarget[], index = 0): Record<string, unknown> {
-  const ep = sm.spec.endpoints[index];
-  if (!ep) throw new Error(`ServiceMonitor ${sm.metadata.name} has no endpoint ${index}`);
-  const relabel: Record<string, unknown>[] = [{ source_labels: ['job'], target_label: '__tmp_prometheus_job_name' }];
-  for (const [k, v] of Object.entries(sm.spec.selector.matchLabels ?? {})) {
-    relabel.push({ action: 'keep', source_labels: [`__meta_kubernetes_service_label_${sanitize(k)}`, `__meta_kubernetes_service_labelpresent_${sanitize(k)}`], regex: `(${v});true` });
-  }
-  if (ep.port) relabel.push({ action: 'keep', source_labels: ['__meta_kubernetes_endpoint_port_name'], regex: ep.port });
-  relabel.push(
-    { source_labels: ['__meta_kubernetes_endpoint_address_target_kind', '__meta_kubernetes_endpoint_address_target_name'], separator: ';', regex: 'Node;(.*)', replacement: '${1}', target_label: 'node' },
-    { source_labels: ['__meta_kubernetes_endpoint_address_target_kind', '__meta_kubernetes_endpoint_address_target_name'], separator: ';', regex: 'Pod;(.*)', replacement: '${1}', target_label: 'pod' },
-    { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
-    { source_labels: ['__meta_kubernetes_service_name'], target_label: 'service' },
-    { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
-    { source_labels: ['__meta_kubernetes_pod_container_name'], target_label: 'container' },
-    { action: 'drop', source_labels: ['__meta_kubernetes_pod_phase'], regex: '(Failed|Succeeded)' },
-    { source_labels: ['__meta_kubernetes_service_name'], target_label: 'job', replacement: '${1}' },
-    { target_label: 'endpoint', replacement: ep.port ?? String(index) },
-    ...(ep.relabelings ?? []).map(relabelConfig),
-    { source_labels: ['__address__'], target_label: '__tmp_hash', modulus: 1, action: 'hashmod' },
-    { source_labels: ['__tmp_hash'], regex: '0', action: 'keep' },
-  );
+export function withStaticTargets(config: Record<string, unknown>, targets: EndpointTarget[]): Record<string, unknown> {
+  const scrapeConfigs = (config.scrape_configs ?? []) as Record<string, unknown>[];
   return {
-    job_name: `serviceMonitor/${sm.metadata.namespace}/${sm.metadata.name}/${index}`,
-    honor_labels: false,
-    metrics_path: ep.path ?? '/metrics',
-    ...(ep.interval ? { scrape_interval: ep.interval } : {}),
-    static_configs: targets.map((t) => {
-      const { __address__, ...labels } = endpointMetaLabels(t);
-      return { targets: [__address__], labels };
+    ...config,
+    scrape_configs: scrapeConfigs.map((sc) => {
+      const sds = sc.kubernetes_sd_configs as { role: string; namespaces?: { names?: string[] } }[] | undefined;
+      if (!sds) return sc;
+      const { kubernetes_sd_configs: _, ...rest } = sc;
+      const staticConfigs = sds.flatMap((sd) => {
+        if (sd.role !== 'endpoints') throw new Error(`${String(sc.job_name)}: kubernetes_sd_configs role ${sd.role} is not emulated (only endpoints)`);
+        const namespaces = sd.namespaces?.names;
+        return targets
+          .filter((t) => !namespaces || namespaces.includes(t.namespace))
+          .map((t) => {
+            const { __address__, ...labels } = endpointMetaLabels(t);
+            return { targets: [__address__], labels };
+          });
+      });
+      return { ...rest, static_configs: staticConfigs };
     }),
-    relabel_configs: relabel,
   };
 }
