@@ -11,6 +11,7 @@ import type { PngHeader, Raster } from '../raster.js';
 import { carryOver } from './carry.js';
 import { releaseBuffer } from './release.js';
 import { splitPng, type SplitPng } from './chunks.js';
+import { RowUnfilter } from './unfilter.js';
 import { assertWithinPixelLimit, readHeader, storedChannels } from './header.js';
 
 interface BitmapInfo {
@@ -168,43 +169,9 @@ function inflateImageData(split: SplitPng, info: BitmapInfo, releaseInput?: () =
  */
 function unfilterInPlace(inflated: Buffer, info: BitmapInfo): Buffer {
   const n = rowBytes(info.width, info);
-  const bpp = filterBpp(info);
-  const words = new WordRows(inflated, n);
-  for (let y = 0; y < info.height; y++) unfilterRow(inflated, y * (n + 1), inflated, y * n, n, bpp, y, words);
+  const rows = new RowUnfilter(inflated, n, filterBpp(info));
+  for (let y = 0; y < info.height; y++) rows.row(inflated, y * (n + 1), y * n, y);
   return inflated.subarray(0, info.height * n);
-}
-
-/**
- * The Up filter four bytes at a time (SWAR: bytewise addition in one 32-bit word, carries masked), on
- * 4-aligned output rows: the filtered row is first copied to an aligned scratch row (a native memcpy),
- * since filtered rows start at odd offsets. Encoders choose Up for many rows of photos
- * (Pillow wrote 2 217 of the 3 000 rows of the 12 MP bench image with it); unfiltering CPU there about halved.
- */
-class WordRows {
-  readonly dst32: Uint32Array | null;
-  private readonly scratch: Uint8Array;
-  private readonly scratch32: Uint32Array;
-
-  constructor(dst: Uint8Array, n: number) {
-    this.dst32 = n % 4 === 0 && dst.byteOffset % 4 === 0 ? new Uint32Array(dst.buffer, dst.byteOffset, dst.length >> 2) : null;
-    this.scratch32 = new Uint32Array(this.dst32 ? n >> 2 : 0);
-    this.scratch = new Uint8Array(this.scratch32.buffer);
-  }
-
-  /** dst row at d (a multiple of 4) = src[from..from+n) + the row above, bytewise mod 256. */
-  addUp(src: Uint8Array, from: number, d: number, n: number): void {
-    const scratch = this.scratch;
-    scratch.set(src.subarray(from, from + n));
-    const a32 = this.scratch32;
-    const dst32 = this.dst32!;
-    const at = d >> 2;
-    const up = at - (n >> 2);
-    for (let i = 0; i < a32.length; i++) {
-      const a = a32[i]!;
-      const b = dst32[up + i]!;
-      dst32[at + i] = ((a & 0x7f7f7f7f) + (b & 0x7f7f7f7f)) ^ ((a ^ b) & 0x80808080);
-    }
-  }
 }
 
 /** Bytes per complete pixel, at least 1: how far back the Sub, Average and Paeth predictors look. */
@@ -213,60 +180,14 @@ function filterBpp(info: BitmapInfo): number {
 }
 
 /**
- * Unfilters one row: its filter byte at src[s], n filtered bytes after it, output to dst[d..d+n), the
- * previous output row at dst[d-n..d) (row 0 has none). src and dst may be the same buffer when s ≥ d.
+ * Size of the inflater's output chunks: an eighth of the image, within [1 MB, 8 MB]. Every chunk costs
+ * a hand-off between the threadpool thread that inflates and this thread that unfilters (two thread
+ * wake-ups, a few ms each on a loaded machine), while the last chunk's unfilter is the part that does
+ * not overlap inflate: eight chunks keep both small.
  */
-function unfilterRow(src: Uint8Array, s: number, dst: Uint8Array, d: number, n: number, bpp: number, y: number, words: WordRows): void {
-  const type = src[s]!;
-  const from = s + 1;
-  const up = d - n;
-  switch (type) {
-    case 0:
-      if (src === dst) dst.copyWithin(d, from, from + n);
-      else dst.set(src.subarray(from, from + n), d);
-      return;
-    case 1:
-      for (let x = 0; x < bpp; x++) dst[d + x] = src[from + x]!;
-      for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + dst[d + x - bpp]!) & 0xff;
-      return;
-    case 2:
-      if (y === 0) for (let x = 0; x < n; x++) dst[d + x] = src[from + x]!;
-      else if (words.dst32 !== null) words.addUp(src, from, d, n);
-      else for (let x = 0; x < n; x++) dst[d + x] = (src[from + x]! + dst[up + x]!) & 0xff;
-      return;
-    case 3:
-      if (y === 0) {
-        for (let x = 0; x < bpp; x++) dst[d + x] = src[from + x]!;
-        for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + (dst[d + x - bpp]! >> 1)) & 0xff;
-      } else {
-        for (let x = 0; x < bpp; x++) dst[d + x] = (src[from + x]! + (dst[up + x]! >> 1)) & 0xff;
-        for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + ((dst[d + x - bpp]! + dst[up + x]!) >> 1)) & 0xff;
-      }
-      return;
-    case 4:
-      if (y === 0) {
-        // Paeth with a zero row above is Sub
-        for (let x = 0; x < bpp; x++) dst[d + x] = src[from + x]!;
-        for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + dst[d + x - bpp]!) & 0xff;
-      } else {
-        for (let x = 0; x < bpp; x++) dst[d + x] = (src[from + x]! + dst[up + x]!) & 0xff;
-        for (let x = bpp; x < n; x++) {
-          const a = dst[d + x - bpp]!;
-          const b = dst[up + x]!;
-          const c = dst[up + x - bpp]!;
-          const pa = Math.abs(b - c);
-          const pb = Math.abs(a - c);
-          const pc = Math.abs(a + b - c - c);
-          dst[d + x] = (src[from + x]! + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 0xff;
-        }
-      }
-      return;
-    default:
-      throw new StegoError('corrupt_png', `corrupt PNG: unknown filter type ${type} on row ${y}`);
-  }
+function streamChunkBytes(expected: number): number {
+  return Math.max(64, Math.min(expected, Math.max(1 << 20, Math.min(8 << 20, Math.ceil(expected / 8)))));
 }
-
-const STREAM_CHUNK_BYTES = 1 << 20;
 
 /**
  * Streams the IDAT data through zlib's async inflater and unfilters complete rows into one buffer as
@@ -279,7 +200,7 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
   const bpp = filterBpp(info);
   const expected = info.height * stride;
   const out = Buffer.allocUnsafeSlow(info.height * n);
-  const words = new WordRows(out, n);
+  const rows = new RowUnfilter(out, n, bpp);
   const partial = Buffer.alloc(stride); // a row split across two chunks (a Buffer like the chunks: one element kind keeps unfilterRow monomorphic)
   let partialBytes = 0;
   let y = 0;
@@ -292,11 +213,11 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
       partialBytes += need;
       at = need;
       if (partialBytes < stride) return;
-      unfilterRow(partial, 0, out, y * n, n, bpp, y, words);
+      rows.row(partial, 0, y * n, y);
       y++;
       partialBytes = 0;
     }
-    for (; at + stride <= chunk.length; at += stride, y++) unfilterRow(chunk, at, out, y * n, n, bpp, y, words);
+    for (; at + stride <= chunk.length; at += stride, y++) rows.row(chunk, at, y * n, y);
     partial.set(chunk.subarray(at), 0);
     partialBytes = chunk.length - at;
     // A chunk that ends at the end of zlib's output buffer means zlib has moved on to a fresh one, and
@@ -304,7 +225,7 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
     if (chunk.byteOffset + chunk.length === chunk.buffer.byteLength) releaseBuffer(chunk);
   };
   return new Promise((resolve, reject) => {
-    const inflater = zlib.createInflate({ chunkSize: Math.max(64, Math.min(expected, STREAM_CHUNK_BYTES)) });
+    const inflater = zlib.createInflate({ chunkSize: streamChunkBytes(expected) });
     let failed = false;
     const fail = (e: unknown): void => {
       if (failed) return;
