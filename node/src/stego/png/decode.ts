@@ -44,7 +44,16 @@ export interface DecodeOptions {
    * encoded output for the whole embed (19 MB of a 12 MP photo).
    */
   consumeInput?: boolean;
+  /** decodePngStreamed only: stream images with at least this many bytes of filtered data (tests set 0). */
+  streamFromBytes?: number;
 }
+
+/**
+ * Below this much filtered data (16 MiB: a 1080p RGBA image has 8 MB, a 12 MP RGB photo 36 MB) extract
+ * decodes on one thread. At load average ~20 on 2 cores a thread wake-up cost ~8 ms of wall time: the
+ * 1080p extract streamed in eight chunks took 4.7x its CPU time in wall time, stepic's single thread 3x.
+ */
+const STREAM_FROM_BYTES = 16 << 20;
 
 export function decodePng(buf: Uint8Array, opts: DecodeOptions): Raster {
   const source = readHeader(buf);
@@ -63,18 +72,20 @@ export function decodePng(buf: Uint8Array, opts: DecodeOptions): Raster {
 }
 
 /**
- * decodePng for the engine: the same Raster, but a non-interlaced image is inflated on the libuv
- * threadpool as a stream while this thread unfilters the rows already inflated, straight into the
- * Raster. Inflate and unfilter overlap, and the inflated stream is never held whole (one image-sized
- * buffer instead of two at peak). Adam7 images take decodePng's path.
+ * decodePng for extract: the same Raster. A large non-interlaced image (at least `streamFromBytes` of
+ * filtered data) is inflated on the libuv threadpool as a stream while this thread unfilters the rows
+ * already inflated, straight into the Raster: inflate and unfilter overlap, and the inflated stream is
+ * never held whole. Every chunk of that stream is a hand-off between two threads (two wake-ups), which
+ * on a loaded machine cost more wall time than the overlap saves on a small image: those, and Adam7
+ * images, take decodePng's single-threaded path.
  */
 export async function decodePngStreamed(buf: Uint8Array, opts: DecodeOptions): Promise<Raster> {
   const source = readHeader(buf);
   assertWithinPixelLimit(source, opts.maxPixels);
-  if (source.interlace === 1) return decodePng(buf, opts);
+  const info = bitmapInfo(source);
+  if (info.interlace || filteredSize(info) < (opts.streamFromBytes ?? STREAM_FROM_BYTES)) return decodePng(buf, opts);
   try {
     const split = splitPng(buf, source.colorType);
-    const info = bitmapInfo(source);
     return toRaster(split, source, info, await inflateUnfiltered(split, info));
   } catch (e) {
     throw asDecodeError(e);
@@ -180,13 +191,36 @@ function filterBpp(info: BitmapInfo): number {
 }
 
 /**
- * Size of the inflater's output chunks: an eighth of the image, within [1 MB, 8 MB]. Every chunk costs
- * a hand-off between the threadpool thread that inflates and this thread that unfilters (two thread
- * wake-ups, a few ms each on a loaded machine), while the last chunk's unfilter is the part that does
- * not overlap inflate: eight chunks keep both small.
+ * Size of the inflater's output chunks: a third of the image, within [1 MiB, 16 MiB]. Every chunk costs
+ * two thread wake-ups (the threadpool thread hands it over, this thread queues the next inflate), while
+ * only the last chunk's unfilter does not overlap inflate: three chunks keep both small. At most two
+ * chunks wait to be unfiltered (then the stream pauses), so memory is the Raster plus three chunks.
  */
 function streamChunkBytes(expected: number): number {
-  return Math.max(64, Math.min(expected, Math.max(1 << 20, Math.min(8 << 20, Math.ceil(expected / 8)))));
+  return Math.max(64, Math.min(expected, Math.max(1 << 20, Math.min(16 << 20, Math.ceil(expected / 3)))));
+}
+
+/** Writes to the inflater: each is one threadpool job at least, so one hand-off at least. */
+const STREAM_GROUPS = 3;
+
+/**
+ * The IDAT chunks' data joined into about `groups` buffers of similar size. Encoders cut the stream into
+ * many chunks (libpng 8 KB, Pillow 64 KB, ours 1 MB), and zlib runs one job per write: joined, the
+ * writes hand off a few times rather than once per chunk. Only the first group's copy delays inflate;
+ * the later ones are made while it runs.
+ */
+function* idatGroups(split: SplitPng, groups: number): Generator<Uint8Array> {
+  const target = Math.ceil(split.idatBytes / groups);
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < split.idat.length; i++) {
+    bytes += split.idat[i]!.length;
+    if (bytes >= target || i === split.idat.length - 1) {
+      yield i === start ? split.idat[i]! : Buffer.concat(split.idat.slice(start, i + 1), bytes);
+      start = i + 1;
+      bytes = 0;
+    }
+  }
 }
 
 /**
@@ -270,7 +304,7 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
         resolve(out);
       });
     });
-    for (const part of split.idat) inflater.write(part);
+    for (const group of idatGroups(split, STREAM_GROUPS)) inflater.write(group);
     inflater.end();
   });
 }

@@ -51,6 +51,10 @@ export class RowUnfilter {
   /** The locals-based loops need whole pixels in every row. */
   private readonly pixels3: boolean;
   private readonly pixels4: boolean;
+  /** 3-byte pixels as 32-bit words through DataViews (unaligned): a copy of the filtered row, and dst. */
+  private readonly rowCopy: Uint8Array;
+  private readonly rowView: DataView;
+  private readonly dstView: DataView;
 
   constructor(
     private readonly dst: Uint8Array,
@@ -63,6 +67,9 @@ export class RowUnfilter {
     this.scratch = new Uint8Array(this.scratch32.buffer);
     this.pixels3 = bpp === 3 && n % 3 === 0;
     this.pixels4 = bpp === 4 && n % 4 === 0;
+    this.rowCopy = new Uint8Array(this.pixels3 ? n + 1 : 0); // + 1: the last pixel's word reads a byte past the row
+    this.rowView = new DataView(this.rowCopy.buffer);
+    this.dstView = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
   }
 
   /**
@@ -82,6 +89,8 @@ export class RowUnfilter {
     if (this.dst32 !== null && (type !== 4 || y === 0) && (this.pixels4 || type === 2)) {
       this.scratch.set(src.subarray(from, from + n));
       this.words(type === 4 ? 1 : type, d >> 2, y);
+    } else if (y > 0 && this.pixels3 && (type === 1 || type === 3) && n >= 6) {
+      this.rgbWords(type, src, from, d);
     } else if (y > 0 && this.pixels3) {
       this.rgb(type, src, from, d);
     } else if (y > 0 && this.pixels4) {
@@ -109,6 +118,39 @@ export class RowUnfilter {
     } else {
       let left = 0;
       for (let i = 0; i < count; i++) out[at + i] = left = addBytes(f[i]!, averageBytes(left, out[up + i]!));
+    }
+  }
+
+  /**
+   * Sub and Average on 3-byte pixels, one little-endian 32-bit word per pixel (its 4th byte belongs to
+   * the next pixel: the bytewise arithmetic never carries into or out of it, and the word written spills
+   * into the next pixel's first byte, which that pixel's own write replaces). The last pixel is written
+   * bytewise so nothing lands past the row. Rows after the first (Average reads the row above).
+   */
+  private rgbWords(type: number, src: Uint8Array, from: number, d: number): void {
+    const n = this.n;
+    this.rowCopy.set(src.subarray(from, from + n));
+    const f = this.rowView;
+    const out = this.dstView;
+    const up = d - n;
+    const last = n - 3;
+    let left = 0;
+    if (type === 1) {
+      for (let x = 0; x < last; x += 3) {
+        left = addBytes(f.getInt32(x, true), left);
+        out.setInt32(d + x, left, true);
+      }
+    } else {
+      for (let x = 0; x < last; x += 3) {
+        left = addBytes(f.getInt32(x, true), averageBytes(left, out.getInt32(up + x, true)));
+        out.setInt32(d + x, left, true);
+      }
+    }
+    const dst = this.dst;
+    const copy = this.rowCopy;
+    for (let x = last; x < n; x++) {
+      const a = dst[d + x - 3]!;
+      dst[d + x] = (copy[x]! + (type === 1 ? a : (a + dst[up + x]!) >> 1)) & 0xff;
     }
   }
 
