@@ -4,7 +4,8 @@
 // 1920x1080 RGBA and 4000x3000 RGB. The input PNGs are written by PIL (compress level 6, its own
 // filter choice), i.e. by an encoder that is not ours. Every measurement runs in its own child process
 // so peak RSS (getrusage maxrss) belongs to that tool alone; tools run in interleaved rounds and the
-// median over rounds is reported. Our embed child consumes its input (`consumeInput`), as the worker does.
+// median over rounds is reported. Our embed and extract children consume their input (`consumeInput`),
+// as the worker does.
 // Then, in one process: no_payload time parity (an image sealed under another passphrase against an
 // empty image, with and without a passphrase, and the successful extracts beside them).
 // `--no-payload-parity` runs only that part, with more rounds.
@@ -59,8 +60,8 @@ async function runChild(op: string, args: ChildArgs): Promise<ChildResult> {
   let ok = true;
   const cpu: number[] = [];
   for (let i = 0; i < args.reps; i++) {
-    // embed consumes its input, as in the worker (which receives it transferred): a fresh copy per repetition
-    if (op === 'embed' && i > 0) input = fs.readFileSync(args.input);
+    // embed and extract consume their input, as in the worker (which receives it transferred): a fresh copy per repetition
+    if ((op === 'embed' || op === 'extract') && i > 0) input = fs.readFileSync(args.input);
     (globalThis as { gc?: () => void }).gc?.();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -70,7 +71,7 @@ async function runChild(op: string, args: ChildArgs): Promise<ChildResult> {
       outputBytes = out.length;
       if (args.output) fs.writeFileSync(args.output, out);
     } else if (op === 'extract') {
-      const payload = await extract(input);
+      const payload = await extract(input, { consumeInput: true });
       times.push(performance.now() - t0);
       ok &&= payload.kind === 'text' && payload.text === message;
     } else if (op === 'pngjs') {

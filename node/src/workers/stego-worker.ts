@@ -30,7 +30,8 @@ async function runJob(job: StegoJob): Promise<Outcome> {
       return { result: { kind: 'embed', png: out.bytes, sha256, fingerprint: fp }, transfer: out.transfer };
     }
     case 'extract': {
-      const payload = await extract(job.png, job.options);
+      // transferred in and never read again: the engine joins its IDAT data in place and frees it
+      const payload = await extract(job.png, { ...job.options, consumeInput: true });
       if (payload.kind === 'text') return { result: { kind: 'extract', payload }, transfer: [] };
       const data = transferableCopy(payload.data);
       return { result: { kind: 'extract', payload: { ...payload, data: data.bytes } }, transfer: data.transfer };

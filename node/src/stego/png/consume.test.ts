@@ -64,6 +64,36 @@ describe('png/decode consumeInput', () => {
     expect(() => decodePng(given, { ...LIMIT, consumeInput: true })).to.throw().with.property('code', 'corrupt_png');
   });
 
+  it('joins IDAT chunks of any sizes in place, down to one byte each', async () => {
+    const encoded = await encodePng(photoLikeRaster({ width: 64, height: 40, channels: 4, seed: 3 }));
+    const chunks = extractChunks(encoded);
+    const idat = Buffer.concat(chunks.filter((c) => c.name === 'IDAT').map((c) => c.data));
+    const sizes = [1, 2, 3, 1, 700, 1, 5000];
+    const parts: Uint8Array[] = [];
+    for (let at = 0, i = 0; at < idat.length; i++) {
+      const size = sizes[i % sizes.length]!;
+      parts.push(idat.subarray(at, at + size));
+      at += size;
+    }
+    const png = new Uint8Array(encodeChunks([chunks[0]!, ...parts.map((data) => ({ name: 'IDAT', data })), { name: 'IEND', data: new Uint8Array(0) }]));
+    const expected = decodePng(png, LIMIT);
+    const got = decodePng(copyOf(png), { ...LIMIT, consumeInput: true });
+    expect(Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength).equals(Buffer.from(expected.data))).to.equal(true);
+  });
+
+  it('engine.extract with consumeInput frees the input and finds the payload; a damaged one is corrupt_png', async () => {
+    const payload = { kind: 'text' as const, text: 'read from IDAT chunks joined in place' };
+    const out = await embed(await pngWith(5), payload);
+    const pieces = extractChunks(out).filter((c) => c.name === 'IDAT').length;
+    expect(pieces, 'the image has several IDAT chunks').to.be.greaterThan(1);
+    const given = copyOf(out);
+    expect(await extract(given, { consumeInput: true })).to.deep.equal(payload);
+    expect(given.byteLength, 'input detached').to.equal(0);
+    const damaged = extractChunks(out).map((c) => (c.name === 'IDAT' ? { name: 'IDAT', data: new Uint8Array(c.data.length).fill(0x55) } : c));
+    const error = await extract(new Uint8Array(encodeChunks(damaged)), { consumeInput: true }).catch((e: unknown) => e);
+    expect(error).to.have.property('code', 'corrupt_png');
+  });
+
   it('engine.embed with consumeInput frees the input and writes a complete image', async () => {
     const png = await pngWith(4);
     const payload = { kind: 'text' as const, text: 'the input is gone, the image is whole' };

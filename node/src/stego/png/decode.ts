@@ -11,6 +11,7 @@ import type { PngHeader, Raster } from '../raster.js';
 import { carryOver } from './carry.js';
 import { releaseBuffer } from './release.js';
 import { splitPng, type SplitPng } from './chunks.js';
+import { RowUnfilter } from './unfilter.js';
 import { assertWithinPixelLimit, readHeader, storedChannels } from './header.js';
 
 interface BitmapInfo {
@@ -43,7 +44,21 @@ export interface DecodeOptions {
    * encoded output for the whole embed (19 MB of a 12 MP photo).
    */
   consumeInput?: boolean;
+  /** decodePngStreamed only: stream images with at least this many bytes of filtered data (tests set 0). */
+  streamFromBytes?: number;
 }
+
+/**
+ * Below this much filtered data (64 MiB: a 21 MP RGB photo; 1080p RGBA has 8 MB, 12 MP RGB 36 MB)
+ * extract decodes on one thread. Each streamed chunk is a hand-off between two threads (two wake-ups),
+ * and on this shared 2-core machine at load average 10-20 a wake-up cost several ms of wall time: the
+ * 1080p extract streamed in eight chunks took 4.7x its CPU time in wall time (stepic's single thread
+ * 3x), and the 12 MP extract streamed in three joined writes lost to the one-thread decode in 6 of 7
+ * same-window pairs (median 1.0x vs 0.74x stepic's wall time). Streaming saves the unfilter time that
+ * overlaps inflate (~15% of inflate) against a fixed number of hand-offs, so it can only pay off on
+ * larger images; this threshold is where that estimate breaks even, not a measurement.
+ */
+const STREAM_FROM_BYTES = 64 << 20;
 
 export function decodePng(buf: Uint8Array, opts: DecodeOptions): Raster {
   const source = readHeader(buf);
@@ -53,7 +68,7 @@ export function decodePng(buf: Uint8Array, opts: DecodeOptions): Raster {
     const info = bitmapInfo(source);
     const consume = opts.consumeInput === true && isWholeBuffer(buf);
     if (consume) ownChunkData(split);
-    const inflated = inflateImageData(split, info, consume ? () => releaseBuffer(buf) : undefined);
+    const inflated = inflateImageData(split, info, consume ? buf : undefined);
     const unfiltered = info.interlace ? unfilterInterlaced(inflated, info) : unfilterInPlace(inflated, info);
     return toRaster(split, source, info, unfiltered);
   } catch (e) {
@@ -62,18 +77,20 @@ export function decodePng(buf: Uint8Array, opts: DecodeOptions): Raster {
 }
 
 /**
- * decodePng for the engine: the same Raster, but a non-interlaced image is inflated on the libuv
- * threadpool as a stream while this thread unfilters the rows already inflated, straight into the
- * Raster. Inflate and unfilter overlap, and the inflated stream is never held whole (one image-sized
- * buffer instead of two at peak). Adam7 images take decodePng's path.
+ * decodePng for extract: the same Raster. A large non-interlaced image (at least `streamFromBytes` of
+ * filtered data) is inflated on the libuv threadpool as a stream while this thread unfilters the rows
+ * already inflated, straight into the Raster: inflate and unfilter overlap, and the inflated stream is
+ * never held whole. Every chunk of that stream is a hand-off between two threads (two wake-ups), which
+ * on a loaded machine cost more wall time than the overlap saves on a small image: those, and Adam7
+ * images, take decodePng's single-threaded path.
  */
 export async function decodePngStreamed(buf: Uint8Array, opts: DecodeOptions): Promise<Raster> {
   const source = readHeader(buf);
   assertWithinPixelLimit(source, opts.maxPixels);
-  if (source.interlace === 1) return decodePng(buf, opts);
+  const info = bitmapInfo(source);
+  if (info.interlace || filteredSize(info) < (opts.streamFromBytes ?? STREAM_FROM_BYTES)) return decodePng(buf, opts);
   try {
     const split = splitPng(buf, source.colorType);
-    const info = bitmapInfo(source);
     return toRaster(split, source, info, await inflateUnfiltered(split, info));
   } catch (e) {
     throw asDecodeError(e);
@@ -139,24 +156,44 @@ export function filteredSize(info: BitmapInfo): number {
 }
 
 /**
- * Inflates the image data in one call. `releaseInput`, when given, frees the PNG the IDAT chunks are
- * views of as soon as nothing reads it: before inflating when the chunks were joined into a copy (the
- * input and the inflated image are then never resident together), after it otherwise.
+ * Inflates the image data in one call. Many IDAT chunks are joined first: an input the caller gave up
+ * (`owned`, a whole ArrayBuffer) is joined in place, each chunk's data moved left over the framing
+ * before it (a memmove: no new buffer and no page faults, ~3 ms instead of ~12 ms for a 12 MP photo's
+ * 36 chunks), and freed once inflated; anything else is joined into a copy.
  */
-function inflateImageData(split: SplitPng, info: BitmapInfo, releaseInput?: () => void): Buffer {
+function inflateImageData(split: SplitPng, info: BitmapInfo, owned?: Uint8Array): Buffer {
   const expected = filteredSize(info);
   const joined = split.idat.length > 1;
-  const compressed = joined ? Buffer.concat(split.idat, split.idatBytes) : split.idat[0]!;
-  if (joined) releaseInput?.();
-  const inflated = zlib.inflateSync(compressed, { maxOutputLength: expected, chunkSize: Math.max(64, Math.min(expected, 64 << 20)) });
-  // A joined copy of many IDAT chunks is ours alone: return its memory now rather than at the next GC,
-  // which would leave it resident through the encode that follows (18 MB for a 12 MP photo).
-  if (joined) releaseBuffer(compressed);
-  else releaseInput?.();
+  const compressed = !joined ? split.idat[0]! : owned ? joinInPlace(owned, split) : Buffer.concat(split.idat, split.idatBytes);
+  let inflated: Buffer;
+  try {
+    inflated = zlib.inflateSync(compressed, { maxOutputLength: expected, chunkSize: Math.max(64, Math.min(expected, 64 << 20)) });
+  } finally {
+    // The input we own, or a joined copy of many IDAT chunks, is nobody else's: return its memory now
+    // (damaged or not) rather than at the next GC, which would leave it resident through the encode.
+    if (owned) releaseBuffer(owned);
+    else if (joined) releaseBuffer(compressed);
+  }
   if (inflated.length !== expected) {
     throw new StegoError('corrupt_png', `corrupt PNG: image data inflates to ${inflated.length} bytes, IHDR implies ${expected}`);
   }
   return inflated;
+}
+
+/**
+ * The IDAT chunks' data made contiguous inside the input itself. IDAT chunks are consecutive (splitPng),
+ * so every move goes left, past bytes already moved, onto framing and data already read (CRCs are
+ * checked by then). The input is unusable afterwards: only for an input the caller gave up.
+ */
+function joinInPlace(owned: Uint8Array, split: SplitPng): Uint8Array {
+  const whole = new Uint8Array(owned.buffer, 0, owned.buffer.byteLength);
+  const start = split.idat[0]!.byteOffset;
+  let at = start;
+  for (const part of split.idat) {
+    whole.copyWithin(at, part.byteOffset, part.byteOffset + part.length);
+    at += part.length;
+  }
+  return whole.subarray(start, at);
 }
 
 /**
@@ -168,43 +205,9 @@ function inflateImageData(split: SplitPng, info: BitmapInfo, releaseInput?: () =
  */
 function unfilterInPlace(inflated: Buffer, info: BitmapInfo): Buffer {
   const n = rowBytes(info.width, info);
-  const bpp = filterBpp(info);
-  const words = new WordRows(inflated, n);
-  for (let y = 0; y < info.height; y++) unfilterRow(inflated, y * (n + 1), inflated, y * n, n, bpp, y, words);
+  const rows = new RowUnfilter(inflated, n, filterBpp(info));
+  for (let y = 0; y < info.height; y++) rows.row(inflated, y * (n + 1), y * n, y);
   return inflated.subarray(0, info.height * n);
-}
-
-/**
- * The Up filter four bytes at a time (SWAR: bytewise addition in one 32-bit word, carries masked), on
- * 4-aligned output rows: the filtered row is first copied to an aligned scratch row (a native memcpy),
- * since filtered rows start at odd offsets. Encoders choose Up for many rows of photos
- * (Pillow wrote 2 217 of the 3 000 rows of the 12 MP bench image with it); unfiltering CPU there about halved.
- */
-class WordRows {
-  readonly dst32: Uint32Array | null;
-  private readonly scratch: Uint8Array;
-  private readonly scratch32: Uint32Array;
-
-  constructor(dst: Uint8Array, n: number) {
-    this.dst32 = n % 4 === 0 && dst.byteOffset % 4 === 0 ? new Uint32Array(dst.buffer, dst.byteOffset, dst.length >> 2) : null;
-    this.scratch32 = new Uint32Array(this.dst32 ? n >> 2 : 0);
-    this.scratch = new Uint8Array(this.scratch32.buffer);
-  }
-
-  /** dst row at d (a multiple of 4) = src[from..from+n) + the row above, bytewise mod 256. */
-  addUp(src: Uint8Array, from: number, d: number, n: number): void {
-    const scratch = this.scratch;
-    scratch.set(src.subarray(from, from + n));
-    const a32 = this.scratch32;
-    const dst32 = this.dst32!;
-    const at = d >> 2;
-    const up = at - (n >> 2);
-    for (let i = 0; i < a32.length; i++) {
-      const a = a32[i]!;
-      const b = dst32[up + i]!;
-      dst32[at + i] = ((a & 0x7f7f7f7f) + (b & 0x7f7f7f7f)) ^ ((a ^ b) & 0x80808080);
-    }
-  }
 }
 
 /** Bytes per complete pixel, at least 1: how far back the Sub, Average and Paeth predictors look. */
@@ -213,60 +216,37 @@ function filterBpp(info: BitmapInfo): number {
 }
 
 /**
- * Unfilters one row: its filter byte at src[s], n filtered bytes after it, output to dst[d..d+n), the
- * previous output row at dst[d-n..d) (row 0 has none). src and dst may be the same buffer when s ≥ d.
+ * Size of the inflater's output chunks: a third of the image, within [1 MiB, 16 MiB]. Every chunk costs
+ * two thread wake-ups (the threadpool thread hands it over, this thread queues the next inflate), while
+ * only the last chunk's unfilter does not overlap inflate: three chunks keep both small. At most two
+ * chunks wait to be unfiltered (then the stream pauses), so memory is the Raster plus three chunks.
  */
-function unfilterRow(src: Uint8Array, s: number, dst: Uint8Array, d: number, n: number, bpp: number, y: number, words: WordRows): void {
-  const type = src[s]!;
-  const from = s + 1;
-  const up = d - n;
-  switch (type) {
-    case 0:
-      if (src === dst) dst.copyWithin(d, from, from + n);
-      else dst.set(src.subarray(from, from + n), d);
-      return;
-    case 1:
-      for (let x = 0; x < bpp; x++) dst[d + x] = src[from + x]!;
-      for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + dst[d + x - bpp]!) & 0xff;
-      return;
-    case 2:
-      if (y === 0) for (let x = 0; x < n; x++) dst[d + x] = src[from + x]!;
-      else if (words.dst32 !== null) words.addUp(src, from, d, n);
-      else for (let x = 0; x < n; x++) dst[d + x] = (src[from + x]! + dst[up + x]!) & 0xff;
-      return;
-    case 3:
-      if (y === 0) {
-        for (let x = 0; x < bpp; x++) dst[d + x] = src[from + x]!;
-        for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + (dst[d + x - bpp]! >> 1)) & 0xff;
-      } else {
-        for (let x = 0; x < bpp; x++) dst[d + x] = (src[from + x]! + (dst[up + x]! >> 1)) & 0xff;
-        for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + ((dst[d + x - bpp]! + dst[up + x]!) >> 1)) & 0xff;
-      }
-      return;
-    case 4:
-      if (y === 0) {
-        // Paeth with a zero row above is Sub
-        for (let x = 0; x < bpp; x++) dst[d + x] = src[from + x]!;
-        for (let x = bpp; x < n; x++) dst[d + x] = (src[from + x]! + dst[d + x - bpp]!) & 0xff;
-      } else {
-        for (let x = 0; x < bpp; x++) dst[d + x] = (src[from + x]! + dst[up + x]!) & 0xff;
-        for (let x = bpp; x < n; x++) {
-          const a = dst[d + x - bpp]!;
-          const b = dst[up + x]!;
-          const c = dst[up + x - bpp]!;
-          const pa = Math.abs(b - c);
-          const pb = Math.abs(a - c);
-          const pc = Math.abs(a + b - c - c);
-          dst[d + x] = (src[from + x]! + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 0xff;
-        }
-      }
-      return;
-    default:
-      throw new StegoError('corrupt_png', `corrupt PNG: unknown filter type ${type} on row ${y}`);
-  }
+function streamChunkBytes(expected: number): number {
+  return Math.max(64, Math.min(expected, Math.max(1 << 20, Math.min(16 << 20, Math.ceil(expected / 3)))));
 }
 
-const STREAM_CHUNK_BYTES = 1 << 20;
+/** Writes to the inflater: each is one threadpool job at least, so one hand-off at least. */
+const STREAM_GROUPS = 3;
+
+/**
+ * The IDAT chunks' data joined into about `groups` buffers of similar size. Encoders cut the stream into
+ * many chunks (libpng 8 KB, Pillow 64 KB, ours 1 MB), and zlib runs one job per write: joined, the
+ * writes hand off a few times rather than once per chunk. Only the first group's copy delays inflate;
+ * the later ones are made while it runs.
+ */
+function* idatGroups(split: SplitPng, groups: number): Generator<Uint8Array> {
+  const target = Math.ceil(split.idatBytes / groups);
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < split.idat.length; i++) {
+    bytes += split.idat[i]!.length;
+    if (bytes >= target || i === split.idat.length - 1) {
+      yield i === start ? split.idat[i]! : Buffer.concat(split.idat.slice(start, i + 1), bytes);
+      start = i + 1;
+      bytes = 0;
+    }
+  }
+}
 
 /**
  * Streams the IDAT data through zlib's async inflater and unfilters complete rows into one buffer as
@@ -279,7 +259,7 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
   const bpp = filterBpp(info);
   const expected = info.height * stride;
   const out = Buffer.allocUnsafeSlow(info.height * n);
-  const words = new WordRows(out, n);
+  const rows = new RowUnfilter(out, n, bpp);
   const partial = Buffer.alloc(stride); // a row split across two chunks (a Buffer like the chunks: one element kind keeps unfilterRow monomorphic)
   let partialBytes = 0;
   let y = 0;
@@ -292,11 +272,11 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
       partialBytes += need;
       at = need;
       if (partialBytes < stride) return;
-      unfilterRow(partial, 0, out, y * n, n, bpp, y, words);
+      rows.row(partial, 0, y * n, y);
       y++;
       partialBytes = 0;
     }
-    for (; at + stride <= chunk.length; at += stride, y++) unfilterRow(chunk, at, out, y * n, n, bpp, y, words);
+    for (; at + stride <= chunk.length; at += stride, y++) rows.row(chunk, at, y * n, y);
     partial.set(chunk.subarray(at), 0);
     partialBytes = chunk.length - at;
     // A chunk that ends at the end of zlib's output buffer means zlib has moved on to a fresh one, and
@@ -304,7 +284,7 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
     if (chunk.byteOffset + chunk.length === chunk.buffer.byteLength) releaseBuffer(chunk);
   };
   return new Promise((resolve, reject) => {
-    const inflater = zlib.createInflate({ chunkSize: Math.max(64, Math.min(expected, STREAM_CHUNK_BYTES)) });
+    const inflater = zlib.createInflate({ chunkSize: streamChunkBytes(expected) });
     let failed = false;
     const fail = (e: unknown): void => {
       if (failed) return;
@@ -349,7 +329,7 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
         resolve(out);
       });
     });
-    for (const part of split.idat) inflater.write(part);
+    for (const group of idatGroups(split, STREAM_GROUPS)) inflater.write(group);
     inflater.end();
   });
 }
