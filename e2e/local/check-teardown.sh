@@ -35,7 +35,11 @@ esac
 "$here/host-state.sh" >"$work/during"
 if [[ "$stage" == stage2 ]]; then
   # The enforcer's footprint must be there while up, or its absence afterwards would prove nothing.
-  for fact in "nftables table inet $NETPOL_NFT_TABLE" "nfqueue $NETPOL_QUEUE_ID "; do
+  # Its queue, and what diverts packets to it: its own nftables table, or where the kernel has no nftables
+  # queue expression, the STEGO-K8S-NETPOL chain (stage2-up.sh).
+  diversion="nftables table inet $NETPOL_NFT_TABLE"
+  nft_queue_supported || diversion="iptables mangle -N STEGO-K8S-NETPOL"
+  for fact in "nfqueue $NETPOL_QUEUE_ID " "$diversion"; do
     grep -q "^$fact" "$work/during" || { "$here/down.sh"; die "not present while stage 2 was up: $fact"; }
   done
 fi

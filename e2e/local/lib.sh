@@ -88,6 +88,16 @@ stop_daemon() {
   rm -f "$pidfile"
 }
 
+# Whether this kernel's nftables has the queue expression the NetworkPolicy enforcer's own rules use (tried in
+# a scratch table, removed again).
+nft_queue_supported() {
+  local t=stego-k8s-probe ok=0
+  nft add table inet "$t" 2>/dev/null && nft add chain inet "$t" c 2>/dev/null &&
+    nft add rule inet "$t" c queue num "$NETPOL_QUEUE_ID" 2>/dev/null && ok=1
+  nft delete table inet "$t" 2>/dev/null || true
+  ((ok))
+}
+
 kubectl_local() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 # Images built by images.sh from local files (never pulled).

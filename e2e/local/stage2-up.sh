@@ -199,7 +199,24 @@ sed -e "s|@NETPOL_IMAGE@|$LOCAL_IMAGE_PREFIX/kube-network-policies:$KUBE_NETWORK
   -e "s|@NETPOL_QUEUE_ID@|$NETPOL_QUEUE_ID|g" -e "s|@NETPOL_METRICS_PORT@|$NETPOL_METRICS_PORT|g" \
   "$here/manifests/kube-network-policies.yaml" | kubectl_local apply -f - >/dev/null
 wait_for "kube-network-policies running" 90 kubectl_local -n kube-system rollout status daemonset/kube-network-policies --timeout=2s
-wait_for "nftables table inet $NETPOL_NFT_TABLE" 30 nft list table inet "$NETPOL_NFT_TABLE"
+wait_for "NFQUEUE $NETPOL_QUEUE_ID bound by kube-network-policies" 30 grep -qE "^ *$NETPOL_QUEUE_ID " /proc/net/netfilter/nfnetlink_queue
+if nft_queue_supported; then
+  wait_for "nftables table inet $NETPOL_NFT_TABLE" 30 nft list table inet "$NETPOL_NFT_TABLE"
+elif ! iptables -t mangle -S STEGO-K8S-NETPOL >/dev/null 2>&1; then
+  # This kernel lacks nftables' queue expression (CONFIG_NFT_QUEUE; nfnetlink_queue itself is there), so the
+  # enforcer's own table cannot load: it logs the error and retries. iptables' NFQUEUE target (xt_NFQUEUE)
+  # diverts the packets it would have: the first packet of every connection forwarded to or from a pod goes
+  # to its queue, where it evaluates the policies and gives the verdict. Forwarded traffic only, as the
+  # enforcer exempts the host's own root processes (kubelet probes, the API server's proxy). In mangle, so an
+  # accepted packet goes on through the filter table's FORWARD rules (kube-proxy's, STEGO-K8S-EGRESS).
+  # Installed only now that the queue is bound: with no listener a queued packet is dropped (fail closed, the
+  # enforcer's default).
+  iptables -t mangle -N STEGO-K8S-NETPOL
+  iptables -t mangle -A STEGO-K8S-NETPOL -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+  iptables -t mangle -A STEGO-K8S-NETPOL -s "$POD_CIDR" -j NFQUEUE --queue-num "$NETPOL_QUEUE_ID"
+  iptables -t mangle -A STEGO-K8S-NETPOL -d "$POD_CIDR" -j NFQUEUE --queue-num "$NETPOL_QUEUE_ID"
+  iptables -t mangle -A FORWARD -j STEGO-K8S-NETPOL
+fi
 # Storage: a default StorageClass named like kind's ("standard") backed by local volumes under $STATE (local, unlike hostPath, honours fsGroup),
 # created ahead (no provisioner to build); WaitForFirstConsumer binds them where the pod is scheduled.
 if ! kubectl_local get storageclass standard >/dev/null 2>&1; then
