@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tears the local Kubernetes down (either stage): stops every pod and daemon the up scripts started, then
 # removes what they and the kubelet/kube-proxy/CNI/NetworkPolicy enforcer left on the host: mounts, network
-# namespaces, interfaces, iptables chains, the enforcer's nftables table, cgroups, directories outside $STATE, and restores the sysctls recorded before start-up.
+# namespaces, interfaces, iptables chains, the enforcer's nftables table, cgroups, directories outside $STATE,
+# and restores the sysctls recorded before start-up.
 # Idempotent; safe to run when nothing is up. STEGO_K8S_KEEP_STATE=1 keeps $STATE's certificates.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

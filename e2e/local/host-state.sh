@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the host state the local Kubernetes may touch, one sorted line per fact, so two snapshots (before
 # up, after down) can be compared with diff: our processes, mounts, network interfaces and namespaces,
-# iptables rules, nftables tables and NFQUEUE bindings, Kubernetes cgroups, the sysctls the kubelet and kube-proxy change, and host directories.
+# iptables rules, nftables tables and NFQUEUE bindings, Kubernetes cgroups, the sysctls the kubelet and
+# kube-proxy change, and host directories.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"

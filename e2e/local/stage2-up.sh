@@ -193,8 +193,8 @@ sed -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" 
   -e "s|@COREDNS_IMAGE@|$LOCAL_IMAGE_PREFIX/coredns:$COREDNS_VERSION|g" "$here/manifests/coredns.yaml" |
   kubectl_local apply -f - >/dev/null
 wait_for "CoreDNS available" 90 kubectl_local -n kube-system wait --for=condition=Available deployment/coredns --timeout=2s
-# NetworkPolicy enforcement: ready once its pod runs and its nftables table exists (written at start-up,
-# before it evaluates any packet).
+# NetworkPolicy enforcement: ready once its pod runs, it has bound its NFQUEUE and packets are diverted to it
+# (by its own nftables table, or by the STEGO-K8S-NETPOL chain below).
 sed -e "s|@NETPOL_IMAGE@|$LOCAL_IMAGE_PREFIX/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION|g" \
   -e "s|@NETPOL_QUEUE_ID@|$NETPOL_QUEUE_ID|g" -e "s|@NETPOL_METRICS_PORT@|$NETPOL_METRICS_PORT|g" \
   "$here/manifests/kube-network-policies.yaml" | kubectl_local apply -f - >/dev/null
