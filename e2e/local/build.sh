@@ -2,6 +2,7 @@
 # Builds the Kubernetes binaries (and CoreDNS, helm, crictl) from the Go module proxy into a cache keyed by
 # version, one binary at a time. Usage: build.sh [component ...]; no arguments builds everything.
 # Components: kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl coredns helm crictl
+# kube-network-policies (the NetworkPolicy enforcer; scripts/build-kube-network-policies.sh)
 # A binary already in the cache is not rebuilt; set K8S_VERSION to build another Kubernetes version.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -11,7 +12,7 @@ export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
 
 K8S_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 STAGE1=(kube-apiserver kubectl)
-ALL=("${K8S_COMPONENTS[@]}" coredns helm crictl)
+ALL=("${K8S_COMPONENTS[@]}" coredns helm crictl kube-network-policies)
 
 pinned_version() { sed -n 's/^[[:space:]]*k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$here/k8s-build/go.mod"; }
 
@@ -90,6 +91,7 @@ for t in "${targets[@]}"; do
       "-s -w -X $HELM_MODULE/internal/version.version=$HELM_VERSION" ;;
     crictl) build_tool crictl sigs.k8s.io/cri-tools/cmd/crictl "$CRICTL_VERSION" \
       "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" ;;
+    kube-network-policies) "$here/../../scripts/build-kube-network-policies.sh" >/dev/null ;;
     *) die "unknown component $t" ;;
   esac
 done

@@ -20,10 +20,29 @@ case "$stage" in
       --image-pull-policy=Never --restart=Never --command -- sleep 3600 >/dev/null
     kubectl_local -n default expose pod teardown-probe --port 80 >/dev/null
     kubectl_local -n default wait --for=condition=Ready pod/teardown-probe --timeout=120s >/dev/null
+    # A NetworkPolicy selecting it, so the enforcer puts its address in its nftables set and queues its packets.
+    kubectl_local -n default apply -f - >/dev/null <<YAML
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: teardown-probe }
+spec:
+  podSelector: { matchLabels: { run: teardown-probe } }
+  policyTypes: [Ingress]
+YAML
     ;;
   *) die "usage: $0 stage1|stage2" ;;
 esac
 "$here/host-state.sh" >"$work/during"
+if [[ "$stage" == stage2 ]]; then
+  # The enforcer's footprint must be there while up, or its absence afterwards would prove nothing.
+  # Its queue, and what diverts packets to it: its own nftables table, or where the kernel has no nftables
+  # queue expression, the STEGO-K8S-NETPOL chain (stage2-up.sh).
+  diversion="nftables table inet $NETPOL_NFT_TABLE"
+  nft_queue_supported || diversion="iptables mangle -N STEGO-K8S-NETPOL"
+  for fact in "nfqueue $NETPOL_QUEUE_ID " "$diversion"; do
+    grep -q "^$fact" "$work/during" || { "$here/down.sh"; die "not present while stage 2 was up: $fact"; }
+  done
+fi
 "$here/down.sh"
 "$here/host-state.sh" >"$work/after"
 
@@ -31,7 +50,7 @@ changed_during="$(diff "$work/before" "$work/during" | grep -c '^[<>]' || true)"
 # Other work on the machine changes interfaces, namespaces and rules of its own while this runs: only
 # differences that can be ours fail the check (our processes, names, address ranges and chains, Kubernetes
 # cgroups, the sysctls, the host paths); the rest is printed as ignored.
-ours="^(process|cgroup|sysctl|path) |stego|kube|cni|veth|containerd|198\.18\.|KUBE-|CNI-|STEGO-K8S-|$STATE"
+ours="^(process|cgroup|sysctl|path|nfqueue) |stego|kube|cni|veth|containerd|198\.18\.|KUBE-|CNI-|STEGO-K8S-|$STATE"
 diff "$work/before" "$work/after" | grep '^[<>]' >"$work/diff" || true
 grep -E -- "$ours" "$work/diff" >"$work/ours" || true
 grep -vE -- "$ours" "$work/diff" >"$work/ignored" || true

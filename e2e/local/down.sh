@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tears the local Kubernetes down (either stage): stops every pod and daemon the up scripts started, then
-# removes what they and the kubelet/kube-proxy/CNI left on the host: mounts, network namespaces, interfaces,
-# iptables chains, cgroups, directories outside $STATE, and restores the sysctls recorded before start-up.
+# removes what they and the kubelet/kube-proxy/CNI/NetworkPolicy enforcer left on the host: mounts, network
+# namespaces, interfaces, iptables chains, the enforcer's nftables table, cgroups, directories outside $STATE,
+# and restores the sysctls recorded before start-up.
 # Idempotent; safe to run when nothing is up. STEGO_K8S_KEEP_STATE=1 keeps $STATE's certificates.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -84,6 +85,11 @@ for cmd in iptables ip6tables; do
     } | "$cmd-restore" --noflush || log "warning: $cmd-restore could not remove every rule in $table"
   done
 done
+# The NetworkPolicy enforcer's nftables table: it removes it itself only on SIGINT, and the kubelet stops
+# containers with SIGTERM. Its NFQUEUE binding went with its process (a netlink socket).
+if command -v nft >/dev/null && nft list table inet "$NETPOL_NFT_TABLE" >/dev/null 2>&1; then
+  nft delete table inet "$NETPOL_NFT_TABLE"
+fi
 # Conntrack entries of our address ranges.
 if command -v conntrack >/dev/null; then
   for net in 198.18.0.0/15; do

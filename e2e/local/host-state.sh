@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the host state the local Kubernetes may touch, one sorted line per fact, so two snapshots (before
 # up, after down) can be compared with diff: our processes, mounts, network interfaces and namespaces,
-# iptables rules, Kubernetes cgroups, the sysctls the kubelet and kube-proxy change, and host directories.
+# iptables rules, nftables tables and NFQUEUE bindings, Kubernetes cgroups, the sysctls the kubelet and
+# kube-proxy change, and host directories.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
@@ -24,6 +25,11 @@ source "$here/lib.sh"
   for table in filter nat mangle raw; do
     iptables -t "$table" -S 2>/dev/null | sed "s/^/iptables $table /" || true
   done
+  # nftables tables (iptables-nft's own tables show here too) and bound NFQUEUE numbers with their netlink port.
+  if command -v nft >/dev/null; then nft list tables 2>/dev/null | sed 's/^table /nftables table /' || true; fi
+  if [[ -r /proc/net/netfilter/nfnetlink_queue ]]; then
+    awk '{ print "nfqueue " $1 " port " $2 }' /proc/net/netfilter/nfnetlink_queue
+  fi
   for root in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
     for top in kubepods kubepods.slice stegocluster-k8s system.slice/containerd.service; do
       if [[ -d "$root$top" ]]; then find "$root$top" -type d | sed 's/^/cgroup /'; fi

@@ -4,7 +4,8 @@
 # Archives are cached under $STEGO_CACHE/images; pods reference them with imagePullPolicy: Never.
 #
 #   images.sh base                       pause (upstream pause.c from the k8s.io/kubernetes module, static),
-#                                        busybox (Debian busybox-static), coredns, nginx (Debian nginx + ldd libs)
+#                                        busybox (Debian busybox-static), coredns, nginx (Debian nginx + ldd libs),
+#                                        kube-network-policies (the NetworkPolicy enforcer, static)
 #   images.sh node NAME -- CMD ...       Node 24 + the app's dist/ and production node_modules, entry CMD
 #                                        (the node and the operator are the same runtime, different entry)
 #   images.sh node-base                  Node 24 + npm + busybox: the NODE_IMAGE the Dockerfiles are built FROM
@@ -111,6 +112,19 @@ build_coredns() {
   rm -rf "$root"; echo "$out"
 }
 
+# The NetworkPolicy enforcer's DaemonSet image: the static binary alone (it speaks nftables and NFQUEUE over
+# netlink itself; no nft, no libraries).
+build_netpol() {
+  local name="$LOCAL_IMAGE_PREFIX/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION" out; out="$(archive_path "$name")"
+  [[ -f "$out" ]] && { echo "$out"; return; }
+  [[ -x "$NETPOL_BIN" ]] || "$here/build.sh" kube-network-policies >&2
+  local root; root="$(mktemp -d)"
+  base_root "$root"
+  install -D -m 0755 "$NETPOL_BIN" "$root/bin/netpol"
+  write_oci_archive "$root" "$name" "$out" '["/bin/netpol"]'
+  rm -rf "$root"; echo "$out"
+}
+
 build_nginx() {
   local name="$LOCAL_IMAGE_PREFIX/nginx:local" out; out="$(archive_path "$name")"
   [[ -f "$out" ]] && { echo "$out"; return; }
@@ -212,7 +226,7 @@ import_archives() {
 
 cmd="${1:-}"; shift || true
 case "$cmd" in
-  base) for f in build_pause build_busybox build_coredns build_nginx; do $f; done ;;
+  base) for f in build_pause build_busybox build_coredns build_nginx build_netpol; do $f; done ;;
   node)
     name="${1:?image name}"; shift
     [[ "${1:-}" == "--" ]] && shift
@@ -222,7 +236,7 @@ case "$cmd" in
   node-base) build_node_base ;;
   import) import_archives "$@" ;;
   all)
-    archives=("$(build_pause)" "$(build_busybox)" "$(build_coredns)" "$(build_nginx)")
+    archives=("$(build_pause)" "$(build_busybox)" "$(build_coredns)" "$(build_nginx)" "$(build_netpol)")
     build_node_image "$STEGO_NODE_IMAGE" node "${STEGO_NODE_ENTRY:-dist/node/src/main.js}"
     archives+=("$BUILT_ARCHIVE")
     build_node_image "$STEGO_OPERATOR_IMAGE" node "${STEGO_OPERATOR_ENTRY:-dist/operator/src/main.js}"

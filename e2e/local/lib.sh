@@ -6,11 +6,18 @@ COREDNS_VERSION="${COREDNS_VERSION:-v1.12.4}"
 HELM_MODULE="${HELM_MODULE:-helm.sh/helm/v4}"
 HELM_VERSION="${HELM_VERSION:-v4.3.1}"
 CRICTL_VERSION="${CRICTL_VERSION:-v1.34.0}"
+# The NetworkPolicy enforcer (SIG Network's, as in kind's kindnet): scripts/build-kube-network-policies.sh.
+export KUBE_NETWORK_POLICIES_VERSION="${KUBE_NETWORK_POLICIES_VERSION:-v0.8.0}"
 
 STEGO_CACHE="${STEGO_CACHE:-$HOME/.cache/stegocluster}"
 K8S_CACHE="$STEGO_CACHE/k8s-$K8S_VERSION"
 K8S_BIN="$K8S_CACHE/bin"
 TOOLS_BIN="$STEGO_CACHE/k8s-tools/bin"
+NETPOL_BIN="$STEGO_CACHE/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION/kube-network-policies"
+# Its nftables table (inet family) and NFQUEUE number; down.sh deletes the table, host-state.sh lists both.
+NETPOL_NFT_TABLE="kube-network-policies"
+NETPOL_QUEUE_ID=100
+NETPOL_METRICS_PORT=10280
 
 # Running state: certificates, etcd data, logs, pid files, the kubeconfig. Not in the repo, not in the cache.
 STATE="${STEGO_K8S_STATE:-/var/lib/stegocluster-k8s}"
@@ -79,6 +86,16 @@ stop_daemon() {
     log "stopped $name"
   fi
   rm -f "$pidfile"
+}
+
+# Whether this kernel's nftables has the queue expression the NetworkPolicy enforcer's own rules use (tried in
+# a scratch table, removed again).
+nft_queue_supported() {
+  local t=stego-k8s-probe ok=0
+  nft add table inet "$t" 2>/dev/null && nft add chain inet "$t" c 2>/dev/null &&
+    nft add rule inet "$t" c queue num "$NETPOL_QUEUE_ID" 2>/dev/null && ok=1
+  nft delete table inet "$t" 2>/dev/null || true
+  ((ok))
 }
 
 kubectl_local() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }

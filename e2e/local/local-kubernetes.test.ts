@@ -167,7 +167,7 @@ for (const stage of ['stage1', 'stage2'] as Stage[]) {
       }
     });
 
-    it('leaves no process, mount, interface, iptables rule, cgroup or changed sysctl behind', async function () {
+    it('leaves no process, mount, interface, iptables rule, nftables table, NFQUEUE binding, cgroup or changed sysctl behind', async function () {
       this.timeout(stage === 'stage1' ? 120_000 : 600_000);
       const { scriptsDir } = await localKubernetesPaths();
       const r = await runCommand(join(scriptsDir, 'check-teardown.sh'), [stage], { timeoutMs: 540_000, allowFailure: true });

@@ -44,6 +44,10 @@ export STEGO_E2E_HELM_ARGS="${STEGO_E2E_HELM_ARGS:-\
 --set node.image.repository=${STEGO_NODE_IMAGE%:*} --set node.image.tag=${STEGO_NODE_IMAGE##*:} --set node.image.pullPolicy=Never \
 --set gateway.image.repository=${nginx_image%:*} --set gateway.image.tag=${nginx_image##*:} --set gateway.image.pullPolicy=Never}"
 
+# The NetworkPolicy steps' outsider pod: the local busybox image (kind pulls busybox).
+export STEGO_E2E_PROBE_IMAGE="${STEGO_E2E_PROBE_IMAGE:-$LOCAL_IMAGE_PREFIX/busybox:local}"
+export STEGO_E2E_PROBE_PULL_POLICY="${STEGO_E2E_PROBE_PULL_POLICY:-Never}"
+
 t3=$SECONDS
 cd "$repo"
 status=0

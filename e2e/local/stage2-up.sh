@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stage 2 of the local Kubernetes: a full single-node cluster. Stage 1 (etcd, kube-apiserver) plus
 # kube-controller-manager, kube-scheduler, containerd + runc + CNI bridge, kubelet, kube-proxy and CoreDNS
-# (serving cluster.local only). Images come from images.sh (never pulled). Idempotent.
+# (serving cluster.local only), and the NetworkPolicy enforcer kube-network-policies (a DaemonSet: nftables +
+# NFQUEUE). Images come from images.sh (never pulled). Idempotent.
 # Prints the admin kubeconfig's path on stdout (last line). STEGO_K8S_BUILD=1 builds missing binaries first.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -17,7 +18,9 @@ done
 for t in coredns; do
   [[ -x "$TOOLS_BIN/$t" ]] || { [[ "${STEGO_K8S_BUILD:-0}" == 1 ]] && "$here/build.sh" "$t" >&2; } || die "$t not built: run e2e/local/build.sh $t"
 done
-for c in containerd runc ctr iptables; do command -v "$c" >/dev/null || die "$c not found (see docs/e2e.md for the apt packages)"; done
+[[ -x "$NETPOL_BIN" ]] || { [[ "${STEGO_K8S_BUILD:-0}" == 1 ]] && "$here/build.sh" kube-network-policies >&2; } ||
+  die "kube-network-policies not built: run e2e/local/build.sh kube-network-policies"
+for c in containerd runc ctr iptables nft; do command -v "$c" >/dev/null || die "$c not found (see docs/e2e.md for the apt packages)"; done
 CNI_BIN_DIR="${CNI_BIN_DIR:-/usr/lib/cni}"
 [[ -x "$CNI_BIN_DIR/bridge" ]] || die "CNI plugins not found in $CNI_BIN_DIR: apt-get install containernetworking-plugins"
 
@@ -190,6 +193,30 @@ sed -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" 
   -e "s|@COREDNS_IMAGE@|$LOCAL_IMAGE_PREFIX/coredns:$COREDNS_VERSION|g" "$here/manifests/coredns.yaml" |
   kubectl_local apply -f - >/dev/null
 wait_for "CoreDNS available" 90 kubectl_local -n kube-system wait --for=condition=Available deployment/coredns --timeout=2s
+# NetworkPolicy enforcement: ready once its pod runs, it has bound its NFQUEUE and packets are diverted to it
+# (by its own nftables table, or by the STEGO-K8S-NETPOL chain below).
+sed -e "s|@NETPOL_IMAGE@|$LOCAL_IMAGE_PREFIX/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION|g" \
+  -e "s|@NETPOL_QUEUE_ID@|$NETPOL_QUEUE_ID|g" -e "s|@NETPOL_METRICS_PORT@|$NETPOL_METRICS_PORT|g" \
+  "$here/manifests/kube-network-policies.yaml" | kubectl_local apply -f - >/dev/null
+wait_for "kube-network-policies running" 90 kubectl_local -n kube-system rollout status daemonset/kube-network-policies --timeout=2s
+wait_for "NFQUEUE $NETPOL_QUEUE_ID bound by kube-network-policies" 30 grep -qE "^ *$NETPOL_QUEUE_ID " /proc/net/netfilter/nfnetlink_queue
+if nft_queue_supported; then
+  wait_for "nftables table inet $NETPOL_NFT_TABLE" 30 nft list table inet "$NETPOL_NFT_TABLE"
+elif ! iptables -t mangle -S STEGO-K8S-NETPOL >/dev/null 2>&1; then
+  # This kernel lacks nftables' queue expression (CONFIG_NFT_QUEUE; nfnetlink_queue itself is there), so the
+  # enforcer's own table cannot load: it logs the error and retries. iptables' NFQUEUE target (xt_NFQUEUE)
+  # diverts the packets it would have: the first packet of every connection forwarded to or from a pod goes
+  # to its queue, where it evaluates the policies and gives the verdict. Forwarded traffic only, as the
+  # enforcer exempts the host's own root processes (kubelet probes, the API server's proxy). In mangle, so an
+  # accepted packet goes on through the filter table's FORWARD rules (kube-proxy's, STEGO-K8S-EGRESS).
+  # Installed only now that the queue is bound: with no listener a queued packet is dropped (fail closed, the
+  # enforcer's default).
+  iptables -t mangle -N STEGO-K8S-NETPOL
+  iptables -t mangle -A STEGO-K8S-NETPOL -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+  iptables -t mangle -A STEGO-K8S-NETPOL -s "$POD_CIDR" -j NFQUEUE --queue-num "$NETPOL_QUEUE_ID"
+  iptables -t mangle -A STEGO-K8S-NETPOL -d "$POD_CIDR" -j NFQUEUE --queue-num "$NETPOL_QUEUE_ID"
+  iptables -t mangle -A FORWARD -j STEGO-K8S-NETPOL
+fi
 # Storage: a default StorageClass named like kind's ("standard") backed by local volumes under $STATE (local, unlike hostPath, honours fsGroup),
 # created ahead (no provisioner to build); WaitForFirstConsumer binds them where the pod is scheduled.
 if ! kubectl_local get storageclass standard >/dev/null 2>&1; then

@@ -34,6 +34,7 @@ import { describeError, FrontDoor, frontDoorUrl, samplePng, SteadyWriter, type W
 import { condition, helm, kubectl, kubectlJson, kubectlResult, parseTable, tryApply, type KubeList, type KubeObject } from '../support/kube.js';
 import { repoRoot } from '../support/local-kubernetes.js';
 import { podHardeningProblems } from '../../operator/test/hardening-policy.js';
+import { outsiderPod, reachFromBusybox, reachFromNode, type Reach } from '../support/reachability.js';
 import type { V1PodSpec } from '@kubernetes/client-node';
 
 const root = repoRoot();
@@ -313,6 +314,87 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
     expect(policies.length, 'a NetworkPolicy owned by the StegoCluster').to.be.at.least(1);
   });
 
+  /** A member's named container port (`http`, `raft`). */
+  function portOf(p: MemberPod, portName: string): number {
+    const port = p.spec.containers.flatMap((c) => c.ports ?? []).find((x) => x.name === portName)?.containerPort;
+    if (port === undefined) throw new Error(`${p.metadata.name} names no ${portName} port`);
+    return port;
+  }
+
+  /**
+   * Probes until the outcome is the one wanted twice in a row (a policy change takes effect a moment after the
+   * API shows it; a single lucky probe is not a result).
+   */
+  async function expectReach(what: string, want: Reach, probe: () => Promise<Reach>, deadlineMs = 60_000): Promise<void> {
+    const seen: Reach[] = [];
+    await pollUntil(
+      `${what}: ${want}`,
+      async () => {
+        seen.push(await probe());
+        return seen.length >= 2 && seen.slice(-2).every((r) => r === want) ? true : undefined;
+      },
+      { deadlineMs, intervalMs: 250 },
+    ).catch((err: unknown) => {
+      throw new Error(`${what}: wanted ${want} twice in a row, probes saw ${seen.join(', ') || 'nothing'} (${describeError(err)})`);
+    });
+  }
+
+  // The NetworkPolicy as the network enforces it (kindnet on kind; kube-network-policies on the local
+  // Kubernetes), seen from real pods: a pod that is none of ours reaches neither port of a member, a member
+  // reaches another member's Raft port, the operator reaches HTTP but not Raft. The controls show the probe
+  // can pass: the same outsider reaches a pod no policy selects, and reaches the members once the policy is
+  // switched off; switched back on, it is blocked again.
+  it('enforces the NetworkPolicy: Raft only between members, HTTP only from members, the front door and the operator', async function () {
+    const outsider = 'netpol-outsider';
+    await kubectl(['-n', ns, 'apply', '-f', '-'], { input: JSON.stringify(outsiderPod(outsider)) });
+    try {
+      await kubectl(['-n', ns, 'wait', '--for=condition=Ready', `pod/${outsider}`, '--timeout=180s'], { timeoutMs: 200_000 });
+      const members = (await memberPods()).filter((p) => p.status.podIP && !p.metadata.deletionTimestamp);
+      expect(members.length, 'members with an address').to.be.at.least(2);
+      const [a, b] = [members[0]!, members[1]!];
+      const raft = portOf(b, 'raft');
+      const http = portOf(b, 'http');
+      const gateway = (await kubectlJson<KubeList<MemberPod>>([
+        '-n', ns, 'get', 'pods', '-l', `stego.io/cluster=${name},app.kubernetes.io/component=gateway`,
+      ])).items.find((p) => p.status.podIP && p.status.phase === 'Running');
+      expect(gateway, 'a running gateway pod').to.not.equal(undefined);
+      const operator = (await kubectlJson<KubeList<MemberPod>>(['-n', ns, 'get', 'pods', '-l', `app.kubernetes.io/instance=${RELEASE}`])).items.find(
+        (p) => p.metadata.labels?.['app.kubernetes.io/name'] === 'stego-operator' && p.status.phase === 'Running',
+      );
+      expect(operator, 'a running operator pod').to.not.equal(undefined);
+      const fromOutsider = (host: string, port: number) => () => reachFromBusybox(ns, outsider, host, port);
+      const fromPod = (p: MemberPod, container: string, host: string, port: number) => () =>
+        reachFromNode(ns, p.metadata.name, container, host, port);
+      const target = (port: number) => `${b.metadata.name} ${b.status.podIP}:${port}`;
+
+      // Control: the outsider's probe opens a connection to a pod no policy selects (the gateway's nginx).
+      await expectReach(`outsider -> gateway ${gateway!.status.podIP}:${portOf(gateway!, 'http')}`, 'open', fromOutsider(gateway!.status.podIP!, portOf(gateway!, 'http')));
+      // Enforced: neither member port answers the outsider; both answer a member; the operator gets HTTP only.
+      await expectReach(`outsider -> ${target(raft)} (raft)`, 'blocked', fromOutsider(b.status.podIP!, raft));
+      await expectReach(`outsider -> ${target(http)} (http)`, 'blocked', fromOutsider(b.status.podIP!, http));
+      await expectReach(`${a.metadata.name} -> ${target(raft)} (raft)`, 'open', fromPod(a, 'node', b.status.podIP!, raft));
+      await expectReach(`${a.metadata.name} -> ${target(http)} (http)`, 'open', fromPod(a, 'node', b.status.podIP!, http));
+      await expectReach(`operator -> ${target(http)} (http)`, 'open', fromPod(operator!, 'operator', b.status.podIP!, http));
+      await expectReach(`operator -> ${target(raft)} (raft)`, 'blocked', fromPod(operator!, 'operator', b.status.podIP!, raft));
+      console.log('      outsider: raft blocked, http blocked, gateway open; member: raft open, http open; operator: http open, raft blocked');
+
+      // Control: without the policy the same outsider probe reaches both ports; with it back, it is blocked.
+      const policies = async () => (await kubectlJson<KubeList>(['-n', ns, 'get', 'networkpolicies'])).items.filter((np) => ownedBy(np, uid));
+      await kubectl(['-n', ns, 'patch', `${PLURAL}/${name}`, '--type', 'merge', '-p', '{"spec":{"networkPolicy":{"enabled":false}}}']);
+      await pollUntil('the NetworkPolicy removed', async () => ((await policies()).length === 0 ? true : undefined), { deadlineMs: 60_000, intervalMs: 250 });
+      await expectReach(`without the policy: outsider -> ${target(raft)} (raft)`, 'open', fromOutsider(b.status.podIP!, raft));
+      await expectReach(`without the policy: outsider -> ${target(http)} (http)`, 'open', fromOutsider(b.status.podIP!, http));
+      await kubectl(['-n', ns, 'patch', `${PLURAL}/${name}`, '--type', 'merge', '-p', '{"spec":{"networkPolicy":{"enabled":true}}}']);
+      await pollUntil('the NetworkPolicy restored', async () => ((await policies()).length > 0 ? true : undefined), { deadlineMs: 60_000, intervalMs: 250 });
+      await expectReach(`policy restored: outsider -> ${target(raft)} (raft)`, 'blocked', fromOutsider(b.status.podIP!, raft));
+      await expectReach(`policy restored: outsider -> ${target(http)} (http)`, 'blocked', fromOutsider(b.status.podIP!, http));
+      console.log('      control: without the policy the outsider reached raft and http; restored, both blocked again');
+      await waitAvailable(3);
+    } finally {
+      await kubectlResult(['-n', ns, 'delete', 'pod', outsider, '--wait=false']);
+    }
+  });
+
   it('stores and reads objects through the front door with an API token', async function () {
     const retry = <T>(what: string, f: () => Promise<T>): Promise<T> =>
       pollUntil(
@@ -529,8 +611,17 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
       expect(port, `operator pod ${p.metadata.name} names a metrics port`).to.not.equal(undefined);
       targets.push({ pod: p, port: port!.containerPort });
     }
+    // Members are scraped from another member: their NetworkPolicy admits peers (and the operator, the
+    // gateway, Prometheus), not the API server's proxy, whose connections come from a node's address (on
+    // kind's multi-node cluster kindnet drops them). The operator has no policy: the API server's proxy.
+    const members = await memberPods();
     for (const t of targets) {
-      const text = await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/pods/${t.pod.metadata.name}:${t.port}/proxy/metrics`]);
+      const peer = members.find((m) => m.metadata.name !== t.pod.metadata.name);
+      const text = ownedByCluster(t.pod)
+        ? await kubectl(['-n', ns, 'exec', peer!.metadata.name, '-c', 'node', '--', 'node', '-e',
+          'fetch(process.argv[1]).then(async (r) => { if (!r.ok) throw new Error(`${r.status}`); process.stdout.write(await r.text()); })',
+          `http://${(t.pod as MemberPod).status.podIP}:${t.port}/metrics`])
+        : await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/pods/${t.pod.metadata.name}:${t.port}/proxy/metrics`]);
       expect(text, `${t.pod.metadata.name}:${t.port}/metrics`).to.match(/^# TYPE /m);
     }
   });

@@ -62,7 +62,7 @@ const STAGE_BINARIES: Record<Stage, { k8s: string[]; tools: string[]; commands: 
   stage2: {
     k8s: ['kube-apiserver', 'kubectl', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy'],
     tools: ['coredns'],
-    commands: ['etcd', 'openssl', 'ip', 'containerd', 'runc', 'ctr', 'iptables'],
+    commands: ['etcd', 'openssl', 'ip', 'containerd', 'runc', 'ctr', 'iptables', 'nft'],
   },
 };
 
