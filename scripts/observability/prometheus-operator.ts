@@ -50,7 +50,8 @@ type StatefulSetObj = KObject & { spec: { template: { spec: { containers: { name
  */
 export async function reloaderEnv(client: KubeClient, namespace: string, prometheus: string, ordinal = 0): Promise<Record<string, string>> {
   const name = `prometheus-${prometheus}`;
-  const sts = await client.get<StatefulSetObj>(resourcePath('apps/v1', 'StatefulSet', namespace, name));
+  // the operator writes the configuration Secret before it creates the StatefulSet
+  const sts = await until(`the Prometheus Operator's StatefulSet ${name}`, () => client.find<StatefulSetObj>(resourcePath('apps/v1', 'StatefulSet', namespace, name)), 60_000, 200);
   const reloader = sts.spec.template.spec.containers.find((c) => c.name === 'config-reloader');
   if (!reloader) throw new Error(`StatefulSet ${name} has no config-reloader container`);
   const env: Record<string, string> = {};
