@@ -72,5 +72,15 @@ build() {
   echo "$name"
 }
 
+# vfs copies every layer in full, so the storage is kept bounded: when this run ends (built or failed), the
+# working containers a failed build left go, and so do the untagged images of earlier runs (their layer cache;
+# this run's stay as the next run's cache).
+earlier_untagged="$(bah images --filter dangling=true --quiet 2>/dev/null || true)"
+tidy_storage() {
+  bah rm --all >/dev/null 2>&1 || true
+  for id in $earlier_untagged; do bah rmi "$id" >/dev/null 2>&1 || true; done
+}
+trap tidy_storage EXIT
+
 build node/Dockerfile "$node_image"
 build operator/Dockerfile "$operator_image"
