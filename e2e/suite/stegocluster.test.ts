@@ -104,12 +104,26 @@ describe('StegoCluster on Kubernetes (e2e)', function () {
     return JSON.parse(a.body.toString('utf8')) as { term: number; leader_id: string | null; nodes: unknown[] };
   }
 
+  /**
+   * Every acknowledged object reads back with its digest. A member that has just come back (a replaced pod)
+   * may still be catching up when the StegoCluster turns Available, so a read the gateway answers 502/503/504
+   * is asked again for up to 30 s (counted and printed); any other answer, or a gateway error past that, fails.
+   */
   async function expectAllReadable(): Promise<void> {
+    let retried = 0;
     for (const o of acknowledged) {
-      const a = await door.getObject(o.id);
+      const a = await pollUntil(`object ${o.id} through the front door`, async () => {
+        const r = await door.getObject(o.id);
+        if (r.status === 502 || r.status === 503 || r.status === 504) {
+          retried++;
+          throw new Error(`answered ${r.status}`);
+        }
+        return r;
+      }, { deadlineMs: 30_000, intervalMs: 500 });
       expect(a.status, `object ${o.id}`).to.equal(200);
       expect(a.headers.get('x-stego-sha256'), `object ${o.id} digest`).to.equal(o.sha256);
     }
+    if (retried > 0) console.log(`      ${acknowledged.length} objects read back; ${retried} reads answered 502/503/504 were asked again`);
   }
 
   function record(outcomes: WriteOutcome[]): void {
