@@ -21,7 +21,7 @@ table is over all covers, and the same AUCs are also reported for each source ap
 dropped for how it scores).
 
 Every detector family (detectors.py) is run in its whole-image form and, for the LSB-replacement
-families, in a localised form that scans growing prefixes of the image, the same for every image. The goal
+families, in prefix forms that scan growing prefixes of the rows, the same for every image. The goal
 of issue 14 is summarised per family by its best variant for stepic and its worst for StegoCluster
 (goal_summary; docs/steganalysis.md says how it is judged).
 
@@ -151,7 +151,7 @@ def plot(out_dir, rate, curves):
         ax.set_ylabel('true positive rate')
         ax.legend(fontsize=7, loc='lower right')
     fig.suptitle(f'ROC at {rate} bits per colour sample')
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title above the first row's panel titles
     fig.savefig(os.path.join(out_dir, f'roc-{rate}.png'))
     plt.close(fig)
 
