@@ -7,8 +7,8 @@ bench's detectors do), and the red and green samples pooled (the channels that s
 even blue sample in every ninth, leaves alone). A scan that has to find the payload cannot do better than
 the same test placed on it; if this stays under 0.9, so does every prefix form of the test.
 
-Usage: chi-square-oracle.py [--seed N]   (payload bits from numpy's generator with that seed; default 1,
-not the bench's seed)
+Usage: chi-square-oracle.py [--seed N] [--crop PIXELS] [--max-per-photo N]   (payload bits from numpy's
+generator with that seed, default 1, not the bench's seed; covers as in run.py)
 """
 
 import argparse
@@ -29,14 +29,16 @@ def histogram(samples):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--crop', type=int, default=run.CROP)
+    parser.add_argument('--max-per-photo', type=int, default=run.MAX_CROPS_PER_PHOTO)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    named = run.covers()
+    named = run.covers(args.crop, args.max_per_photo)
     images = [img for _, img in named]
     jpeg = np.array([name.split('@')[0].endswith('.jpg') for name, _ in named])
     width = images[0].shape[1]
     tests = {'Westfeld-Pfitzmann p': detectors._pairs_p_value, 'pairs z': detectors._pairs_z}
-    print(f'{len(images)} covers; stepic payload bits from seed {args.seed}\n')
+    print(f'{len(images)} covers of {args.crop}x{args.crop}; stepic payload bits from seed {args.seed}\n')
     print('| bpc | rows written in full | test | channels | AUC, all covers | never-compressed | decoded from JPEG |')
     print('|---|---|---|---|---|---|---|')
     for rate in (0.05, 0.1):
