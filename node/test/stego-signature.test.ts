@@ -134,7 +134,7 @@ describe('stego signature: classic steganalysis on real photographs (small run o
     const at = result.rates['0.4']!;
     const shift = (tool: string, detector: string) => at[tool]!['mean score shift'][detector]!;
     // the whole-image estimators and their scans of the top rows (where sequential tools write)
-    for (const detector of ['RS (Fridrich)', 'SPA (Dumitrescu)', 'WS (Fridrich-Goljan, Ker-Boehme)', 'RS, row-prefix scan', 'SPA, row-prefix scan', 'WS, prefix scan']) {
+    for (const detector of ['RS (Fridrich)', 'SPA (Dumitrescu)', 'WS (Fridrich-Goljan, Ker-Boehme)', 'RS, prefix scan', 'SPA, prefix scan', 'WS, prefix scan']) {
       // the detectors work: they estimate most of the 0.4 bpc LSB replacement
       expect(shift('stepic (LSB replacement)', detector), detector).to.be.above(0.25);
       expect(shift('sequential LSB replacement', detector), detector).to.be.above(0.25);

@@ -1,9 +1,14 @@
 """bench:steganalysis - classic detectors against StegoCluster, stepic and sequential LSB replacement.
 
-Covers are 128x128 crops of the real photographs shipped inside scikit-image's wheel (skimage/data): the
-wheel is fetched once with `pip download` into ~/.cache/stegocluster/steganalysis and read as a zip, so
-scikit-image itself is never installed or imported. Crops that are nearly flat or clipped are dropped
-(they carry no LSB noise for any detector to work with, and flatter nobody).
+Covers are 256x256 crops of real photographs shipped inside two packages, fetched once into
+~/.cache/stegocluster/steganalysis and read from there (nothing is installed or imported):
+  - scikit-image's wheel (skimage/data), fetched with `pip download`, read as a zip;
+  - Debian's lomiri-wallpapers-16.04 (the Ubuntu 16.04 community wallpaper photographs), fetched with
+    `apt-get download`, read with `dpkg-deb --fsys-tarfile`; only the 11 that are plain photographs are used.
+Non-overlapping crops on a 256-pixel grid; crops that are nearly flat or clipped are dropped (they carry
+no LSB noise for any detector to work with, and flatter nobody); of the crops left, at most 16 per
+photograph, evenly spaced in raster order, so that no photograph dominates (the cameras' multi-megapixel
+photographs would otherwise give over 1,000 covers). The `--quick` run uses the wheel's photographs only.
 
 For every cover and every payload rate (bits per colour sample), four stego images are made:
   - StegoCluster with a passphrase   (node dist/node/bench/steganalysis/embed-batch.js)
@@ -13,32 +18,36 @@ For every cover and every payload rate (bits per colour sample), four stego imag
 Every detector scores every image; ROC AUC (cover vs stego, fixed direction) is reported per tool,
 detector and rate, and ROC plots are written as PNGs.
 
-Cover sources, stated before any result: six of the nine photographs are PNGs (never lossily compressed
-as far as the package tells), three are JPEGs decoded to RGB (rocket, retina, hubble_deep_field). JPEG
+Cover sources, stated before any result: six of the wheel's nine photographs are PNGs (never lossily
+compressed as far as the package tells); its other three (rocket, retina, hubble_deep_field) and all the
+wallpaper photographs are JPEGs decoded to RGB. JPEG
 decompression leaves 8x8 block structure and quantised values behind, which biases the LSB estimators
 and is a separate cover source in the steganalysis literature. Every crop of both kinds is used: the main
 table is over all covers, and the same AUCs are also reported for each source apart (no cover is ever
 dropped for how it scores).
 
 Every detector family (detectors.py) is run in its whole-image form and, for the LSB-replacement
-families, in a localised form that scans growing prefixes of the image, the same for every image. The goal
+families, in prefix forms that scan growing prefixes of the rows, the same for every image. The goal
 of issue 14 is summarised per family by its best variant for stepic and its worst for StegoCluster
 (goal_summary; docs/steganalysis.md says how it is judged).
 
-Usage: run.py [--out DIR] [--quick] [--json FILE] [--jobs N]
+Usage: run.py [--out DIR] [--quick] [--json FILE] [--jobs N] [--crop PIXELS] [--max-per-photo N]
   --out DIR   write roc-<rate>.png there (default: no plots)
   --quick     6 covers, rate 0.4 only (the CI test's smoke run); prints JSON
   --json FILE also write all scores and AUCs as JSON
   --jobs N    processes scoring images (default 2, the machine's cores)
+  --crop PIXELS, --max-per-photo N   cover size and most crops per photograph (default 256 and 16)
 """
 
 import argparse
 import concurrent.futures
 import io
+import itertools
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import zipfile
@@ -52,15 +61,25 @@ import detectors  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 CACHE = os.path.join(os.path.expanduser('~'), '.cache', 'stegocluster', 'steganalysis')
 WHEEL_SPEC = 'scikit-image==0.24.0'
-PHOTOS = [  # the colour photographs among skimage/data (others are drawings, gray, or synthetic)
+WHEEL_PHOTOS = [  # the colour photographs among skimage/data (others are drawings, gray, or synthetic)
     'astronaut.png', 'chelsea.png', 'coffee.png', 'ihc.png', 'motorcycle_left.png', 'motorcycle_right.png',
     'rocket.jpg', 'retina.jpg', 'hubble_deep_field.jpg',
 ]
-SOURCES = {  # cover source of each photograph, by its file type in the wheel
+DEB_PACKAGE, DEB_VERSION = 'lomiri-wallpapers-16.04', '20.04.0-2'
+DEB_DIR = './usr/share/backgrounds/'
+DEB_PHOTOS = [  # the plain camera photographs in the package (left out: Peter Nerlich's three, which may be
+    # composited or rendered, and umang, an abstract rendering); licences in the package's copyright file
+    'Bridge_by_Sander_Klootwijk.jpg', 'Dragonfly_by_Bolly.jpg', 'Picture_0B_by_freespace.jpg',
+    'Picture_1A_by_freespace.jpg', 'Wine_by_Jakkub_Mede.jpg', 'aitzgorri_by_Aitzol_Berasategi.jpg',
+    'friends_by_Aitzol_Berasategi.jpg', 'life_by_Aitzol_Berasategi.jpg', 'picosdeeuropa_by_Aitzol_Berasategi.jpg',
+    'seeding_by_Clements_Engelhardt.jpg', 'sunset_by_Aitzol_Berasategi.jpg',
+]
+SOURCES = {  # cover source of each photograph, by its file type in its package
     'never-compressed (PNG)': lambda name: name.endswith('.png'),
     'decoded from JPEG': lambda name: name.endswith('.jpg'),
 }
-CROP = 128
+CROP = 256
+MAX_CROPS_PER_PHOTO = 16
 RATES = [0.05, 0.1, 0.2, 0.4]
 TOOLS = ['StegoCluster + passphrase', 'StegoCluster, no passphrase', 'stepic (LSB replacement)', 'sequential LSB replacement']
 SEALED_OVERHEAD = 54   # docs/stego-format.md section 8
@@ -79,19 +98,51 @@ def wheel_path():
     return os.path.join(CACHE, found[0])
 
 
-def covers(limit=None):
-    out = []
+def deb_path():
+    os.makedirs(CACHE, exist_ok=True)
+    path = os.path.join(CACHE, f'{DEB_PACKAGE}_{DEB_VERSION}_all.deb')
+    if not os.path.exists(path):
+        subprocess.run(['apt-get', 'download', f'{DEB_PACKAGE}={DEB_VERSION}'], cwd=CACHE, check=True,
+                       stdout=subprocess.DEVNULL)
+    return path
+
+
+def wheel_photos():
     with zipfile.ZipFile(wheel_path()) as wheel:
-        for name in PHOTOS:
-            image = np.array(Image.open(io.BytesIO(wheel.read('skimage/data/' + name))).convert('RGB'))
-            h, w, _ = image.shape
-            for y in range(0, h - CROP + 1, CROP):
-                for x in range(0, w - CROP + 1, CROP):
-                    crop = image[y:y + CROP, x:x + CROP]
-                    clipped = np.mean((crop == 0) | (crop == 255))
-                    if crop.std() < 12 or clipped > 0.05:
-                        continue
-                    out.append((f'{name}@{x},{y}', np.ascontiguousarray(crop)))
+        for name in WHEEL_PHOTOS:
+            yield name, wheel.read('skimage/data/' + name)
+
+
+def deb_photos():
+    data = subprocess.run(['dpkg-deb', '--fsys-tarfile', deb_path()], check=True, stdout=subprocess.PIPE).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for name in DEB_PHOTOS:
+            yield name, tar.extractfile(DEB_DIR + name).read()
+
+
+def crops(image, size, max_per_photo):
+    """The non-overlapping size x size crops of a photograph that are neither flat nor clipped, in raster
+    order, at most max_per_photo of them, evenly spaced."""
+    h, w, _ = image.shape
+    kept = []
+    for y in range(0, h - size + 1, size):
+        for x in range(0, w - size + 1, size):
+            crop = image[y:y + size, x:x + size]
+            clipped = np.mean((crop == 0) | (crop == 255))
+            if crop.std() < 12 or clipped > 0.05:
+                continue
+            kept.append((x, y, crop))
+    if len(kept) > max_per_photo:
+        kept = [kept[i * len(kept) // max_per_photo] for i in range(max_per_photo)]
+    return kept
+
+
+def covers(size=CROP, max_per_photo=MAX_CROPS_PER_PHOTO, limit=None):
+    """(name@x,y, crop) for every cover; with a limit (the quick run), that many from the wheel's photographs."""
+    out = []
+    for name, data in (wheel_photos() if limit is not None else itertools.chain(wheel_photos(), deb_photos())):
+        image = np.array(Image.open(io.BytesIO(data)).convert('RGB'))
+        out += [(f'{name}@{x},{y}', np.ascontiguousarray(crop)) for x, y, crop in crops(image, size, max_per_photo)]
     if limit is not None:
         step = max(1, len(out) // limit)
         out = out[::step][:limit]
@@ -151,7 +202,7 @@ def plot(out_dir, rate, curves):
         ax.set_ylabel('true positive rate')
         ax.legend(fontsize=7, loc='lower right')
     fig.suptitle(f'ROC at {rate} bits per colour sample')
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title above the first row's panel titles
     fig.savefig(os.path.join(out_dir, f'roc-{rate}.png'))
     plt.close(fig)
 
@@ -185,16 +236,20 @@ def main():
     parser.add_argument('--quick', action='store_true')
     parser.add_argument('--json')
     parser.add_argument('--jobs', type=int, default=2, help='processes scoring images (default 2)')
+    parser.add_argument('--crop', type=int, default=CROP, help=f'cover size in pixels (default {CROP})')
+    parser.add_argument('--max-per-photo', type=int, default=MAX_CROPS_PER_PHOTO,
+                        help=f'most crops taken from one photograph (default {MAX_CROPS_PER_PHOTO})')
     args = parser.parse_args()
     started = time.time()
     rng = np.random.default_rng(20261206)
-    cover_list = covers(6 if args.quick else None)
+    cover_list = covers(args.crop, args.max_per_photo, 6 if args.quick else None)
     rates = [0.4] if args.quick else RATES
     images = [img for _, img in cover_list]
     photo_of = [name.split('@')[0] for name, _ in cover_list]
     source_index = {src: np.array([is_src(p) for p in photo_of]) for src, is_src in SOURCES.items()}
-    samples = CROP * CROP * 3
-    results = {'covers': len(images), 'crop': CROP, 'rates': {},
+    samples = args.crop * args.crop * 3
+    results = {'covers': len(images), 'crop': args.crop, 'max_crops_per_photo': args.max_per_photo, 'rates': {},
+               'covers_by_photo': {p: photo_of.count(p) for p in dict.fromkeys(photo_of)},
                'covers_by_source': {src: int(idx.sum()) for src, idx in source_index.items()}, 'by_source': {}}
     with tempfile.TemporaryDirectory(prefix='steganalysis-') as work, \
             concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -239,8 +294,10 @@ def main():
     if args.quick:
         print(json.dumps(results))
         return
-    print(f'# bench:steganalysis: {len(images)} covers ({CROP}x{CROP} RGB crops of {len(PHOTOS)} photographs in {WHEEL_SPEC}), '
+    print(f'# bench:steganalysis: {len(images)} covers ({args.crop}x{args.crop} RGB crops (at most {args.max_per_photo} per photograph) of {len(set(photo_of))} photographs in '
+          f'{WHEEL_SPEC} and {DEB_PACKAGE} {DEB_VERSION}), '
           f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {results["seconds"]} s\n')
+    print('Covers per photograph: ' + ', '.join(f'{p} {n}' for p, n in results['covers_by_photo'].items()) + '\n')
     dets = list(detectors.DETECTORS)
     print('ROC AUC (0.5 = a coin toss; cover vs stego, fixed direction)\n')
     print('| bpc | tool | ' + ' | '.join(dets) + ' |')
