@@ -323,7 +323,8 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
   const stride = n + 1;
   const bpp = filterBpp(info);
   const expected = info.height * stride;
-  const out = Buffer.allocUnsafeSlow(info.height * n);
+  // one byte more than the image: RowUnfilter's 3-byte-pixel word loop writes a byte past each row
+  const out = Buffer.allocUnsafeSlow(info.height * n + 1);
   const rows = new RowUnfilter(out, n, bpp);
   const partial = Buffer.alloc(stride); // a row split across two chunks (a Buffer like the chunks: one element kind keeps unfilterRow monomorphic)
   let partialBytes = 0;
@@ -391,7 +392,7 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
           fail(new StegoError('corrupt_png', `corrupt PNG: image data inflates to ${received} bytes, IHDR implies ${expected}`));
           return;
         }
-        resolve(out);
+        resolve(out.subarray(0, info.height * n));
       });
     });
     for (const group of idatGroups(split, STREAM_GROUPS)) inflater.write(group);
