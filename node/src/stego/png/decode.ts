@@ -270,8 +270,12 @@ function joinInPlace(owned: Uint8Array, split: SplitPng): Uint8Array {
  */
 function unfilterInPlace(inflated: Buffer, info: BitmapInfo): Buffer {
   const n = rowBytes(info.width, info);
-  const rows = new RowUnfilter(inflated, n, filterBpp(info));
-  for (let y = 0; y < info.height; y++) rows.row(inflated, y * (n + 1), y * n, y);
+  // With the byte after the image data (inflateImageData's output buffer has one to spare), RowUnfilter
+  // reads every row of 3-byte pixels where it is, the last one included, instead of copying it.
+  const room = inflated.byteOffset + inflated.length < inflated.buffer.byteLength;
+  const rows = room ? new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.length + 1) : inflated;
+  const unfilter = new RowUnfilter(rows, n, filterBpp(info));
+  for (let y = 0; y < info.height; y++) unfilter.row(rows, y * (n + 1), y * n, y);
   return inflated.subarray(0, info.height * n);
 }
 
