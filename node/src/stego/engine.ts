@@ -5,7 +5,7 @@
 // memory per call is the input, one raster and the output.
 
 import { assertWithinPixelLimit, readHeader } from './png/header.js';
-import { decodePng, decodePngStreamed } from './png/decode.js';
+import { decodePng, decodePngForExtract, type ExtractDecoded } from './png/decode.js';
 import { encodePng } from './png/encode.js';
 import { hideInRaster, payloadSize as contentSize, rasterCapacity, revealFromRaster, type Payload } from './payload.js';
 import type { Raster } from './raster.js';
@@ -39,9 +39,29 @@ export async function embed(png: Uint8Array, payload: Payload, opts: EngineOptio
   return encodePng(raster);
 }
 
+/**
+ * Without a passphrase, the IDAT CRCs are checked only if the extract fails (decodePngForExtract says
+ * why and what that keeps); with one, scrypt's tens of ms dwarf them, and the input is freed before it
+ * runs rather than kept for a later check.
+ */
 export async function extract(png: Uint8Array, opts: EngineOptions = {}): Promise<Payload> {
-  const raster = await decodeStreamed(png, opts);
-  return revealFromRaster(raster, opts);
+  const decoded = await decodeForExtract(png, opts);
+  if (opts.passphrase !== undefined && opts.passphrase !== '') {
+    try {
+      decoded.checkImageDataCrcs();
+    } finally {
+      decoded.release();
+    }
+    return revealFromRaster(decoded.raster, opts);
+  }
+  try {
+    return await revealFromRaster(decoded.raster, opts);
+  } catch (e) {
+    decoded.checkImageDataCrcs();
+    throw e;
+  } finally {
+    decoded.release();
+  }
 }
 
 /** capacityBytes is 0 both when exactly an empty payload fits and when the image is too small for any. */
@@ -71,8 +91,8 @@ function decode(png: Uint8Array, opts: EngineOptions, consumeInput = false): Ras
  * images stream (zlib inflates on the threadpool while this thread unfilters); the others decode on this
  * thread, which measured faster under load (png/decode.ts, STREAM_FROM_BYTES, says why).
  */
-function decodeStreamed(png: Uint8Array, opts: EngineOptions): Promise<Raster> {
-  return decodePngStreamed(png, { maxPixels: pixelLimit(png, opts), consumeInput: opts.consumeInput === true });
+function decodeForExtract(png: Uint8Array, opts: EngineOptions): Promise<ExtractDecoded> {
+  return decodePngForExtract(png, { maxPixels: pixelLimit(png, opts), consumeInput: opts.consumeInput === true });
 }
 
 function pixelLimit(png: Uint8Array, opts: EngineOptions): number {

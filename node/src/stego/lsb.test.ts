@@ -57,6 +57,37 @@ describe('stego LSB matching', () => {
     );
   });
 
+  it('reads what a bit-by-bit walk reads, across batch boundaries and in images with transparent pixels', () => {
+    // the walk's reference: one next() per bit, most significant bit first
+    const reference = (walk: SlotWalk, data: Uint8Array, n: number): Uint8Array | null => {
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n * 8; i++) {
+        const s = walk.next();
+        if (s < 0) return null;
+        out[i >> 3]! |= (data[s]! & 1) << (7 - (i & 7));
+      }
+      return out;
+    };
+    const data = new Uint8Array(120 * 90 * 4);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    for (let p = 0; p < 120 * 90; p += 7) data[p * 4 + 3] = 0; // every 7th pixel transparent
+    const r: Raster = {
+      width: 120, height: 90, colorType: 6, bitDepth: 8, channels: 4, hasAlpha: true, data, chunks: [],
+      source: { width: 120, height: 90, bitDepth: 8, colorType: 6, interlace: 0 },
+    };
+    const space = new SlotSpace(r);
+    const order = new KeyedPermutation(DEFAULT_ORDER_KEY, space.slotCount);
+    const usableBytes = Math.floor(space.usableSlotCount() / 8);
+    for (const n of [0, 1, 31, 32, 33, 511, 512, 513, 1500, usableBytes, usableBytes + 1]) {
+      const a = new SlotWalk(space, order);
+      const b = new SlotWalk(space, order);
+      const got = extractBytes(a, data, n);
+      const want = reference(b, data, n);
+      expect(got === null ? null : Buffer.from(got), `${n} bytes`).to.deep.equal(want === null ? null : Buffer.from(want));
+      expect(a.step, `${n} bytes`).to.equal(b.step);
+    }
+  });
+
   it('reports running out of slots', () => {
     const r: Raster = {
       width: 1, height: 1, colorType: 2, bitDepth: 8, channels: 3, hasAlpha: false,

@@ -92,6 +92,62 @@ describe('stego slot order', () => {
     );
   });
 
+  it('nextSamples returns what next() returns, in the same order, and leaves the walk at the same step', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 30 }),
+        fc.constantFrom(1, 2, 3, 4),
+        fc.constantFrom('none', 'key', 'exclude'),
+        keyArb,
+        fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 8 }),
+        fc.nat(),
+        (width, height, channels, extra, key, counts, seed) => {
+          const hasAlpha = channels === 2 || channels === 4;
+          const data = new Uint8Array(width * height * channels);
+          let x = seed | 1;
+          for (let i = 0; i < data.length; i++) {
+            x ^= x << 13;
+            x ^= x >>> 17;
+            x ^= x << 5;
+            data[i] = (x >>> 0) % 4 === 0 ? 0 : (x >>> 8) & 0xff; // many zero alphas and key-coloured pixels
+          }
+          const colour = hasAlpha ? channels - 1 : channels;
+          const transparentKey = extra === 'key' && !hasAlpha ? new Array<number>(colour).fill(0) : undefined;
+          const space = new SlotSpace(raster({ width, height, channels: channels as 1 | 2 | 3 | 4, hasAlpha, data, ...(transparentKey ? { transparentKey } : {}) }));
+          const order = new KeyedPermutation(key, space.slotCount);
+          const excluded = extra === 'exclude' ? (slot: number) => slot % 5 === 1 : null;
+          const one = new SlotWalk(space, order, excluded);
+          const batched = new SlotWalk(space, order, excluded);
+          for (const count of counts) {
+            const expected: number[] = [];
+            for (let i = 0; i < count; i++) {
+              const s = one.next();
+              if (s < 0) break;
+              expected.push(s);
+            }
+            const out = new Uint32Array(count);
+            const got = batched.nextSamples(out, count);
+            expect(Array.from(out.subarray(0, got))).to.deep.equal(expected);
+            expect(batched.step).to.equal(one.step);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('forwardRange is forward over a range of steps, cycle walking included', () => {
+    for (const n of [1, 2, 5, 1000, 1025, 36_000_000]) {
+      const perm = new KeyedPermutation(DEFAULT_ORDER_KEY, n);
+      const count = Math.min(n, 3000);
+      const start = n > count ? n - count : 0;
+      const out = new Uint32Array(count + 2);
+      perm.forwardRange(start, count, out, 2);
+      for (let k = 0; k < count; k++) expect(out[2 + k], `n=${n} step ${start + k}`).to.equal(perm.forward(start + k));
+    }
+  });
+
   it('skips pixels whose colour equals the tRNS key', () => {
     const data = Uint8Array.of(1, 2, 3, 9, 9, 9, 1, 2, 4);
     const space = new SlotSpace(raster({ width: 3, height: 1, channels: 3, hasAlpha: false, data, transparentKey: [1, 2, 3] }));

@@ -57,6 +57,15 @@ export class KeyedPermutation {
     return x;
   }
 
+  /**
+   * forward(start + k) into out[at + k] for k < count: the slots of `count` calls of forward, computed
+   * by permuteRange (a loop over numbers and typed arrays only, so nothing in it depends on this
+   * object's shape).
+   */
+  forwardRange(start: number, count: number, out: Uint32Array, at: number): void {
+    permuteRange(this.roundKeys, this.rightBits, this.leftMask, this.rightMask, this.domain, start, count, out, at);
+  }
+
   /** The step at which slot s is visited. */
   inverse(s: number): number {
     const { roundKeys: keys, rightBits, leftMask, rightMask, domain } = this;
@@ -80,6 +89,49 @@ function expandKey(key: Uint8Array, bits: number): Int32Array {
   const words = new Int32Array(ROUNDS);
   for (let r = 0; r < ROUNDS; r++) words[r] = digest.readInt32BE(r * 4);
   return words;
+}
+
+/**
+ * KeyedPermutation.forward for a range of steps, mix written out: a module function whose arguments are
+ * numbers and typed arrays. Extraction reads every bit through it, and it runs once per extract after
+ * each garbage collection has discarded the optimised code of the class methods (that code is tied to
+ * the shapes of objects that no longer exist): a loop with no calls is cheap in V8's first tiers and
+ * optimised by on-stack replacement early in its first run.
+ */
+function permuteRange(
+  keys: Int32Array,
+  rightBits: number,
+  leftMask: number,
+  rightMask: number,
+  domain: number,
+  start: number,
+  count: number,
+  out: Uint32Array,
+  at: number,
+): void {
+  for (let k = 0; k < count; k++) {
+    let x = start + k;
+    do {
+      let left = x >>> rightBits;
+      let right = x & rightMask;
+      for (let r = 0; r < ROUNDS; r += 2) {
+        let h = right ^ keys[r]!;
+        h ^= h >>> 16;
+        h = Math.imul(h, 0x7feb352d);
+        h ^= h >>> 15;
+        h = Math.imul(h, 0x846ca68b);
+        left = (left ^ h ^ (h >>> 16)) & leftMask;
+        h = left ^ keys[r + 1]!;
+        h ^= h >>> 16;
+        h = Math.imul(h, 0x7feb352d);
+        h ^= h >>> 15;
+        h = Math.imul(h, 0x846ca68b);
+        right = (right ^ h ^ (h >>> 16)) & rightMask;
+      }
+      x = (left << rightBits) | right;
+    } while (x >= domain);
+    out[at + k] = x;
+  }
 }
 
 // A 32-bit avalanche mix (lowbias32); the key enters before mixing so every round is a different function.
@@ -111,6 +163,11 @@ export class SlotSpace {
     this.maxSample = raster.bitDepth === 16 ? 0xffff : 0xff;
     this.alphaOffset = raster.hasAlpha ? raster.channels - 1 : -1;
     this.key = raster.transparentKey?.length === this.colourChannels ? raster.transparentKey : undefined;
+  }
+
+  /** Transparency comes from the alpha channel alone (no colour key). */
+  get alphaOnly(): boolean {
+    return this.alphaOffset >= 0 && this.key === undefined;
   }
 
   /** True when some pixels may be unusable, i.e. the image has alpha or a colour key. */
@@ -177,6 +234,43 @@ export class SlotWalk {
     this.checkUsable = space.hasTransparency;
   }
 
+  /**
+   * The sample indices of the next `count` usable slots into out[0..count), in walk order: what `count`
+   * calls of next() return, leaving `step` where they would. Fewer (the number is returned) when the walk
+   * ends first. The slots are computed in batches before any sample is read, so the reads into the
+   * raster are independent loads in one tight loop (the CPU overlaps their cache misses) rather than
+   * one miss after each slot's Feistel rounds.
+   */
+  nextSamples(out: Uint32Array, count: number): number {
+    const space = this.space;
+    const domain = this.order.domain;
+    const filter = this.checkUsable || this.excluded !== null;
+    let filled = 0;
+    while (filled < count && this.step < domain) {
+      // Each step yields at most one slot, so asking for exactly the missing number never overshoots:
+      // the count-th usable slot, if found, is the batch's last step.
+      const want = Math.min(count - filled, domain - this.step);
+      this.order.forwardRange(this.step, want, out, filled);
+      this.step += want;
+      if (!filter) {
+        filled += want; // no alpha channel: a slot's sample index is the slot itself
+        continue;
+      }
+      const end = filled + want;
+      if (space.alphaOnly && this.excluded === null) {
+        filled = keepOpaque(out, filled, end, space.raster.data, space.raster.channels, space.colourChannels);
+        continue;
+      }
+      for (let i = filled; i < end; i++) {
+        const slot = out[i]!;
+        if (this.checkUsable && !space.isSlotUsable(slot)) continue;
+        if (this.excluded !== null && this.excluded(slot)) continue;
+        out[filled++] = space.sampleIndex(slot);
+      }
+    }
+    return filled;
+  }
+
   /** Sample index of the next usable slot, or -1 once every slot has been visited. */
   next(): number {
     const domain = this.order.domain;
@@ -188,4 +282,22 @@ export class SlotWalk {
     }
     return -1;
   }
+}
+
+/**
+ * Slots out[from..end) of an image whose transparency is its alpha channel (the last one): keeps those
+ * of pixels with alpha above 0, as sample indices, packed from out[from]; returns where they end. What
+ * SlotSpace.isSlotUsable and sampleIndex do per slot, as one loop over numbers and typed arrays.
+ */
+function keepOpaque(out: Uint32Array, from: number, end: number, data: Uint8Array | Uint16Array, channels: number, colourChannels: number): number {
+  const alpha = channels - 1;
+  let kept = from;
+  for (let i = from; i < end; i++) {
+    const slot = out[i]!;
+    const pixel = (slot / colourChannels) | 0;
+    const base = pixel * channels;
+    if (data[base + alpha] === 0) continue;
+    out[kept++] = base + (slot - pixel * colourChannels);
+  }
+  return kept;
 }

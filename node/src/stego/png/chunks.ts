@@ -56,7 +56,15 @@ export interface SplitPng {
   palette: Uint8Array | undefined;
   /** Every other chunk except IHDR/IEND, CRC-checked, data as views into the input. */
   ancillary: CarriedChunk[];
+  /**
+   * With `deferIdatCrc`: the CRC stored with each IDAT chunk, unchecked (checkIdatCrcs checks them
+   * against `idat`). Absent when splitPng checked them.
+   */
+  idatCrcs?: number[];
 }
+
+/** CRC-32 of the chunk type "IDAT": an IDAT chunk's CRC is this continued over its data. */
+const IDAT_TYPE_CRC = zlib.crc32('IDAT');
 
 const corrupt = (message: string): never => {
   throw new StegoError('corrupt_png', `corrupt PNG: ${message}`);
@@ -77,8 +85,40 @@ function isCritical(name: string): boolean {
 /**
  * Splits a PNG whose IHDR was already validated (readHeader) into image data and other chunks, checking
  * framing, order, every CRC and the limits in one pass.
+ *
+ * `deferIdatCrc` (extract): the IDAT chunks' CRCs are recorded in `idatCrcs` instead of checked, and are
+ * checked here only if the split fails, so a failure answers exactly what the checking split would have
+ * (a bad IDAT CRC ahead of any later defect). The caller owes checkIdatCrcs whenever anything later fails.
  */
-export function splitPng(buf: Uint8Array, colorType: number, limits: ChunkLimits = processLimits): SplitPng {
+export function splitPng(buf: Uint8Array, colorType: number, limits: ChunkLimits = processLimits, deferIdatCrc = false): SplitPng {
+  if (!deferIdatCrc) return splitChunks(buf, colorType, limits, undefined);
+  const idatCrcs: number[] = [];
+  const recorded: Uint8Array[] = [];
+  try {
+    return { ...splitChunks(buf, colorType, limits, { crcs: idatCrcs, data: recorded }), idatCrcs };
+  } catch (e) {
+    checkIdatCrcs(recorded, idatCrcs);
+    throw e;
+  }
+}
+
+/**
+ * Throws splitPng's error for a bad IDAT CRC (corrupt_png, "IDAT CRC mismatch") if the CRC stored with
+ * any of the IDAT chunks `idat` does not match its data. The data may have moved since the split (the
+ * in-place join moves it over the chunk framing): the CRCs were read out before.
+ */
+export function checkIdatCrcs(idat: readonly Uint8Array[], crcs: readonly number[]): void {
+  for (let i = 0; i < idat.length; i++) {
+    if (zlib.crc32(idat[i]!, IDAT_TYPE_CRC) !== crcs[i]) corrupt('IDAT CRC mismatch');
+  }
+}
+
+function splitChunks(
+  buf: Uint8Array,
+  colorType: number,
+  limits: ChunkLimits,
+  deferred: { crcs: number[]; data: Uint8Array[] } | undefined,
+): SplitPng {
   const idat: Uint8Array[] = [];
   const ancillary: CarriedChunk[] = [];
   let idatBytes = 0;
@@ -110,8 +150,13 @@ export function splitPng(buf: Uint8Array, colorType: number, limits: ChunkLimits
         );
       }
     }
-    if (zlib.crc32(buf.subarray(at + 4, dataStart + length)) !== readUint32BE(buf, dataStart + length)) corrupt(`${name} CRC mismatch`);
     const data = buf.subarray(dataStart, dataStart + length);
+    if (deferred !== undefined && name === 'IDAT') {
+      deferred.crcs.push(readUint32BE(buf, dataStart + length));
+      deferred.data.push(data);
+    } else if (zlib.crc32(buf.subarray(at + 4, dataStart + length)) !== readUint32BE(buf, dataStart + length)) {
+      corrupt(`${name} CRC mismatch`);
+    }
     at = dataStart + length + 4;
     if (name === 'IEND') break;
     if (name === 'IDAT') {

@@ -10,7 +10,7 @@ import { StegoError, isStegoError } from '../errors.js';
 import type { PngHeader, Raster } from '../raster.js';
 import { carryOver } from './carry.js';
 import { releaseBuffer } from './release.js';
-import { splitPng, type SplitPng } from './chunks.js';
+import { checkIdatCrcs, splitPng, type SplitPng } from './chunks.js';
 import { RowUnfilter } from './unfilter.js';
 import { assertWithinPixelLimit, readHeader, storedChannels } from './header.js';
 
@@ -82,17 +82,74 @@ export function decodePng(buf: Uint8Array, opts: DecodeOptions): Raster {
  * already inflated, straight into the Raster: inflate and unfilter overlap, and the inflated stream is
  * never held whole. Every chunk of that stream is a hand-off between two threads (two wake-ups), which
  * on a loaded machine cost more wall time than the overlap saves on a small image: those, and Adam7
- * images, take decodePng's single-threaded path.
+ * images, take decodePng's single-threaded path. Every CRC is checked (decodePngForExtract, then
+ * checkImageDataCrcs).
  */
 export async function decodePngStreamed(buf: Uint8Array, opts: DecodeOptions): Promise<Raster> {
+  const decoded = await decodePngForExtract(buf, opts);
+  try {
+    decoded.checkImageDataCrcs();
+    return decoded.raster;
+  } finally {
+    decoded.release();
+  }
+}
+
+/** What extract's decode returns: the Raster, and the IDAT CRC check it has left to its caller. */
+export interface ExtractDecoded {
+  raster: Raster;
+  /**
+   * Throws what decodePng throws for the same bytes (corrupt_png, "IDAT CRC mismatch") if a CRC stored
+   * with the image data does not match it. Call it before reporting any failure that follows the decode,
+   * so every failing input answers as under decodePng; a success does not need it. Before release().
+   */
+  checkImageDataCrcs(): void;
+  /** Returns a consumed input's memory (`consumeInput`); call once, when done with checkImageDataCrcs. */
+  release(): void;
+}
+
+/**
+ * Extract's decode: decodePngStreamed's Raster without the IDAT CRCs checked (~4 ms of a 12 MP photo's
+ * extract, 2-3% of it). The image data stays covered: zlib checks the Adler-32 of the whole inflated
+ * stream (a damaged stream also fails to inflate or inflates to the wrong size), and a payload carries
+ * its own CRC-32 or authentication tag. Failures answer as before: a failing decode checks the IDAT
+ * CRCs before reporting, and the caller does so for anything that fails after it (checkImageDataCrcs;
+ * the consumed input is therefore kept until release(), which does not raise the peak: input and
+ * inflated data are resident together during inflate anyway). The one difference: an image whose only
+ * defect is a wrong IDAT CRC, with image data that inflates correctly, can now be read, as Pillow reads
+ * it; embed, capacity and object uploads still refuse it.
+ */
+export async function decodePngForExtract(buf: Uint8Array, opts: DecodeOptions): Promise<ExtractDecoded> {
   const source = readHeader(buf);
   assertWithinPixelLimit(source, opts.maxPixels);
   const info = bitmapInfo(source);
-  if (info.interlace || filteredSize(info) < (opts.streamFromBytes ?? STREAM_FROM_BYTES)) return decodePng(buf, opts);
+  // The streamed path hands views of the input to zlib's threadpool, so it never frees the input.
+  const streamed = !info.interlace && filteredSize(info) >= (opts.streamFromBytes ?? STREAM_FROM_BYTES);
+  const consume = opts.consumeInput === true && isWholeBuffer(buf) && !streamed;
+  let split: SplitPng | undefined;
+  const checkImageDataCrcs = (): void => {
+    if (split !== undefined) checkIdatCrcs(split.idat, split.idatCrcs!);
+  };
+  const release = (): void => {
+    if (consume) releaseBuffer(buf);
+  };
   try {
-    const split = splitPng(buf, source.colorType);
-    return toRaster(split, source, info, await inflateUnfiltered(split, info));
+    split = splitPng(buf, source.colorType, undefined, true);
+    if (consume) ownChunkData(split);
+    let unfiltered: Buffer;
+    if (streamed) {
+      unfiltered = await inflateUnfiltered(split, info);
+    } else {
+      const inflated = inflateImageData(split, info, consume ? buf : undefined, false);
+      unfiltered = info.interlace ? unfilterInterlaced(inflated, info) : unfilterInPlace(inflated, info);
+    }
+    return { raster: toRaster(split, source, info, unfiltered), checkImageDataCrcs, release };
   } catch (e) {
+    try {
+      checkImageDataCrcs();
+    } finally {
+      release();
+    }
     throw asDecodeError(e);
   }
 }
@@ -159,20 +216,25 @@ export function filteredSize(info: BitmapInfo): number {
  * Inflates the image data in one call. Many IDAT chunks are joined first: an input the caller gave up
  * (`owned`, a whole ArrayBuffer) is joined in place, each chunk's data moved left over the framing
  * before it (a memmove: no new buffer and no page faults, ~3 ms instead of ~12 ms for a 12 MP photo's
- * 36 chunks), and freed once inflated; anything else is joined into a copy.
+ * 36 chunks), and freed once inflated unless `releaseOwned` is false (the caller frees it); anything
+ * else is joined into a copy.
  */
-function inflateImageData(split: SplitPng, info: BitmapInfo, owned?: Uint8Array): Buffer {
+function inflateImageData(split: SplitPng, info: BitmapInfo, owned?: Uint8Array, releaseOwned = true): Buffer {
   const expected = filteredSize(info);
   const joined = split.idat.length > 1;
   const compressed = !joined ? split.idat[0]! : owned ? joinInPlace(owned, split) : Buffer.concat(split.idat, split.idatBytes);
   let inflated: Buffer;
   try {
-    inflated = zlib.inflateSync(compressed, { maxOutputLength: expected, chunkSize: Math.max(64, Math.min(expected, 64 << 20)) });
+    // One byte more than the image needs: with the output buffer not full when the stream ends, Node's
+    // inflateSync returns that buffer; a full one makes it allocate a second image-sized buffer (untouched,
+    // but counted as external memory: on a 12 MP photo that started a 13 ms mark-compact inside extract).
+    inflated = zlib.inflateSync(compressed, { maxOutputLength: expected, chunkSize: Math.max(64, Math.min(expected + 1, 64 << 20)) });
   } finally {
     // The input we own, or a joined copy of many IDAT chunks, is nobody else's: return its memory now
     // (damaged or not) rather than at the next GC, which would leave it resident through the encode.
-    if (owned) releaseBuffer(owned);
-    else if (joined) releaseBuffer(compressed);
+    if (owned) {
+      if (releaseOwned) releaseBuffer(owned);
+    } else if (joined) releaseBuffer(compressed);
   }
   if (inflated.length !== expected) {
     throw new StegoError('corrupt_png', `corrupt PNG: image data inflates to ${inflated.length} bytes, IHDR implies ${expected}`);
@@ -183,14 +245,17 @@ function inflateImageData(split: SplitPng, info: BitmapInfo, owned?: Uint8Array)
 /**
  * The IDAT chunks' data made contiguous inside the input itself. IDAT chunks are consecutive (splitPng),
  * so every move goes left, past bytes already moved, onto framing and data already read (CRCs are
- * checked by then). The input is unusable afterwards: only for an input the caller gave up.
+ * checked, or recorded in `idatCrcs`, by then). `split.idat` then views each chunk's data where it now
+ * is. The input is unusable afterwards: only for an input the caller gave up.
  */
 function joinInPlace(owned: Uint8Array, split: SplitPng): Uint8Array {
   const whole = new Uint8Array(owned.buffer, 0, owned.buffer.byteLength);
   const start = split.idat[0]!.byteOffset;
   let at = start;
-  for (const part of split.idat) {
+  for (let i = 0; i < split.idat.length; i++) {
+    const part = split.idat[i]!;
     whole.copyWithin(at, part.byteOffset, part.byteOffset + part.length);
+    split.idat[i] = whole.subarray(at, at + part.length);
     at += part.length;
   }
   return whole.subarray(start, at);
@@ -205,8 +270,12 @@ function joinInPlace(owned: Uint8Array, split: SplitPng): Uint8Array {
  */
 function unfilterInPlace(inflated: Buffer, info: BitmapInfo): Buffer {
   const n = rowBytes(info.width, info);
-  const rows = new RowUnfilter(inflated, n, filterBpp(info));
-  for (let y = 0; y < info.height; y++) rows.row(inflated, y * (n + 1), y * n, y);
+  // With the byte after the image data (inflateImageData's output buffer has one to spare), RowUnfilter
+  // reads every row of 3-byte pixels where it is, the last one included, instead of copying it.
+  const room = inflated.byteOffset + inflated.length < inflated.buffer.byteLength;
+  const rows = room ? new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.length + 1) : inflated;
+  const unfilter = new RowUnfilter(rows, n, filterBpp(info));
+  for (let y = 0; y < info.height; y++) unfilter.row(rows, y * (n + 1), y * n, y);
   return inflated.subarray(0, info.height * n);
 }
 
@@ -258,7 +327,8 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
   const stride = n + 1;
   const bpp = filterBpp(info);
   const expected = info.height * stride;
-  const out = Buffer.allocUnsafeSlow(info.height * n);
+  // one byte more than the image: RowUnfilter's 3-byte-pixel word loop writes a byte past each row
+  const out = Buffer.allocUnsafeSlow(info.height * n + 1);
   const rows = new RowUnfilter(out, n, bpp);
   const partial = Buffer.alloc(stride); // a row split across two chunks (a Buffer like the chunks: one element kind keeps unfilterRow monomorphic)
   let partialBytes = 0;
@@ -326,7 +396,7 @@ function inflateUnfiltered(split: SplitPng, info: BitmapInfo): Promise<Buffer> {
           fail(new StegoError('corrupt_png', `corrupt PNG: image data inflates to ${received} bytes, IHDR implies ${expected}`));
           return;
         }
-        resolve(out);
+        resolve(out.subarray(0, info.height * n));
       });
     });
     for (const group of idatGroups(split, STREAM_GROUPS)) inflater.write(group);

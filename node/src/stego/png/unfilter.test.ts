@@ -96,6 +96,28 @@ describe('png/unfilter RowUnfilter', () => {
     );
   });
 
+  it('3-byte pixels in place: the word spilling past the end of a row never lands on bytes still to be read, even in rows narrower than the image is tall', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 5 }), fc.integer({ min: 2, max: 40 }), fc.nat(), (pixels, height, seed) => {
+        const n = 3 * pixels;
+        const rows = new Uint8Array(height * n);
+        let x = seed | 1;
+        for (let i = 0; i < rows.length; i++) {
+          x ^= x << 13;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          rows[i] = x & 0xff;
+        }
+        const types = Array.from({ length: height }, (_, y) => ((seed >>> (y % 16)) & 1 ? 1 : 3) as FilterType);
+        const c: Case = { n, bpp: 3, height, rows, types };
+        const stream = filtered(c);
+        expect(unfilterInPlace(c, Buffer.from(stream)).equals(Buffer.from(rows)), 'in place').to.equal(true);
+        expect(unfilterInto(c, stream, 0).equals(Buffer.from(rows)), 'exactly sized').to.equal(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('refuses an unknown filter type with corrupt_png on every path', () => {
     for (const bpp of [1, 3, 4]) {
       const n = bpp * 4;
