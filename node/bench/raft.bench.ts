@@ -86,10 +86,29 @@ interface Phases {
   work: number[];
   commit: number[];
   outside: number[];
+  /** Every write of the window as [start (performance.now() ms), client latency ms], for the tail analysis. */
+  writes: [number, number][];
 }
 
 function newPhases(): Phases {
-  return { pre: [], work: [], commit: [], outside: [] };
+  return { pre: [], work: [], commit: [], outside: [], writes: [] };
+}
+
+/**
+ * Where the slowest 1% of a window's writes come from. A write stalls either alone (its own batch was
+ * slow, or it arrived just after a batch left) or together with every write in flight at the time (the
+ * pipeline stopped: a slow fsync, a GC pause, snapshot or compaction work on the path). The second kind
+ * shows as the slow writes starting within a few short intervals: `bins` counts the distinct 100 ms
+ * intervals their starts fall in, `top` how many of them the busiest interval holds.
+ */
+function tailShape(writes: [number, number][]): { n: number; bins: number; top: number; thresholdMs: number } {
+  if (writes.length === 0) return { n: 0, bins: 0, top: 0, thresholdMs: NaN };
+  const sorted = [...writes].sort((a, b) => b[1] - a[1]);
+  const n = Math.max(1, Math.floor(writes.length / 100));
+  const slow = sorted.slice(0, n);
+  const perBin = new Map<number, number>();
+  for (const [start] of slow) perBin.set(Math.floor(start / 100), (perBin.get(Math.floor(start / 100)) ?? 0) + 1);
+  return { n, bins: perBin.size, top: Math.max(...perBin.values()), thresholdMs: slow[slow.length - 1]![1] };
 }
 
 function recordServerTiming(header: string | null, clientMs: number, into: Phases | undefined): void {
@@ -163,7 +182,10 @@ async function stegoWrite(url: string, cover: Buffer, message: string, phases?: 
 
 /** Stores a finished stego PNG as is: the replicated write path without the embed. */
 async function stegoStore(url: string, png: Buffer, phases?: Phases): Promise<ObjectAck> {
-  return expectCreated(await post(`${url}/api/objects`, png, 'image/png'), phases);
+  const started = performance.now();
+  const ack = await expectCreated(await post(`${url}/api/objects`, png, 'image/png'), phases);
+  phases?.writes.push([started, performance.now() - started]);
+  return ack;
 }
 
 interface Row {
@@ -177,11 +199,32 @@ interface Row {
   raftCommit?: HistogramScrape;
   fsync?: HistogramScrape;
   phases: Phases;
+  /** Snapshots created over the window, summed over the three nodes, and their total duration, s. */
+  snapshots: number;
+  snapshotSeconds: number;
 }
 
 interface LeaderScrape {
   commit?: HistogramScrape;
   fsync?: HistogramScrape;
+}
+
+/** A labelled counter's value (0 when absent) from /metrics text. */
+function counterValue(text: string, nameAndLabels: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${nameAndLabels} `));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+/** Snapshots created so far and the seconds they took, summed over the given nodes. */
+async function scrapeSnapshots(urls: string[]): Promise<{ count: number; seconds: number }> {
+  let count = 0;
+  let seconds = 0;
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    count += counterValue(text, 'stego_raft_snapshots_total{event="created"}');
+    seconds += counterValue(text, 'stego_raft_snapshot_duration_seconds_sum{event="created"}');
+  }
+  return { count, seconds };
 }
 
 async function scrapeLeader(url: string): Promise<LeaderScrape> {
@@ -221,8 +264,8 @@ function printTable(rows: Row[], objectBytes: number, args: Args): void {
     console.log(`| ${row.concurrency} | ${pp(ph.pre)} | ${pp(ph.work)} | ${pp(ph.commit)} | ${pp(ph.outside)} | ${ratio.toFixed(2)}× |`);
   }
   console.log('\nInside the StegoCluster leader over the same windows (from its /metrics histograms; bucket-interpolated):');
-  console.log('| clients | commits/s | propose→applied p50 ms | p99 ms | log saves (fsync) | mean save ms | commits per save |');
-  console.log('|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| clients | commits/s | propose→applied p50 ms | p99 ms | log saves (fsync) | mean save ms | save p99 ms | commits per save | snapshots (3 nodes) / s spent |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of rows) {
     const c = row.raftCommit;
     const f = row.fsync;
@@ -230,8 +273,17 @@ function printTable(rows: Row[], objectBytes: number, args: Args): void {
     const secs = row.stego.elapsedMs / 1000;
     console.log(
       `| ${row.concurrency} | ${(c.count / secs).toFixed(0)} | ${fmtMs(histogramPercentileMs(c, 50))} | ${fmtMs(histogramPercentileMs(c, 99))} | ` +
-        `${f?.count ?? 'n/a'} | ${f && f.count ? fmtMs((f.sum / f.count) * 1000) : 'n/a'} | ${f && f.count ? (c.count / f.count).toFixed(2) : 'n/a'} |`,
+        `${f?.count ?? 'n/a'} | ${f && f.count ? fmtMs((f.sum / f.count) * 1000) : 'n/a'} | ${f && f.count ? fmtMs(histogramPercentileMs(f, 99)) : 'n/a'} | ` +
+        `${f && f.count ? (c.count / f.count).toFixed(2) : 'n/a'} | ${row.snapshots} / ${row.snapshotSeconds.toFixed(2)} |`,
     );
+  }
+  console.log('\nThe slowest 1% of StegoCluster writes: alone, or together (starts bunched in a few 100 ms intervals: the pipeline stalled)?');
+  console.log('| clients | writes | slowest 1% | slower than ms | distinct 100 ms intervals of their starts | most in one interval |');
+  console.log('|---:|---:|---:|---:|---:|---:|');
+  for (const row of rows) {
+    const t = tailShape(row.phases.writes);
+    if (t.n === 0) continue;
+    console.log(`| ${row.concurrency} | ${row.phases.writes.length} | ${t.n} | ${fmtMs(t.thresholdMs)} | ${t.bins} | ${t.top} |`);
   }
   // the goals of the replication work (issue 8): same-run ratios against etcd
   const one = rows.find((r) => r.concurrency === 1);
@@ -313,7 +365,9 @@ async function main(): Promise<void> {
       const client = etcdClient!;
       const stegoPids = stego!.liveIds().map((id) => stego!.node(id).pid);
       const etcdPids = etcd!.members.map((m) => m.child.pid);
+      const nodeUrls = stego!.liveIds().map((id) => stego!.node(id).url);
       const before = await scrapeLeader(stegoUrl);
+      const snapsBefore = await scrapeSnapshots(nodeUrls);
       const phases = newPhases();
       const stegoCpu0 = cpuSeconds(stegoPids);
       const s = await closedLoop(c, seconds, async (w, i) => {
@@ -322,6 +376,7 @@ async function main(): Promise<void> {
       });
       const stegoCpu = cpuSeconds(stegoPids) - stegoCpu0;
       const after = await scrapeLeader(stegoUrl);
+      const snapsAfter = await scrapeSnapshots(nodeUrls);
       const etcdCpu0 = cpuSeconds(etcdPids);
       const e = await closedLoop(c, seconds, async (w, i) => {
         await client.put(`bench/c${c}/w${w}/${i}`).value(value);
@@ -336,13 +391,15 @@ async function main(): Promise<void> {
         phases,
         raftCommit: after.commit && histogramDelta(after.commit, before.commit),
         fsync: after.fsync && histogramDelta(after.fsync, before.fsync),
+        snapshots: snapsAfter.count - snapsBefore.count,
+        snapshotSeconds: snapsAfter.seconds - snapsBefore.seconds,
       };
     };
     const rows: Row[] = [];
     for (const c of args.levels) {
       if (args.warmup > 0) await run(c, args.warmup);
-      const { s, e, raftCommit, fsync, phases, stegoCpuMs, etcdCpuMs } = await run(c, args.seconds);
-      rows.push({ concurrency: c, stego: s, etcd: e, raftCommit, fsync, phases, stegoCpuMs, etcdCpuMs });
+      const { s, e, raftCommit, fsync, phases, stegoCpuMs, etcdCpuMs, snapshots, snapshotSeconds } = await run(c, args.seconds);
+      rows.push({ concurrency: c, stego: s, etcd: e, raftCommit, fsync, phases, stegoCpuMs, etcdCpuMs, snapshots, snapshotSeconds });
       console.log(`  clients ${c}: stego ${s.opsPerSec.toFixed(0)} ops/s, etcd ${e.opsPerSec.toFixed(0)} ops/s`);
     }
     printTable(rows, probe.size, args);

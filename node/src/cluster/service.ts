@@ -1,17 +1,17 @@
 // What the HTTP routes call: replicated writes from any node (forwarded to the leader over the raft
 // link, never through HTTP), linearizable or stale reads, and the admin operations on membership.
 //
-// Writes are retried across leader changes. That is safe because every command is idempotent: the
+// Writes and admin operations are retried across leader changes (leader-retry.ts). That is safe because every command is idempotent: the
 // receiving node picks the object id before proposing, so a put that did commit before the leader died
 // and is proposed again simply writes the same object twice.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { parseHostPort } from '../config.js';
 import type { NodeId } from '../raft/types.js';
-import { RemoteError, TransportError } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
 import { encodeCommand, type Command } from './commands.js';
-import { ClusterError, isClusterErrorCode, type HaltCause } from './errors.js';
+import { ClusterError, type HaltCause } from './errors.js';
+import { onLeader } from './leader-retry.js';
 import { OBJECT_ID_RE, type ObjectMeta, type PieceReader } from './object-store.js';
 import { until } from './waiters.js';
 import type { ClusterApi, MemberChangeResult, ObjectStream, PutClient, PutResult, Readiness, StoredObject } from './api.js';
@@ -28,8 +28,6 @@ export function objectIdForKey(key: string): string {
 export const RPC_ADMIN = 'admin';
 
 const MEMBER_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-/** Failures of one attempt that a new attempt, against the leader known then, may not meet. */
-const RETRY_AGAINST_NEW_LEADER = new Set<string>(['no_leader', 'proposal_lost', 'link_down', 'link_lost', 'not_leader']);
 
 export interface ServiceOptions {
   requestTimeoutMs: number;
@@ -290,13 +288,11 @@ export class ClusterService implements ClusterApi {
    */
   async write(data: Uint8Array): Promise<number> {
     const deadline = Date.now() + this.opts.requestTimeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      this.node.assertServing();
-      // waiting for an election is bounded on its own: with no leader in sight, answer 503 promptly
-      const leader = this.node.leaderId ?? (await this.node.waitForLeader(this.node.leaderWaitMs()));
-      try {
-        if (leader === this.node.id) return await this.node.proposeLocal(data);
-        const left = Math.max(1, deadline - Date.now());
+    return onLeader(
+      this.node,
+      deadline,
+      async (leader, left) => {
+        if (leader === this.node.id) return this.node.proposeLocal(data);
         const index = await this.transport.request(leader, RPC_PROPOSE, data, left).then(
           (raw) => {
             this.opts.forwardedWrites?.inc({ outcome: 'ok' });
@@ -309,15 +305,9 @@ export class ClusterService implements ClusterApi {
         );
         await this.node.appliedWaiters.wait(index, Math.max(1, deadline - Date.now()));
         return index;
-      } catch (e) {
-        const err = fromRemote(e);
-        const code = (err as { code?: string }).code ?? '';
-        if (!RETRY_AGAINST_NEW_LEADER.has(code) || Date.now() > deadline - 20) throw asClusterError(err);
-        this.opts.logger.debug({ attempt, code, err: err.message }, 'write retried after a leader change');
-        // retry as soon as another leader is known; a bounded pause covers "same leader, try again"
-        await this.node.waitForLeaderChange(leader, Math.min(100, 10 * (attempt + 1)));
-      }
-    }
+      },
+      (attempt, code, err) => this.opts.logger.debug({ attempt, code, err: err.message }, 'write retried after a leader change'),
+    );
   }
 
   // ---- membership ---------------------------------------------------------------------------------
@@ -341,22 +331,18 @@ export class ClusterService implements ClusterApi {
   }
 
   /** Runs an admin operation on the leader: here, or forwarded over the raft link. */
-  private async admin(req: AdminRequest): Promise<MemberChangeResult> {
-    const timeout = this.catchUpTimeout() + this.opts.requestTimeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      this.node.assertServing();
-      const leader = this.node.leaderId ?? (await this.node.waitForLeader(this.node.leaderWaitMs()));
-      try {
-        if (leader === this.node.id) return await this.runAdminHere(req);
-        const raw = await this.transport.request(leader, RPC_ADMIN, Buffer.from(JSON.stringify(req)), timeout);
+  private admin(req: AdminRequest): Promise<MemberChangeResult> {
+    const deadline = Date.now() + this.catchUpTimeout() + this.opts.requestTimeoutMs;
+    return onLeader(
+      this.node,
+      deadline,
+      async (leader, left) => {
+        if (leader === this.node.id) return this.runAdminHere(req);
+        const raw = await this.transport.request(leader, RPC_ADMIN, Buffer.from(JSON.stringify(req)), left);
         return JSON.parse(Buffer.from(raw).toString('utf8')) as MemberChangeResult;
-      } catch (e) {
-        const err = fromRemote(e);
-        const code = (err as { code?: string }).code ?? '';
-        if (!RETRY_AGAINST_NEW_LEADER.has(code) || attempt >= 5) throw asClusterError(err);
-        await sleep(50 * (attempt + 1));
-      }
-    }
+      },
+      (attempt, code, err) => this.opts.logger.debug({ attempt, code, op: req.op, err: err.message }, 'admin operation retried after a leader change'),
+    );
   }
 
   private async runAdminHere(req: AdminRequest): Promise<MemberChangeResult> {
@@ -505,21 +491,6 @@ function encodeIndex(index: number): Uint8Array {
 function decodeIndex(b: Uint8Array): number {
   if (b.byteLength !== 8) throw new ClusterError('unavailable', 'malformed propose answer from the leader');
   return Buffer.from(b.buffer, b.byteOffset, 8).readDoubleBE(0);
-}
-
-/** A remote cluster error keeps its code on this side of the link. */
-function fromRemote(e: unknown): Error {
-  if (e instanceof RemoteError && isClusterErrorCode(e.code)) return new ClusterError(e.code, e.message);
-  return e as Error;
-}
-
-function asClusterError(e: Error): Error {
-  if (e instanceof ClusterError) return e;
-  if (e instanceof TransportError) {
-    return new ClusterError(e.code === 'timeout' ? 'timeout' : 'no_leader', `the leader could not be reached: ${e.message}`);
-  }
-  if (e instanceof RemoteError) return new ClusterError('unavailable', `the leader refused: ${e.code}: ${e.message}`);
-  return e;
 }
 
 function sleep(ms: number): Promise<void> {

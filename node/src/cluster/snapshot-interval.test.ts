@@ -42,3 +42,40 @@ describe('cluster: snapshots by time as well as by size', function () {
     }
   });
 });
+
+// The entry trigger (STEGO_SNAPSHOT_ENTRIES) rewrites the whole store, so it waits until the log since the
+// last snapshot holds at least half that snapshot's bytes: small writes into a large store do not rewrite
+// it every few entries.
+describe('cluster: snapshots by entry count are paced by the size of the last snapshot', function () {
+  let c: TestCluster | undefined;
+  afterEach(async () => {
+    await c?.stop();
+    c = undefined;
+  });
+
+  async function write(cluster: TestCluster, leader: string, prefix: string, n: number, size: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const { png, sha256 } = fakePng(`${prefix}-${i}`, size);
+      await cluster.member(leader).service.putObject(png, sha256);
+    }
+  }
+
+  it('many small writes after large ones wait; a log half the snapshot\'s size triggers it', async () => {
+    c = await TestCluster.start({ overrides: { snapshotEntries: 8, snapshotBytes: 1 << 30, snapshotIntervalMs: 0 } });
+    const leader = await c.waitForLeader();
+    const node = c.member(leader).node;
+    // 24 objects of 64 KiB: snapshots of up to ~1.5 MiB are taken (the entry count is reached, the log is large)
+    await write(c, leader, 'large', 24, 64 * 1024);
+    await pollUntil('a snapshot of the large objects', 10_000, () => node.status().snapshot_index > 8);
+    await new Promise((r) => setTimeout(r, 300)); // let a snapshot in progress finish
+    const first = node.status().snapshot_index;
+    // 40 writes of 1 KiB: five times the entry threshold, but the log since the snapshot (≤ 7 large
+    // objects and ~40 KiB) stays below half of it
+    await write(c, leader, 'small', 40, 1024);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(node.status().snapshot_index).to.equal(first);
+    // 12 more large ones: the log now holds more than half the snapshot's bytes
+    await write(c, leader, 'more', 12, 64 * 1024);
+    await pollUntil('the next snapshot', 10_000, () => node.status().snapshot_index > first);
+  });
+});

@@ -135,6 +135,28 @@ describe('storage/DurableLog', () => {
     await again.close();
   });
 
+  it('compacts without a new segment, and keeps the hard state when the segment holding it is dropped', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, segmentBytes: 2048 });
+    // the only hard-state record goes into the first segment; entries alone fill the next ones
+    await log.save({ term: 4, vote: 'n3', commit: 2 }, range(1, 2, 4));
+    for (let i = 3; i <= 60; i += 5) await log.save(undefined, range(i, i + 4, 4));
+    const walFiles = () => readdirSync(path.join(t.dir, 'wal')).filter((f) => f.endsWith('.wal')).sort();
+    const before = walFiles();
+    expect(before.length).to.be.greaterThan(2);
+    await writeSnapshot(log, snapMeta(55, 4));
+    await log.compact(55);
+    const after = walFiles();
+    // no segment was created for the compaction, and the first segment (the hard state's) is gone
+    expect(after[after.length - 1]).to.equal(before[before.length - 1]);
+    expect(after).to.not.include(before[0]);
+    expect(log.firstIndex()).to.equal(56);
+    const { log: again, state } = await reopen(log, { segmentBytes: 2048 });
+    expect(state.hardState).to.deep.equal({ term: 4, vote: 'n3', commit: 2 });
+    expect(again.firstIndex()).to.equal(56);
+    expectEntries(state.entries, range(56, 62, 4));
+    await again.close();
+  });
+
   it('a suffix truncated before a compaction stays truncated after replay', async () => {
     const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, segmentBytes: 2048 });
     for (let i = 1; i <= 30; i += 5) await log.save(undefined, range(i, i + 4, 1));

@@ -81,6 +81,16 @@ export class DurableLog {
   private dsyncFh: FileHandle | undefined;
   /** Bytes written by `sync: false` saves that no fdatasync has covered yet. */
   private unsynced = false;
+  /**
+   * Sequence number of the segment holding the newest hard-state record (0: not known, e.g. after a
+   * replay). Segments below it may be deleted without writing the hard state again.
+   */
+  private hardStateSeq = 0;
+  /**
+   * Compaction's file work (the new compaction record, unlinking dropped segments) runs here, one step
+   * after another, outside the write queue: saves never wait for it (see compact).
+   */
+  private fileWork: Promise<void> = Promise.resolve();
   private readonly counters = { fsyncs: 0, batches: 0, saves: 0 };
 
   private constructor(
@@ -133,7 +143,7 @@ export class DurableLog {
     await log.openTail();
     // a snapshot committed just before a crash may not have been followed by its compaction yet
     if (latest && !log.matches(latest.index, latest.term) && latest.index > log.compactPoint.index) {
-      await log.enqueueTask('reset-to-snapshot', () => log.compactNow(latest.index, latest.term, true));
+      await log.enqueueTask('reset-to-snapshot', () => log.discardThrough(latest.index, latest.term));
     }
     const snapshot = latest ?? EMPTY_SNAPSHOT;
     const entries = replay.entries.filter((e) => e.index > snapshot.index && e.index <= log.lastIndex());
@@ -157,8 +167,16 @@ export class DurableLog {
    * Drops log records ≤ throughIndex; requires a committed snapshot at or beyond it. Durable on resolve.
    * If the log does not contain (throughIndex, its snapshot term) — a follower that installed a newer
    * snapshot — the whole log is discarded and restarts after the snapshot.
+   *
+   * An ordinary compaction holds the write queue only to move the in-memory compaction point and, when
+   * segments are dropped and the newest hard state lies in one of them, to append the hard state to the
+   * active segment. Writing the new compaction record and unlinking the dropped segments (three fsyncs,
+   * slow on a disk that a snapshot is being written to) happen beside later saves: a crash before the
+   * record is durable leaves the old record and every segment it needs, one after it leaves segments the
+   * next start deletes (replay.ts).
    */
   compact(throughIndex: number): Promise<void> {
+    let files: Promise<void> = Promise.resolve();
     return this.enqueueTask('compact', async () => {
       const snap = this.snaps.latest()?.meta;
       if (!snap || throughIndex > snap.index) {
@@ -166,15 +184,14 @@ export class DurableLog {
       }
       if (throughIndex <= this.compactPoint.index) return;
       if (throughIndex === snap.index && !this.matches(snap.index, snap.term)) {
-        await this.compactNow(snap.index, snap.term, true);
+        await this.discardThrough(snap.index, snap.term);
       } else if (throughIndex > this.lastIndex()) {
         throw new StorageUsageError(`cannot compact through ${throughIndex}: log ends at ${this.lastIndex()}`);
       } else {
-        await this.compactNow(throughIndex, this.termAt(throughIndex)!, false);
+        ({ files } = await this.compactInPlace(throughIndex, this.termAt(throughIndex)!));
       }
-    });
+    }).then(() => files);
   }
-
   // ---- snapshots ----------------------------------------------------------------------------------
 
   snapshots(): SnapshotInfo[] {
@@ -193,7 +210,7 @@ export class DurableLog {
     this.assertUsable();
     return this.snaps.create(meta, async (info) => {
       if (!this.matches(info.meta.index, info.meta.term) && info.meta.index > this.compactPoint.index) {
-        await this.enqueueTask('reset-to-snapshot', () => this.compactNow(info.meta.index, info.meta.term, true));
+        await this.enqueueTask('reset-to-snapshot', () => this.discardThrough(info.meta.index, info.meta.term));
       }
     });
   }
@@ -240,6 +257,7 @@ export class DurableLog {
     if (this.closed) return;
     await this.enqueueTask('close', async () => {
       if (this.unsynced) await this.fh?.datasync();
+      await this.fileWork;
       this.closed = true;
     }).catch(() => undefined);
     this.closed = true;
@@ -339,6 +357,7 @@ export class DurableLog {
     if (hs && !sameHardState(hs, this.hs)) {
       this.hs = { term: hs.term, vote: hs.vote, commit: hs.commit };
       out.push(...encodeHardState(this.hs));
+      this.hardStateSeq = this.segments[this.segments.length - 1]!.seq;
     }
     return undefined;
   }
@@ -452,20 +471,53 @@ export class DurableLog {
   }
 
   /**
-   * Makes (index, term) the new start of the log. A new segment opens with the current hard state, so
-   * deleting older segments never loses it; then compact.json is replaced atomically; then the garbage goes.
+   * Makes (index, term) the new start of the log without a new segment: the in-memory state changes
+   * here, in queue order, and `files` is the file work, chained on `fileWork` (the caller
+   * releases the queue before awaiting it). Segments wholly at or below `index`, except the active one,
+   * are dropped; a segment is as large as segmentBytes, so at most one segment's worth of compacted
+   * records stays on disk until the active segment fills.
    */
-  private async compactNow(index: number, term: number, discardAll: boolean): Promise<void> {
+  private async compactInPlace(index: number, term: number): Promise<{ files: Promise<void> }> {
+    const active = this.segments[this.segments.length - 1]!;
+    const keepFrom = (this.segments.find((s) => s.maxIndex > index) ?? active).seq;
+    // replay takes the newest hard-state record of the segments it reads: it must be in one that stays
+    if (keepFrom > this.compactPoint.firstSeq && this.hardStateSeq < keepFrom) {
+      await this.append(encodeHardState(this.hs));
+      this.hardStateSeq = active.seq;
+    }
+    const next: CompactPoint = { index, term, firstSeq: Math.max(keepFrom, this.compactPoint.firstSeq) };
+    this.terms = this.terms.slice(index - this.compactPoint.index);
+    this.compactPoint = next;
+    const dropped = this.segments.filter((s) => s.seq < next.firstSeq);
+    this.segments.splice(0, dropped.length);
+    const work = this.fileWork.then(() =>
+      this.runGuarded('compact', async () => {
+        await writeFileAtomic(path.join(this.walDir, COMPACT_FILE), JSON.stringify(next));
+        for (const s of dropped) await fsp.rm(s.path, { force: true });
+        if (dropped.length > 0) await syncDir(this.walDir);
+      }),
+    );
+    this.fileWork = work.catch(() => undefined);
+    return { files: work };
+  }
+
+  /**
+   * Discards the whole log: (index, term), a snapshot the log does not contain, becomes its start, in a
+   * new segment that opens with the current hard state; then compact.json is replaced atomically; then
+   * every older segment goes. Runs inside the queue: the saves after it build on the new start.
+   */
+  private async discardThrough(index: number, term: number): Promise<void> {
+    await this.fileWork;
     const tail = this.segments[this.segments.length - 1]!;
     await this.createSegment(tail.seq + 1);
     await this.append(encodeHardState(this.hs));
     const fresh = this.segments[this.segments.length - 1]!;
-    const keepFrom = discardAll ? fresh.seq : (this.segments.find((s) => s.maxIndex > index) ?? fresh).seq;
-    const next: CompactPoint = { index, term, firstSeq: keepFrom };
+    this.hardStateSeq = fresh.seq;
+    const next: CompactPoint = { index, term, firstSeq: fresh.seq };
     await writeFileAtomic(path.join(this.walDir, COMPACT_FILE), JSON.stringify(next));
-    this.terms = discardAll ? [] : this.terms.slice(index - this.compactPoint.index);
+    this.terms = [];
     this.compactPoint = next;
-    const dropped = this.segments.filter((s) => s.seq < keepFrom);
+    const dropped = this.segments.filter((s) => s.seq < fresh.seq);
     this.segments.splice(0, dropped.length);
     for (const s of dropped) await fsp.rm(s.path, { force: true });
     if (dropped.length > 0) await syncDir(this.walDir);
