@@ -72,6 +72,30 @@ describe('nginx config renderer', () => {
     }
   });
 
+  it('buffers request bodies only on the write routes; the stateless routes stream, so a node refusal stops the upload', () => {
+    const site = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2' });
+    const block = (start: string): string => {
+      const from = site.indexOf(start);
+      expect(from, start).to.be.at.least(0);
+      return site.slice(from, site.indexOf('\n    }', from));
+    };
+    // case-insensitive like the nodes' router: /API/Objects is a write too
+    const objects = block('    location ~* ^/api/objects {');
+    expect(objects).to.include('proxy_pass http://$stego_object_upstream;');
+    expect(objects).to.include('proxy_request_buffering on;');
+    const admin = block('    location ~* ^/admin/ {');
+    expect(admin).to.include('proxy_pass http://stego_write;');
+    expect(admin).to.include('proxy_request_buffering on;');
+    // /api/embed, /api/extract, /api/capacity and every GET
+    const rest = block('    location / {');
+    expect(rest).to.include('proxy_pass http://stego_all;');
+    expect(rest).to.include('proxy_request_buffering off;');
+    expect(site.match(/proxy_request_buffering/g)).to.have.length(3);
+    // the unread body of an early answer is discarded for the node's 2 s at most, not nginx's default 30 s
+    expect(site).to.include('lingering_time 2s;');
+    expect(renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', lingeringTimeSeconds: 5 })).to.include('lingering_time 5s;');
+  });
+
   it('refuses addresses that could inject directives', () => {
     expect(() => renderNginxSite({ listen: 1, nodes: [{ id: 'x', address: '1.2.3.4:1; evil' }], leaderId: null })).to.throw(
       /invalid node address/,

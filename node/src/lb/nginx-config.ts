@@ -7,11 +7,33 @@
 // leader and whose other members are `backup`: when the leader is gone nginx falls through to a follower,
 // which forwards to whichever node won the election, so a stale config costs one hop, never a failed write.
 //
+// Request bodies: buffered (`proxy_request_buffering on`: nginx takes the whole body into memory or a temp
+// file before it contacts a node) only where a failover retry must be able to resend it — writes to the
+// replicated store (/api/objects, /admin/). If the leader dies or steps down while a write is in flight,
+// nginx sends the same body, with the same Idempotency-Key, to the next member, which forwards it to the new
+// leader. Everything else — the stateless routes (/api/embed, /api/extract, /api/capacity) and the
+// body-less GETs — is streamed (`proxy_request_buffering off`): bytes go to the node as they arrive, so a
+// node that refuses an upload from its first bytes (a scan refusal, memory_budget, a missing token: answer,
+// `Connection: close`, the rest unread) stops it at nginx too, instead of nginx first taking, writing and
+// re-sending every byte of a 40 MB hostile body. The trade-off (nginx's ngx_http_upstream_next: no retry once
+// `request_sent` with an unbuffered body): nginx still passes a streamed request to the next node when the
+// first one fails before nginx started sending it the request (connection refused by a killed node or an
+// empty Service, connect timeout), but not once any of the request (head or body) has gone to a node. A node
+// dying mid-upload is then the client's 502, and a node's own 503 (pool_saturated, memory_budget) reaches
+// the client with its Retry-After instead of being retried on another node. The stateless routes are pure
+// functions of their input, so the client's retry is the retry.
+// Once the node's early answer is relayed, nginx ends the client's connection instead of keeping it alive
+// (the body is unread): FIN, then a lingering close that reads and discards what the client still sends, so
+// the client can read the answer before the close resets the connection. Clients that read while they send
+// (curl, fetch, Node's http) stop at the answer; for one that does not, `lingering_time` bounds the
+// discarding to the node's own 2 s (DEFAULT_LINGER.closeAfterMs) instead of nginx's default 30 s.
+//
 // Errors: every answer nginx makes itself (a body over the limit, no node reachable, a node timing out,
 // a malformed or slow request) is the API's JSON error shape via `error_page` and named locations;
 // answers from the nodes pass through untouched (no proxy_intercept_errors). The body limit is the
 // node's STEGO_BODY_LIMIT_BYTES in bytes, so nginx and the nodes refuse at the same size.
 import { DEFAULT_BODY_LIMIT_BYTES } from '../http/http-config.js';
+import { DEFAULT_LINGER } from '../http/middleware/linger.js';
 
 export interface UpstreamNode {
   id: string;
@@ -37,6 +59,11 @@ export interface NginxSiteOptions {
   clientTimeoutSeconds?: number;
   /** Proxy send/read timeout; the design guide's 60 s for large uploads. */
   proxyTimeoutSeconds?: number;
+  /**
+   * Longest nginx reads and discards a client's unread body after answering it early (its own 413, or a
+   * node's early refusal relayed on a streamed route) before it closes the connection.
+   */
+  lingeringTimeSeconds?: number;
   /** TCP connect timeout to a node. Short, so a dead host fails over quickly instead of holding the request. */
   proxyConnectTimeoutSeconds?: number;
   keepaliveConnections?: number;
@@ -58,6 +85,7 @@ const DEFAULTS = {
   maxBodyBytes: DEFAULT_BODY_LIMIT_BYTES,
   clientTimeoutSeconds: 15,
   proxyTimeoutSeconds: 60,
+  lingeringTimeSeconds: Math.ceil(DEFAULT_LINGER.closeAfterMs / 1000),
   proxyConnectTimeoutSeconds: 2,
   keepaliveConnections: 32,
   maxFails: 2,
@@ -148,7 +176,6 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     `      proxy_connect_timeout ${o.proxyConnectTimeoutSeconds}s;`,
     `      proxy_send_timeout ${o.proxyTimeoutSeconds}s;`,
     `      proxy_read_timeout ${o.proxyTimeoutSeconds}s;`,
-    '      proxy_request_buffering on;',
     `      proxy_next_upstream error timeout http_500 http_502 http_503 non_idempotent;`,
     `      proxy_next_upstream_tries ${o.nextUpstreamTries};`,
     '      add_header X-Stego-Upstream $upstream_addr always;',
@@ -172,21 +199,29 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     `    client_header_timeout ${o.clientTimeoutSeconds}s;`,
     `    client_body_timeout ${o.clientTimeoutSeconds}s;`,
     `    send_timeout ${o.clientTimeoutSeconds}s;`,
+    `    lingering_time ${o.lingeringTimeSeconds}s;`,
     ...errorPages(o.maxBodyBytes),
     '    location = /nginx_status {',
     '      stub_status;',
     '    }',
-    '    location /api/objects {',
+    // Case-insensitive, as the nodes' router is: /API/Objects is a write too, and must not be streamed.
+    '    location ~* ^/api/objects {',
     '      proxy_pass http://$stego_object_upstream;',
     ...proxyCommon,
+    // buffered: a write retried on another member after the leader failed needs its whole body again
+    '      proxy_request_buffering on;',
     '    }',
-    '    location /admin/ {',
+    '    location ~* ^/admin/ {',
     `      proxy_pass http://${WRITE_UPSTREAM};`,
     ...proxyCommon,
+    '      proxy_request_buffering on;',
     '    }',
+    // The stateless routes and every GET: streamed, so a node's early refusal stops the upload here too.
+    // A retry on the next node happens only while nothing of the request was sent (see the header).
     '    location / {',
     `      proxy_pass http://${ALL_UPSTREAM};`,
     ...proxyCommon,
+    '      proxy_request_buffering off;',
     '    }',
     '  }',
   ].join('\n');
