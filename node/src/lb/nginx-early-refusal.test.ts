@@ -194,6 +194,17 @@ describe('nginx streams stateless uploads: a node early refusal stops them (real
     });
   }
 
+  it('fetch (undici) posting a 40 MB text chunk as a form gets the node JSON 413, not a connection error', async () => {
+    const png = await photoPng(32, 32);
+    const big = Buffer.concat([png.subarray(0, 33), fileHead.subarray(fileHead.length - 8), Buffer.alloc(40 * 1024 * 1024, 0x61), png.subarray(33)]);
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(big)], { type: 'image/png' }), 'a.png');
+    const res = await fetch(`http://127.0.0.1:${port}/api/extract`, { method: 'POST', body: form });
+    expect(res.status).to.equal(413);
+    expect(res.headers.get('content-type')).to.match(/^application\/json/);
+    expect(((await res.json()) as { error: { code: string } }).error.code).to.equal('ancillary_too_large');
+  });
+
   it('a client that ignores the answer and keeps sending is cut after the lingering time, not after its whole body', async () => {
     // ~6.5 MB/s: the whole body would take ~6.5 s; nginx ends the connection ~2 s after the answer
     const r = await hostileUpload(port, '/api/extract', declared, fileHead, { stopAtAnswer: false, paceMs: 10, deadlineMs: 20_000 });
