@@ -72,7 +72,7 @@ describe('nginx config renderer', () => {
     }
   });
 
-  it('buffers request bodies only on the write routes; the stateless routes stream, so a node refusal stops the upload', () => {
+  it('buffers request bodies only on the write routes; the stateless uploads stream, so a node refusal stops the upload', () => {
     const site = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2' });
     const block = (start: string): string => {
       const from = site.indexOf(start);
@@ -86,7 +86,7 @@ describe('nginx config renderer', () => {
     const admin = block('    location ~* ^/admin/ {');
     expect(admin).to.include('proxy_pass http://stego_write;');
     expect(admin).to.include('proxy_request_buffering on;');
-    // /api/embed, /api/extract, /api/capacity and every GET
+    // /api/embed, /api/extract, /api/capacity and the reads
     const rest = block('    location / {');
     expect(rest).to.include('proxy_pass http://stego_all;');
     expect(rest).to.include('proxy_request_buffering off;');

@@ -8,21 +8,23 @@
 // which forwards to whichever node won the election, so a stale config costs one hop, never a failed write.
 //
 // Request bodies: buffered (`proxy_request_buffering on`: nginx takes the whole body into memory or a temp
-// file before it contacts a node) only where a failover retry must be able to resend it — writes to the
-// replicated store (/api/objects, /admin/). If the leader dies or steps down while a write is in flight,
-// nginx sends the same body, with the same Idempotency-Key, to the next member, which forwards it to the new
-// leader. Everything else — the stateless routes (/api/embed, /api/extract, /api/capacity) and the
-// body-less GETs — is streamed (`proxy_request_buffering off`): bytes go to the node as they arrive, so a
-// node that refuses an upload from its first bytes (a scan refusal, memory_budget, a missing token: answer,
-// `Connection: close`, the rest unread) stops it at nginx too, instead of nginx first taking, writing and
-// re-sending every byte of a 40 MB hostile body. The trade-off (nginx's ngx_http_upstream_next: no retry once
-// `request_sent` with an unbuffered body): nginx still passes a streamed request to the next node when the
-// first one fails before nginx started sending it the request (connection refused by a killed node or an
-// empty Service, connect timeout), but not once any of the request (head or body) has gone to a node. A node
-// dying mid-upload is then the client's 502, and a node's own 503 (pool_saturated, memory_budget) reaches
-// the client with its Retry-After instead of being retried on another node. The stateless routes are pure
-// functions of their input, so the client's retry is the retry.
-// Once the node's early answer is relayed, nginx ends the client's connection instead of keeping it alive
+// file before it contacts a node) only where a failover retry must be able to resend a body — writes to the
+// replicated store: /api/objects and /admin/, matched without regard to case as the nodes' router matches
+// them. If the leader dies or steps down while a write is in flight, nginx resends the same body, with the
+// same Idempotency-Key, to the next member, which forwards it to the new leader.
+// Everything else — the stateless uploads (/api/embed, /api/extract, /api/capacity) and the reads — is
+// streamed (`proxy_request_buffering off`): body bytes go to a node as they arrive, so a node that refuses an
+// upload from its first bytes (a scan refusal, memory_budget, a missing token: answer, `Connection: close`,
+// the rest unread) stops it at nginx too, instead of nginx first taking, writing to a temp file and
+// re-sending every byte of a 40 MB hostile body. The trade-off (nginx's ngx_http_upstream_next: no retry
+// once `request_sent` while the body is streamed): nginx passes such a request to the next node when the
+// first one failed before nginx started sending it the request (connection refused by a killed node or an
+// empty Service, connect timeout), and any request whose whole body had arrived with its head (no body, as
+// for the reads, or a small one: nginx then holds it and treats it as buffered); but not an upload still
+// arriving once any of it has gone to a node. A node dying mid-upload is then the client's 502, and a node's
+// own 503 (pool_saturated, memory_budget) reaches the client with its Retry-After instead of being retried
+// on another node. These routes are pure functions of their input, so the client's retry is the retry.
+// Once a node's early answer is relayed, nginx ends the client's connection instead of keeping it alive
 // (the body is unread): FIN, then a lingering close that reads and discards what the client still sends, so
 // the client can read the answer before the close resets the connection. Clients that read while they send
 // (curl, fetch, Node's http) stop at the answer; for one that does not, `lingering_time` bounds the
@@ -204,11 +206,10 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '    location = /nginx_status {',
     '      stub_status;',
     '    }',
-    // Case-insensitive, as the nodes' router is: /API/Objects is a write too, and must not be streamed.
+    // Case-insensitive, as the nodes' router is: /API/Objects is a write too, and keeps its buffered retry.
     '    location ~* ^/api/objects {',
     '      proxy_pass http://$stego_object_upstream;',
     ...proxyCommon,
-    // buffered: a write retried on another member after the leader failed needs its whole body again
     '      proxy_request_buffering on;',
     '    }',
     '    location ~* ^/admin/ {',
@@ -216,8 +217,8 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     ...proxyCommon,
     '      proxy_request_buffering on;',
     '    }',
-    // The stateless routes and every GET: streamed, so a node's early refusal stops the upload here too.
-    // A retry on the next node happens only while nothing of the request was sent (see the header).
+    // The stateless uploads and the reads: streamed, so a node's early refusal stops an upload here too.
+    // An upload is retried on the next node only while nothing of it was sent (see the header).
     '    location / {',
     `      proxy_pass http://${ALL_UPSTREAM};`,
     ...proxyCommon,

@@ -214,3 +214,96 @@ describe('nginx streams stateless uploads: a node early refusal stops them (real
     expect(r.closedAfterAnswerMs).to.be.below(4_500);
   });
 });
+
+describe('failover through nginx when a node dies mid-request (real nginx, real node)', function () {
+  this.timeout(30_000);
+  let node: TestServer | undefined;
+  let dropper: ReturnType<typeof createNetServer> | undefined;
+  let dropperAddress = '';
+  const running: { nginx: NginxProcess; prefix: string }[] = [];
+
+  before(async function () {
+    if (!findNginx()) return this.skip();
+    node = await startTestServer();
+    // a node that dies once it has the request head: it reads up to the blank line, then resets
+    dropper = createNetServer((socket) => {
+      let head = '';
+      socket.on('data', (d: Buffer) => {
+        head += d.toString('latin1');
+        if (head.includes('\r\n\r\n')) socket.resetAndDestroy();
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => dropper!.listen(0, '127.0.0.1', resolve));
+    dropperAddress = `127.0.0.1:${(dropper.address() as { port: number }).port}`;
+  });
+
+  after(async () => {
+    for (const r of running) {
+      await r.nginx.stop();
+      rmSync(r.prefix, { recursive: true, force: true });
+    }
+    await node?.close();
+    await new Promise((r) => (dropper ? dropper.close(r) : r(undefined)));
+  });
+
+  /** A fresh nginx over [dropper, node]: round robin sends one of two requests to the dropper first. */
+  async function frontDoor(): Promise<number> {
+    const prefix = mkdtempSync(join(tmpdir(), 'stego-nginx-failover-'));
+    const port = await freePort();
+    const nginx = new NginxProcess(findNginx()!, {
+      prefix,
+      listen: `127.0.0.1:${port}`,
+      nodes: [
+        { id: 'dropper', address: dropperAddress },
+        { id: 'n1', address: new URL(node!.url).host },
+      ],
+    });
+    running.push({ nginx, prefix });
+    await nginx.start('n1');
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      try {
+        await fetch(`http://127.0.0.1:${port}/nginx_status`);
+        return port;
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  it('a read is retried on the next node (it has no body to stream, so nginx treats it as buffered)', async () => {
+    const port = await frontDoor();
+    const seen: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(res.status).to.equal(200);
+      seen.push(res.headers.get('x-stego-upstream') ?? '');
+    }
+    expect(seen, seen.join(' | ')).to.include(`${dropperAddress}, ${new URL(node!.url).host}`);
+  });
+
+  it('a streamed upload is not retried once sent: the client gets the JSON 502 with Retry-After', async () => {
+    const port = await frontDoor();
+    // larger than nginx's header buffers, so its body cannot arrive whole with the head (nginx would then
+    // hold all of it and retry it like a buffered one)
+    const png = await photoPng(256, 256);
+    expect(png.length).to.be.above(64 * 1024);
+    const statuses: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'a.png');
+      const res = await fetch(`http://127.0.0.1:${port}/api/capacity`, { method: 'POST', body: form });
+      statuses.push(res.status);
+      if (res.status === 502) {
+        expect(res.headers.get('retry-after')).to.equal('1');
+        expect(((await res.json()) as { error: { code: string } }).error.code).to.equal('bad_gateway');
+      } else {
+        await res.arrayBuffer();
+      }
+    }
+    expect(statuses.sort()).to.deep.equal([200, 502]);
+  });
+});
+
