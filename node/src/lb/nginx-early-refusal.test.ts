@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../http/testing.js';
 import { photoPng } from '../stego/png/synthetic.js';
+import { STREAM_LOCATION } from './nginx-config.js';
 import { findNginx, NginxProcess } from './nginx-process.js';
 
 function freePort(): Promise<number> {
@@ -38,6 +39,8 @@ interface HostileOptions {
   /** Pause between two 64 KiB pieces: a client on a slower link than the loopback. */
   paceMs: number;
   deadlineMs: number;
+  /** Send the body chunked (Transfer-Encoding), no Content-Length: the size is unknown to nginx. */
+  chunked?: boolean;
 }
 
 /**
@@ -93,14 +96,17 @@ function hostileUpload(port: number, path: string, declared: number, head: Buffe
       }
       const piece = sent === 0 ? head : filler.subarray(0, Math.min(filler.length, declared - sent));
       sent += piece.length;
-      socket.write(piece, (e) => {
+      const last = sent >= declared ? '0\r\n\r\n' : '';
+      const framed = o.chunked ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from(`\r\n${last}`)]) : piece;
+      socket.write(framed, (e) => {
         if (e) return;
         accepted += piece.length;
         if (o.paceMs > 0) setTimeout(pump, o.paceMs);
         else pump();
       });
     };
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${declared}\r\n\r\n`);
+    const length = o.chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${declared}`;
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n${length}\r\n\r\n`);
     pump();
   });
 }
@@ -194,6 +200,14 @@ describe('nginx streams stateless uploads: a node early refusal stops them (real
     });
   }
 
+  it('the same upload chunked (size unknown to nginx) is streamed too: the node JSON 413, a fraction taken', async () => {
+    const r = await hostileUpload(port, '/api/extract', declared, fileHead, { stopAtAnswer: true, paceMs: 0, deadlineMs: 20_000, chunked: true });
+    expect(r.status).to.equal(413);
+    expect(r.headers['content-type']).to.match(/^application\/json/);
+    expect((JSON.parse(r.body) as { error: { code: string } }).error.code).to.equal('ancillary_too_large');
+    expect(r.accepted).to.be.below(declared / 2);
+  });
+
   it('fetch (undici) posting a 40 MB text chunk as a form gets the node JSON 413, not a connection error', async () => {
     const png = await photoPng(32, 32);
     const big = Buffer.concat([png.subarray(0, 33), fileHead.subarray(fileHead.length - 8), Buffer.alloc(40 * 1024 * 1024, 0x61), png.subarray(33)]);
@@ -273,7 +287,7 @@ describe('failover through nginx when a node dies mid-request (real nginx, real 
     }
   }
 
-  it('a read is retried on the next node (it has no body to stream, so nginx treats it as buffered)', async () => {
+  it('a read is retried on the next node', async () => {
     const port = await frontDoor();
     const seen: string[] = [];
     for (let i = 0; i < 2; i++) {
@@ -284,26 +298,42 @@ describe('failover through nginx when a node dies mid-request (real nginx, real 
     expect(seen, seen.join(' | ')).to.include(`${dropperAddress}, ${new URL(node!.url).host}`);
   });
 
-  it('a streamed upload is not retried once sent: the client gets the JSON 502 with Retry-After', async () => {
-    const port = await frontDoor();
-    // larger than nginx's header buffers, so its body cannot arrive whole with the head (nginx would then
-    // hold all of it and retry it like a buffered one)
-    const png = await photoPng(256, 256);
-    expect(png.length).to.be.above(64 * 1024);
-    const statuses: number[] = [];
+  /** Two capacity requests with `png` and a `pad` field of `padBytes`: one of them meets the dropper first. */
+  async function twoUploads(port: number, png: Buffer, padBytes: number): Promise<{ status: number; upstream: string; retryAfter: string | null; code?: string }[]> {
+    const out = [];
     for (let i = 0; i < 2; i++) {
       const form = new FormData();
       form.append('file', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'a.png');
+      form.append('pad', 'x'.repeat(padBytes));
       const res = await fetch(`http://127.0.0.1:${port}/api/capacity`, { method: 'POST', body: form });
-      statuses.push(res.status);
-      if (res.status === 502) {
-        expect(res.headers.get('retry-after')).to.equal('1');
-        expect(((await res.json()) as { error: { code: string } }).error.code).to.equal('bad_gateway');
-      } else {
-        await res.arrayBuffer();
-      }
+      const body = (await res.json()) as { error?: { code: string } };
+      out.push({ status: res.status, upstream: res.headers.get('x-stego-upstream') ?? '', retryAfter: res.headers.get('retry-after'), code: body.error?.code });
     }
-    expect(statuses.sort()).to.deep.equal([200, 502]);
+    return out;
+  }
+
+  it('an upload under 1 MB is buffered, so it is retried on the next node', async () => {
+    const port = await frontDoor();
+    // larger than nginx's header buffers: only buffering (not a body read whole with the head) keeps the retry
+    const r = await twoUploads(port, await photoPng(64, 64), 200_000);
+    expect(r.map((x) => x.status)).to.deep.equal([200, 200]);
+    expect(r.map((x) => x.upstream), JSON.stringify(r)).to.include(`${dropperAddress}, ${new URL(node!.url).host}`);
+  });
+
+  it('a streamed upload (1 MB or more) is not retried once sent: the client gets the JSON 502 with Retry-After', async () => {
+    const port = await frontDoor();
+    const r = await twoUploads(port, await photoPng(64, 64), 1_100_000);
+    expect(r.map((x) => x.status).sort(), JSON.stringify(r)).to.deep.equal([200, 502]);
+    const failed = r.find((x) => x.status === 502)!;
+    expect(failed.code).to.equal('bad_gateway');
+    expect(failed.retryAfter).to.equal('1');
+  });
+
+  it('the internal streamed location is not reachable from outside: JSON 404', async () => {
+    const port = await frontDoor();
+    const res = await fetch(`http://127.0.0.1:${port}${STREAM_LOCATION}`);
+    expect(res.status).to.equal(404);
+    expect(res.headers.get('content-type')).to.match(/^application\/json/);
+    expect(((await res.json()) as { error: { code: string } }).error.code).to.equal('not_found');
   });
 });
-
