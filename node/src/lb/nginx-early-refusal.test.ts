@@ -208,6 +208,14 @@ describe('nginx streams stateless uploads: a node early refusal stops them (real
     expect(r.accepted).to.be.below(declared / 2);
   });
 
+  it('a chunked upload over the body limit is a JSON 413 body_too_large', async () => {
+    const field = Buffer.from('--b\r\nContent-Disposition: form-data; name="message"\r\n\r\n');
+    const r = await hostileUpload(port, '/api/embed', limit + 1024 * 1024, field, { stopAtAnswer: true, paceMs: 0, deadlineMs: 20_000, chunked: true });
+    expect(r.status).to.equal(413);
+    expect(r.headers['content-type']).to.match(/^application\/json/);
+    expect((JSON.parse(r.body) as { error: { code: string } }).error.code).to.equal('body_too_large');
+  });
+
   it('fetch (undici) posting a 40 MB text chunk as a form gets the node JSON 413, not a connection error', async () => {
     const png = await photoPng(32, 32);
     const big = Buffer.concat([png.subarray(0, 33), fileHead.subarray(fileHead.length - 8), Buffer.alloc(40 * 1024 * 1024, 0x61), png.subarray(33)]);
