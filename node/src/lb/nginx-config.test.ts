@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderNginxConf, renderNginxSite, writeUpstreamLines } from './nginx-config.js';
+import { renderNginxConf, renderNginxSite, STREAM_BODY_FROM_BYTES, STREAM_LOCATION, writeUpstreamLines } from './nginx-config.js';
 import { findNginx } from './nginx-process.js';
 
 const nodes = [
@@ -56,10 +56,10 @@ describe('nginx config renderer', () => {
     expect(() => renderNginxSite({ listen: 1, nodes, leaderId: null, writePrimary: { id: 'x', address: 'a b:1' } })).to.throw(/invalid node address/);
   });
 
-  it('answers its own 413/502/503/504 in the API JSON shape, naming the real body limit', () => {
+  it('answers its own 404/413/502/503/504 in the API JSON shape, naming the real body limit', () => {
     const site = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', maxBodyBytes: 1234567 });
     expect(site).to.include('client_max_body_size 1234567;');
-    for (const status of [413, 502, 503, 504]) {
+    for (const status of [404, 413, 502, 503, 504]) {
       expect(site).to.include(`error_page ${status} = @stego_error_${status};`);
       const block = site.slice(site.indexOf(`location @stego_error_${status} {`));
       const body = /return \d+ '([^']+)';/.exec(block)![1]!;
@@ -70,6 +70,45 @@ describe('nginx config renderer', () => {
         expect(json.error.message).to.include('1234567');
       }
     }
+  });
+
+  it('streams large bodies outside the write routes, so a node refusal stops the upload; writes and small bodies stay buffered', () => {
+    const site = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2' });
+    const block = (start: string): string => {
+      const from = site.indexOf(start);
+      expect(from, start).to.be.at.least(0);
+      return site.slice(from, site.indexOf('\n    }', from));
+    };
+    // case-insensitive like the nodes' router: /API/Objects is a write too
+    const objects = block('    location ~* ^/api/objects {');
+    expect(objects).to.include('proxy_pass http://$stego_object_upstream;');
+    expect(objects).to.include('proxy_request_buffering on;');
+    expect(objects).to.not.include('rewrite');
+    const admin = block('    location ~* ^/admin/ {');
+    expect(admin).to.include('proxy_pass http://stego_write;');
+    expect(admin).to.include('proxy_request_buffering on;');
+    // /api/embed, /api/extract, /api/capacity and the reads: large or chunked bodies go to the streamed location
+    const rest = block('    location / {');
+    expect(rest).to.include(`if ($stego_stream_body) { rewrite ^ ${STREAM_LOCATION} last; }`);
+    expect(rest).to.include('proxy_request_buffering on;');
+    const streamed = block(`    location = ${STREAM_LOCATION} {`);
+    expect(streamed).to.include('internal;');
+    expect(streamed).to.include('proxy_pass http://stego_all$request_uri;');
+    expect(streamed).to.include('proxy_request_buffering off;');
+    expect(site.match(/proxy_request_buffering off/g)).to.have.length(1);
+    // which bodies stream: the map's regex, checked on "Content-Length|Transfer-Encoding" keys
+    const map = block('  map "$http_content_length|$http_transfer_encoding" $stego_stream_body {');
+    expect(map).to.include('default 1;');
+    expect(map).to.include('"|" 0;');
+    const small = new RegExp(/"~(.+)" 0;/.exec(map)![1]!);
+    expect(small.test(`${STREAM_BODY_FROM_BYTES - 1}|`)).to.equal(true);
+    expect(small.test('0|')).to.equal(true);
+    expect(small.test(`${STREAM_BODY_FROM_BYTES}|`)).to.equal(false);
+    expect(small.test('|chunked')).to.equal(false);
+    expect(small.test('12|chunked')).to.equal(false);
+    // the unread body of an early answer is discarded for the node's 2 s at most, not nginx's default 30 s
+    expect(site).to.include('lingering_time 2s;');
+    expect(renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', lingeringTimeSeconds: 5 })).to.include('lingering_time 5s;');
   });
 
   it('refuses addresses that could inject directives', () => {

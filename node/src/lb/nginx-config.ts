@@ -7,11 +7,39 @@
 // leader and whose other members are `backup`: when the leader is gone nginx falls through to a follower,
 // which forwards to whichever node won the election, so a stale config costs one hop, never a failed write.
 //
+// Request bodies: nginx buffers a body (`proxy_request_buffering on`: the whole body into memory or a temp
+// file before it contacts a node) wherever a failover retry must be able to resend it, and streams it
+// (`proxy_request_buffering off`: bytes go to a node as they arrive) where buffering would only cost:
+//   - object writes and /admin (matched without regard to case, as the nodes' router matches them): always
+//     buffered. If the leader dies or steps down while a write is in flight, nginx resends the same body,
+//     with the same Idempotency-Key, to the next member, which forwards it to the new leader.
+//   - everything else (the stateless uploads /api/embed, /api/extract, /api/capacity, and the reads): a body
+//     under STREAM_BODY_FROM_BYTES, or none, is buffered as before, so it keeps every retry (a node killed
+//     mid-request, a node's 503 pool_saturated or memory_budget); a body declared that large or larger, or
+//     chunked (size unknown), is streamed through the internal location STREAM_LOCATION. A node that
+//     refuses such an upload from its first bytes (a scan refusal, memory_budget, a missing token: answer,
+//     `Connection: close`, the rest unread) then stops it at nginx too, instead of nginx first taking,
+//     writing to a temp file and re-sending every byte of a 40 MB hostile body. The same split as the
+//     node's own (DEFAULT_LINGER.maxBytes, 1 MiB): a smaller rest it reads and discards, a larger one it
+//     never reads.
+// The trade-off for a streamed upload (nginx's ngx_http_upstream_next: no retry once `request_sent` while
+// the body is streamed): nginx passes it to the next node when the first one failed before nginx started
+// sending it the request (connection refused by a killed node or an empty Service, connect timeout), but not
+// once any of it has gone to a node. A node dying mid-upload is then the client's 502, and a node's own 503
+// reaches the client with its Retry-After instead of being retried on another node. These routes are pure
+// functions of their input, so the client's retry is the retry.
+// Once a node's early answer is relayed, nginx ends the client's connection instead of keeping it alive
+// (the body is unread): FIN, then a lingering close that reads and discards what the client still sends, so
+// the client can read the answer before the close resets the connection. Clients that read while they send
+// (curl, fetch, Node's http) stop at the answer; for one that does not, `lingering_time` bounds the
+// discarding to the node's own 2 s (DEFAULT_LINGER.closeAfterMs) instead of nginx's default 30 s.
+//
 // Errors: every answer nginx makes itself (a body over the limit, no node reachable, a node timing out,
 // a malformed or slow request) is the API's JSON error shape via `error_page` and named locations;
 // answers from the nodes pass through untouched (no proxy_intercept_errors). The body limit is the
 // node's STEGO_BODY_LIMIT_BYTES in bytes, so nginx and the nodes refuse at the same size.
 import { DEFAULT_BODY_LIMIT_BYTES } from '../http/http-config.js';
+import { DEFAULT_LINGER } from '../http/middleware/linger.js';
 
 export interface UpstreamNode {
   id: string;
@@ -37,6 +65,11 @@ export interface NginxSiteOptions {
   clientTimeoutSeconds?: number;
   /** Proxy send/read timeout; the design guide's 60 s for large uploads. */
   proxyTimeoutSeconds?: number;
+  /**
+   * Longest nginx reads and discards a client's unread body after answering it early (its own 413, or a
+   * node's early refusal relayed on a streamed route) before it closes the connection.
+   */
+  lingeringTimeSeconds?: number;
   /** TCP connect timeout to a node. Short, so a dead host fails over quickly instead of holding the request. */
   proxyConnectTimeoutSeconds?: number;
   keepaliveConnections?: number;
@@ -58,6 +91,7 @@ const DEFAULTS = {
   maxBodyBytes: DEFAULT_BODY_LIMIT_BYTES,
   clientTimeoutSeconds: 15,
   proxyTimeoutSeconds: 60,
+  lingeringTimeSeconds: Math.ceil(DEFAULT_LINGER.closeAfterMs / 1000),
   proxyConnectTimeoutSeconds: 2,
   keepaliveConnections: 32,
   maxFails: 2,
@@ -67,6 +101,10 @@ const DEFAULTS = {
 
 export const ALL_UPSTREAM = 'stego_all';
 export const WRITE_UPSTREAM = 'stego_write';
+/** Outside the write routes, a body declared this large or larger (or chunked) is streamed to the node. */
+export const STREAM_BODY_FROM_BYTES = 1_000_000;
+/** The internal location streamed bodies are rewritten to; unreachable from outside (nginx's JSON 404). */
+export const STREAM_LOCATION = '/_stego_streamed_upload';
 
 function serverLine(node: UpstreamNode, o: typeof DEFAULTS, backup: boolean): string {
   return `    server ${node.address} max_fails=${o.maxFails} fail_timeout=${o.failTimeoutSeconds}s${backup ? ' backup' : ''}; # ${node.id}`;
@@ -97,6 +135,7 @@ export function nginxErrors(maxBodyBytes: number): NginxError[] {
     { status: 400, code: 'invalid_request', message: 'the load balancer could not parse the request' },
     { status: 408, code: 'request_timeout', message: 'the request was not received in time' },
     { status: 413, code: 'body_too_large', message: `request body exceeds the limit of ${maxBodyBytes} bytes` },
+    { status: 404, code: 'not_found', message: 'no such route' },
     { status: 414, code: 'uri_too_long', message: 'the request URI is too long' },
     { status: 500, code: 'internal_error', message: 'the load balancer failed' },
     { status: 502, code: 'bad_gateway', message: 'no StegoCluster node answered; retry shortly', retryAfter: true },
@@ -148,7 +187,6 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     `      proxy_connect_timeout ${o.proxyConnectTimeoutSeconds}s;`,
     `      proxy_send_timeout ${o.proxyTimeoutSeconds}s;`,
     `      proxy_read_timeout ${o.proxyTimeoutSeconds}s;`,
-    '      proxy_request_buffering on;',
     `      proxy_next_upstream error timeout http_500 http_502 http_503 non_idempotent;`,
     `      proxy_next_upstream_tries ${o.nextUpstreamTries};`,
     '      add_header X-Stego-Upstream $upstream_addr always;',
@@ -161,6 +199,13 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '    "" $request_id;',
     '    default $http_idempotency_key;',
     '  }',
+    // "Content-Length|Transfer-Encoding": no body, or one declared under STREAM_BODY_FROM_BYTES (six
+    // digits), is buffered (0); a larger declared body or a chunked one is streamed (1)
+    '  map "$http_content_length|$http_transfer_encoding" $stego_stream_body {',
+    '    default 1;',
+    '    "|" 0;',
+    `    "~^[0-9]{1,${String(STREAM_BODY_FROM_BYTES - 1).length}}[|]$" 0;`,
+    '  }',
     '  map $request_method $stego_object_upstream {',
     `    default ${WRITE_UPSTREAM};`,
     `    GET ${ALL_UPSTREAM};`,
@@ -172,21 +217,36 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     `    client_header_timeout ${o.clientTimeoutSeconds}s;`,
     `    client_body_timeout ${o.clientTimeoutSeconds}s;`,
     `    send_timeout ${o.clientTimeoutSeconds}s;`,
+    `    lingering_time ${o.lingeringTimeSeconds}s;`,
     ...errorPages(o.maxBodyBytes),
     '    location = /nginx_status {',
     '      stub_status;',
     '    }',
-    '    location /api/objects {',
+    // Case-insensitive, as the nodes' router is: /API/Objects is a write too, and keeps its buffered retry.
+    '    location ~* ^/api/objects {',
     '      proxy_pass http://$stego_object_upstream;',
     ...proxyCommon,
+    '      proxy_request_buffering on;',
     '    }',
-    '    location /admin/ {',
+    '    location ~* ^/admin/ {',
     `      proxy_pass http://${WRITE_UPSTREAM};`,
     ...proxyCommon,
+    '      proxy_request_buffering on;',
     '    }',
+    // The stateless uploads and the reads: buffered while small (every retry kept), streamed when large.
     '    location / {',
+    `      if ($stego_stream_body) { rewrite ^ ${STREAM_LOCATION} last; }`,
     `      proxy_pass http://${ALL_UPSTREAM};`,
     ...proxyCommon,
+    '      proxy_request_buffering on;',
+    '    }',
+    // A node's early refusal stops a large upload here too. Retried on the next node only while nothing of
+    // it was sent (see the header). The rewrite changed the URI: the node gets the client's own.
+    `    location = ${STREAM_LOCATION} {`,
+    '      internal;',
+    `      proxy_pass http://${ALL_UPSTREAM}$request_uri;`,
+    ...proxyCommon,
+    '      proxy_request_buffering off;',
     '    }',
     '  }',
   ].join('\n');

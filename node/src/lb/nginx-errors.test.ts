@@ -17,9 +17,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function send(port: number, method: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; type: string; retryAfter?: string; json: { error: { code: string; message: string } } }> {
+function send(port: number, method: string, headers: Record<string, string>, body?: Buffer, path = '/api/objects'): Promise<{ status: number; type: string; retryAfter?: string; json: { error: { code: string; message: string } } }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path: '/api/objects', headers }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
       res.on('end', () => {
@@ -80,6 +80,13 @@ describe('nginx error answers (real nginx)', function () {
     expect(r.type).to.match(/^application\/json/);
     expect(r.json.error.code).to.equal('body_too_large');
     expect(r.json.error.message).to.include(String(limit));
+  });
+
+  it('413 over the body limit on a streamed route (/api/embed) is the same JSON, before any node is tried', async () => {
+    const r = await until(() => send(port, 'POST', { 'content-type': 'multipart/form-data; boundary=b', 'content-length': String(limit + 1) }, Buffer.alloc(limit + 1), '/api/embed'), 5_000);
+    expect(r.status).to.equal(413);
+    expect(r.type).to.match(/^application\/json/);
+    expect(r.json.error.code).to.equal('body_too_large');
   });
 
   it('502 when no node answers is JSON with Retry-After', async () => {
