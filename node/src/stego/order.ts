@@ -29,6 +29,8 @@ export class KeyedPermutation {
   private readonly rightBits: number;
   private readonly leftMask: number;
   private readonly rightMask: number;
+  /** forward's result slot: one Feistel implementation (permuteRange) serves single steps and ranges. */
+  private readonly one = new Uint32Array(1);
 
   constructor(key: Uint8Array, domain: number) {
     if (!Number.isInteger(domain) || domain < 0 || domain > MAX_SLOTS) throw new RangeError(`bad permutation domain ${domain}`);
@@ -43,18 +45,8 @@ export class KeyedPermutation {
 
   /** The slot visited at step i of the walk (0 ≤ i < domain). Cycle walking: re-encipher until inside. */
   forward(i: number): number {
-    const { roundKeys: keys, rightBits, leftMask, rightMask, domain } = this;
-    let x = i;
-    do {
-      let left = x >>> rightBits;
-      let right = x & rightMask;
-      for (let r = 0; r < ROUNDS; r += 2) {
-        left = (left ^ mix(right, keys[r]!)) & leftMask;
-        right = (right ^ mix(left, keys[r + 1]!)) & rightMask;
-      }
-      x = (left << rightBits) | right;
-    } while (x >= domain);
-    return x;
+    this.forwardRange(i, 1, this.one, 0);
+    return this.one[0]!;
   }
 
   /**

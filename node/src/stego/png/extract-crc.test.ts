@@ -10,6 +10,7 @@ import { revealFromRaster } from '../payload.js';
 import { decodePng } from './decode.js';
 import { encodePng } from './encode.js';
 import { photoLikeRaster } from './synthetic.js';
+import { xorshift32 } from '../xorshift.js';
 
 const require = createRequire(import.meta.url);
 const extractChunks = require('png-chunks-extract') as (d: Uint8Array) => { name: string; data: Uint8Array }[];
@@ -118,13 +119,8 @@ describe('png/decode extract defers the IDAT CRCs', () => {
 
   it('every single-bit flip and truncation answers as the checking decode, or reads the payload behind a bad IDAT CRC', async function () {
     this.timeout(60_000);
-    let rng = 0x1b873593;
-    const next = (n: number): number => {
-      rng ^= rng << 13;
-      rng ^= rng >>> 17;
-      rng ^= rng << 5;
-      return (rng >>> 0) % n;
-    };
+    const random = xorshift32(0x1b873593);
+    const next = (n: number): number => random() % n;
     const layout = idatLayout(carrier);
     const tally = { same: 0, readBehindBadCrc: 0 };
     for (let k = 0; k < 400; k++) {
