@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { testCluster } from '../resources/fixtures.js';
 import type { ClusterStatusReport, PodProbe } from './node-client.js';
 import { observe, roleLabel, signature } from './observe.js';
-import { computeStatus, type PassResult } from './status.js';
+import { computeStatus, QUORUM_LOSS_GRACE_MS, type PassResult } from './status.js';
 
 const node = (id: string, role: string, healthy = true, voter = true): NonNullable<ClusterStatusReport['nodes']>[number] => ({ id, role, healthy, voter });
 
@@ -79,11 +79,39 @@ describe('operator/controllers: status', () => {
     expect(s.conditions!.find((c) => c.type === 'Degraded')!.message).to.include('422');
   });
 
+  const lonely = observe([{ pod: 'demo-2', status: report('demo-2', 7, null), ready: false }]);
+  const leaderless = { ...base, view: lonely, action: { type: 'wait', reason: 'no leader: membership cannot change' } } satisfies PassResult;
+
+  it('no leader and too few answers in one pass is an election, not yet a lost quorum', () => {
+    const cr = testCluster();
+    cr.status = { leader: 'demo-0', members: healthy.members! };
+    const s = computeStatus(cr, leaderless, now);
+    expect(cond(s, 'QuorumLost')).to.equal('False');
+    expect(s.phase).to.not.equal('QuorumLost');
+    expect(cond(s, 'LeaderElected')).to.equal('False');
+    // the next pass, shortly after, still waits; one past the grace raises it
+    const soon = computeStatus({ ...cr, status: s }, leaderless, new Date(now.getTime() + QUORUM_LOSS_GRACE_MS - 1));
+    expect(cond(soon, 'QuorumLost')).to.equal('False');
+    const later = computeStatus({ ...cr, status: soon }, leaderless, new Date(now.getTime() + QUORUM_LOSS_GRACE_MS));
+    expect(cond(later, 'QuorumLost')).to.equal('True');
+  });
+
+  it('a leader elected within the grace clears the wait: the next leaderless spell starts its own grace', () => {
+    const cr = testCluster();
+    cr.status = { leader: 'demo-0', members: healthy.members! };
+    const first = computeStatus(cr, leaderless, now);
+    const back = computeStatus({ ...cr, status: first }, base, new Date(now.getTime() + 5_000));
+    expect(cond(back, 'LeaderElected')).to.equal('True');
+    const again = computeStatus({ ...cr, status: back }, leaderless, new Date(now.getTime() + QUORUM_LOSS_GRACE_MS + 1_000));
+    expect(cond(again, 'QuorumLost')).to.equal('False');
+  });
+
   it('quorum lost: too few members answer, with the recovery pointer and no leader', () => {
     const cr = testCluster();
     cr.status = { leader: 'demo-0', members: healthy.members! };
-    const lonely = observe([{ pod: 'demo-2', status: report('demo-2', 7, null), ready: false }]);
-    const s = computeStatus(cr, { ...base, view: lonely, action: { type: 'wait', reason: 'no leader: membership cannot change' } }, now);
+    const before = computeStatus(cr, leaderless, new Date(now.getTime() - QUORUM_LOSS_GRACE_MS));
+    cr.status = before;
+    const s = computeStatus(cr, leaderless, now);
     expect(s.phase).to.equal('QuorumLost');
     expect(cond(s, 'QuorumLost')).to.equal('True');
     expect(s.conditions!.find((c) => c.type === 'QuorumLost')!.message).to.match(/1 of 3 members answer.*will not re-bootstrap/);

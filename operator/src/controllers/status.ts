@@ -1,6 +1,6 @@
 // The StegoCluster status as a pure function of one reconcile pass: counts, leader, members, conditions,
 // phase. observedGeneration moves only after a pass without errors.
-import { setCondition } from '../api/conditions.js';
+import { findCondition, setCondition } from '../api/conditions.js';
 import { selectorLabels, selectorString, refOf } from '../api/names.js';
 import type { Phase, StegoCluster, StegoClusterStatus } from '../api/types.js';
 import type { ClusterView } from './observe.js';
@@ -24,14 +24,35 @@ function lastVoters(cr: StegoCluster, view: ClusterView): number {
   return members.filter((m) => m.membership === 'voter').length;
 }
 
-function quorumLost(cr: StegoCluster, r: PassResult): { lost: boolean; message: string } {
+/**
+ * How long a formed cluster may go without a leader, with fewer than a quorum of voters answering, before
+ * QuorumLost is raised. One pass is not enough evidence: when a drain evicts the leader, the survivors
+ * spend an election (150–300 ms) and the evicted pod's restart without a leader, and a survivor busy with
+ * that election can miss one probe. A real loss of quorum lasts until a human acts, so waiting a few
+ * reconcile passes (a wait requeues every 2 s) costs nothing and keeps the Warning Event for real losses.
+ */
+export const QUORUM_LOSS_GRACE_MS = 10_000;
+
+/** When the cluster was last seen with a leader ended: the LeaderElected=False transition, or now. */
+function leaderlessSince(cr: StegoCluster, now: Date): number {
+  const c = findCondition(cr.status?.conditions, 'LeaderElected');
+  if (!c || c.status !== 'False') return now.getTime();
+  const t = Date.parse(c.lastTransitionTime);
+  return Number.isFinite(t) ? t : now.getTime();
+}
+
+function quorumLost(cr: StegoCluster, r: PassResult, now: Date): { lost: boolean; message: string } {
   if (!r.bootstrapped || r.view.leader) return { lost: false, message: r.view.leader ? 'a leader is elected' : 'cluster not formed yet' };
   const voters = lastVoters(cr, r.view);
   const answering = r.view.reports.size;
   if (voters === 0 || answering >= quorum(voters)) return { lost: false, message: `no leader yet, ${answering} of ${voters} members answer: election in progress` };
+  const short = `only ${answering} of ${voters} members answer (quorum ${quorum(voters)})`;
+  if (now.getTime() - leaderlessSince(cr, now) < QUORUM_LOSS_GRACE_MS) {
+    return { lost: false, message: `no leader and ${short}; quorum counts as lost if this lasts ${QUORUM_LOSS_GRACE_MS / 1000} s` };
+  }
   return {
     lost: true,
-    message: `only ${answering} of ${voters} members answer (quorum ${quorum(voters)}); writes are refused until enough members return. The operator will not re-bootstrap: see ${QUORUM_RECOVERY_DOC}`,
+    message: `${short}; writes are refused until enough members return. The operator will not re-bootstrap: see ${QUORUM_RECOVERY_DOC}`,
   };
 }
 
@@ -53,7 +74,7 @@ export function computeStatus(cr: StegoCluster, r: PassResult, now: Date): Stego
   const readyReplicas = [...v.ready].filter((p) => memberIds.has(p) || !r.bootstrapped).length;
   const unhealthy = (v.members ?? []).filter((m) => !m.healthy).map((m) => m.id);
   const voters = members.filter((m) => m.membership === 'voter').length;
-  const { lost, message: quorumMessage } = quorumLost(cr, r);
+  const { lost, message: quorumMessage } = quorumLost(cr, r, now);
   const degraded = unhealthy.length > 0 || (v.members !== null && readyReplicas < members.length);
   const available = v.leader !== null && readyReplicas >= quorum(Math.max(1, voters));
   const even = cr.spec.replicas % 2 === 0 ? ` Note: ${cr.spec.replicas} members tolerate no more failures than ${cr.spec.replicas - 1}.` : '';
