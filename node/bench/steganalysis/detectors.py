@@ -11,7 +11,9 @@ image (cover or stego, any tool) and knows nothing of a payload's length or plac
   p-value on each whole colour channel; their attack on sequential embedders is the prefix form: the p-value
   as a function of the sample size, samples taken from the start of the image in scan order (it stays near
   1 while the sample lies inside the embedded part). Beside it, the same evenness as a z-score that keeps one
-  null distribution at every sample size, and the same z-score on local 4x4 histograms (chi_square_scores).
+  null distribution at every sample size, the same z-score on local 4x4 histograms, and the pairs of values
+  as Pearson's test of independence between a sample's LSB and its other bits, the even share estimated
+  rather than fixed at 1/2 and the three channels' tables pooled (chi_square_scores).
 - RS: Fridrich, Goljan & Du (2001), "Reliable detection of LSB steganography in color and grayscale
   images". Regular/singular groups (4 pixels of a row or of a column) under the masks [0 1 1 0] and its
   negative, on the image and on the image with all LSBs flipped; the score is the estimated embedding rate
@@ -109,6 +111,28 @@ def _pairs_z(hist):
     return float(-excess / np.sqrt(np.sum(2.0 - 2.0 / n[used])))
 
 
+def _lsb_independence_excess(hist):
+    """Pearson's test of independence between a sample's LSB and its other seven bits, on one histogram: the
+    2 x (pairs) table of even and odd counts of every pair of values (2k, 2k+1). Westfeld-Pfitzmann's expected
+    count n* = (n_2k + n_2k+1) / 2 assumes the embedded bits are balanced; here the even share q is estimated
+    from the table, so bits of any balance (an unencrypted message, a tool's framing bits) are covered too:
+    LSB replacement with independent bits of any bias makes the LSB independent of the value's pair, a cover's
+    pairs are uneven by different amounts. Returns (excess, variance): the sum over the pairs holding n >= 2
+    samples of (n_2k - q n)^2 / (n q (1 - q)) - 1, plus the one degree of freedom spent on q, and its variance
+    2 + (1 - 6 q (1 - q)) / (n q (1 - q)) per pair under independence (the binomial's exact fourth moment; at
+    q = 1/2 it is _pairs_z's 2 - 2/n). Works on the last axis of stacked histograms (256, ...) too."""
+    even, odd = hist[0::2], hist[1::2]
+    n = even + odd
+    used = n >= 2
+    safe_n = np.where(used, n, 1.0)
+    q = np.where(used, even, 0).sum(axis=0) / np.maximum(np.where(used, n, 0).sum(axis=0), 1.0)
+    q = np.clip(q, 1e-3, 1 - 1e-3)  # a channel whose LSBs are all alike: keep the terms finite
+    pq = q * (1 - q)
+    term = (even - q * n) ** 2 / (safe_n * pq) - 1.0
+    variance = 2.0 + (1.0 - 6.0 * pq) / (safe_n * pq)
+    return np.where(used, term, 0).sum(axis=0) + 1.0, np.where(used, variance, 0).sum(axis=0)
+
+
 def _local_pairs_excess_by_block_row(channel, block=4):
     """The pairs-of-values statistic on the histogram of every block x block tile of one channel: per image
     row (the last row of its tiles), the sum over (tile, pair) of (n_2k - n_2k+1)^2 / n - 1 and its variance
@@ -146,17 +170,26 @@ def chi_square_scores(image):
       a scan leans to the largest prefixes; the z-score has the same null distribution at every size;
     - local 4x4 histograms: the same z-score on the histograms of 4x4 tiles, summed over the tiles of each
       prefix (a cover's local histogram, a few neighbouring levels, is uneven within pairs far more often
-      than a whole channel's).
+      than a whole channel's);
+    - LSB independence, channels pooled: _lsb_independence_excess on each channel's prefix histograms, the
+      three channels' excesses and variances summed (a stratified test, each channel with its own even
+      share), in units of its noise; the largest over the prefixes.
 
-    Per channel, the largest over channels: a tool that spends some samples of one channel on non-random
-    bits (stepic's continuation flag, an even blue sample in every ninth) equalises the other channels."""
+    The first four per channel, the largest over channels: a tool that spends some samples of one channel on
+    non-random bits (stepic's continuation flag, an even blue sample in every ninth) equalises the other
+    channels, and W&P's expected counts (even share 1/2) see that channel as uneven. The independence form
+    estimates each channel's even share, so such bits do not count against evenness, and pools the channels."""
     h = image.shape[0]
     rows = prefix_rows(h)
     local_rows = prefix_rows(h, LOCAL_BLOCK)
     whole, scan_p, scan_z, local = [], [], [], []
+    independence_excess, independence_variance = np.zeros(len(rows)), np.zeros(len(rows))
     for c in range(image.shape[2]):
         channel = image[:, :, c]
         hists = prefix_totals(_histograms_by_row(channel), rows)
+        excess, variance = _lsb_independence_excess(np.stack(hists, axis=-1))
+        independence_excess += excess
+        independence_variance += variance
         p = [_pairs_p_value(hist) for hist in hists]
         whole.append(p[-1])
         scan_p.extend(p)
@@ -167,7 +200,9 @@ def chi_square_scores(image):
     return {'chi-square (Westfeld-Pfitzmann)': max(whole),
             'chi-square (Westfeld-Pfitzmann), prefix scan': max(scan_p),
             'chi-square, pairs z, prefix scan': max(scan_z),
-            'chi-square, local 4x4 histograms, prefix scan': float(max(local)) if local else 0.0}
+            'chi-square, local 4x4 histograms, prefix scan': float(max(local)) if local else 0.0,
+            'chi-square, LSB independence, channels pooled, prefix scan':
+                float(np.max(-independence_excess / np.sqrt(np.maximum(independence_variance, 1e-12))))}
 
 
 # ---------- RS analysis ----------
@@ -358,6 +393,7 @@ FAMILIES = (chi_square_scores, rs_scores, spa_scores, ws_scores, hcf_com_scores)
 DETECTORS = (
     'chi-square (Westfeld-Pfitzmann)', 'chi-square (Westfeld-Pfitzmann), prefix scan',
     'chi-square, pairs z, prefix scan', 'chi-square, local 4x4 histograms, prefix scan',
+    'chi-square, LSB independence, channels pooled, prefix scan',
     'RS (Fridrich)', 'RS, prefix scan',
     'SPA (Dumitrescu)', 'SPA, prefix scan',
     'WS (Fridrich-Goljan, Ker-Boehme)', 'WS, prefix scan',
@@ -365,7 +401,7 @@ DETECTORS = (
 )
 # The classic LSB-replacement families the goal is judged on, each by its best variant (docs/steganalysis.md).
 CLASSIC_FAMILIES = {
-    'chi-square': DETECTORS[0:4], 'RS': DETECTORS[4:6], 'SPA': DETECTORS[6:8], 'WS': DETECTORS[8:10],
+    'chi-square': DETECTORS[0:5], 'RS': DETECTORS[5:7], 'SPA': DETECTORS[7:9], 'WS': DETECTORS[9:11],
 }
 
 
