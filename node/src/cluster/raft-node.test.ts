@@ -242,3 +242,41 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     await c.waitForLeader([...c.members.keys()].filter((id) => id !== leader));
   });
 });
+
+describe('cluster: heartbeats follow the clock, not the tick count', function () {
+  let c: TestCluster | undefined;
+  let spinner: NodeJS.Timeout | undefined;
+  afterEach(async () => {
+    clearInterval(spinner);
+    await c?.stop();
+    c = undefined;
+  });
+
+  it('a leader whose ticks run late still sends a heartbeat about every heartbeat interval of wall time', async function () {
+    this.timeout(20_000);
+    // the default timings: 5 ms tick, 50 ms heartbeat, 150–300 ms election timeout
+    c = await TestCluster.start({ overrides: { tickMs: 5, heartbeatTicks: 10, electionTicks: 30 } });
+    const leader = await c.waitForLeader();
+    const peer = [...c.members.keys()].find((id) => id !== leader)!;
+    const transport = c.member(leader).transport;
+    const sent: number[] = [];
+    const send = transport.send.bind(transport);
+    transport.send = (m) => {
+      if (m.type === 'heartbeat' && m.to === peer) sent.push(performance.now());
+      send(m);
+    };
+    // a busy loop: every turn holds it ~15 ms, so each 5 ms tick runs ~15 ms late and ten ticks take
+    // ~200 ms of wall time
+    spinner = setInterval(() => {
+      const end = performance.now() + 15;
+      while (performance.now() < end);
+    }, 1);
+    await new Promise((r) => setTimeout(r, 1500));
+    clearInterval(spinner);
+    const gaps = sent.slice(1).map((t, i) => t - sent[i]!).sort((a, b) => a - b);
+    expect(gaps.length, 'heartbeats sent in 1.5 s').to.be.greaterThan(5);
+    const median = gaps[Math.floor(gaps.length / 2)]!;
+    // 50 ms plus at most one late tick; counted in ticks it was ~200 ms
+    expect(median, `median wall gap between heartbeats to ${peer} (ms)`).to.be.lessThan(100);
+  });
+});
