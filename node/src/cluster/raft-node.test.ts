@@ -242,3 +242,49 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     await c.waitForLeader([...c.members.keys()].filter((id) => id !== leader));
   });
 });
+
+describe('cluster: heartbeats follow the clock, not the tick count', function () {
+  let c: TestCluster | undefined;
+  let spinner: NodeJS.Timeout | undefined;
+  afterEach(async () => {
+    clearInterval(spinner);
+    await c?.stop();
+    c = undefined;
+  });
+
+  it('a leader whose ticks run late still sends a heartbeat about every heartbeat interval of wall time', async function () {
+    this.timeout(20_000);
+    // the default timings: 5 ms tick, 50 ms heartbeat, 150–300 ms election timeout
+    c = await TestCluster.start({ overrides: { tickMs: 5, heartbeatTicks: 10, electionTicks: 30 } });
+    const leader = await c.waitForLeader();
+    const node = c.member(leader).node;
+    const transport = c.member(leader).transport;
+    let ticks = 0;
+    let rounds = 0;
+    // the core is private to the driver: count the ticks it is given while this node leads
+    const raw = (node as unknown as { raw: { tick(): void } }).raw;
+    const tick = raw.tick.bind(raw);
+    raw.tick = () => {
+      if (node.isLeader) ticks++;
+      tick();
+    };
+    const peer = [...c.members.keys()].find((id) => id !== leader)!;
+    const send = transport.send.bind(transport);
+    transport.send = (m) => {
+      if (m.type === 'heartbeat' && m.to === peer) rounds++;
+      send(m);
+    };
+    // a busy loop: a timer of the ticks' own period holds it 15 ms each time, so every 5 ms tick runs at
+    // least 10 ms late; counted in ticks, a heartbeat round took 10 of them (150 ms or more of wall time)
+    spinner = setInterval(() => {
+      const end = performance.now() + 15;
+      while (performance.now() < end);
+    }, 5);
+    await new Promise((r) => setTimeout(r, 1500));
+    clearInterval(spinner);
+    expect(node.isLeader, 'the leader kept its role').to.equal(true);
+    expect(ticks, 'ticks while leading').to.be.greaterThan(10);
+    // one round per 50 ms of wall time is at least one per 4 ticks of ≥ 15 ms; per tick count it was 1 in 10
+    expect(rounds * 5, `${rounds} heartbeat rounds in ${ticks} late ticks`).to.be.at.least(ticks);
+  });
+});

@@ -118,6 +118,9 @@ export class RaftNode {
   /** Leader: appends with entries in flight per peer, as [last index carried, send time], oldest first. */
   private readonly appendsInFlight = new Map<NodeId, Array<[number, number]>>();
   private lastTickAt = 0;
+  /** Leader: when heartbeats last left (performance.now()); see onTick. */
+  private lastBeatAt = 0;
+  private readonly heartbeatMs: number;
 
   private ticker: NodeJS.Timeout | undefined;
   private readyScheduled = false;
@@ -172,6 +175,7 @@ export class RaftNode {
       parts.applied,
     );
     this.appliedWaiters = new AppliedWaiters(() => this.applied);
+    this.heartbeatMs = opts.heartbeatTicks * opts.tickMs;
     const electionMs = opts.electionTicks * opts.tickMs;
     this.electionLog = new ElectionLog(opts.logger, opts.id, 2 * electionMs, opts.metrics);
   }
@@ -620,6 +624,13 @@ export class RaftNode {
     this.lastTickAt = now;
     this.raw.tick();
     this.sendUrgent();
+    // A tick runs late whenever this loop is busy, and the core counts its heartbeat interval in ticks:
+    // at 20 ms per tick a leader's heartbeats went out every 200 ms, past a follower's 150 ms election
+    // timeout on a loop that ticked on time. Heartbeats follow the clock instead.
+    if (this.raw.leader === this.id && now - this.lastBeatAt >= this.heartbeatMs && this.raw.beat()) {
+      this.lastBeatAt = now;
+      this.sendUrgent();
+    }
     if (this.raw.hasReady()) this.kick();
     // the time trigger cannot wait for a Ready: an idle cluster's heartbeats make none
     else if (!this.inReady) this.snapshots.maybeTake();
@@ -750,6 +761,7 @@ export class RaftNode {
 
   private send(m: Message): void {
     this.electionLog.outgoing(m);
+    if (m.type === 'heartbeat') this.lastBeatAt = performance.now();
     if (m.type === 'heartbeat' && this.metrics) {
       const q = this.heartbeatsInFlight.get(m.to) ?? [];
       // answers to dropped heartbeats never come: keep only what a live peer could still answer

@@ -550,3 +550,23 @@ describe('raft: status and restart', () => {
     expect(() => new RawNode({ id: 'a', storage: new MemoryStorage(), electionTicks: 1, heartbeatTicks: 1, randomSeed: 1 })).to.throw(/electionTicks/);
   });
 });
+
+describe('raft: beat (heartbeats on the driver clock)', () => {
+  it('a leader broadcasts heartbeats at once and restarts its heartbeat interval; others do nothing', () => {
+    const net = electA(['a', 'b', 'c'], { electionTicks: 30, heartbeatTicks: 10 });
+    net.settle();
+    const a = net.raw('a');
+    a.tick();
+    a.tick();
+    expect(a.beat()).to.equal(true);
+    const beats = a.takeUrgentMessages().filter((m) => m.type === 'heartbeat');
+    expect(beats.map((m) => m.to).sort()).to.deep.equal(['b', 'c']);
+    // the interval restarted: the next tick-driven heartbeat is heartbeatTicks after the beat, not 8 ticks on
+    for (let i = 0; i < 9; i++) a.tick();
+    expect(a.takeUrgentMessages().filter((m) => m.type === 'heartbeat')).to.deep.equal([]);
+    a.tick();
+    expect(a.takeUrgentMessages().filter((m) => m.type === 'heartbeat')).to.have.length(2);
+    expect(net.raw('b').beat()).to.equal(false);
+    expect(net.raw('b').takeUrgentMessages()).to.deep.equal([]);
+  });
+});

@@ -345,6 +345,18 @@ export class Raft {
     }
   }
 
+  /**
+   * Leader: sends the heartbeats due now and restarts the heartbeat interval; elsewhere a no-op. For a
+   * driver whose ticks ran late: heartbeats counted in ticks stretch with every late tick, while a follower
+   * on a less loaded loop counts its election timeout at full speed.
+   */
+  beat(): boolean {
+    if (this.role !== 'leader') return false;
+    this.heartbeatElapsed = 0;
+    this.bcastHeartbeat(this.readOnly.lastPendingCtx());
+    return true;
+  }
+
   // ---- elections (§5.2) ------------------------------------------------------------------------------
 
   /** Starts a campaign unless we lead, cannot vote, or an unapplied conf change might change who votes. */

@@ -117,6 +117,11 @@ export class RawNode {
     this.raft.tick();
   }
 
+  /** Leader: broadcasts heartbeats now and restarts the heartbeat interval (see Raft.beat). */
+  beat(): boolean {
+    return this.raft.beat();
+  }
+
   /** Feeds a message received from a peer (a `snap` only once its data is fully staged). */
   step(m: Message): void {
     this.raft.step(m);
