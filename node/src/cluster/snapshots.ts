@@ -38,6 +38,8 @@ export interface SnapshotDriver {
 }
 
 export interface SnapshotParts {
+  /** This member's id: its place among the voters staggers its entry trigger (see entriesDue). */
+  id: NodeId;
   log: DurableLog;
   mem: MemoryStorage;
   store: ObjectStore;
@@ -57,6 +59,8 @@ export class Snapshots {
   /** When the last snapshot was started (or the node started): the time trigger counts from here. */
   private lastTakenAt = performance.now();
   private bytesSinceLast = 0;
+  /** The applied index from which the log covers the next snapshot's cost (see entriesDue). */
+  private pacedFrom: number | undefined;
 
   constructor(
     private readonly parts: SnapshotParts,
@@ -96,7 +100,7 @@ export class Snapshots {
     if (this.taking || this.driver.halted() || applied <= this.latestIndex) return;
     const interval = this.policy.snapshotIntervalMs ?? 0;
     const due =
-      (applied - this.latestIndex >= this.policy.snapshotEntries && this.logCoversSnapshotCost()) ||
+      this.entriesDue(applied) ||
       this.bytesSinceLast >= this.policy.snapshotBytes ||
       (interval > 0 && performance.now() - this.lastTakenAt >= interval);
     if (!due) return;
@@ -105,6 +109,7 @@ export class Snapshots {
     // the object list is captured synchronously inside writeSnapshot, i.e. exactly at `applied`
     const meta: SnapshotMeta = { index: applied, term: this.parts.mem.term(applied), conf: this.driver.confState() };
     const bytesAtStart = this.bytesSinceLast;
+    this.pacedFrom = undefined;
     void this.take(meta)
       .then(() => {
         this.bytesSinceLast = Math.max(0, this.bytesSinceLast - bytesAtStart);
@@ -116,6 +121,35 @@ export class Snapshots {
       .finally(() => {
         this.taking = false;
       });
+  }
+
+  /**
+   * The entry trigger fires at an index of this member's own grid, the indexes ≡ phase (mod
+   * snapshotEntries), where the phase is the member's rank among the voters times snapshotEntries /
+   * voters: at the first grid index more than half of snapshotEntries after the last snapshot, and not
+   * before the log covers the snapshot's cost (logCoversSnapshotCost; then at the first grid index from
+   * where that became true). Every member applies the same entries, so without the grid all of them met
+   * the trigger at the same index and wrote a snapshot at the same moment: a leader and the follower it
+   * needed for a quorum were then busy with one together. With it the members snapshot snapshotEntries /
+   * voters entries apart (Raft lets each member choose when to snapshot); a member on its grid still
+   * snapshots every snapshotEntries.
+   */
+  private entriesDue(applied: number): boolean {
+    const every = this.policy.snapshotEntries;
+    if (!this.logCoversSnapshotCost()) {
+      this.pacedFrom = undefined;
+      return false;
+    }
+    this.pacedFrom ??= applied;
+    const grid = applied - mod(applied - this.phase(every), every); // the newest grid index ≤ applied
+    return grid > this.latestIndex + every / 2 && grid >= this.pacedFrom;
+  }
+
+  /** This member's offset into each stretch of `every` entries: 0 for a single voter or a non-voter. */
+  private phase(every: number): number {
+    const voters = [...this.driver.confState().voters].sort();
+    const rank = voters.indexOf(this.parts.id);
+    return rank <= 0 ? 0 : Math.floor((rank * every) / voters.length);
   }
 
   /**
@@ -262,6 +296,10 @@ export class Snapshots {
       void fs.rm(file, { force: true }).catch(() => undefined);
     }
   }
+}
+
+function mod(a: number, n: number): number {
+  return ((a % n) + n) % n;
 }
 
 function snapKey(meta: SnapshotMeta): string {
