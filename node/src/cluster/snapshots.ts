@@ -59,8 +59,6 @@ export class Snapshots {
   /** When the last snapshot was started (or the node started): the time trigger counts from here. */
   private lastTakenAt = performance.now();
   private bytesSinceLast = 0;
-  /** The applied index from which the log covers the next snapshot's cost (see entriesDue). */
-  private pacedFrom: number | undefined;
 
   constructor(
     private readonly parts: SnapshotParts,
@@ -109,7 +107,6 @@ export class Snapshots {
     // the object list is captured synchronously inside writeSnapshot, i.e. exactly at `applied`
     const meta: SnapshotMeta = { index: applied, term: this.parts.mem.term(applied), conf: this.driver.confState() };
     const bytesAtStart = this.bytesSinceLast;
-    this.pacedFrom = undefined;
     void this.take(meta)
       .then(() => {
         this.bytesSinceLast = Math.max(0, this.bytesSinceLast - bytesAtStart);
@@ -126,23 +123,18 @@ export class Snapshots {
   /**
    * The entry trigger fires at an index of this member's own grid, the indexes ≡ phase (mod
    * snapshotEntries), where the phase is the member's rank among the voters times snapshotEntries /
-   * voters: at the first grid index more than half of snapshotEntries after the last snapshot, and not
-   * before the log covers the snapshot's cost (logCoversSnapshotCost; then at the first grid index from
-   * where that became true). Every member applies the same entries, so without the grid all of them met
-   * the trigger at the same index and wrote a snapshot at the same moment: a leader and the follower it
-   * needed for a quorum were then busy with one together. With it the members snapshot snapshotEntries /
-   * voters entries apart (Raft lets each member choose when to snapshot); a member on its grid still
-   * snapshots every snapshotEntries.
+   * voters: the first grid index more than half of snapshotEntries after the last snapshot, once the log
+   * also covers the snapshot's cost (logCoversSnapshotCost). Every member applies the same entries, so
+   * without the grid all of them met the trigger at the same index and wrote a snapshot at the same
+   * moment: a leader and the follower it needed for a quorum were then busy with one together. With it
+   * the members snapshot snapshotEntries / voters entries apart (Raft lets each member choose when to
+   * snapshot), and a member on its grid still snapshots every snapshotEntries. Where pacing by size
+   * decides, the members' snapshots stay apart by themselves: each is paced from its own last snapshot.
    */
   private entriesDue(applied: number): boolean {
     const every = this.policy.snapshotEntries;
-    if (!this.logCoversSnapshotCost()) {
-      this.pacedFrom = undefined;
-      return false;
-    }
-    this.pacedFrom ??= applied;
     const grid = applied - mod(applied - this.phase(every), every); // the newest grid index ≤ applied
-    return grid > this.latestIndex + every / 2 && grid >= this.pacedFrom;
+    return grid > this.latestIndex + every / 2 && this.logCoversSnapshotCost();
   }
 
   /** This member's offset into each stretch of `every` entries: 0 for a single voter or a non-voter. */
