@@ -120,14 +120,22 @@ class SnapshotFile {
 
   /** Reads exactly `length` bytes at `position` (call between acquire and release). */
   async readExactly(position: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+    return this.readInto(Buffer.allocUnsafe(length), position);
+  }
+
+  /** Fills `buf` from `position` (call between acquire and release); returns it. */
+  async readInto(buf: Buffer, position: number): Promise<Buffer> {
     let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(buf, done, length - done, position + done);
+    while (done < buf.length) {
+      const { bytesRead } = await this.handle.read(buf, done, buf.length - done, position + done);
       if (bytesRead === 0) throw new SnapshotFormatError(`${this.path}: unexpected end of file at ${position + done}`);
       done += bytesRead;
     }
     return buf;
+  }
+
+  async inode(): Promise<number> {
+    return (await this.handle.stat()).ino;
   }
 
   private closeIfUnused(): void {
@@ -142,13 +150,21 @@ type Location = { bytes: Uint8Array } | { file: SnapshotFile; offset: number };
 interface StoredObject {
   meta: ObjectMeta;
   loc: Location;
+  /**
+   * The object's manifest entry up to its offset (`{"id":…,"offset":`), serialised by the first snapshot
+   * that lists it and reused by every later one: metadata never changes, only the offset does.
+   */
+  entry?: Buffer;
 }
 
 interface Capture {
   key: string;
   /** Store generation at capture time: a restore in between makes the capture stale. */
   generation: number;
-  header: Buffer;
+  /** Inode of the file written: the committed file is another one only if its (index, term) was already published. */
+  ino: number;
+  /** Where the object bytes start in the file written. */
+  dataStart: number;
   records: StoredObject[];
   offsets: number[];
 }
@@ -391,17 +407,20 @@ export class ObjectStore {
 
   /**
    * Writes a snapshot of the state as it is *now* (the caller calls this right after applying
-   * `meta.index`, before applying anything else). The object list and locations are captured
-   * synchronously; the bytes are streamed afterwards, which is safe because objects are immutable and the
-   * captured snapshot files are held open. Returns the number of bytes written. Once the file is
+   * `meta.index`, before applying anything else). Returns the number of bytes written. Once the file is
    * committed, call `snapshotCommitted` so the objects move from memory onto it.
+   *
+   * It runs beside consensus on the same event loop, so no step may hold the loop for long. Only the
+   * capture is synchronous: the records in apply order, their locations and a reference on every
+   * snapshot file they point into, O(objects) without sorting or serialising (objects are immutable, so
+   * the bytes need no copy). The rest runs a few milliseconds at a time: each object's manifest entry is
+   * serialised once in its lifetime (see StoredObject.entry), the manifest is assembled a chunk at a
+   * time into one reused buffer, and object bytes go to the file through the same buffer (large objects
+   * straight from the buffers that hold them), as do bytes still in an older snapshot file. Nothing
+   * proportional to the store is allocated per snapshot beyond the capture.
    */
   async writeSnapshot(file: string, meta: SnapshotMeta): Promise<number> {
     const generation = this.generation;
-    // Captured synchronously, in O(objects) without sorting or serialising: the records in apply order,
-    // their locations, and a reference on every snapshot file they point into. Everything else (manifest
-    // JSON, bytes) is built afterwards a slice at a time, so a snapshot of 100k objects does not hold the
-    // consensus event loop (ticks, heartbeats) for the ~100 ms a sort plus one JSON.stringify took.
     const records = [...this.objects.values()];
     const locs = records.map((r) => r.loc);
     const members = [...this.memberAddrs.entries()];
@@ -409,35 +428,35 @@ export class ObjectStore {
     const files = new Set<SnapshotFile>();
     for (const loc of locs) if ('file' in loc) files.add(loc.file);
     for (const f of files) f.acquire();
-    let header: Buffer;
-    const offsets: number[] = [];
+    let ino: number;
+    let dataStart: number;
+    const offsets = new Array<number>(records.length);
     let offset = 0;
     try {
-      const parts: string[] = [];
-      for (let i = 0; i < records.length; i += YIELD_EVERY_RECORDS) {
-        if (i > 0) await nextTurn();
-        const slice = records.slice(i, i + YIELD_EVERY_RECORDS).map((r) => {
-          offsets.push(offset);
-          const m: ManifestObject = { ...r.meta, offset };
-          offset += r.meta.size;
-          return JSON.stringify(m);
-        });
-        parts.push(slice.join(','));
-      }
       const base: Omit<SnapshotManifest, 'objects'> = { index: meta.index, term: meta.term, conf: meta.conf, members, removed };
-      header = encodeHeaderJson(`${JSON.stringify(base).slice(0, -1)},"objects":[${parts.join(',')}]}`);
-    } catch (e) {
-      for (const f of files) f.release();
-      throw e;
-    }
-    try {
-      const sizes = records.map((r) => r.meta.size);
-      await writeSynced(file, streamSnapshot(header, locs, sizes));
+      const open = Buffer.from(`${JSON.stringify(base).slice(0, -1)},"objects":[`, 'utf8');
+      // first pass: entries, offsets and the manifest's length (the header states it before the manifest)
+      let manifestBytes = open.length + MANIFEST_CLOSE.length;
+      const slice = new TimeSlice();
+      for (let i = 0; i < records.length; i++) {
+        if ((i & 255) === 0) await slice.maybeYield();
+        const r = records[i]!;
+        const entry = (r.entry ??= manifestEntry(r.meta));
+        offsets[i] = offset;
+        manifestBytes += entry.length + decimalLength(offset) + (i > 0 ? 2 : 1); // `,` before, `}` after
+        offset += r.meta.size;
+      }
+      dataStart = HEADER_BYTES + manifestBytes;
+      const head = Buffer.alloc(HEADER_BYTES);
+      MAGIC.copy(head, 0);
+      head.writeUInt32BE(VERSION, MAGIC.length);
+      head.writeUInt32BE(manifestBytes, MAGIC.length + 4);
+      ino = await writeSynced(file, snapshotPieces(head, open, records, offsets, locs), dataStart + offset);
     } finally {
       for (const f of files) f.release();
     }
-    this.written = { key: snapKey(meta), generation, header, records, offsets };
-    return header.length + offset;
+    this.written = { key: snapKey(meta), generation, ino, dataStart, records, offsets };
+    return dataStart + offset;
   }
 
   /**
@@ -458,12 +477,11 @@ export class ObjectStore {
   private async switchTo(file: string, capture: Capture): Promise<void> {
     if (capture.generation !== this.generation || this.closed) return;
     const next = await SnapshotFile.open(file);
-    let dataStart = capture.header.length;
+    let dataStart = capture.dataStart;
     let offsets = capture.offsets;
     try {
       // E returns the already published copy when the same (index, term) exists; its layout may differ
-      const head = await readAt(next, 0, capture.header.length);
-      if (!head.equals(capture.header)) ({ dataStart, offsets } = await layoutFromFile(file, capture.records));
+      if ((await next.inode()) !== capture.ino) ({ dataStart, offsets } = await layoutFromFile(file, capture.records));
     } catch (e) {
       next.supersede();
       throw e;
@@ -519,9 +537,39 @@ export class ObjectStore {
   }
 }
 
-/** Records handled per event-loop turn by the snapshot capture and switch. */
+/** Records handled per event-loop turn by the snapshot switch. */
 const YIELD_EVERY_RECORDS = 4096;
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** How long a snapshot's CPU work may hold the event loop before it lets consensus (ticks, saves) run. */
+const SLICE_MS = 2;
+
+/** Cooperative time slicing: maybeYield() gives the event loop a turn once SLICE_MS has passed. */
+class TimeSlice {
+  private since = performance.now();
+
+  async maybeYield(): Promise<void> {
+    if (performance.now() - this.since < SLICE_MS) return;
+    await nextTurn();
+    this.since = performance.now();
+  }
+}
+
+const MANIFEST_CLOSE = Buffer.from(']}', 'utf8');
+
+/** `{"id":…,"offset":` of the entry `{ ...meta, offset }`: followed by the offset's digits and `}`. */
+function manifestEntry(meta: ObjectMeta): Buffer {
+  return Buffer.from(`${JSON.stringify(meta).slice(0, -1)},"offset":`, 'utf8');
+}
+
+function decimalLength(n: number): number {
+  let digits = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    digits++;
+  }
+  return digits;
+}
 
 /**
  * Sequential pieces of one object. For an object in a snapshot file it holds a reference on the file
@@ -576,16 +624,7 @@ export class PieceReader {
   }
 }
 
-async function readAt(file: SnapshotFile, position: number, length: number): Promise<Buffer> {
-  file.acquire();
-  try {
-    return await file.readExactly(position, length);
-  } finally {
-    file.release();
-  }
-}
-
-/** Offsets of `records` in a committed file whose header is not the one we wrote (-1: not in it). */
+/** Offsets of `records` in a committed file other than the one we wrote (-1: not in it). */
 async function layoutFromFile(file: string, records: StoredObject[]): Promise<{ dataStart: number; offsets: number[] }> {
   const { manifest, dataStart } = await readManifest(file);
   const byId = new Map(manifest.objects.map((o) => [o.id, o]));
@@ -596,41 +635,77 @@ async function layoutFromFile(file: string, records: StoredObject[]): Promise<{ 
   return { dataStart, offsets };
 }
 
-/** The snapshot's bytes: header, then every object, small ones batched and big file ranges chunked. */
-async function* streamSnapshot(header: Buffer, locs: Location[], sizes: number[]): AsyncGenerator<Buffer> {
-  let batch: Buffer[] = [header];
-  let batched = header.length;
-  const flushBatch = (): Buffer => {
-    const out = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
-    batch = [];
-    batched = 0;
-    return out;
-  };
+/** In-memory objects smaller than this are copied into the write buffer; larger ones are written in place. */
+const COPY_BELOW_BYTES = 64 * 1024;
+
+/**
+ * The snapshot's bytes as groups of buffers for writev: header and manifest (assembled a chunk at a time
+ * into one buffer), then every object. Small objects in memory are copied into that buffer (a writev of
+ * thousands of 1 KiB pieces cost more CPU on the event loop than the copy), large ones are passed as they
+ * are; runs of bytes in an older snapshot file are read a chunk at a time into the same buffer. Reusing
+ * it is safe because the writer finishes writing a group before it asks for the next. The consumer's writes between groups are the
+ * event-loop turns that keep each synchronous step to one chunk's work.
+ */
+async function* snapshotPieces(head: Buffer, open: Buffer, records: StoredObject[], offsets: number[], locs: Location[]): AsyncGenerator<Buffer[]> {
+  const scratch = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  yield [head, open];
+  let used = 0;
+  for (let i = 0; i < records.length; i++) {
+    const entry = records[i]!.entry!;
+    const tail = `${offsets[i]!}}`;
+    const need = 1 + entry.length + tail.length;
+    if (used + need > scratch.length) {
+      yield [scratch.subarray(0, used)];
+      used = 0;
+    }
+    if (need > scratch.length) {
+      // an entry larger than the buffer (metadata is bounded far below it, but stay correct)
+      yield [Buffer.from(i > 0 ? ',' : ''), entry, Buffer.from(tail)];
+      continue;
+    }
+    if (i > 0) scratch[used++] = 0x2c; // ','
+    used += entry.copy(scratch, used);
+    used += scratch.write(tail, used, 'latin1');
+  }
+  if (used > 0) yield [scratch.subarray(0, used)];
+  yield [MANIFEST_CLOSE];
+
+  // small objects are copied into the buffer (one write per chunk); large ones are written from where they are
+  used = 0;
   for (let i = 0; i < locs.length; ) {
     const loc = locs[i]!;
     if ('bytes' in loc) {
-      batch.push(Buffer.from(loc.bytes.buffer, loc.bytes.byteOffset, loc.bytes.byteLength));
-      batched += loc.bytes.byteLength;
+      const bytes = Buffer.from(loc.bytes.buffer, loc.bytes.byteOffset, loc.bytes.byteLength);
       i++;
-      if (batched >= CHUNK_BYTES) yield flushBatch();
+      if (bytes.length >= COPY_BELOW_BYTES) {
+        yield used > 0 ? [scratch.subarray(0, used), bytes] : [bytes];
+        used = 0;
+      } else {
+        if (used + bytes.length > scratch.length) {
+          yield [scratch.subarray(0, used)];
+          used = 0;
+        }
+        used += bytes.copy(scratch, used);
+      }
       continue;
     }
-    // objects of one snapshot file lie back to back in the same order: read runs of them at once
+    if (used > 0) {
+      yield [scratch.subarray(0, used)];
+      used = 0;
+    }
+    // objects of one snapshot file lie back to back in the same order: copy runs of them at once
     const start = loc.offset;
-    let end = start + sizes[i]!;
+    let end = start + records[i]!.meta.size;
     i++;
     for (let next = locs[i]; next && 'file' in next && next.file === loc.file && next.offset === end; next = locs[i]) {
-      end += sizes[i]!;
+      end += records[i]!.meta.size;
       i++;
     }
     for (let pos = start; pos < end; pos += CHUNK_BYTES) {
-      const chunk = await loc.file.readExactly(pos, Math.min(CHUNK_BYTES, end - pos));
-      batch.push(chunk);
-      batched += chunk.length;
-      if (batched >= CHUNK_BYTES) yield flushBatch();
+      yield [await loc.file.readInto(scratch.subarray(0, Math.min(CHUNK_BYTES, end - pos)), pos)];
     }
   }
-  if (batched > 0) yield flushBatch();
+  if (used > 0) yield [scratch.subarray(0, used)];
 }
 
 /**
@@ -642,26 +717,39 @@ async function* streamSnapshot(header: Buffer, locs: Location[], sizes: number[]
  */
 const SNAPSHOT_SYNC_BYTES = 1 << 20;
 
-async function writeSynced(file: string, chunks: AsyncIterable<Buffer>): Promise<void> {
+/** Writes the groups back to back with writev; checks the total against `expected`. Returns the file's inode. */
+async function writeSynced(file: string, groups: AsyncIterable<Buffer[]>, expected: number): Promise<number> {
   const fh = await fs.open(file, 'w');
   try {
     let position = 0;
     let unsynced = 0;
-    for await (const chunk of chunks) {
-      for (let off = 0; off < chunk.length; ) {
-        const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, position);
-        off += bytesWritten;
+    for await (let group of groups) {
+      let left = 0;
+      for (const b of group) left += b.length;
+      while (left > 0) {
+        const { bytesWritten } = await fh.writev(group, position);
         position += bytesWritten;
+        unsynced += bytesWritten;
+        left -= bytesWritten;
+        if (left > 0) group = dropWritten(group, bytesWritten);
       }
-      unsynced += chunk.length;
       if (unsynced >= SNAPSHOT_SYNC_BYTES) {
         await fh.datasync();
         unsynced = 0;
       }
     }
+    if (position !== expected) throw new Error(`snapshot ${file}: wrote ${position} bytes, expected ${expected}`);
+    return (await fh.stat()).ino;
   } finally {
     await fh.close();
   }
+}
+
+/** What is left of `group` after a short writev of `n` bytes. */
+function dropWritten(group: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (n >= group[i]!.length) n -= group[i++]!.length;
+  return [group[i]!.subarray(n), ...group.slice(i + 1)];
 }
 
 function snapKey(meta: SnapshotMeta): string {
@@ -671,15 +759,6 @@ function snapKey(meta: SnapshotMeta): string {
 function stripOffset(o: ManifestObject): ObjectMeta {
   const { offset: _offset, ...meta } = o;
   return meta;
-}
-
-function encodeHeaderJson(text: string): Buffer {
-  const json = Buffer.from(text, 'utf8');
-  const head = Buffer.alloc(HEADER_BYTES);
-  MAGIC.copy(head, 0);
-  head.writeUInt32BE(VERSION, MAGIC.length);
-  head.writeUInt32BE(json.length, MAGIC.length + 4);
-  return Buffer.concat([head, json]);
 }
 
 export async function readManifest(file: string): Promise<{ manifest: SnapshotManifest; dataStart: number }> {

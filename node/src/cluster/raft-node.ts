@@ -162,7 +162,7 @@ export class RaftNode {
     this.conf = parts.conf;
     this.applied = parts.applied;
     this.snapshots = new Snapshots(
-      { log: parts.log, mem: parts.mem, store: parts.store, raw: parts.raw, transport: opts.transport, logger: opts.logger, metrics: opts.metrics },
+      { id: opts.id, log: parts.log, mem: parts.mem, store: parts.store, raw: parts.raw, transport: opts.transport, logger: opts.logger, metrics: opts.metrics },
       opts,
       {
         halted: () => this.halted(),

@@ -67,6 +67,9 @@ describe('cluster: snapshots by entry count are paced by the size of the last sn
     // 24 objects of 64 KiB: snapshots of up to ~1.5 MiB are taken (the entry count is reached, the log is large)
     await write(c, leader, 'large', 24, 64 * 1024);
     await pollUntil('a snapshot of the large objects', 10_000, () => node.status().snapshot_index > 8);
+    // a snapshot the large writes made due may wait for the member's next grid index (see the
+    // staggering test below): a few small writes reach it
+    await write(c, leader, 'settle', 8, 1024);
     await new Promise((r) => setTimeout(r, 300)); // let a snapshot in progress finish
     const first = node.status().snapshot_index;
     // 40 writes of 1 KiB: five times the entry threshold, but the log since the snapshot (≤ 7 large
@@ -74,8 +77,46 @@ describe('cluster: snapshots by entry count are paced by the size of the last sn
     await write(c, leader, 'small', 40, 1024);
     await new Promise((r) => setTimeout(r, 300));
     expect(node.status().snapshot_index).to.equal(first);
-    // 12 more large ones: the log now holds more than half the snapshot's bytes
+    // 12 more large ones: the log now holds more than half the snapshot's bytes; then a few small ones
+    // reach the member's next grid index
     await write(c, leader, 'more', 12, 64 * 1024);
+    await write(c, leader, 'tail', 8, 1024);
     await pollUntil('the next snapshot', 10_000, () => node.status().snapshot_index > first);
+  });
+});
+
+// Every member applies the same entries; with one entry threshold they all snapshotted at the same index,
+// so the leader and the follower it needed for a quorum wrote their snapshots at the same moment. Each
+// member's entry trigger is offset by its rank among the voters.
+describe('cluster: members snapshot at different indexes', function () {
+  let c: TestCluster | undefined;
+  afterEach(async () => {
+    await c?.stop();
+    c = undefined;
+  });
+
+  it('three members snapshot a third of snapshotEntries apart, each still every snapshotEntries', async () => {
+    const every = 30;
+    c = await TestCluster.start({ overrides: { snapshotEntries: every, snapshotBytes: 1 << 30, snapshotIntervalMs: 0 } });
+    const leader = await c.waitForLeader();
+    // one write at a time, so every member's applied index passes each index on its own. Two thresholds'
+    // worth, so pacing by size (a store of N objects is snapshotted every N/2 writes at most) never decides.
+    for (let i = 0; i < 2 * every; i++) {
+      const { png, sha256 } = fakePng(`stagger-${i}`, 1024);
+      await c.member(leader).service.putObject(png, sha256);
+    }
+    const members = [...c.members.values()];
+    const target = c.member(leader).node.status().commit_index;
+    await pollUntil('every member to apply every write', 10_000, () => members.every((m) => m.node.status().applied_index >= target));
+    await new Promise((r) => setTimeout(r, 300)); // let snapshots in progress finish
+    const snaps = members.map((m) => m.node.status().snapshot_index);
+    for (const [i, s] of snaps.entries()) {
+      // on its grid a member snapshots every `every` entries (not every 2 × every)
+      expect(target - s, `member ${i}: snapshot ${s}, applied ${target}`).to.be.below(every + 5);
+      for (const t of snaps.slice(i + 1)) {
+        const d = Math.abs(s - t) % every;
+        expect(Math.min(d, every - d), `snapshot indexes ${snaps.join(', ')}`).to.be.at.least(every / 6);
+      }
+    }
   });
 });

@@ -38,6 +38,8 @@ export interface SnapshotDriver {
 }
 
 export interface SnapshotParts {
+  /** This member's id: its place among the voters staggers its entry trigger (see entriesDue). */
+  id: NodeId;
   log: DurableLog;
   mem: MemoryStorage;
   store: ObjectStore;
@@ -96,7 +98,7 @@ export class Snapshots {
     if (this.taking || this.driver.halted() || applied <= this.latestIndex) return;
     const interval = this.policy.snapshotIntervalMs ?? 0;
     const due =
-      (applied - this.latestIndex >= this.policy.snapshotEntries && this.logCoversSnapshotCost()) ||
+      this.entriesDue(applied) ||
       this.bytesSinceLast >= this.policy.snapshotBytes ||
       (interval > 0 && performance.now() - this.lastTakenAt >= interval);
     if (!due) return;
@@ -116,6 +118,30 @@ export class Snapshots {
       .finally(() => {
         this.taking = false;
       });
+  }
+
+  /**
+   * The entry trigger fires at an index of this member's own grid, the indexes ≡ phase (mod
+   * snapshotEntries), where the phase is the member's rank among the voters times snapshotEntries /
+   * voters: the first grid index more than half of snapshotEntries after the last snapshot, once the log
+   * also covers the snapshot's cost (logCoversSnapshotCost). Every member applies the same entries, so
+   * without the grid all of them met the trigger at the same index and wrote a snapshot at the same
+   * moment: a leader and the follower it needed for a quorum were then busy with one together. With it
+   * the members snapshot snapshotEntries / voters entries apart (Raft lets each member choose when to
+   * snapshot), and a member on its grid still snapshots every snapshotEntries. Where pacing by size
+   * decides, the members' snapshots stay apart by themselves: each is paced from its own last snapshot.
+   */
+  private entriesDue(applied: number): boolean {
+    const every = this.policy.snapshotEntries;
+    const grid = applied - mod(applied - this.phase(every), every); // the newest grid index ≤ applied
+    return grid > this.latestIndex + every / 2 && this.logCoversSnapshotCost();
+  }
+
+  /** This member's offset into each stretch of `every` entries: 0 for a single voter or a non-voter. */
+  private phase(every: number): number {
+    const voters = [...this.driver.confState().voters].sort();
+    const rank = voters.indexOf(this.parts.id);
+    return rank <= 0 ? 0 : Math.floor((rank * every) / voters.length);
   }
 
   /**
@@ -262,6 +288,10 @@ export class Snapshots {
       void fs.rm(file, { force: true }).catch(() => undefined);
     }
   }
+}
+
+function mod(a: number, n: number): number {
+  return ((a % n) + n) % n;
 }
 
 function snapKey(meta: SnapshotMeta): string {

@@ -1,0 +1,75 @@
+// Child process for the crash-during-snapshot test (snapshots-crash.test.ts): the driver's write path
+// without Raft. It appends puts (~4 KiB objects) with several saves in flight, applies each to the object
+// store once its save is durable and prints "ack <id> <sha256 hex>"; every SNAPSHOT_EVERY entries it takes a
+// snapshot in the background as Snapshots.take does (write, commit, move objects onto the file, compact),
+// printing "snap <index>" when it starts and "snapped <index>" when it is done, while appends go on.
+// It first recovers as a node does: the newest snapshot's manifest, then the log after it. Runs until killed.
+// usage: node snapshots-crash-child.js <dir> <term>
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { SnapshotMeta } from '../raft/types.js';
+import { DurableLog } from '../storage/durable-log.js';
+import { decodeCommand, encodeCommand, type PutCommand } from './commands.js';
+import { ObjectStore } from './object-store.js';
+
+const [dir, termArg] = process.argv.slice(2);
+const term = Number(termArg);
+const SNAPSHOT_EVERY = 300;
+const CONCURRENCY = 8;
+
+const fail = (what: string) => (err: unknown) => {
+  process.stderr.write(`${what} failed: ${String(err)}\n`);
+  process.exit(2);
+};
+
+const { log, state } = await DurableLog.open(path.join(dir!, 'raft'), { fsyncDeadlineMs: 10_000, segmentBytes: 1 << 20, logger: { warn: () => undefined } });
+const store = await ObjectStore.open();
+const latest = log.latestSnapshot();
+if (latest) await store.loadFromSnapshot(latest.path);
+for (const e of state.entries) store.apply(decodeCommand(e.data));
+let next = log.lastIndex() + 1;
+let taking = false;
+
+function objectFor(index: number): PutCommand {
+  const id = `t${term}-i${index}`;
+  const bytes = Buffer.alloc(2048 + (index % 4096));
+  let block = createHash('sha256').update(id).digest();
+  for (let off = 0; off < bytes.length; off += block.length) {
+    block.copy(bytes, off);
+    block = createHash('sha256').update(block).digest();
+  }
+  return { kind: 'put', id, sha256: createHash('sha256').update(bytes).digest(), createdAt: index, contentType: 'image/png', bytes };
+}
+
+function startOne(): void {
+  const index = next++;
+  const cmd = objectFor(index);
+  log.save({ term, vote: 'n1', commit: index - 1 }, [{ index, term, type: 'normal', data: encodeCommand(cmd) }]).then(() => {
+    // saves resolve in call order, so objects are applied in log order
+    store.apply(cmd);
+    // stdout to a pipe is synchronous on Linux: once written, the parent sees it even after SIGKILL
+    process.stdout.write(`ack ${cmd.id} ${Buffer.from(cmd.sha256).toString('hex')}\n`);
+    if (index % SNAPSHOT_EVERY === 0) snapshot(index);
+    startOne();
+  }, fail(`save ${index}`));
+}
+
+/** Snapshots the state as of `index`, applied just now (the capture in writeSnapshot is synchronous). */
+function snapshot(index: number): void {
+  if (taking) return;
+  taking = true;
+  const meta: SnapshotMeta = { index, term, conf: { voters: ['n1'], learners: [] } };
+  process.stdout.write(`snap ${index}\n`);
+  const pending = log.createSnapshot(meta);
+  const run = async () => {
+    await store.writeSnapshot(pending.path, meta);
+    const info = await pending.commit();
+    await store.snapshotCommitted(info.path, meta);
+    await log.compact(index - 50);
+    process.stdout.write(`snapped ${index}\n`);
+    taking = false;
+  };
+  run().catch(fail(`snapshot ${index}`));
+}
+
+for (let i = 0; i < CONCURRENCY; i++) startOne();
