@@ -279,6 +279,14 @@ function p99(xs: number[]): number {
   return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)]!;
 }
 
+/** p99 of the embeds and of the stores apart, and the median of all: where the good client's tail is. */
+function goodDetail(xs: GoodSample[]): string {
+  const ok = xs.filter((s) => s.status >= 200 && s.status < 300);
+  const of = (op: GoodSample['op']): string => p99(ok.filter((s) => s.op === op).map((s) => s.ms)).toFixed(1);
+  const median = [...ok.map((s) => s.ms)].sort((a, b) => a - b)[Math.floor(ok.length / 2)] ?? NaN;
+  return `p99 embed ${of('embed')} ms, store ${of('store')} ms; median ${median.toFixed(1)} ms`;
+}
+
 function summarize(outcomes: Outcome[]): string {
   const counts = new Map<string, number>();
   for (const o of outcomes) {
@@ -388,6 +396,7 @@ async function main(): Promise<void> {
     const baseCpu = formatCpu(cpuSince(cpu0, cpu()), Date.now() - t0);
     const baseP99 = p99(base.filter((s) => s.status >= 200 && s.status < 300).map((s) => s.ms));
     console.log(`good client alone: ${base.length} requests, p99 ${baseP99.toFixed(1)} ms; node RSS ${(baselineRss / MiB).toFixed(0)} MiB; documented bound ${(bound / MiB).toFixed(0)} MiB (baseline + ${BUDGET / MiB} MiB budget + ${WORKERS} workers x 24 B x ${MAX_PIXELS / 1e6} MP)`);
+    console.log(`   ${goodDetail(base)}`);
     console.log(`   ${baseCpu} (nodes ${cluster.ids.join('/')}, leader ${leader})\n`);
 
     const results: CaseResult[] = [];
@@ -431,6 +440,7 @@ async function main(): Promise<void> {
       console.log(`## ${name}`);
       console.log(`   answers: ${summarize(outcomes)}`);
       console.log(`   RSS peak ${(r.rssPeak / MiB).toFixed(0)} MiB (bound ${(bound / MiB).toFixed(0)}), leader changes ${r.leaderChanges}, good client p99 ${r.goodP99.toFixed(1)} ms = ${(r.goodP99 / baseP99).toFixed(2)}x baseline over ${r.goodN} requests${r.goodFailures ? `, ${r.goodFailures} failed` : ''}`);
+      console.log(`   good client: ${goodDetail(good)}`);
       console.log(`   ${formatCpu(r.cpu, caseMs)}`);
       console.log(`   ${violations.length === 0 ? 'goals met' : `MISSED: ${violations.join('; ')}`}`);
     }

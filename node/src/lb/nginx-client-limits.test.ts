@@ -1,7 +1,8 @@
 // The real nginx in front of a stand-in node that counts what reaches it: one client address sending writes
 // faster than its rate, or holding more writes in flight than allowed, is answered 429 rate_limited (JSON,
-// Retry-After) by nginx itself, before nginx reads the body and without the node seeing the request; reads
-// and other client addresses are not limited.
+// Retry-After) by nginx itself, before nginx reads the body and without the node seeing the request; so is
+// one looping on large (streamed) stateless uploads. Reads, small stateless uploads and other client
+// addresses are not limited.
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request, type ClientRequest, type Server } from 'node:http';
@@ -27,9 +28,9 @@ interface Answer {
 }
 
 /** One request from `from` (a loopback address); a fresh connection each time. */
-function send(port: number, from: string, method: string, path: string, body?: Buffer): Promise<Answer> {
+function send(port: number, from: string, method: string, path: string, body?: Buffer, type = 'image/png'): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, localAddress: from, agent: false, headers: body ? { 'content-type': 'image/png', 'content-length': String(body.length) } : {} }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method, path, localAddress: from, agent: false, headers: body ? { 'content-type': type, 'content-length': String(body.length) } : {} }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
       res.on('end', () =>
@@ -56,13 +57,14 @@ describe('nginx limits writes per client address (real nginx)', function () {
   let prefix = '';
   let port = 0;
   /** Requests that reached the stand-in node, by method. */
-  const seen = { writes: 0, reads: 0 };
+  const seen = { writes: 0, reads: 0, uploads: 0 };
 
   before(async function () {
     const bin = findNginx();
     if (!bin) return this.skip();
     node = createServer((req, res) => {
       if (req.method === 'GET') seen.reads++;
+      else if (req.url?.startsWith('/api/embed')) seen.uploads++;
       else seen.writes++;
       req.resume();
       req.on('end', () => {
@@ -81,6 +83,8 @@ describe('nginx limits writes per client address (real nginx)', function () {
       clientWritesPerSecond: 1,
       clientWriteBurst: 3,
       clientWritesInFlight: 2,
+      clientLargeUploadsPerSecond: 1,
+      clientLargeUploadBurst: 2,
     });
     await nginx.start('n1');
     for (let i = 0; i < 100; i++) {
@@ -111,7 +115,7 @@ describe('nginx limits writes per client address (real nginx)', function () {
     for (const a of limited) {
       expect(a.type).to.match(/^application\/json/);
       expect(a.retryAfter).to.equal('1');
-      expect(JSON.parse(a.body)).to.deep.equal({ error: { code: 'rate_limited', message: 'too many writes from this client address; retry shortly' } });
+      expect(JSON.parse(a.body)).to.deep.equal({ error: { code: 'rate_limited', message: 'too many requests from this client address; retry shortly' } });
     }
     expect(seen.writes - before).to.equal(passed);
     // DELETE and /admin writes count against the same client's rate
@@ -152,5 +156,25 @@ describe('nginx limits writes per client address (real nginx)', function () {
     } finally {
       for (const r of held) r.destroy();
     }
+  });
+
+  it('a client over its rate of large (streamed) stateless uploads gets the same JSON 429; small ones and other addresses pass', async () => {
+    const large = Buffer.alloc(1_000_000, 0x61);
+    const type = 'multipart/form-data; boundary=b';
+    const before = seen.uploads;
+    const answers: Answer[] = [];
+    for (let i = 0; i < 8; i++) answers.push(await send(port, '127.0.0.6', 'POST', '/api/embed', large, type));
+    const passed = answers.filter((a) => a.status === 201).length;
+    // rate 1/s with a burst of 2: the first 3 of a quick run pass (one more if a second went by)
+    expect(passed).to.be.within(3, 4);
+    const limited = answers.filter((a) => a.status === 429);
+    expect(limited.length).to.equal(8 - passed);
+    for (const a of limited) {
+      expect(a.retryAfter).to.equal('1');
+      expect((JSON.parse(a.body) as { error: { code: string } }).error.code).to.equal('rate_limited');
+    }
+    expect(seen.uploads - before).to.equal(passed);
+    for (let i = 0; i < 5; i++) expect((await send(port, '127.0.0.6', 'POST', '/api/embed', Buffer.alloc(1000), type)).status).to.equal(201);
+    expect((await send(port, '127.0.0.7', 'POST', '/api/embed', large, type)).status).to.equal(201);
   });
 });

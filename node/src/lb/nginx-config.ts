@@ -41,7 +41,11 @@
 // either, nginx answers 429 rate_limited with Retry-After itself, and the node never sees the request. The
 // nodes' per-token rate (429 rate_limited, STEGO token `rate`) stays the precise limit; this one is a
 // ceiling per address above any single well-behaved client, so a flood (or one client rotating tokens, or
-// sending none) is refused at the door. Reads and the stateless routes are not limited here.
+// sending none) is refused at the door. Reads and small stateless requests are not limited. Large stateless
+// uploads (the streamed ones, STREAM_LOCATION) have their own rate per client address: each costs the node
+// that refuses or processes it a scan of its first bytes and nginx a copy of what the socket buffers hold,
+// so one client looping on multi-MB hostile files (bench:abuse: 30-100 per second from one cheap client) is
+// held to a rate the cluster absorbs; over it, the same 429, before a byte of the body is read.
 // The key is the address nginx sees: behind another proxy that is the proxy's, and every client shares it.
 //
 // Errors: every answer nginx makes itself (a body over the limit, no node reachable, a node timing out,
@@ -92,6 +96,10 @@ export interface NginxSiteOptions {
   clientWriteBurst?: number;
   /** Writes one client address may have in flight at once, each body buffered whole (limit_conn); 0 = no limit. */
   clientWritesInFlight?: number;
+  /** Large (streamed: STREAM_BODY_FROM_BYTES or more, or chunked) stateless uploads per second from one client address; 0 = no limit. */
+  clientLargeUploadsPerSecond?: number;
+  /** Large uploads a client address may send at once above that rate before it gets 429. */
+  clientLargeUploadBurst?: number;
 }
 
 export interface NginxMainOptions extends NginxSiteOptions {
@@ -118,6 +126,10 @@ const DEFAULTS = {
   clientWritesPerSecond: 200,
   clientWriteBurst: 400,
   clientWritesInFlight: 64,
+  // A client embedding into multi-MB photos back to back sends a few per second (each is decoded and
+  // encoded by a worker); 20/s sustained is more than a 3-node cluster of 2-core nodes embeds.
+  clientLargeUploadsPerSecond: 20,
+  clientLargeUploadBurst: 40,
 };
 
 export const ALL_UPSTREAM = 'stego_all';
@@ -158,7 +170,7 @@ export function nginxErrors(maxBodyBytes: number): NginxError[] {
     { status: 413, code: 'body_too_large', message: `request body exceeds the limit of ${maxBodyBytes} bytes` },
     { status: 404, code: 'not_found', message: 'no such route' },
     { status: 414, code: 'uri_too_long', message: 'the request URI is too long' },
-    { status: 429, code: 'rate_limited', message: 'too many writes from this client address; retry shortly', retryAfter: true },
+    { status: 429, code: 'rate_limited', message: 'too many requests from this client address; retry shortly', retryAfter: true },
     { status: 500, code: 'internal_error', message: 'the load balancer failed' },
     { status: 502, code: 'bad_gateway', message: 'no StegoCluster node answered; retry shortly', retryAfter: true },
     { status: 503, code: 'unavailable', message: 'no StegoCluster node is available; retry shortly', retryAfter: true },
@@ -210,11 +222,21 @@ function clientWriteLimits(o: typeof DEFAULTS): { zones: string[]; apply: string
   return { zones, apply };
 }
 
+/** The zone, and the directives the streamed-upload location applies, for large uploads per client address. */
+function clientUploadLimits(o: typeof DEFAULTS): { zones: string[]; apply: string[] } {
+  if (o.clientLargeUploadsPerSecond <= 0) return { zones: [], apply: [] };
+  return {
+    zones: [`  limit_req_zone $binary_remote_addr zone=stego_client_large_uploads:10m rate=${o.clientLargeUploadsPerSecond}r/s;`],
+    apply: [`      limit_req zone=stego_client_large_uploads burst=${o.clientLargeUploadBurst} nodelay;`, '      limit_req_status 429;', '      limit_req_log_level info;'],
+  };
+}
+
 /** The `http { ... }` body: upstreams, the method→upstream map and the server block. */
 export function renderNginxSite(opts: NginxSiteOptions): string {
   assertValid(opts);
   const o = { ...DEFAULTS, ...stripUndefined(opts) };
   const limits = clientWriteLimits(o);
+  const uploadLimits = clientUploadLimits(o);
   const all = upstream(ALL_UPSTREAM, opts.nodes.map((n) => serverLine(n, o, false)), o.keepaliveConnections);
   const write = upstream(WRITE_UPSTREAM, writeUpstreamLines(opts.nodes, opts.leaderId, o, opts.writePrimary), o.keepaliveConnections);
   const proxyCommon = [
@@ -249,6 +271,7 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     `    "~^[0-9]{1,${String(STREAM_BODY_FROM_BYTES - 1).length}}[|]$" 0;`,
     '  }',
     ...limits.zones,
+    ...uploadLimits.zones,
     '  map $request_method $stego_object_upstream {',
     `    default ${WRITE_UPSTREAM};`,
     `    GET ${ALL_UPSTREAM};`,
@@ -291,6 +314,7 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '      internal;',
     `      proxy_pass http://${ALL_UPSTREAM}$request_uri;`,
     ...proxyCommon,
+    ...uploadLimits.apply,
     '      proxy_request_buffering off;',
     '    }',
     '  }',
