@@ -3,6 +3,7 @@
 // the load balancer, alternating an embed and a store of a small photo, honouring Retry-After.
 import { parentPort, workerData } from 'node:worker_threads';
 import { photoPng } from '../src/stego/png/synthetic.js';
+import { threadCpuSeconds } from './abuse-client.js';
 
 interface GoodClientData {
   lb: string;
@@ -14,6 +15,8 @@ export interface GoodSample {
   ms: number;
   status: number;
   at: number;
+  /** This thread's CPU seconds so far: what the good client itself costs the shared machine. */
+  cpu: number;
 }
 
 const { lb, token } = workerData as GoodClientData;
@@ -46,7 +49,7 @@ while (!stopped) {
     } catch {
       status = 0;
     }
-    parentPort!.postMessage({ op, ms: performance.now() - t0, status, at: Date.now() } satisfies GoodSample);
+    parentPort!.postMessage({ op, ms: performance.now() - t0, status, at: Date.now(), cpu: threadCpuSeconds() } satisfies GoodSample);
     if (retryAfter > 0) await new Promise((r) => setTimeout(r, retryAfter * 1000));
   }
 }

@@ -111,6 +111,38 @@ describe('nginx config renderer', () => {
     expect(renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', lingeringTimeSeconds: 5 })).to.include('lingering_time 5s;');
   });
 
+  it('limits writes (not reads) and large uploads per client address, answering 429 as JSON; 0 turns a limit off', () => {
+    const site = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2' });
+    expect(site).to.match(/map \$request_method \$stego_write_client \{\s+default \$binary_remote_addr;\s+GET "";\s+HEAD "";/);
+    expect(site).to.include('limit_req_zone $stego_write_client zone=stego_client_writes:10m rate=200r/s;');
+    expect(site).to.include('limit_conn_zone $stego_write_client zone=stego_client_writes_in_flight:10m;');
+    for (const start of ['    location ~* ^/api/objects {', '    location ~* ^/admin/ {']) {
+      const from = site.indexOf(start);
+      const block = site.slice(from, site.indexOf('\n    }', from));
+      expect(block).to.include('limit_req zone=stego_client_writes burst=400 nodelay;');
+      expect(block).to.include('limit_req_status 429;');
+      expect(block).to.include('limit_conn stego_client_writes_in_flight 64;');
+      expect(block).to.include('limit_conn_status 429;');
+    }
+    const restFrom = site.indexOf('    location / {');
+    expect(site.slice(restFrom, site.indexOf('\n    }', restFrom))).to.not.match(/limit_(req|conn) /);
+    // large stateless uploads (the streamed location) have their own rate per client address
+    expect(site).to.include('limit_req_zone $binary_remote_addr zone=stego_client_large_uploads:10m rate=20r/s;');
+    const streamedFrom = site.indexOf(`    location = ${STREAM_LOCATION} {`);
+    const streamed = site.slice(streamedFrom, site.indexOf('\n    }', streamedFrom));
+    expect(streamed).to.include('limit_req zone=stego_client_large_uploads burst=40 nodelay;');
+    expect(streamed).to.include('limit_req_status 429;');
+    expect(streamed).to.not.include('stego_client_writes');
+    expect(renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', clientLargeUploadsPerSecond: 0 })).to.not.include('stego_client_large_uploads');
+    const page = site.slice(site.indexOf('location @stego_error_429 {'));
+    expect(page).to.match(/^location @stego_error_429 \{\s+default_type application\/json;\s+add_header Retry-After 1 always;\s+return 429 '\{"error":\{"code":"rate_limited",/);
+    const custom = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', clientWritesPerSecond: 7, clientWriteBurst: 9, clientWritesInFlight: 3 });
+    expect(custom).to.include('rate=7r/s;').and.include('burst=9 nodelay;').and.include('limit_conn stego_client_writes_in_flight 3;');
+    const off = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', clientWritesPerSecond: 0, clientWritesInFlight: 0, clientLargeUploadsPerSecond: 0 });
+    expect(off).to.not.match(/limit_req|limit_conn|stego_write_client/);
+    expect(renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', clientWritesInFlight: 0 })).to.include('limit_req zone').and.not.include('limit_conn ');
+  });
+
   it('refuses addresses that could inject directives', () => {
     expect(() => renderNginxSite({ listen: 1, nodes: [{ id: 'x', address: '1.2.3.4:1; evil' }], leaderId: null })).to.throw(
       /invalid node address/,

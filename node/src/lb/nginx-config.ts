@@ -34,6 +34,20 @@
 // (curl, fetch, Node's http) stop at the answer; for one that does not, `lingering_time` bounds the
 // discarding to the node's own 2 s (DEFAULT_LINGER.closeAfterMs) instead of nginx's default 30 s.
 //
+// Writes per client: a buffered write costs nginx the whole body (memory, then a temp file) before any
+// node can refuse it, so nginx bounds what one client address may send to the write routes (non-GET/HEAD
+// on /api/objects and /admin/) before reading a byte of a body: a request rate with a burst (limit_req,
+// nodelay: within the burst nothing waits) and a number of writes in flight at once (limit_conn). Over
+// either, nginx answers 429 rate_limited with Retry-After itself, and the node never sees the request. The
+// nodes' per-token rate (429 rate_limited, STEGO token `rate`) stays the precise limit; this one is a
+// ceiling per address above any single well-behaved client, so a flood (or one client rotating tokens, or
+// sending none) is refused at the door. Reads and small stateless requests are not limited. Large stateless
+// uploads (the streamed ones, STREAM_LOCATION) have their own rate per client address: each costs the node
+// that refuses or processes it a scan of its first bytes and nginx a copy of what the socket buffers hold,
+// so one client looping on multi-MB hostile files (bench:abuse: 30-100 per second from one cheap client) is
+// held to a rate the cluster absorbs; over it, the same 429, before a byte of the body is read.
+// The key is the address nginx sees: behind another proxy that is the proxy's, and every client shares it.
+//
 // Errors: every answer nginx makes itself (a body over the limit, no node reachable, a node timing out,
 // a malformed or slow request) is the API's JSON error shape via `error_page` and named locations;
 // answers from the nodes pass through untouched (no proxy_intercept_errors). The body limit is the
@@ -76,6 +90,16 @@ export interface NginxSiteOptions {
   maxFails?: number;
   failTimeoutSeconds?: number;
   nextUpstreamTries?: number;
+  /** Writes per second one client address may send (limit_req rate); 0 = no limit. */
+  clientWritesPerSecond?: number;
+  /** Writes a client address may send at once above that rate before it gets 429 (limit_req burst). */
+  clientWriteBurst?: number;
+  /** Writes one client address may have in flight at once, each body buffered whole (limit_conn); 0 = no limit. */
+  clientWritesInFlight?: number;
+  /** Large (streamed: STREAM_BODY_FROM_BYTES or more, or chunked) stateless uploads per second from one client address; 0 = no limit. */
+  clientLargeUploadsPerSecond?: number;
+  /** Large uploads a client address may send at once above that rate before it gets 429. */
+  clientLargeUploadBurst?: number;
 }
 
 export interface NginxMainOptions extends NginxSiteOptions {
@@ -97,6 +121,15 @@ const DEFAULTS = {
   maxFails: 2,
   failTimeoutSeconds: 5,
   nextUpstreamTries: 3,
+  // Far above one client writing back to back (bench:abuse's well-behaved client stores ~100 small objects
+  // per second on a quiet 2-core machine); a flood is refused at the door.
+  clientWritesPerSecond: 200,
+  clientWriteBurst: 400,
+  clientWritesInFlight: 64,
+  // A client embedding into multi-MB photos back to back sends a few per second (each is decoded and
+  // encoded by a worker); 20/s sustained is more than a 3-node cluster of 2-core nodes embeds.
+  clientLargeUploadsPerSecond: 20,
+  clientLargeUploadBurst: 40,
 };
 
 export const ALL_UPSTREAM = 'stego_all';
@@ -137,6 +170,7 @@ export function nginxErrors(maxBodyBytes: number): NginxError[] {
     { status: 413, code: 'body_too_large', message: `request body exceeds the limit of ${maxBodyBytes} bytes` },
     { status: 404, code: 'not_found', message: 'no such route' },
     { status: 414, code: 'uri_too_long', message: 'the request URI is too long' },
+    { status: 429, code: 'rate_limited', message: 'too many requests from this client address; retry shortly', retryAfter: true },
     { status: 500, code: 'internal_error', message: 'the load balancer failed' },
     { status: 502, code: 'bad_gateway', message: 'no StegoCluster node answered; retry shortly', retryAfter: true },
     { status: 503, code: 'unavailable', message: 'no StegoCluster node is available; retry shortly', retryAfter: true },
@@ -169,10 +203,40 @@ function assertValid(opts: NginxSiteOptions): void {
   }
 }
 
+/** The zones, and the directives a write location applies, for the per-client-address write limits. */
+function clientWriteLimits(o: typeof DEFAULTS): { zones: string[]; apply: string[] } {
+  const zones: string[] = [];
+  const apply: string[] = [];
+  if (o.clientWritesPerSecond > 0 || o.clientWritesInFlight > 0) {
+    // an empty key is not counted: reads pass unlimited
+    zones.push('  map $request_method $stego_write_client {', '    default $binary_remote_addr;', '    GET "";', '    HEAD "";', '  }');
+  }
+  if (o.clientWritesPerSecond > 0) {
+    zones.push(`  limit_req_zone $stego_write_client zone=stego_client_writes:10m rate=${o.clientWritesPerSecond}r/s;`);
+    apply.push(`      limit_req zone=stego_client_writes burst=${o.clientWriteBurst} nodelay;`, '      limit_req_status 429;', '      limit_req_log_level info;');
+  }
+  if (o.clientWritesInFlight > 0) {
+    zones.push('  limit_conn_zone $stego_write_client zone=stego_client_writes_in_flight:10m;');
+    apply.push(`      limit_conn stego_client_writes_in_flight ${o.clientWritesInFlight};`, '      limit_conn_status 429;', '      limit_conn_log_level info;');
+  }
+  return { zones, apply };
+}
+
+/** The zone, and the directives the streamed-upload location applies, for large uploads per client address. */
+function clientUploadLimits(o: typeof DEFAULTS): { zones: string[]; apply: string[] } {
+  if (o.clientLargeUploadsPerSecond <= 0) return { zones: [], apply: [] };
+  return {
+    zones: [`  limit_req_zone $binary_remote_addr zone=stego_client_large_uploads:10m rate=${o.clientLargeUploadsPerSecond}r/s;`],
+    apply: [`      limit_req zone=stego_client_large_uploads burst=${o.clientLargeUploadBurst} nodelay;`, '      limit_req_status 429;', '      limit_req_log_level info;'],
+  };
+}
+
 /** The `http { ... }` body: upstreams, the method→upstream map and the server block. */
 export function renderNginxSite(opts: NginxSiteOptions): string {
   assertValid(opts);
   const o = { ...DEFAULTS, ...stripUndefined(opts) };
+  const limits = clientWriteLimits(o);
+  const uploadLimits = clientUploadLimits(o);
   const all = upstream(ALL_UPSTREAM, opts.nodes.map((n) => serverLine(n, o, false)), o.keepaliveConnections);
   const write = upstream(WRITE_UPSTREAM, writeUpstreamLines(opts.nodes, opts.leaderId, o, opts.writePrimary), o.keepaliveConnections);
   const proxyCommon = [
@@ -206,6 +270,8 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '    "|" 0;',
     `    "~^[0-9]{1,${String(STREAM_BODY_FROM_BYTES - 1).length}}[|]$" 0;`,
     '  }',
+    ...limits.zones,
+    ...uploadLimits.zones,
     '  map $request_method $stego_object_upstream {',
     `    default ${WRITE_UPSTREAM};`,
     `    GET ${ALL_UPSTREAM};`,
@@ -226,11 +292,13 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '    location ~* ^/api/objects {',
     '      proxy_pass http://$stego_object_upstream;',
     ...proxyCommon,
+    ...limits.apply,
     '      proxy_request_buffering on;',
     '    }',
     '    location ~* ^/admin/ {',
     `      proxy_pass http://${WRITE_UPSTREAM};`,
     ...proxyCommon,
+    ...limits.apply,
     '      proxy_request_buffering on;',
     '    }',
     // The stateless uploads and the reads: buffered while small (every retry kept), streamed when large.
@@ -246,6 +314,7 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '      internal;',
     `      proxy_pass http://${ALL_UPSTREAM}$request_uri;`,
     ...proxyCommon,
+    ...uploadLimits.apply,
     '      proxy_request_buffering off;',
     '    }',
     '  }',
