@@ -63,6 +63,12 @@ export function renderGatewayConf(cr: StegoCluster, memberCount: number, ctx: Bu
     leaderId: null,
     writePrimary: { id: 'leader-service', address: svcHost(names.leaderService(c)) },
     workerProcesses: 'auto',
+    // No per-address limits here: behind a NodePort or LoadBalancer Service (externalTrafficPolicy
+    // Cluster) nginx sees node addresses, so every client behind a node would share one address's limit
+    // and a busy cluster's whole write rate would be capped at it. The nodes' per-token rate limits apply.
+    clientWritesPerSecond: 0,
+    clientWritesInFlight: 0,
+    clientLargeUploadsPerSecond: 0,
   });
 }
 

@@ -158,6 +158,9 @@ describe('operator/resources: gateway front door', () => {
     // no pod IP anywhere: a member's new address needs no new config
     expect(conf).to.not.match(/server \d+\.\d+\.\d+\.\d+:/);
   });
+  it('limits no client address: behind a Service every client may share one (the nodes limit per token)', () => {
+    expect(conf).to.not.match(/limit_req|limit_conn/);
+  });
   it('names as many members as the desired or running StatefulSet has, so a scale changes it once', () => {
     expect(gatewayMemberCount(cr, undefined)).to.equal(3);
     expect(gatewayMemberCount(cr, 5)).to.equal(5);
