@@ -24,8 +24,11 @@ describe('isolation: client load never costs the leader (multi-process)', functi
       targets: ['leader', 'follower'],
       // raw PNG writes are validated in the worker pool, which refuses beyond its queue (503
       // pool_saturated): on 2 shared cores case (c) stores a few hundred objects in 4 s, so snapshots
-      // come every 100 entries for it to cross two
-      env: { STEGO_MAX_OBJECT_BYTES: String(64 * 1024 * 1024), STEGO_SNAPSHOT_ENTRIES: '100' },
+      // come every 100 entries for it to cross two. The entry trigger also waits until the log holds half
+      // the last snapshot's bytes, and after the large-object cases a snapshot holds ~100 MB: the time
+      // trigger (3 s) makes (c) cross two at either port whatever came before (an 8 s run at a follower's
+      // port took one snapshot without it).
+      env: { STEGO_MAX_OBJECT_BYTES: String(64 * 1024 * 1024), STEGO_SNAPSHOT_ENTRIES: '100', STEGO_SNAPSHOT_INTERVAL_MS: '3000' },
       // a case that lost the leader while a consensus thread waited for a CPU runs again (see
       // starvedAttempts): a loss with no such wait, or on every attempt, still fails the test
       starvedAttempts: 3,
