@@ -95,7 +95,10 @@ describe('cluster (3→4 processes): a learner whose leader changes while it cat
       timeoutMs: 45_000,
     });
     await cluster.waitForMembership((_voters, all) => all.includes(joiner), `${joiner} to be added as a learner`, 15_000);
-    const moved = await cluster.request<unknown>(leaderId, '/admin/transfer-leadership', {
+    // the leader now (an election on a loaded machine may already have replaced the one found above; a
+    // transfer sent to a follower would be forwarded and could hand leadership back to `leaderId`)
+    const before = await cluster.waitForLeader();
+    const moved = await cluster.request<unknown>(before.leaderId, '/admin/transfer-leadership', {
       method: 'POST',
       headers: { ...cluster.adminHeaders(), 'content-type': 'application/json' },
       body: '{}',
@@ -104,8 +107,8 @@ describe('cluster (3→4 processes): a learner whose leader changes while it cat
     expect(moved.status, `transfer-leadership → ${JSON.stringify(moved.body)}`).to.equal(200);
     const answer = await add;
     expect(answer.status, `POST /admin/members → ${JSON.stringify(answer.body)}`).to.be.oneOf([200, 202]);
-    const after = await cluster.waitForLeader();
-    expect(after.leaderId).to.not.equal(leaderId);
+    const after = await cluster.waitForLeader({ minTerm: before.term + 1 });
+    expect(after.term, `a new term after the transfer from ${before.leaderId}`).to.be.greaterThan(before.term);
     await cluster.kill(joiner, 'SIGCONT');
     // Nobody calls the admin API again: the new leader must finish what the old one started.
     await cluster.waitForMembership((voters) => voters.includes(joiner), `${joiner} to be promoted by ${after.leaderId}`, 20_000);
