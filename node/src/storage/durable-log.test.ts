@@ -98,6 +98,32 @@ describe('storage/DurableLog', () => {
     await again.close();
   });
 
+  it('refuses a hard state that takes the term or the vote back, and keeps the newer one across reopen', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
+    await log.save({ term: 3, vote: 'n1', commit: 2 }, range(1, 4, 3));
+    // queued together, as a Ready's save and a stale whole hard state from outside the Ready loop were
+    const newer = log.save({ term: 4, vote: 'n2', commit: 2 }, []);
+    const stale = log.save({ term: 3, vote: 'n1', commit: 4 }, []);
+    const otherVote = log.save({ term: 4, vote: 'n3', commit: 4 }, []);
+    await Promise.all([newer, expectRejects(stale, StorageUsageError), expectRejects(otherVote, StorageUsageError)]);
+    expect(log.failed()).to.equal(undefined);
+    const { log: again, state } = await reopen(log);
+    expect(state.hardState).to.deep.equal({ term: 4, vote: 'n2', commit: 2 });
+    await again.close();
+  });
+
+  it('saveCommit raises only the commit index, on the term and vote of the saves queued before it', async () => {
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
+    await log.save({ term: 3, vote: 'n1', commit: 1 }, range(1, 6, 3));
+    const ready = log.save({ term: 4, vote: 'n2', commit: 1 }, []);
+    const commit = log.saveCommit(5);
+    const lower = log.saveCommit(2);
+    await Promise.all([ready, commit, lower]);
+    const { log: again, state } = await reopen(log);
+    expect(state.hardState).to.deep.equal({ term: 4, vote: 'n2', commit: 5 });
+    await again.close();
+  });
+
   it('rejects a save that would leave a gap, without failing the log', async () => {
     const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000 });
     await log.save(undefined, range(1, 3));

@@ -43,7 +43,16 @@ export interface LogStats {
   snapshots: number;
 }
 
-type SaveOp = { kind: 'save'; hs: HardState | undefined; entries: Entry[]; sync: boolean; resolve: () => void; reject: (e: unknown) => void };
+type SaveOp = {
+  kind: 'save';
+  hs: HardState | undefined;
+  /** saveCommit: raise the stored commit index to this, keeping the term and vote the log holds when staged. */
+  commit?: number;
+  entries: Entry[];
+  sync: boolean;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+};
 
 export interface SaveOptions {
   /**
@@ -159,6 +168,19 @@ export class DurableLog {
   save(hs: HardState | undefined, entries: Entry[], opts: SaveOptions = {}): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ kind: 'save', hs, entries, sync: opts.sync !== false, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * Makes the commit index at least `commit`, durably, without a term or vote of its own: the term and
+   * vote written are the ones the log holds when this save's turn comes. A caller outside the Ready loop
+   * (before a snapshot, at shutdown) holds a hard state that may be older than a save still queued: writing
+   * that whole hard state after the newer one would take the term (and vote) back on the next start.
+   */
+  saveCommit(commit: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'save', hs: undefined, commit, entries: [], sync: true, resolve, reject });
       this.pump();
     });
   }
@@ -337,7 +359,13 @@ export class DurableLog {
 
   /** Validates one save against the log as left by the saves before it, and encodes it. */
   private async stage(op: SaveOp, out: Buffer[]): Promise<StorageUsageError | undefined> {
-    const { entries, hs } = op;
+    const { entries } = op;
+    const hs = op.commit !== undefined ? (op.commit > this.hs.commit ? { ...this.hs, commit: op.commit } : undefined) : op.hs;
+    // Raft's safety rests on a term that never goes back and one vote per term: a save that would write
+    // either back is a caller's bug, refused before a byte of it reaches the disk
+    if (hs && (hs.term < this.hs.term || (hs.term === this.hs.term && this.hs.vote !== null && hs.vote !== this.hs.vote))) {
+      return new StorageUsageError(`hard state (term ${hs.term}, vote ${hs.vote}) would go back from (term ${this.hs.term}, vote ${this.hs.vote})`);
+    }
     // only a commit-index change may skip the fsync: entries, a new term or a vote must be durable first
     if (entries.length > 0 || (hs && (hs.term !== this.hs.term || hs.vote !== this.hs.vote))) op.sync = true;
     if (entries.length > 0) {
