@@ -48,7 +48,10 @@ describe('nginx config renderer', () => {
     const site = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', writePrimary: leaderSvc });
     const write = site.slice(site.indexOf('upstream stego_write'), site.indexOf('map $http_idempotency_key'));
     expect(write).to.include(`server ${leaderSvc.address} max_fails=2 fail_timeout=5s; # leader`);
-    for (const n of nodes) expect(write).to.include(`server ${n.address} max_fails=2 fail_timeout=5s backup; # ${n.id}`);
+    // a follower's 503 during an election must not mark it down: members behind the primary keep max_fails=0,
+    // and every one of them may be tried after the primary
+    for (const n of nodes) expect(write).to.include(`server ${n.address} max_fails=0 fail_timeout=5s backup; # ${n.id}`);
+    expect(site).to.include(`proxy_next_upstream_tries ${nodes.length + 1};`);
     const all = site.slice(site.indexOf('upstream stego_all'), site.indexOf('upstream stego_write'));
     expect(all).to.not.include(leaderSvc.address);
     // the file does not depend on who leads: an election needs no new config

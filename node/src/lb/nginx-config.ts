@@ -139,8 +139,8 @@ export const STREAM_BODY_FROM_BYTES = 1_000_000;
 /** The internal location streamed bodies are rewritten to; unreachable from outside (nginx's JSON 404). */
 export const STREAM_LOCATION = '/_stego_streamed_upload';
 
-function serverLine(node: UpstreamNode, o: typeof DEFAULTS, backup: boolean): string {
-  return `    server ${node.address} max_fails=${o.maxFails} fail_timeout=${o.failTimeoutSeconds}s${backup ? ' backup' : ''}; # ${node.id}`;
+function serverLine(node: UpstreamNode, o: typeof DEFAULTS, backup: boolean, maxFails = o.maxFails): string {
+  return `    server ${node.address} max_fails=${maxFails} fail_timeout=${o.failTimeoutSeconds}s${backup ? ' backup' : ''}; # ${node.id}`;
 }
 
 function upstream(name: string, lines: string[], keepalive: number): string {
@@ -149,7 +149,12 @@ function upstream(name: string, lines: string[], keepalive: number): string {
 
 /** Orders nodes so the leader is the write upstream's only primary; unknown leader → all primaries. */
 export function writeUpstreamLines(nodes: UpstreamNode[], leaderId: string | null, o = DEFAULTS, writePrimary?: UpstreamNode): string[] {
-  if (writePrimary) return [serverLine(writePrimary, o, false), ...nodes.map((n) => serverLine(n, o, true))];
+  // Behind a write primary the members are the fallback while the leader endpoint follows a new leader. A
+  // follower answers 503 no_leader during the election, which proxy_next_upstream (http_503) counts as a
+  // failure: with max_fails every live member was marked down within a few writes and nginx answered 502
+  // "no live upstreams" (e2e: deleting the leader pod). Members behind a primary are never marked down;
+  // one that is gone refuses the connection at once.
+  if (writePrimary) return [serverLine(writePrimary, o, false), ...nodes.map((n) => serverLine(n, o, true, 0))];
   const leader = nodes.find((n) => n.id === leaderId);
   if (!leader) return nodes.map((n) => serverLine(n, o, false));
   return [serverLine(leader, o, false), ...nodes.filter((n) => n !== leader).map((n) => serverLine(n, o, true))];
@@ -252,7 +257,8 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     `      proxy_send_timeout ${o.proxyTimeoutSeconds}s;`,
     `      proxy_read_timeout ${o.proxyTimeoutSeconds}s;`,
     `      proxy_next_upstream error timeout http_500 http_502 http_503 non_idempotent;`,
-    `      proxy_next_upstream_tries ${o.nextUpstreamTries};`,
+    // behind a write primary, every member may be needed after the primary failed
+    `      proxy_next_upstream_tries ${opts.writePrimary ? Math.max(o.nextUpstreamTries, opts.nodes.length + 1) : o.nextUpstreamTries};`,
     '      add_header X-Stego-Upstream $upstream_addr always;',
   ];
   return [

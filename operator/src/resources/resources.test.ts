@@ -148,7 +148,7 @@ describe('operator/resources: gateway front door', () => {
 
   it('renders the shared nginx config: writes to the leader Service first, member Services as backups', () => {
     expect(conf).to.include('server demo-leader.prod.svc.cluster.local:8080 max_fails=2 fail_timeout=5s; # leader-service');
-    expect(conf).to.include('server demo-member-0.prod.svc.cluster.local:8080 max_fails=2 fail_timeout=5s backup; # demo-0');
+    expect(conf).to.include('server demo-member-0.prod.svc.cluster.local:8080 max_fails=0 fail_timeout=5s backup; # demo-0');
     expect(conf).to.include('server demo-member-2.prod.svc.cluster.local:8080 max_fails=2 fail_timeout=5s; # demo-2');
     expect(conf).to.not.include('demo-member-3');
     expect(conf).to.include(`client_max_body_size ${DEFAULT_BODY_LIMIT_BYTES};`);
