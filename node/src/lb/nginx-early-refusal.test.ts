@@ -202,11 +202,12 @@ describe('nginx streams stateless uploads: a node early refusal stops them (real
       expect(r.headers['x-stego-upstream']).to.equal(nodeAddress);
       const json = JSON.parse(r.body) as { error: { code: string; message: string } };
       expect(json.error.code).to.equal('ancillary_too_large');
-      // what is taken before the answer is what the socket buffers on the way (client → nginx → node) hold;
-      // buffered, nginx would take all 40 MB before the node saw a byte. After the answer nginx's lingering
-      // close reads on for up to lingering_time, so the total also counts what this client pushed before
-      // its own loop got to the answer (at loopback speed, 35 MB once in CI): not nginx's choice.
-      expect(r.acceptedAtAnswer).to.be.below(declared / 2);
+      // Buffered, nginx would take all 40 MB before the node saw a byte, so the answer could only come after
+      // the whole body. Streamed, it comes once the node has read the chunk header; what the client counts
+      // as taken by then is what the socket buffers on the way hold plus what flowed at loopback speed
+      // until this client's loop got to the answer (nginx's lingering close reads on meanwhile): 4-10 MB on
+      // a quiet machine, 27-35 MB in three loaded runs. Only the buffered front door takes the whole body.
+      expect(r.acceptedAtAnswer).to.be.below(declared);
     });
   }
 
@@ -215,7 +216,7 @@ describe('nginx streams stateless uploads: a node early refusal stops them (real
     expect(r.status).to.equal(413);
     expect(r.headers['content-type']).to.match(/^application\/json/);
     expect((JSON.parse(r.body) as { error: { code: string } }).error.code).to.equal('ancillary_too_large');
-    expect(r.acceptedAtAnswer).to.be.below(declared / 2);
+    expect(r.acceptedAtAnswer).to.be.below(declared);
   });
 
   it('a chunked upload over the body limit is a JSON 413 body_too_large', async () => {
