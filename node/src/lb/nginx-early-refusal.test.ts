@@ -206,7 +206,7 @@ describe('nginx streams stateless uploads: a node early refusal stops them (real
       // the whole body. Streamed, it comes once the node has read the chunk header; what the client counts
       // as taken by then is what the socket buffers on the way hold plus what flowed at loopback speed
       // until this client's loop got to the answer (nginx's lingering close reads on meanwhile): 4-10 MB on
-      // a quiet machine, 27-35 MB in three loaded runs. Only the buffered front door takes the whole body.
+      // an idle machine, 27-35 MB in three CI runs. Only the buffered front door takes the whole body.
       expect(r.acceptedAtAnswer).to.be.below(declared);
     });
   }
