@@ -19,6 +19,7 @@ import { Readable } from 'node:stream';
 import type { ConfState, NodeId, SnapshotMeta } from '../raft/types.js';
 import type { Command } from './commands.js';
 import { ClusterError } from './errors.js';
+import { TimeSlice } from '../storage/yielding.js';
 
 /**
  * What applying a put did, decided at apply time (the same on every replica) and handed to the request
@@ -443,7 +444,7 @@ export class ObjectStore {
         const r = records[i]!;
         const entry = (r.entry ??= manifestEntry(r.meta));
         offsets[i] = offset;
-        manifestBytes += entry.length + decimalLength(offset) + (i > 0 ? 2 : 1); // `,` before, `}` after
+        manifestBytes += entry.length + String(offset).length + (i > 0 ? 2 : 1); // `,` before, `}` after
         offset += r.meta.size;
       }
       dataStart = HEADER_BYTES + manifestBytes;
@@ -491,9 +492,9 @@ export class ObjectStore {
       return;
     }
     // a slice at a time, like the capture; the previous file stays open until every object moved
+    const slice = new TimeSlice();
     for (let i = 0; i < capture.records.length; i++) {
-      if (i > 0 && i % YIELD_EVERY_RECORDS === 0) {
-        await nextTurn();
+      if ((i & 255) === 0 && (await slice.maybeYield())) {
         if (capture.generation !== this.generation || this.closed) {
           next.supersede();
           return;
@@ -537,38 +538,11 @@ export class ObjectStore {
   }
 }
 
-/** Records handled per event-loop turn by the snapshot switch. */
-const YIELD_EVERY_RECORDS = 4096;
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** How long a snapshot's CPU work may hold the event loop before it lets consensus (ticks, saves) run. */
-const SLICE_MS = 2;
-
-/** Cooperative time slicing: maybeYield() gives the event loop a turn once SLICE_MS has passed. */
-class TimeSlice {
-  private since = performance.now();
-
-  async maybeYield(): Promise<void> {
-    if (performance.now() - this.since < SLICE_MS) return;
-    await nextTurn();
-    this.since = performance.now();
-  }
-}
-
 const MANIFEST_CLOSE = Buffer.from(']}', 'utf8');
 
 /** `{"id":…,"offset":` of the entry `{ ...meta, offset }`: followed by the offset's digits and `}`. */
 function manifestEntry(meta: ObjectMeta): Buffer {
   return Buffer.from(`${JSON.stringify(meta).slice(0, -1)},"offset":`, 'utf8');
-}
-
-function decimalLength(n: number): number {
-  let digits = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    digits++;
-  }
-  return digits;
 }
 
 /**

@@ -627,10 +627,8 @@ export class RaftNode {
     // A tick runs late whenever this loop is busy, and the core counts its heartbeat interval in ticks:
     // at 20 ms per tick a leader's heartbeats went out every 200 ms, past a follower's 150 ms election
     // timeout on a loop that ticked on time. Heartbeats follow the clock instead.
-    if (this.raw.leader === this.id && now - this.lastBeatAt >= this.heartbeatMs && this.raw.beat()) {
-      this.lastBeatAt = now;
-      this.sendUrgent();
-    }
+    // (send() stamps lastBeatAt for every heartbeat, tick- or clock-driven)
+    if (this.raw.leader === this.id && now - this.lastBeatAt >= this.heartbeatMs && this.raw.beat()) this.sendUrgent();
     if (this.raw.hasReady()) this.kick();
     // the time trigger cannot wait for a Ready: an idle cluster's heartbeats make none
     else if (!this.inReady) this.snapshots.maybeTake();

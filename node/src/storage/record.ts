@@ -3,6 +3,7 @@
 // faster than also hashing len separately). A damaged len is still caught: the CRC is then computed over a
 // different byte range and does not match.
 import { crc32 } from 'node:zlib';
+import { nextTurn } from './yielding.js';
 import type { Entry, EntryType, HardState } from '../raft/types.js';
 
 export const RECORD_HEADER_BYTES = 9;
@@ -50,7 +51,6 @@ export function encodeEntry(e: Entry): Buffer[] {
 
 const CRC_SLICE_BYTES = 1024 * 1024;
 const TYPE_BYTE = Buffer.from([RecordType.Entry]);
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Same bytes as encodeEntry, but a large entry's CRC is computed 1 MiB per event-loop turn: a 16 MiB
