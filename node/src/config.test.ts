@@ -18,6 +18,12 @@ describe('config', () => {
     expect([c.heartbeatTicks, c.electionTicks, c.join, c.raftPort]).to.deep.equal([10, 100, true, 9000]);
   });
 
+  it('raises the consensus thread to nice -20 unless STEGO_CONSENSUS_NICE says otherwise (-20..19)', () => {
+    expect(loadConfig(base).consensusNice).to.equal(-20);
+    expect(loadConfig({ ...base, STEGO_CONSENSUS_NICE: '0' }).consensusNice).to.equal(0);
+    expect(() => loadConfig({ ...base, STEGO_CONSENSUS_NICE: '-21' })).to.throw(ConfigError, 'STEGO_CONSENSUS_NICE');
+  });
+
   it('reports every problem at once with the variable names', () => {
     let err: unknown;
     try {

@@ -53,6 +53,8 @@ export interface NodeConfig {
   maxAncillaryBytes: number;
   /** 'open' (default): embed/extract/capacity need no token; 'token': they need one too. */
   statelessAuth: 'open' | 'token';
+  /** Nice value of the consensus thread (-20 highest; 0 leaves it alone). */
+  consensusNice: number;
 }
 
 export class ConfigError extends Error {
@@ -102,6 +104,7 @@ export const VARS: readonly VarSpec[] = [
   { name: 'STEGO_JOB_TIMEOUT_MS', default: '30000', help: 'time budget of one PNG job; past it the worker is replaced and the request answered 503' },
   { name: 'STEGO_MAX_PNG_CHUNKS', default: '20000', help: 'most chunks in an uploaded PNG (413 too_many_chunks)' },
   { name: 'STEGO_MAX_ANCILLARY_BYTES', default: String(8 * MiB), help: 'most bytes in ancillary PNG chunks (413 ancillary_too_large)' },
+  { name: 'STEGO_CONSENSUS_NICE', default: '-20', help: 'nice value of the consensus thread (-20..19; 0: unchanged; raising it needs CAP_SYS_NICE)' },
   { name: 'STEGO_LOG_LEVEL', default: 'info', help: 'pino level: trace|debug|info|warn|error|fatal|silent' },
   { name: 'STEGO_FSYNC_DEADLINE_MS', default: '2000', help: 'an fsync slower than this steps the node down' },
   { name: 'STEGO_REQUEST_TIMEOUT_MS', default: '10000', help: 'how long a write or linearizable read waits for the cluster' },
@@ -278,6 +281,7 @@ export function loadConfig(env: Env): NodeConfig {
     maxPngChunks: r.int('STEGO_MAX_PNG_CHUNKS', 20_000, 3),
     maxAncillaryBytes: r.int('STEGO_MAX_ANCILLARY_BYTES', 8 * MiB, 0),
     statelessAuth: statelessAuth(r),
+    consensusNice: r.int('STEGO_CONSENSUS_NICE', -20, -20, 19),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return cfg;

@@ -2,6 +2,7 @@
 // one-member cluster, driven through ConsensusThread as the HTTP routes drive it.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -64,6 +65,17 @@ describe('cluster: ConsensusThread (client puts and streamed reads across the th
   after(async () => {
     await thread?.stop({ transferLeadership: false });
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs its event loop at the configured priority (nice -20 by default) on Linux with CAP_SYS_NICE', function () {
+    if (process.platform !== 'linux' || process.getuid?.() !== 0) this.skip();
+    // worker_threads name their OS thread after the Worker's name ('consensus')
+    const tasks = readdirSync('/proc/self/task').filter((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'consensus');
+    expect(tasks).to.have.length(1);
+    const stat = readFileSync(`/proc/self/task/${tasks[0]}/stat`, 'utf8');
+    // fields after "(comm) ": state is field 3, nice field 19
+    const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    expect(nice).to.equal(-20);
   });
 
   const client = (over: Partial<PutClient> = {}): PutClient => ({ owner: 'alice', quotaBytes: 0, fingerprint: 'aa'.repeat(16), ...over });

@@ -3,7 +3,7 @@
 // HTTP parsing, hashing and PNG work stay on the main thread and its worker pool, so a tick, a heartbeat
 // or a vote never waits behind client work. It answers the narrow API of consensus-protocol.ts.
 import { readdir, rm } from 'node:fs/promises';
-import { constants as osConstants, setPriority } from 'node:os';
+import { setPriority } from 'node:os';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LevelWithSilent } from 'pino';
@@ -47,20 +47,29 @@ async function removeStaleStagedSnapshots(dir: string): Promise<void> {
 
 /**
  * On Linux a nice value belongs to a thread, and setPriority(pid 0) changes the calling thread's only:
- * the consensus thread asks the scheduler to run it ahead of the HTTP thread and the PNG workers when the
- * cores are saturated (needs CAP_SYS_NICE; without it the thread keeps the default priority).
+ * the consensus thread asks the scheduler to run it ahead of the HTTP thread, the PNG workers and every
+ * other process's normal threads when the cores are saturated (cfg.consensusNice, -20 by default; needs
+ * CAP_SYS_NICE, without it the thread keeps the default priority and says so).
+ *
+ * Why -20 and not a real-time class: bench:isolation at full size on 3 nodes sharing 2 cores (docs/
+ * benchmarks.md, "Sixth session"). At -7 the leader was lost 4 times in case (e) at the leader's port and
+ * 6 times in (c) at a follower's; at -20, 0 and 0, with the loop delay p99 at most 29.9 ms in every case
+ * before (e) at a follower's port. SCHED_RR kept the leader in those cases too, but a real-time thread
+ * starves the normal threads it depends on (the libuv pool's fsyncs, V8's GC helpers): with 16 MiB objects
+ * its loop stalled for up to a second and heartbeat round trips reached 940 ms.
  */
-function raisePriority(logger: { warn(o: object, m: string): void }): void {
+function raisePriority(nice: number, logger: { warn(o: object, m: string): void }): void {
+  if (nice === 0) return;
   try {
-    setPriority(osConstants.priority.PRIORITY_ABOVE_NORMAL);
+    setPriority(nice);
   } catch (e) {
-    logger.warn({ err: (e as Error).message }, 'consensus thread priority not raised (no CAP_SYS_NICE); it competes with client work for CPU');
+    logger.warn({ err: (e as Error).message, nice }, 'consensus thread priority not raised (no CAP_SYS_NICE); it competes with client work for CPU');
   }
 }
 
 async function start(): Promise<void> {
   const logger = createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel as LevelWithSilent });
-  raisePriority(logger);
+  raisePriority(cfg.consensusNice, logger);
   // this thread's own registry (no process metrics: the main thread's registry has those); the main
   // thread appends its text to /metrics
   const registry = createRegistry({ defaultMetrics: false });

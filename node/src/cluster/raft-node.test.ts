@@ -213,6 +213,27 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     expect(await c.waitForLeader()).to.equal(target);
   });
 
+  it("a leader answers a write before it tells the followers the write's commit index", async () => {
+    c = await TestCluster.start();
+    const leader = await c.waitForLeader();
+    const service = c.member(leader).service;
+    const transport = c.member(leader).transport;
+    // the new leader's own first entry committed (its commit index is sent out like any other)
+    await pollUntil('the election entry committed', 5_000, () => c!.member(leader).node.status().commit_index === c!.member(leader).node.status().last_index);
+    const commitBefore = c.member(leader).node.status().commit_index;
+    const events: string[] = [];
+    const send = transport.send.bind(transport);
+    transport.send = (m) => {
+      // the commit-only append that carries the new commit index to a follower
+      if (m.type === 'app' && (m.entries?.length ?? 0) === 0 && m.commit > commitBefore) events.push(`commit ${m.commit} to ${m.to}`);
+      send(m);
+    };
+    const { png, sha256 } = fakePng('answered-first');
+    await service.putObject(png, sha256).then(() => events.push('answered'));
+    await pollUntil('the commit index sent to the followers', 5_000, () => events.some((e) => e.startsWith('commit')));
+    expect(events.indexOf('answered'), events.join(', ')).to.equal(0);
+  });
+
   it('a leader whose fsync fails steps down, refuses work with 503, and the others carry on', async () => {
     c = await TestCluster.start({ overrides: { fsyncDeadlineMs: 300 } });
     const leader = await c.waitForLeader();

@@ -675,17 +675,27 @@ export class RaftNode {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, rd.hardState?.term ?? this.raw.term);
     if (rd.snapshot && rd.snapshot.index > 0) await this.installSnapshot(rd.snapshot);
-    // The core says when this Ready's messages may leave before its own entries are durable (a leader
-    // replicating in parallel with its fsync, Raft thesis §10.2.1); otherwise votes and acknowledgements
-    // leave only once what they promise is on disk.
-    if (rd.sendBeforePersist) for (const m of rd.messages) this.send(m);
     // Committed entries this node already holds durably are applied before this Ready's own write: they
     // are on a majority's disks, so their writers need not wait for the fsync of newer entries (a leader
     // under load would otherwise answer every batch one fsync late). Those among this Ready's entries (a
     // follower learning a commit together with the entries) wait for the write, so nothing is applied
     // that this node's log does not hold.
     const [durable, afterPersist] = splitAtIndex(rd.committedEntries, rd.entries[0]?.index ?? Infinity);
-    if (durable.length > 0) this.applyEntries(durable);
+    if (durable.length > 0) {
+      this.applyEntries(durable);
+      // A leader's Ready that only commits (a quorum just acknowledged) is the last step before its
+      // writers' answers; its messages only tell the followers the new commit index. Sent first, they
+      // woke the followers' threads, which took the cores while the answers waited to be posted (one
+      // client, bench:raft: 0.37 ms p50 from apply to the answers' post). The answers leave first.
+      if (rd.entries.length === 0 && this.raw.leader === this.id) {
+        await afterQueuedImmediates();
+        if (this.halted()) return;
+      }
+    }
+    // The core says when this Ready's messages may leave before its own entries are durable (a leader
+    // replicating in parallel with its fsync, Raft thesis §10.2.1); otherwise votes and acknowledgements
+    // leave only once what they promise is on disk.
+    if (rd.sendBeforePersist) for (const m of rd.messages) this.send(m);
     if (rd.hardState || rd.entries.length > 0) await this.persist(rd.hardState, rd.entries, rd.mustSync, rd.snapshot !== undefined);
     if (this.failure) return;
     if (!rd.sendBeforePersist) for (const m of rd.messages) this.send(m);
@@ -937,6 +947,15 @@ export class RaftNode {
       },
     };
   }
+}
+
+/**
+ * Resolves once the immediates queued by this turn's microtasks have run: the answers of waiters settled
+ * now leave through a MessageBatcher that posts at setImmediate, and that post runs before this resolves
+ * (an immediate queued while immediates run waits for the next turn, so the second one comes after it).
+ */
+function afterQueuedImmediates(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
 
 /** The entries below `index`, and those from it on (entries are in index order). */

@@ -177,4 +177,14 @@ describe('nginx limits writes per client address (real nginx)', function () {
     for (let i = 0; i < 5; i++) expect((await send(port, '127.0.0.6', 'POST', '/api/embed', Buffer.alloc(1000), type)).status).to.equal(201);
     expect((await send(port, '127.0.0.7', 'POST', '/api/embed', large, type)).status).to.equal(201);
   });
+
+  it('large object writes count against the large-upload rate too (nginx buffers each whole); small writes from the same client pass', async () => {
+    const large = Buffer.alloc(1_000_000, 0x62);
+    const statuses: number[] = [];
+    // large-upload burst 2 (3 in a quick run) runs out before the write burst 3 (4 in a quick run)
+    for (let i = 0; i < 4; i++) statuses.push((await send(port, '127.0.0.8', 'POST', '/api/objects', large)).status);
+    expect(statuses.slice(0, 3)).to.deep.equal([201, 201, 201]);
+    expect(statuses[3]).to.equal(429);
+    expect((await send(port, '127.0.0.8', 'POST', '/api/objects', Buffer.alloc(10_000, 1))).status).to.equal(201);
+  });
 });

@@ -129,11 +129,21 @@ describe('nginx config renderer', () => {
     }
     const restFrom = site.indexOf('    location / {');
     expect(site.slice(restFrom, site.indexOf('\n    }', restFrom))).to.not.match(/limit_(req|conn) /);
-    // large stateless uploads (the streamed location) have their own rate per client address
-    expect(site).to.include('limit_req_zone $binary_remote_addr zone=stego_client_large_uploads:10m rate=20r/s;');
+    // large uploads have their own rate per client address: the streamed location, and object writes
+    // declared large or chunked (keyed on $stego_stream_body, so small writes and reads are not counted)
+    expect(site).to.match(/map \$stego_stream_body \$stego_large_upload_client \{\s+default \$binary_remote_addr;\s+0 "";/);
+    expect(site).to.include('limit_req_zone $stego_large_upload_client zone=stego_client_large_uploads:10m rate=5r/s;');
     const streamedFrom = site.indexOf(`    location = ${STREAM_LOCATION} {`);
     const streamed = site.slice(streamedFrom, site.indexOf('\n    }', streamedFrom));
-    expect(streamed).to.include('limit_req zone=stego_client_large_uploads burst=40 nodelay;');
+    expect(streamed).to.include('limit_req zone=stego_client_large_uploads burst=10 nodelay;');
+    const objectsFrom = site.indexOf('    location ~* ^/api/objects {');
+    const objects = site.slice(objectsFrom, site.indexOf('\n    }', objectsFrom));
+    expect(objects).to.include('limit_req zone=stego_client_large_uploads burst=10 nodelay;');
+    // one status line per location (nginx refuses a duplicate), also with the write rate off
+    expect(objects.match(/limit_req_status 429;/g)).to.have.length(1);
+    const noWriteRate = renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', clientWritesPerSecond: 0 });
+    const objectsOnly = noWriteRate.slice(noWriteRate.indexOf('    location ~* ^/api/objects {'));
+    expect(objectsOnly.slice(0, objectsOnly.indexOf('\n    }')).match(/limit_req_status 429;/g)).to.have.length(1);
     expect(streamed).to.include('limit_req_status 429;');
     expect(streamed).to.not.include('stego_client_writes');
     expect(renderNginxSite({ listen: 8080, nodes, leaderId: 'n2', clientLargeUploadsPerSecond: 0 })).to.not.include('stego_client_large_uploads');

@@ -127,9 +127,12 @@ const DEFAULTS = {
   clientWriteBurst: 400,
   clientWritesInFlight: 64,
   // A client embedding into multi-MB photos back to back sends a few per second (each is decoded and
-  // encoded by a worker); 20/s sustained is more than a 3-node cluster of 2-core nodes embeds.
-  clientLargeUploadsPerSecond: 20,
-  clientLargeUploadBurst: 40,
+  // encoded by a worker, ~50-100 ms of a core for a 1080p photo). Every one that is refused still costs
+  // nginx what the client already pushed into the sockets (MBs on a fast link: bench:abuse's profile of
+  // nginx was 80 % recv), so the ceiling is low: at 20/s one client looping on 4.8 MB hostile files held
+  // nginx at 62 % of a core and the well-behaved client's p99 at 3.3x its baseline; at 5/s, 1.55x.
+  clientLargeUploadsPerSecond: 5,
+  clientLargeUploadBurst: 10,
 };
 
 export const ALL_UPSTREAM = 'stego_all';
@@ -227,12 +230,27 @@ function clientWriteLimits(o: typeof DEFAULTS): { zones: string[]; apply: string
   return { zones, apply };
 }
 
-/** The zone, and the directives the streamed-upload location applies, for large uploads per client address. */
-function clientUploadLimits(o: typeof DEFAULTS): { zones: string[]; apply: string[] } {
-  if (o.clientLargeUploadsPerSecond <= 0) return { zones: [], apply: [] };
+/**
+ * The zone, and the directives the streamed-upload location applies, for large uploads per client address.
+ * Object writes declared as large (or chunked) count against the same rate (`objects`, added to the write
+ * location beside its own limits): nginx buffers each of them whole before a node can refuse it.
+ */
+function clientUploadLimits(o: typeof DEFAULTS): { zones: string[]; apply: string[]; objects: string[] } {
+  if (o.clientLargeUploadsPerSecond <= 0) return { zones: [], apply: [], objects: [] };
+  const limit = `      limit_req zone=stego_client_large_uploads burst=${o.clientLargeUploadBurst} nodelay;`;
+  const status = ['      limit_req_status 429;', '      limit_req_log_level info;'];
   return {
-    zones: [`  limit_req_zone $binary_remote_addr zone=stego_client_large_uploads:10m rate=${o.clientLargeUploadsPerSecond}r/s;`],
-    apply: [`      limit_req zone=stego_client_large_uploads burst=${o.clientLargeUploadBurst} nodelay;`, '      limit_req_status 429;', '      limit_req_log_level info;'],
+    zones: [
+      // the key is empty (not counted) for a request without a large body: reads, small writes
+      '  map $stego_stream_body $stego_large_upload_client {',
+      '    default $binary_remote_addr;',
+      '    0 "";',
+      '  }',
+      `  limit_req_zone $stego_large_upload_client zone=stego_client_large_uploads:10m rate=${o.clientLargeUploadsPerSecond}r/s;`,
+    ],
+    apply: [limit, ...status],
+    // the write location states the status and log level once (its own write limits may already have)
+    objects: o.clientWritesPerSecond > 0 ? [limit] : [limit, ...status],
   };
 }
 
@@ -299,6 +317,7 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '      proxy_pass http://$stego_object_upstream;',
     ...proxyCommon,
     ...limits.apply,
+    ...uploadLimits.objects,
     '      proxy_request_buffering on;',
     '    }',
     '    location ~* ^/admin/ {',
