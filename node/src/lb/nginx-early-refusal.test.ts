@@ -196,7 +196,8 @@ describe('nginx streams stateless uploads: a node early refusal stops them (real
 
   for (const path of ['/api/extract', '/api/embed', '/api/capacity']) {
     it(`a 40 MB text chunk on ${path}: the node's JSON 413, and nginx took a fraction of the body`, async () => {
-      const r = await hostileUpload(port, path, declared, fileHead, { stopAtAnswer: true, paceMs: 0, deadlineMs: 20_000 });
+      // paced at one 64 KiB piece per millisecond at most: the whole body takes 0.64 s or more
+      const r = await hostileUpload(port, path, declared, fileHead, { stopAtAnswer: true, paceMs: 1, deadlineMs: 20_000 });
       expect(r.status).to.equal(413);
       expect(r.headers['content-type']).to.match(/^application\/json/);
       expect(r.headers['x-stego-upstream']).to.equal(nodeAddress);
@@ -204,15 +205,16 @@ describe('nginx streams stateless uploads: a node early refusal stops them (real
       expect(json.error.code).to.equal('ancillary_too_large');
       // Buffered, nginx would take all 40 MB before the node saw a byte, so the answer could only come after
       // the whole body. Streamed, it comes once the node has read the chunk header; what the client counts
-      // as taken by then is what the socket buffers on the way hold plus what flowed at loopback speed
-      // until this client's loop got to the answer (nginx's lingering close reads on meanwhile): 4-10 MB on
-      // an idle machine, 27-35 MB in three CI runs. Only the buffered front door takes the whole body.
+      // as taken by then is what the socket buffers on the way hold plus what flowed until this client's
+      // loop got to the answer. Unpaced, that raced the loopback: 4-10 MB on an idle machine, 27-35 MB in
+      // three CI runs, all 40 MB in a fourth. Paced, the whole body needs 0.64 s or more, far longer than the
+      // node's answer takes, and only the buffered front door still takes all of it first.
       expect(r.acceptedAtAnswer).to.be.below(declared);
     });
   }
 
   it('the same upload chunked (size unknown to nginx) is streamed too: the node JSON 413, a fraction taken', async () => {
-    const r = await hostileUpload(port, '/api/extract', declared, fileHead, { stopAtAnswer: true, paceMs: 0, deadlineMs: 20_000, chunked: true });
+    const r = await hostileUpload(port, '/api/extract', declared, fileHead, { stopAtAnswer: true, paceMs: 1, deadlineMs: 20_000, chunked: true });
     expect(r.status).to.equal(413);
     expect(r.headers['content-type']).to.match(/^application\/json/);
     expect((JSON.parse(r.body) as { error: { code: string } }).error.code).to.equal('ancillary_too_large');
