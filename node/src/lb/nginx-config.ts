@@ -212,33 +212,32 @@ function assertValid(opts: NginxSiteOptions): void {
 }
 
 /** The zones, and the directives a write location applies, for the per-client-address write limits. */
-function clientWriteLimits(o: typeof DEFAULTS): { zones: string[]; apply: string[] } {
+function clientWriteLimits(o: typeof DEFAULTS): { zones: string[]; limitReq: string[]; limitConn: string[] } {
   const zones: string[] = [];
-  const apply: string[] = [];
+  const limitReq: string[] = [];
+  const limitConn: string[] = [];
   if (o.clientWritesPerSecond > 0 || o.clientWritesInFlight > 0) {
     // an empty key is not counted: reads pass unlimited
     zones.push('  map $request_method $stego_write_client {', '    default $binary_remote_addr;', '    GET "";', '    HEAD "";', '  }');
   }
   if (o.clientWritesPerSecond > 0) {
     zones.push(`  limit_req_zone $stego_write_client zone=stego_client_writes:10m rate=${o.clientWritesPerSecond}r/s;`);
-    apply.push(`      limit_req zone=stego_client_writes burst=${o.clientWriteBurst} nodelay;`, '      limit_req_status 429;', '      limit_req_log_level info;');
+    limitReq.push(`      limit_req zone=stego_client_writes burst=${o.clientWriteBurst} nodelay;`);
   }
   if (o.clientWritesInFlight > 0) {
     zones.push('  limit_conn_zone $stego_write_client zone=stego_client_writes_in_flight:10m;');
-    apply.push(`      limit_conn stego_client_writes_in_flight ${o.clientWritesInFlight};`, '      limit_conn_status 429;', '      limit_conn_log_level info;');
+    limitConn.push(`      limit_conn stego_client_writes_in_flight ${o.clientWritesInFlight};`, '      limit_conn_status 429;', '      limit_conn_log_level info;');
   }
-  return { zones, apply };
+  return { zones, limitReq, limitConn };
 }
 
 /**
- * The zone, and the directives the streamed-upload location applies, for large uploads per client address.
- * Object writes declared as large (or chunked) count against the same rate (`objects`, added to the write
- * location beside its own limits): nginx buffers each of them whole before a node can refuse it.
+ * The zone, and the limit_req directive, for large uploads per client address: the streamed-upload
+ * location applies it, and so does the write location, since object writes declared as large (or chunked)
+ * count against the same rate (nginx buffers each of them whole before a node can refuse it).
  */
-function clientUploadLimits(o: typeof DEFAULTS): { zones: string[]; apply: string[]; objects: string[] } {
-  if (o.clientLargeUploadsPerSecond <= 0) return { zones: [], apply: [], objects: [] };
-  const limit = `      limit_req zone=stego_client_large_uploads burst=${o.clientLargeUploadBurst} nodelay;`;
-  const status = ['      limit_req_status 429;', '      limit_req_log_level info;'];
+function clientUploadLimits(o: typeof DEFAULTS): { zones: string[]; limitReq: string[] } {
+  if (o.clientLargeUploadsPerSecond <= 0) return { zones: [], limitReq: [] };
   return {
     zones: [
       // the key is empty (not counted) for a request without a large body: reads, small writes
@@ -248,10 +247,13 @@ function clientUploadLimits(o: typeof DEFAULTS): { zones: string[]; apply: strin
       '  }',
       `  limit_req_zone $stego_large_upload_client zone=stego_client_large_uploads:10m rate=${o.clientLargeUploadsPerSecond}r/s;`,
     ],
-    apply: [limit, ...status],
-    // the write location states the status and log level once (its own write limits may already have)
-    objects: o.clientWritesPerSecond > 0 ? [limit] : [limit, ...status],
+    limitReq: [`      limit_req zone=stego_client_large_uploads burst=${o.clientLargeUploadBurst} nodelay;`],
   };
+}
+
+/** A location's limit_req directives, then its status and log level, once (nginx refuses a duplicate). */
+function withLimitReqStatus(limitReq: string[]): string[] {
+  return limitReq.length === 0 ? [] : [...limitReq, '      limit_req_status 429;', '      limit_req_log_level info;'];
 }
 
 /** The `http { ... }` body: upstreams, the method→upstream map and the server block. */
@@ -316,14 +318,15 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '    location ~* ^/api/objects {',
     '      proxy_pass http://$stego_object_upstream;',
     ...proxyCommon,
-    ...limits.apply,
-    ...uploadLimits.objects,
+    ...withLimitReqStatus([...limits.limitReq, ...uploadLimits.limitReq]),
+    ...limits.limitConn,
     '      proxy_request_buffering on;',
     '    }',
     '    location ~* ^/admin/ {',
     `      proxy_pass http://${WRITE_UPSTREAM};`,
     ...proxyCommon,
-    ...limits.apply,
+    ...withLimitReqStatus(limits.limitReq),
+    ...limits.limitConn,
     '      proxy_request_buffering on;',
     '    }',
     // The stateless uploads and the reads: buffered while small (every retry kept), streamed when large.
@@ -339,7 +342,7 @@ export function renderNginxSite(opts: NginxSiteOptions): string {
     '      internal;',
     `      proxy_pass http://${ALL_UPSTREAM}$request_uri;`,
     ...proxyCommon,
-    ...uploadLimits.apply,
+    ...withLimitReqStatus(uploadLimits.limitReq),
     '      proxy_request_buffering off;',
     '    }',
     '  }',
