@@ -77,12 +77,12 @@ describe('cluster: client puts (owner, quota, Idempotency-Key)', () => {
   it('keeps owners, keys and fingerprints across a snapshot and streams objects piece by piece from it', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'store-clients-'));
     try {
-      const s = await ObjectStore.open();
+      const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
       const big = 'p'.repeat(300_000);
       s.apply(clientPut('a', big, { idempotencyKey: 'k', quotaBytes: 1e6 }));
       const file = path.join(dir, 'snap');
       await s.writeSnapshot(file, { index: 1, term: 1, conf: { voters: ['n1'], learners: [] } });
-      const again = await ObjectStore.open();
+      const again = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
       await again.loadFromSnapshot(file);
       expect(again.get('a')).to.include({ owner: 'alice', idempotencyKey: 'k' });
       expect(again.get('a')?.fingerprint).to.equal(s.get('a')?.fingerprint);

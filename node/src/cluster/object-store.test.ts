@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeCommand, encodeCommand, type PutCommand } from './commands.js';
 import { ObjectStore, readManifest, SnapshotFormatError } from './object-store.js';
+import { packName } from './snapshot-format.js';
 import type { SnapshotMeta } from '../raft/types.js';
 
 function put(id: string, text: string): PutCommand {
@@ -75,7 +76,7 @@ describe('cluster/ObjectStore', () => {
   });
 
   it('serves objects from memory before a snapshot and from the snapshot file after it, byte-identical', async () => {
-    const s = await ObjectStore.open();
+    const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     const bodies = new Map<string, Buffer>();
     for (let i = 0; i < 50; i++) {
       const cmd = put(`o${i}`, `object ${i} `.repeat(1 + i * 37));
@@ -85,10 +86,10 @@ describe('cluster/ObjectStore', () => {
     const before = new Map<string, Buffer>();
     for (const id of bodies.keys()) before.set(id, (await s.read(id))!);
     expect(s.inMemory).to.equal(50);
-    expect(s.backingFile).to.equal(undefined);
+    expect(s.livePacks()).to.deep.equal([]);
 
-    const file = await snapshot(s, meta(50));
-    expect(s.backingFile).to.equal(file);
+    await snapshot(s, meta(50));
+    expect(s.livePacks()).to.deep.equal([packName(50, 1)]);
     expect(s.inMemory).to.equal(0);
     // the in-memory references are gone: what comes back now can only come from the file
     for (const [id, bytes] of bodies) {
@@ -100,7 +101,7 @@ describe('cluster/ObjectStore', () => {
   });
 
   it('keeps objects applied after the snapshot index in memory and moves them with the next snapshot', async () => {
-    const s = await ObjectStore.open();
+    const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     s.apply(put('o1', 'one'));
     const tmp = path.join(dir, 'tmp');
     await s.writeSnapshot(tmp, meta(1)); // captured at index 1
@@ -111,17 +112,18 @@ describe('cluster/ObjectStore', () => {
     await s.snapshotCommitted(first, meta(1));
     expect(s.inMemory).to.equal(1); // o2 only; o1 moved onto the snapshot file
 
-    const second = await snapshot(s, meta(3));
+    await snapshot(s, meta(3));
     expect(s.inMemory).to.equal(0);
-    await fs.rm(first); // retention deletes the older file: nothing may still read from it
+    await fs.rm(first); // retention deletes the older snapshot file: its pack link keeps the bytes
     expect((await s.read('o1'))!.toString()).to.equal('one');
     expect((await s.read('o2'))!.toString()).to.equal('two');
-    expect(s.backingFile).to.equal(second);
+    // snapshot 1's file is mostly its manifest (3 live bytes): compacted, o1 was copied into snapshot 3
+    expect(s.livePacks()).to.deep.equal([packName(3, 1)]);
     await s.close();
   });
 
   it('snapshots to one file (manifest + raw bytes) and restores a replica from it exactly', async () => {
-    const a = await ObjectStore.open();
+    const a = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     a.apply(put('o1', 'one'));
     a.apply(put('o2', 'two two'));
     a.apply({ kind: 'setMember', id: 'n4', address: 'h:4' });
@@ -133,20 +135,20 @@ describe('cluster/ObjectStore', () => {
     expect(manifest.index).to.equal(7);
     expect(manifest.objects.map((o) => [o.id, o.offset, o.size])).to.deep.equal([['o1', 0, 3], ['o2', 3, 7]]);
 
-    const b = await ObjectStore.open();
+    const b = await ObjectStore.open({ packsDir: path.join(dir, 'packs-b') });
     b.apply(put('stale', 'gone after restore'));
     await b.restore(file);
     expect(b.list().map((o) => o.id)).to.deep.equal(['o1', 'o2']);
     expect((await b.read('o2'))!.toString()).to.equal('two two');
     expect(await b.read('stale')).to.equal(undefined);
     expect(b.members().get('n4')).to.equal('h:4');
-    expect(b.backingFile).to.equal(file);
+    expect(b.livePacks()).to.deep.equal([packName(7, 2)]);
     await a.close();
     await b.close();
   });
 
   it('restarts from a snapshot manifest plus replayed puts', async () => {
-    const s = await ObjectStore.open();
+    const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     const log: PutCommand[] = [];
     for (let i = 0; i < 10; i++) log.push(put(`o${i}`, `payload ${i} `.repeat(100)));
     for (const cmd of log.slice(0, 6)) s.apply(cmd);
@@ -154,7 +156,7 @@ describe('cluster/ObjectStore', () => {
     for (const cmd of log.slice(6)) s.apply(cmd);
     await s.close(); // "crash": only the snapshot file and the log survive
 
-    const again = await ObjectStore.open();
+    const again = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     const manifest = await again.loadFromSnapshot(file);
     expect(manifest.objects).to.have.length(6);
     expect(again.inMemory).to.equal(0);
@@ -167,7 +169,7 @@ describe('cluster/ObjectStore', () => {
   });
 
   it('a delete drops the object; the next snapshot no longer holds it', async () => {
-    const s = await ObjectStore.open();
+    const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     s.apply(put('keep', 'kept'));
     s.apply(put('gone', 'deleted bytes'));
     await snapshot(s, meta(2));
@@ -182,7 +184,7 @@ describe('cluster/ObjectStore', () => {
   });
 
   it('a read racing a snapshot switch returns the right bytes, even when the old file is deleted', async () => {
-    const s = await ObjectStore.open();
+    const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     const big = put('big', 'B'.repeat(3 << 20));
     s.apply(big);
     s.apply(put('small', 'small one'));
@@ -205,29 +207,33 @@ describe('cluster/ObjectStore', () => {
     await s.close();
   });
 
-  it('a snapshot streaming from a file that an install supersedes (and retention deletes) stays whole', async () => {
-    const s = await ObjectStore.open();
+  it('a snapshot copying from a pack that an install supersedes (and collection deletes) stays whole', async () => {
+    const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     const big = put('big', 'B'.repeat(8 << 20));
     s.apply(big);
-    const first = await snapshot(s, meta(1));
-    const other = await ObjectStore.open();
+    s.apply(put('junk', 'J'.repeat(9 << 20)));
+    await snapshot(s, meta(2));
+    s.apply({ kind: 'delete', id: 'junk' }); // the pack is now less than half live: the next snapshot copies 'big'
+    const other = await ObjectStore.open({ packsDir: path.join(dir, 'packs-other') });
     other.apply(put('x', 'from the leader'));
     const installed = path.join(dir, 'installed');
     await other.writeSnapshot(installed, meta(9));
 
     const out = path.join(dir, 'streamed');
-    const writing = s.writeSnapshot(out, meta(2)); // reads 'big' from `first` in several chunks
+    const writing = s.writeSnapshot(out, meta(3)); // reads 'big' from pack 2 in several chunks
     await s.restore(installed);
-    await fs.rm(first);
+    expect(await s.collectGarbage(() => [])).to.include(packName(2, 1));
     await writing;
-    const r = await ObjectStore.open();
+    const { manifest } = await readManifest(out);
+    expect(manifest.objects.map((o) => o.pack)).to.deep.equal([undefined]); // self-contained: copied
+    const r = await ObjectStore.open({ packsDir: path.join(dir, 'packs-r') });
     await r.restore(out);
     expect((await r.read('big'))!.equals(big.bytes as Buffer)).to.equal(true);
     for (const st of [s, other, r]) await st.close();
   });
 
   it('deletes applied while a snapshot streams do not tear it', async () => {
-    const s = await ObjectStore.open();
+    const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     for (let i = 0; i < 20; i++) s.apply(put(`o${i}`, `object ${i} `.repeat(5000)));
     await snapshot(s, meta(20)); // half of them come from the file in the next snapshot
     for (let i = 20; i < 40; i++) s.apply(put(`o${i}`, `object ${i} `.repeat(5000)));
@@ -235,7 +241,7 @@ describe('cluster/ObjectStore', () => {
     const writing = s.writeSnapshot(file, meta(40));
     for (let i = 0; i < 40; i++) s.apply({ kind: 'delete', id: `o${i}` });
     await writing;
-    const r = await ObjectStore.open();
+    const r = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     await r.restore(file);
     expect(r.size).to.equal(40);
     expect((await r.read('o7'))!.toString()).to.equal('object 7 '.repeat(5000));
@@ -245,18 +251,18 @@ describe('cluster/ObjectStore', () => {
   });
 
   it('a switch after a restore (install from the leader) does not move objects onto a stale snapshot', async () => {
-    const leader = await ObjectStore.open();
+    const leader = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     leader.apply(put('l1', 'leader object'));
     const installed = path.join(dir, 'installed');
     await leader.writeSnapshot(installed, meta(10));
 
-    const s = await ObjectStore.open();
+    const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     s.apply(put('mine', 'local object'));
     const tmp = path.join(dir, 'tmp');
     await s.writeSnapshot(tmp, meta(5));
     await s.restore(installed);
     await s.snapshotCommitted(tmp, meta(5));
-    expect(s.backingFile).to.equal(installed);
+    expect(s.livePacks()).to.deep.equal([packName(10, 1)]);
     expect(s.list().map((o) => o.id)).to.deep.equal(['l1']);
     expect((await s.read('l1'))!.toString()).to.equal('leader object');
     await s.close();
@@ -268,7 +274,7 @@ describe('cluster/ObjectStore', () => {
     await fs.writeFile(bogus, 'not a snapshot at all');
     const err = await readManifest(bogus).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(SnapshotFormatError);
-    const s = await ObjectStore.open();
+    const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
     s.apply(put('o1', 'one'.repeat(100)));
     const file = path.join(dir, 'snap');
     const size = await s.writeSnapshot(file, meta(2));

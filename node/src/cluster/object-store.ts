@@ -1,25 +1,47 @@
 // The replicated state machine: stego PNG objects plus the members' raft addresses.
 //
 // There is no file per object. An applied put keeps a reference to the command's bytes (the same buffer
-// the raft log holds, no copy) and is served from memory. When a snapshot is committed, every object it
-// covers is switched to (snapshot file, offset) and its in-memory reference dropped; later reads are
-// positional reads on one open handle per snapshot file. Durability comes from elsewhere: the raft log
-// (fsync'd) holds every put until a snapshot covers it, and the snapshot file (fsync'd) holds every
-// object's bytes. After a crash the store loads the newest snapshot's manifest (not its bytes) and the
-// driver replays the log after it. Memory held by objects is therefore bounded by the snapshot
+// the raft log holds, no copy) and is served from memory. A snapshot writes only those objects (plus the
+// live objects of packs it compacts, below) into its own file, with a manifest that lists every object:
+// in that file's data section, or at (pack, offset). Once committed, the file is hard-linked as a pack
+// (packs.ts) and the objects it holds switch to (pack, offset), their in-memory references dropped;
+// later reads are positional reads on one open handle per pack. Durability comes from elsewhere: the raft
+// log (fsync'd) holds every put until a snapshot covers it, and the snapshot file and the packs it names
+// (fsync'd, and never deleted while a retained snapshot names them) hold every object's bytes. After a
+// crash the store loads the newest snapshot's manifest (not its bytes), opening the packs it names, and
+// the driver replays the log after it. Memory held by objects is therefore bounded by the snapshot
 // thresholds (entries / bytes since the last snapshot).
 //
-// Snapshot file (see docs/cluster.md):
-//   "STEGOSNP" | u32 BE version (1) | u32 BE manifest length | manifest JSON | object bytes back to back
-// The manifest records the applied index/term, the ConfState, the member addresses and, per object,
-// its metadata and offset into the data section. The data section is the raw PNG bytes: no encoding.
+// Garbage is bounded: a pack whose live objects fill less than half of it, or one beyond the MAX_PACKS
+// newest-densest, is folded into the next snapshot's own data section, so the packs hold at most about
+// twice the live bytes and a manifest names at most MAX_PACKS - 1 of them. A lagging follower is sent a
+// self-contained v1 file rendered on the fly from the newest committed snapshot (snapshotSource).
+// Formats: snapshot-format.ts and docs/cluster.md.
 
-import fs, { type FileHandle } from 'node:fs/promises';
+import fs from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { ConfState, NodeId, SnapshotMeta } from '../raft/types.js';
+import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import type { Command } from './commands.js';
 import { ClusterError } from './errors.js';
 import { TimeSlice } from '../storage/yielding.js';
+import { ensurePacksDir, linkPack, listPacks, Pack, packPath } from './packs.js';
+import {
+  entryTail,
+  manifestEntry,
+  manifestOpen,
+  MANIFEST_CLOSE,
+  packName,
+  readManifest,
+  readPackList,
+  SnapshotFormatError,
+  v1Header,
+  v2Header,
+  type ManifestObject,
+  type ObjectMeta,
+  type SnapshotManifest,
+} from './snapshot-format.js';
+
+export { readManifest, SnapshotFormatError, type ObjectMeta, type SnapshotManifest } from './snapshot-format.js';
 
 /**
  * What applying a put did, decided at apply time (the same on every replica) and handed to the request
@@ -33,20 +55,6 @@ export type PutOutcome =
   | { kind: 'keyed'; meta: ObjectMeta }
   | { kind: 'over_quota'; ownedBytes: number };
 
-export interface ObjectMeta {
-  id: string;
-  sha256: string;
-  size: number;
-  contentType: string;
-  createdAt: number;
-  /** API token id that stored it (absent for objects written before access control). */
-  owner?: string;
-  /** Idempotency-Key it was created under, scoped by `owner`. */
-  idempotencyKey?: string;
-  /** Hex HMAC of the creating request (see ClusterService.putObjectFor). */
-  fingerprint?: string;
-}
-
 /**
  * How long an Idempotency-Key is remembered: a put under a key whose object is younger than this is a
  * retry and is dropped; after it (or once the object is deleted) the key may create a new object. A
@@ -58,94 +66,18 @@ function keySlot(owner: string, key: string): string {
   return `${owner}\0${key}`;
 }
 
-interface ManifestObject extends ObjectMeta {
-  offset: number;
-}
-
-export interface SnapshotManifest {
-  index: number;
-  term: number;
-  conf: ConfState;
-  members: [NodeId, string][];
-  /** Ids removed from the cluster and not added again (absent in snapshots of older versions). */
-  removed?: NodeId[];
-  objects: ManifestObject[];
-}
-
-export class SnapshotFormatError extends Error {
-  readonly code = 'corrupt_snapshot';
-  constructor(message: string) {
-    super(message);
-    this.name = 'SnapshotFormatError';
-  }
-}
-
-const MAGIC = Buffer.from('STEGOSNP', 'ascii');
-const VERSION = 1;
-const HEADER_BYTES = MAGIC.length + 8;
 /** Snapshot streaming batches small objects and splits big ranges into chunks of this size. */
 const CHUNK_BYTES = 1 << 20;
+/**
+ * At most this many files hold a snapshot's objects (its own plus MAX_PACKS - 1 packs): a load opens
+ * them all, and a manifest must never fan out to thousands of files.
+ */
+const MAX_PACKS = 16;
 export const OBJECT_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
-/**
- * One open read handle on a snapshot file. Readers take a reference for the duration of a read, so a
- * file superseded (and perhaps already unlinked by snapshot retention) stays readable through its open
- * descriptor until the last pending read finishes; only then is the handle closed.
- */
-class SnapshotFile {
-  private refs = 0;
-  private superseded = false;
-
-  constructor(
-    readonly path: string,
-    private readonly handle: FileHandle,
-  ) {}
-
-  static async open(file: string): Promise<SnapshotFile> {
-    return new SnapshotFile(file, await fs.open(file, 'r'));
-  }
-
-  acquire(): void {
-    this.refs++;
-  }
-
-  release(): void {
-    this.refs--;
-    this.closeIfUnused();
-  }
-
-  supersede(): void {
-    this.superseded = true;
-    this.closeIfUnused();
-  }
-
-  /** Reads exactly `length` bytes at `position` (call between acquire and release). */
-  async readExactly(position: number, length: number): Promise<Buffer> {
-    return this.readInto(Buffer.allocUnsafe(length), position);
-  }
-
-  /** Fills `buf` from `position` (call between acquire and release); returns it. */
-  async readInto(buf: Buffer, position: number): Promise<Buffer> {
-    let done = 0;
-    while (done < buf.length) {
-      const { bytesRead } = await this.handle.read(buf, done, buf.length - done, position + done);
-      if (bytesRead === 0) throw new SnapshotFormatError(`${this.path}: unexpected end of file at ${position + done}`);
-      done += bytesRead;
-    }
-    return buf;
-  }
-
-  async inode(): Promise<number> {
-    return (await this.handle.stat()).ino;
-  }
-
-  private closeIfUnused(): void {
-    if (this.superseded && this.refs === 0) void this.handle.close().catch(() => undefined);
-  }
-}
-
-/** Where an object's bytes are: the applied command's buffer, or a range of a snapshot file. */
-type Location = { bytes: Uint8Array } | { file: SnapshotFile; offset: number };
+/** Where an object's bytes are: the applied command's buffer, or a range of a pack. */
+type FileLocation = { file: Pack; offset: number };
+type Location = { bytes: Uint8Array } | FileLocation;
 
 /** Mutable on purpose: a snapshot switch moves the location of the very record it captured. */
 interface StoredObject {
@@ -158,16 +90,48 @@ interface StoredObject {
   entry?: Buffer;
 }
 
-interface Capture {
+/** How a snapshot file is laid out: what snapshotPieces writes. */
+interface Layout {
+  /** Everything before the manifest (header, and pack list for v2). */
+  head: Buffer;
+  /** The manifest up to its first object entry. */
+  open: Buffer;
+  records: StoredObject[];
+  locs: Location[];
+  /** Each record's offset in the file's own data section, or -1: it stays in a pack the manifest names. */
+  own: number[];
+  /** What follows each entry's `"offset":`. */
+  tail(i: number): string;
+}
+
+interface Capture extends Layout {
   key: string;
+  meta: SnapshotMeta;
   /** Store generation at capture time: a restore in between makes the capture stale. */
   generation: number;
   /** Inode of the file written: the committed file is another one only if its (index, term) was already published. */
   ino: number;
-  /** Where the object bytes start in the file written. */
+  /** Where the file's own data section starts. */
   dataStart: number;
+  /** The packs it names, kept from garbage collection until it is switched to (see pin). */
+  pins: Set<string>;
+}
+
+/** The newest committed snapshot as this store holds it: what a lagging follower is sent. */
+interface SnapshotView {
+  meta: SnapshotMeta;
+  open: Buffer;
   records: StoredObject[];
-  offsets: number[];
+  /** Where each record's bytes were when the snapshot was committed. */
+  locs: FileLocation[];
+  /** Every pack `locs` points into; the view holds a reference on each. */
+  packs: Set<Pack>;
+}
+
+/** A retained snapshot, as the durable log lists them. */
+export interface RetainedSnapshot {
+  meta: SnapshotMeta;
+  path: string;
 }
 
 export class ObjectStore {
@@ -179,24 +143,32 @@ export class ObjectStore {
   private memberAddrs = new Map<NodeId, string>();
   /** Members removed (and not added again): their links are refused with reason 'removed'. */
   private removedIds = new Set<NodeId>();
-  /** The newest snapshot file objects point into (undefined until the first snapshot is loaded). */
-  private backing: SnapshotFile | undefined;
+  /** Open packs by name: every pack a current object or the view points into, and some unused until collected. */
+  private packs = new Map<string, Pack>();
+  private view: SnapshotView | undefined;
   /** Bumped by every restore: captures and switches from before it no longer apply. */
   private generation = 0;
   /** The last snapshot written, waiting for its commit to switch objects onto the committed file. */
   private written: Capture | undefined;
-  private switching: Promise<void> = Promise.resolve();
+  /** Pack names held by captures not switched to yet (see pin). */
+  private pins = new Set<Set<string>>();
+  private lastPins: Set<string> | undefined;
+  /** Switches, loads and garbage collection run one at a time, in call order. */
+  private serialTail: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  private constructor() {}
+  private constructor(private readonly packsDir: string | undefined) {}
 
   /**
-   * `legacyObjectsDir`: the one-file-per-object directory of earlier versions; nothing reads it any
-   * more (the snapshot and the log hold every object), so it is removed.
+   * `packsDir`: where committed snapshot files are linked as packs (created if absent); a store that
+   * never snapshots (tests of apply alone) may go without. `legacyObjectsDir`: the one-file-per-object
+   * directory of earlier versions; nothing reads it any more (the snapshot and the log hold every
+   * object), so it is removed.
    */
-  static async open(opts: { legacyObjectsDir?: string } = {}): Promise<ObjectStore> {
+  static async open(opts: { packsDir?: string; legacyObjectsDir?: string } = {}): Promise<ObjectStore> {
     if (opts.legacyObjectsDir) await fs.rm(opts.legacyObjectsDir, { recursive: true, force: true });
-    return new ObjectStore();
+    if (opts.packsDir) await ensurePacksDir(opts.packsDir);
+    return new ObjectStore(opts.packsDir);
   }
 
   get size(): number {
@@ -208,11 +180,6 @@ export class ObjectStore {
     let n = 0;
     for (const o of this.objects.values()) if ('bytes' in o.loc) n++;
     return n;
-  }
-
-  /** The snapshot file objects are read from, if any. */
-  get backingFile(): string | undefined {
-    return this.backing?.path;
   }
 
   get(id: string): ObjectMeta | undefined {
@@ -254,8 +221,8 @@ export class ObjectStore {
 
   /**
    * The object's bytes as pieces of at most `pieceBytes`, read from where they live (a positional read
-   * per piece from the snapshot file, or views of the in-memory command buffer), one piece per `next()`:
-   * a slow reader holds about one piece, not the object. The snapshot file stays open for this reader
+   * per piece from the pack, or views of the in-memory command buffer), one piece per `next()`:
+   * a slow reader holds about one piece, not the object. The pack stays open for this reader
    * even if a newer snapshot supersedes it meanwhile, until the last piece was read or `close()`.
    */
   openPieces(id: string, pieceBytes = 64 * 1024): PieceReader | undefined {
@@ -347,10 +314,12 @@ export class ObjectStore {
         return { kind: 'stored', meta: rec.meta };
       }
       case 'delete': {
-        // the bytes leave with the next snapshot, which no longer lists the object
+        // the next snapshot no longer lists the object; bytes in a pack leave once that pack is
+        // compacted (its live bytes counted here fall below half of it) and collected
         const rec = this.objects.get(cmd.id);
         if (!rec) return undefined;
         this.objects.delete(cmd.id);
+        count(rec.loc, rec.meta.size, -1);
         const { owner, idempotencyKey } = rec.meta;
         if (owner !== undefined) this.ownerBytes.set(owner, this.bytesOwnedBy(owner) - rec.meta.size);
         if (owner !== undefined && idempotencyKey !== undefined && this.keyIndex.get(keySlot(owner, idempotencyKey)) === cmd.id) {
@@ -384,6 +353,7 @@ export class ObjectStore {
 
   private insert(rec: StoredObject): void {
     this.objects.set(rec.meta.id, rec);
+    count(rec.loc, rec.meta.size, 1);
     const { owner, idempotencyKey } = rec.meta;
     if (owner === undefined) return;
     this.ownerBytes.set(owner, this.bytesOwnedBy(owner) + rec.meta.size);
@@ -393,119 +363,126 @@ export class ObjectStore {
     if (!prior || prior.meta.createdAt <= rec.meta.createdAt) this.keyIndex.set(slot, rec.meta.id);
   }
 
-  /** Resolves once a snapshot switch in progress is done (no object I/O is ever pending otherwise). */
+  /** Resolves once switches, loads and collections in progress are done (no object I/O is pending otherwise). */
   async flush(): Promise<void> {
-    await this.switching;
+    await this.serialTail;
   }
 
-  /** Closes the snapshot read handle once pending reads finish (node shutdown). */
+  /** Closes the pack handles once pending reads and streams finish (node shutdown). */
   async close(): Promise<void> {
     await this.flush();
     this.closed = true;
-    this.backing?.supersede();
-    this.backing = undefined;
+    this.setView(undefined);
+    for (const p of this.packs.values()) p.supersede();
+    this.packs.clear();
   }
 
   /**
    * Writes a snapshot of the state as it is *now* (the caller calls this right after applying
    * `meta.index`, before applying anything else). Returns the number of bytes written. Once the file is
-   * committed, call `snapshotCommitted` so the objects move from memory onto it.
+   * committed, call `snapshotCommitted` so the objects it holds move from memory onto it.
+   *
+   * The file holds the bytes of the objects in memory and of those in packs being compacted (see
+   * packsToKeep); every other object is listed by (pack, offset) and not copied.
    *
    * It runs beside consensus on the same event loop, so no step may hold the loop for long. Only the
-   * capture is synchronous: the records in apply order, their locations and a reference on every
-   * snapshot file they point into, O(objects) without sorting or serialising (objects are immutable, so
-   * the bytes need no copy). The rest runs a few milliseconds at a time: each object's manifest entry is
-   * serialised once in its lifetime (see StoredObject.entry), the manifest is assembled a chunk at a
-   * time into one reused buffer, and object bytes go to the file through the same buffer (large objects
-   * straight from the buffers that hold them), as do bytes still in an older snapshot file. Nothing
-   * proportional to the store is allocated per snapshot beyond the capture.
+   * capture is synchronous: the records in apply order, their locations, the packs kept (which are
+   * pinned) and a reference on every pack they point into, O(objects) without sorting or serialising
+   * (objects are immutable, so the bytes need no copy). The rest runs a few milliseconds at a time: each
+   * object's manifest entry is serialised once in its lifetime (see StoredObject.entry), the manifest is
+   * assembled a chunk at a time into one reused buffer, and object bytes go to the file through the same
+   * buffer (large objects straight from the buffers that hold them), as do bytes of compacted packs.
+   * Nothing proportional to the store is allocated per snapshot beyond the capture.
    */
   async writeSnapshot(file: string, meta: SnapshotMeta): Promise<number> {
+    this.packsDirOrThrow();
     const generation = this.generation;
     const records = [...this.objects.values()];
     const locs = records.map((r) => r.loc);
-    const members = [...this.memberAddrs.entries()];
-    const removed = [...this.removedIds].sort();
-    const files = new Set<SnapshotFile>();
+    const kept = packsToKeep(this.packs.values());
+    const names = [...kept].map((p) => p.name).sort();
+    const pins = this.pin(names);
+    const open = manifestOpen({ index: meta.index, term: meta.term, conf: meta.conf, members: [...this.memberAddrs.entries()], removed: [...this.removedIds].sort() });
+    const files = new Set<Pack>();
     for (const loc of locs) if ('file' in loc) files.add(loc.file);
     for (const f of files) f.acquire();
-    let ino: number;
-    let dataStart: number;
-    const offsets = new Array<number>(records.length);
-    let offset = 0;
+    let size: number;
     try {
-      const base: Omit<SnapshotManifest, 'objects'> = { index: meta.index, term: meta.term, conf: meta.conf, members, removed };
-      const open = Buffer.from(`${JSON.stringify(base).slice(0, -1)},"objects":[`, 'utf8');
-      // first pass: entries, offsets and the manifest's length (the header states it before the manifest)
-      let manifestBytes = open.length + MANIFEST_CLOSE.length;
-      const slice = new TimeSlice();
-      for (let i = 0; i < records.length; i++) {
-        if ((i & 255) === 0) await slice.maybeYield();
-        const r = records[i]!;
-        const entry = (r.entry ??= manifestEntry(r.meta));
-        offsets[i] = offset;
-        manifestBytes += entry.length + String(offset).length + (i > 0 ? 2 : 1); // `,` before, `}` after
-        offset += r.meta.size;
-      }
-      dataStart = HEADER_BYTES + manifestBytes;
-      const head = Buffer.alloc(HEADER_BYTES);
-      MAGIC.copy(head, 0);
-      head.writeUInt32BE(VERSION, MAGIC.length);
-      head.writeUInt32BE(manifestBytes, MAGIC.length + 4);
-      ino = await writeSynced(file, snapshotPieces(head, open, records, offsets, locs), dataStart + offset);
+      const { own, bytes } = await ownLayout(records, locs, kept);
+      const packIndex = new Map(names.map((name, i) => [name, i]));
+      const tail = (i: number): string => {
+        const loc = locs[i]!;
+        return own[i]! >= 0 || !('file' in loc) ? entryTail(own[i]!) : entryTail(loc.offset, packIndex.get(loc.file.name));
+      };
+      const manifestBytes = await manifestLength(open, records, tail);
+      const head = v2Header(names, manifestBytes);
+      const layout: Layout = { head, open, records, locs, own, tail };
+      const dataStart = head.length + manifestBytes;
+      size = dataStart + bytes;
+      const ino = await writeSynced(file, snapshotPieces(layout), size);
+      this.written = { ...layout, key: snapKey(meta), meta, generation, ino, dataStart, pins };
     } finally {
       for (const f of files) f.release();
     }
-    this.written = { key: snapKey(meta), generation, ino, dataStart, records, offsets };
-    return dataStart + offset;
+    return size;
   }
 
   /**
-   * The snapshot last written for `meta` is committed at `file` (its final path): objects it covers
-   * that are still current move onto it and their in-memory bytes are dropped; objects applied since
-   * stay in memory. Every snapshot-resident object then points into this newest file, so older snapshot
-   * files (which retention deletes) are no longer referenced, except by reads still in flight.
+   * Keeps the packs a snapshot being written names from garbage collection until that snapshot is
+   * switched to, or the next one is written (the driver writes one at a time): until then it may have
+   * been published without being on the list of retained snapshots a collection already read. The
+   * previous capture's pins are dropped through the serial queue, after any collection already running.
+   */
+  private pin(names: string[]): Set<string> {
+    const pins = new Set(names);
+    this.pins.add(pins);
+    const previous = this.lastPins;
+    this.lastPins = pins;
+    if (previous) void this.serial(async () => this.pins.delete(previous));
+    return pins;
+  }
+
+  /**
+   * The snapshot last written for `meta` is committed at `file` (its final path): it becomes a pack, and
+   * objects it holds that are still current move onto it and their in-memory bytes are dropped; objects
+   * applied since stay in memory, objects it names in other packs stay there. It becomes the snapshot
+   * sent to lagging followers.
    */
   async snapshotCommitted(file: string, meta: SnapshotMeta): Promise<void> {
     const capture = this.written;
     if (!capture || capture.key !== snapKey(meta)) return;
     this.written = undefined;
-    const run = this.switching.then(() => this.switchTo(file, capture));
-    this.switching = run.catch(() => undefined);
-    await run;
+    await this.serial(async () => {
+      try {
+        await this.switchTo(file, capture);
+      } finally {
+        this.pins.delete(capture.pins);
+      }
+    });
   }
 
   private async switchTo(file: string, capture: Capture): Promise<void> {
     if (capture.generation !== this.generation || this.closed) return;
-    const next = await SnapshotFile.open(file);
-    let dataStart = capture.dataStart;
-    let offsets = capture.offsets;
-    try {
-      // E returns the already published copy when the same (index, term) exists; its layout may differ
-      if ((await next.inode()) !== capture.ino) ({ dataStart, offsets } = await layoutFromFile(file, capture.records));
-    } catch (e) {
-      next.supersede();
-      throw e;
-    }
-    if (capture.generation !== this.generation || this.closed) {
-      next.supersede();
-      return;
-    }
-    // a slice at a time, like the capture; the previous file stays open until every object moved
+    const name = packName(capture.meta.index, capture.meta.term);
+    await linkPack(this.packsDirOrThrow(), name, file);
+    const [pack] = await this.openPacks([name]);
+    // E kept the copy it had already published for this (index, term), whose layout may differ: the
+    // objects stay where they are (memory or their packs) and the next snapshot writes them again
+    if (pack!.ino !== capture.ino) return;
+    // a slice at a time, like the capture; switches, loads and collections never interleave
+    const locs = new Array<FileLocation>(capture.records.length);
+    const packs = new Set<Pack>();
     const slice = new TimeSlice();
     for (let i = 0; i < capture.records.length; i++) {
-      if ((i & 255) === 0 && (await slice.maybeYield())) {
-        if (capture.generation !== this.generation || this.closed) {
-          next.supersede();
-          return;
-        }
-      }
+      if ((i & 255) === 0) await slice.maybeYield();
       const rec = capture.records[i]!;
-      if (this.objects.get(rec.meta.id) !== rec || offsets[i]! < 0) continue;
-      rec.loc = { file: next, offset: dataStart + offsets[i]! };
+      const at = capture.own[i]!;
+      const loc = at >= 0 ? { file: pack!, offset: capture.dataStart + at } : (capture.locs[i] as FileLocation);
+      locs[i] = loc;
+      packs.add(loc.file);
+      if (at >= 0 && this.objects.get(rec.meta.id) === rec) this.place(rec, loc);
     }
-    this.backing?.supersede();
-    this.backing = next;
+    this.setView({ meta: capture.meta, open: capture.open, records: capture.records, locs, packs });
   }
 
   /** Replaces the whole state with the snapshot's (install from the leader). Returns its manifest. */
@@ -514,23 +491,155 @@ export class ObjectStore {
   }
 
   /**
-   * Loads a snapshot's manifest (not its bytes): every object points into the file, which becomes the
-   * store's backing file. Used at start and for installs from the leader.
+   * Loads a committed snapshot's manifest (not its bytes): the file becomes a pack (linked if it is not
+   * yet), every pack it names is opened (a missing one is corruption: nothing is dropped silently), and
+   * every object points into them. It becomes the snapshot sent to lagging followers. Used at start and
+   * for installs from the leader.
    */
   async loadFromSnapshot(file: string): Promise<SnapshotManifest> {
-    const { manifest, dataStart } = await readManifest(file);
-    const next = await SnapshotFile.open(file);
+    return this.serial(() => this.load(file));
+  }
+
+  private async load(file: string): Promise<SnapshotManifest> {
+    const dir = this.packsDirOrThrow();
+    const read = await readManifest(file);
+    const { manifest } = read;
+    const self = packName(manifest.index, manifest.term);
+    await linkPack(dir, self, file);
+    const [own, ...named] = await this.openPacks([self, ...read.packs]);
+    for (const o of manifest.objects) {
+      const pack = o.pack === undefined ? undefined : named[o.pack]!;
+      if (pack && o.offset + o.size > pack.size) throw new SnapshotFormatError(`${file}: object ${o.id} lies beyond the end of pack ${pack.name}`);
+    }
     this.generation++;
     this.written = undefined;
+    for (const p of this.packs.values()) p.liveObjects = p.liveBytes = 0;
     this.objects = new Map();
     this.keyIndex = new Map();
     this.ownerBytes = new Map();
-    for (const o of manifest.objects) this.insert({ meta: stripOffset(o), loc: { file: next, offset: dataStart + o.offset } });
+    const records = new Array<StoredObject>(manifest.objects.length);
+    const locs = new Array<FileLocation>(manifest.objects.length);
+    const packs = new Set<Pack>();
+    manifest.objects.forEach((o, i) => {
+      const loc = o.pack === undefined ? { file: own!, offset: read.dataStart + o.offset } : { file: named[o.pack]!, offset: o.offset };
+      records[i] = { meta: placementless(o), loc };
+      locs[i] = loc;
+      packs.add(loc.file);
+      this.insert(records[i]);
+    });
     this.memberAddrs = new Map(manifest.members);
     this.removedIds = new Set(Array.isArray(manifest.removed) ? manifest.removed.filter((id) => typeof id === 'string') : []);
-    this.backing?.supersede();
-    this.backing = next;
+    const meta: SnapshotMeta = { index: manifest.index, term: manifest.term, conf: manifest.conf };
+    const open = manifestOpen({ ...meta, members: manifest.members, removed: [...this.removedIds].sort() });
+    this.setView({ meta, open, records, locs, packs });
     return manifest;
+  }
+
+  /**
+   * Deletes every pack that nothing needs: not a retained snapshot's own file or one it names (read from
+   * the files' headers, so the disk decides, not memory), not holding a current object, not in the view
+   * (what followers are sent), not pinned by a snapshot being written. `retained` is asked inside the
+   * serial queue, after the switches and loads before it. Run after every snapshot commit or install,
+   * and at start. Reads and streams in flight keep their packs open: unlinking is safe on POSIX. Returns
+   * the names deleted.
+   */
+  async collectGarbage(retained: () => readonly RetainedSnapshot[]): Promise<string[]> {
+    return this.serial(async () => {
+      if (this.closed) return [];
+      const dir = this.packsDirOrThrow();
+      const keep = await this.packsInUse(retained());
+      const removed: string[] = [];
+      for (const name of await listPacks(dir)) {
+        if (keep.has(name)) continue;
+        await fs.rm(packPath(dir, name), { force: true });
+        this.packs.get(name)?.supersede();
+        this.packs.delete(name);
+        removed.push(name);
+      }
+      return removed;
+    });
+  }
+
+  private async packsInUse(retained: readonly RetainedSnapshot[]): Promise<Set<string>> {
+    const keep = new Set<string>();
+    for (const s of retained) {
+      keep.add(packName(s.meta.index, s.meta.term));
+      try {
+        for (const name of await readPackList(s.path)) keep.add(name);
+      } catch (e) {
+        // pruned since the list was taken: it no longer needs anything
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    for (const p of this.packs.values()) if (p.liveObjects > 0) keep.add(p.name);
+    for (const p of this.view?.packs ?? []) keep.add(p.name);
+    for (const pins of this.pins) for (const name of pins) keep.add(name);
+    return keep;
+  }
+
+  /**
+   * The newest committed snapshot as the self-contained v1 file a follower installs, rendered on the fly
+   * from the packs (undefined before the first one). Its size is known up front and any suffix can be
+   * streamed, as the transport's resumable transfer needs; the packs stay open until `close()`.
+   */
+  async snapshotSource(): Promise<SnapshotStream | undefined> {
+    const view = this.view;
+    if (!view || this.closed) return undefined;
+    for (const p of view.packs) p.acquire();
+    try {
+      const { own, bytes } = await ownLayout(view.records, view.locs, new Set());
+      const tail = (i: number): string => entryTail(own[i]!);
+      const manifestBytes = await manifestLength(view.open, view.records, tail);
+      const head = v1Header(manifestBytes);
+      const layout: Layout = { head, open: view.open, records: view.records, locs: view.locs, own, tail };
+      return new SnapshotStream(view.meta, layout, head.length + manifestBytes + bytes, view.packs);
+    } catch (e) {
+      for (const p of view.packs) p.release();
+      throw e;
+    }
+  }
+
+  /** Names of the packs current objects are read from. */
+  livePacks(): string[] {
+    return [...this.packs.values()].filter((p) => p.liveObjects > 0).map((p) => p.name).sort();
+  }
+
+  private setView(view: SnapshotView | undefined): void {
+    for (const p of view?.packs ?? []) p.acquire();
+    for (const p of this.view?.packs ?? []) p.release();
+    this.view = view;
+  }
+
+  /** The packs named, from the table or opened (and added to it). */
+  private async openPacks(names: string[]): Promise<Pack[]> {
+    const out: Pack[] = [];
+    for (const name of names) {
+      let pack = this.packs.get(name);
+      if (!pack) {
+        pack = await Pack.open(this.packsDirOrThrow(), name);
+        this.packs.set(name, pack);
+      }
+      out.push(pack);
+    }
+    return out;
+  }
+
+  /** Points `rec` at `loc`, keeping the packs' live counts. */
+  private place(rec: StoredObject, loc: Location): void {
+    count(rec.loc, rec.meta.size, -1);
+    rec.loc = loc;
+    count(loc, rec.meta.size, 1);
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.serialTail.then(work);
+    this.serialTail = run.catch(() => undefined);
+    return run;
+  }
+
+  private packsDirOrThrow(): string {
+    if (!this.packsDir) throw new Error('this object store was opened without a packs directory: it cannot snapshot');
+    return this.packsDir;
   }
 
   private sortedRecords(): StoredObject[] {
@@ -538,15 +647,106 @@ export class ObjectStore {
   }
 }
 
-const MANIFEST_CLOSE = Buffer.from(']}', 'utf8');
-
-/** `{"id":…,"offset":` of the entry `{ ...meta, offset }`: followed by the offset's digits and `}`. */
-function manifestEntry(meta: ObjectMeta): Buffer {
-  return Buffer.from(`${JSON.stringify(meta).slice(0, -1)},"offset":`, 'utf8');
+/** Adds (or removes) an object's bytes to the live counts of the pack it is in, if any. */
+function count(loc: Location, size: number, sign: 1 | -1): void {
+  if (!('file' in loc)) return;
+  loc.file.liveObjects += sign;
+  loc.file.liveBytes += sign * size;
 }
 
 /**
- * Sequential pieces of one object. For an object in a snapshot file it holds a reference on the file
+ * The packs the next snapshot names instead of copying their objects: those whose live objects fill at
+ * least half of the file (so the packs never hold more than about twice the live bytes, manifests
+ * included), the MAX_PACKS - 1 with the most live bytes of them. The live objects of every other pack
+ * are copied into the new snapshot's own data section, and the pack is collected once no retained
+ * snapshot names it.
+ */
+function packsToKeep(packs: Iterable<Pack>): Set<Pack> {
+  const dense = [...packs].filter((p) => p.liveObjects > 0 && 2 * p.liveBytes >= p.size);
+  dense.sort((a, b) => b.liveBytes - a.liveBytes);
+  return new Set(dense.slice(0, MAX_PACKS - 1));
+}
+
+/** Each record's offset in the file's own data section (-1: it stays in a pack of `kept`), and the section's size. */
+async function ownLayout(records: StoredObject[], locs: Location[], kept: Set<Pack>): Promise<{ own: number[]; bytes: number }> {
+  const own = new Array<number>(records.length);
+  let bytes = 0;
+  const slice = new TimeSlice();
+  for (let i = 0; i < records.length; i++) {
+    if ((i & 1023) === 0) await slice.maybeYield();
+    const loc = locs[i]!;
+    if ('file' in loc && kept.has(loc.file)) {
+      own[i] = -1;
+    } else {
+      own[i] = bytes;
+      bytes += records[i]!.meta.size;
+    }
+  }
+  return { own, bytes };
+}
+
+/** The manifest's length in bytes; serialises the entries of records that have none yet. */
+async function manifestLength(open: Buffer, records: StoredObject[], tail: (i: number) => string): Promise<number> {
+  let bytes = open.length + MANIFEST_CLOSE.length;
+  const slice = new TimeSlice();
+  for (let i = 0; i < records.length; i++) {
+    if ((i & 255) === 0) await slice.maybeYield();
+    const r = records[i]!;
+    const entry = (r.entry ??= manifestEntry(r.meta));
+    bytes += entry.length + tail(i).length + (i > 0 ? 1 : 0); // `,` before every entry but the first
+  }
+  return bytes;
+}
+
+
+/**
+ * A committed snapshot rendered as a self-contained v1 file for a lagging follower: the manifest is
+ * assembled from the cached entries with offsets back to back, the object bytes are read from the packs
+ * a chunk at a time as the consumer asks for them (a Readable's backpressure), never a whole object.
+ * Holds a reference on every pack until close().
+ */
+export class SnapshotStream {
+  private closed = false;
+
+  constructor(
+    readonly meta: SnapshotMeta,
+    private readonly layout: Layout,
+    /** Total bytes of the file. */
+    readonly size: number,
+    private readonly packs: Set<Pack>,
+  ) {}
+
+  /** The file's bytes from `offset` on (a resumed transfer): the prefix is generated and skipped. */
+  open(offset: number): Readable {
+    if (this.closed) throw new Error('snapshot stream already closed');
+    return Readable.from(fromOffset(snapshotPieces(this.layout), offset), { objectMode: false, highWaterMark: CHUNK_BYTES });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.packs) p.release();
+  }
+}
+
+/** The pieces' bytes from `offset` on, each group copied out (snapshotPieces reuses its buffer). */
+async function* fromOffset(pieces: AsyncGenerator<Buffer[]>, offset: number): AsyncGenerator<Buffer> {
+  let skip = offset;
+  for await (const group of pieces) {
+    let bytes = 0;
+    for (const b of group) bytes += b.length;
+    if (skip >= bytes) {
+      skip -= bytes;
+      continue;
+    }
+    const copy = Buffer.concat(group, bytes);
+    yield skip > 0 ? copy.subarray(skip) : copy;
+    skip = 0;
+  }
+}
+
+/**
+ * Sequential pieces of one object. For an object in a pack it holds a reference on the pack
  * from the open until the last piece or close(), whichever comes first.
  */
 export class PieceReader {
@@ -590,7 +790,7 @@ export class PieceReader {
     }
   }
 
-  /** Releases the snapshot file (idempotent). */
+  /** Releases the pack (idempotent). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -598,48 +798,39 @@ export class PieceReader {
   }
 }
 
-/** Offsets of `records` in a committed file other than the one we wrote (-1: not in it). */
-async function layoutFromFile(file: string, records: StoredObject[]): Promise<{ dataStart: number; offsets: number[] }> {
-  const { manifest, dataStart } = await readManifest(file);
-  const byId = new Map(manifest.objects.map((o) => [o.id, o]));
-  const offsets = records.map((r) => {
-    const o = byId.get(r.meta.id);
-    return o && o.size === r.meta.size && o.sha256 === r.meta.sha256 ? o.offset : -1;
-  });
-  return { dataStart, offsets };
-}
-
 /** In-memory objects smaller than this are copied into the write buffer; larger ones are written in place. */
 const COPY_BELOW_BYTES = 64 * 1024;
 
 /**
  * The snapshot's bytes as groups of buffers for writev: header and manifest (assembled a chunk at a time
- * into one buffer), then every object. Small objects in memory are copied into that buffer (a writev of
- * thousands of 1 KiB pieces cost more CPU on the event loop than the copy), large ones are passed as they
- * are; runs of bytes in an older snapshot file are read a chunk at a time into the same buffer. Reusing
- * it is safe because the writer finishes writing a group before it asks for the next. The consumer's writes between groups are the
+ * into one buffer), then the bytes of every record in the file's own data section. Small objects in memory
+ * are copied into that buffer (a writev of thousands of 1 KiB pieces cost more CPU on the event loop than
+ * the copy), large ones are passed as they are; runs of bytes in a pack are read a chunk at a time into
+ * the same buffer. Reusing it is safe because the consumer is done with a group before it asks for the
+ * next (the writer writes it, a stream copies it). The consumer's awaits between groups are the
  * event-loop turns that keep each synchronous step to one chunk's work.
  */
-async function* snapshotPieces(head: Buffer, open: Buffer, records: StoredObject[], offsets: number[], locs: Location[]): AsyncGenerator<Buffer[]> {
+async function* snapshotPieces(layout: Layout): AsyncGenerator<Buffer[]> {
+  const { head, open, records, locs, own, tail } = layout;
   const scratch = Buffer.allocUnsafeSlow(CHUNK_BYTES);
   yield [head, open];
   let used = 0;
   for (let i = 0; i < records.length; i++) {
     const entry = records[i]!.entry!;
-    const tail = `${offsets[i]!}}`;
-    const need = 1 + entry.length + tail.length;
+    const end = tail(i);
+    const need = 1 + entry.length + end.length;
     if (used + need > scratch.length) {
       yield [scratch.subarray(0, used)];
       used = 0;
     }
     if (need > scratch.length) {
       // an entry larger than the buffer (metadata is bounded far below it, but stay correct)
-      yield [Buffer.from(i > 0 ? ',' : ''), entry, Buffer.from(tail)];
+      yield [Buffer.from(i > 0 ? ',' : ''), entry, Buffer.from(end)];
       continue;
     }
     if (i > 0) scratch[used++] = 0x2c; // ','
     used += entry.copy(scratch, used);
-    used += scratch.write(tail, used, 'latin1');
+    used += scratch.write(end, used, 'latin1');
   }
   if (used > 0) yield [scratch.subarray(0, used)];
   yield [MANIFEST_CLOSE];
@@ -647,6 +838,10 @@ async function* snapshotPieces(head: Buffer, open: Buffer, records: StoredObject
   // small objects are copied into the buffer (one write per chunk); large ones are written from where they are
   used = 0;
   for (let i = 0; i < locs.length; ) {
+    if (own[i]! < 0) {
+      i++; // stays in a pack the manifest names
+      continue;
+    }
     const loc = locs[i]!;
     if ('bytes' in loc) {
       const bytes = Buffer.from(loc.bytes.buffer, loc.bytes.byteOffset, loc.bytes.byteLength);
@@ -667,11 +862,11 @@ async function* snapshotPieces(head: Buffer, open: Buffer, records: StoredObject
       yield [scratch.subarray(0, used)];
       used = 0;
     }
-    // objects of one snapshot file lie back to back in the same order: copy runs of them at once
+    // objects of one pack mostly lie back to back in the same order: copy runs of them at once
     const start = loc.offset;
     let end = start + records[i]!.meta.size;
     i++;
-    for (let next = locs[i]; next && 'file' in next && next.file === loc.file && next.offset === end; next = locs[i]) {
+    for (let next = locs[i]; next && own[i]! >= 0 && 'file' in next && next.file === loc.file && next.offset === end; next = locs[i]) {
       end += records[i]!.meta.size;
       i++;
     }
@@ -730,34 +925,8 @@ function snapKey(meta: SnapshotMeta): string {
   return `${meta.index}/${meta.term}`;
 }
 
-function stripOffset(o: ManifestObject): ObjectMeta {
-  const { offset: _offset, ...meta } = o;
+/** The object's metadata without where the manifest placed it. */
+function placementless(o: ManifestObject): ObjectMeta {
+  const { offset: _offset, pack: _pack, ...meta } = o;
   return meta;
-}
-
-export async function readManifest(file: string): Promise<{ manifest: SnapshotManifest; dataStart: number }> {
-  const fh = await fs.open(file, 'r');
-  try {
-    const head = Buffer.alloc(HEADER_BYTES);
-    const { bytesRead } = await fh.read(head, 0, HEADER_BYTES, 0);
-    if (bytesRead < HEADER_BYTES || !head.subarray(0, MAGIC.length).equals(MAGIC)) {
-      throw new SnapshotFormatError(`${file} is not a StegoCluster snapshot`);
-    }
-    const version = head.readUInt32BE(MAGIC.length);
-    if (version !== VERSION) throw new SnapshotFormatError(`${file}: unsupported snapshot version ${version}`);
-    const len = head.readUInt32BE(MAGIC.length + 4);
-    const json = Buffer.alloc(len);
-    const r = await fh.read(json, 0, len, HEADER_BYTES);
-    if (r.bytesRead !== len) throw new SnapshotFormatError(`${file}: manifest truncated`);
-    const manifest = JSON.parse(json.toString('utf8')) as SnapshotManifest;
-    const dataStart = HEADER_BYTES + len;
-    const dataBytes = manifest.objects.reduce((n, o) => n + o.size, 0);
-    const st = await fh.stat();
-    if (st.size < dataStart + dataBytes) {
-      throw new SnapshotFormatError(`${file}: data truncated (${st.size} < ${dataStart + dataBytes} bytes)`);
-    }
-    return { manifest, dataStart };
-  } finally {
-    await fh.close();
-  }
 }

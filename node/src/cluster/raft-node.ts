@@ -189,7 +189,8 @@ export class RaftNode {
       logger,
       ...(opts.storageFaults ? { faults: opts.storageFaults } : {}),
     });
-    const store = await ObjectStore.open({ legacyObjectsDir: path.join(opts.dataDir, 'objects') });
+    // packs sit beside the log's snapshot directories, on the same filesystem: they are hard links to them
+    const store = await ObjectStore.open({ packsDir: path.join(opts.dataDir, 'raft', 'packs'), legacyObjectsDir: path.join(opts.dataDir, 'objects') });
     store.seedMembers(opts.peers);
 
     let snapshot = state.snapshot;
@@ -203,6 +204,10 @@ export class RaftNode {
       await store.loadFromSnapshot(info.path);
       store.seedMembers(opts.peers);
     }
+    // packs no retained snapshot names: left by a crash after a snapshot's retention, before its collection
+    await store.collectGarbage(() => log.snapshots()).catch((e: unknown) => {
+      logger.warn({ err: (e as Error).message }, 'packs not collected at start');
+    });
 
     // a crash between publishing a snapshot and writing the hard state after it leaves a stored commit
     // below the snapshot; the snapshot is committed state by definition

@@ -1,20 +1,25 @@
 // Child process for the crash-during-snapshot test (snapshots-crash.test.ts): the driver's write path
-// without Raft. It appends puts (~4 KiB objects) with several saves in flight, applies each to the object
-// store once its save is durable and prints "ack <id> <sha256 hex>"; every SNAPSHOT_EVERY entries it takes a
-// snapshot in the background as Snapshots.take does (write, commit, move objects onto the file, compact),
-// printing "snap <index>" when it starts and "snapped <index>" when it is done, while appends go on.
-// It first recovers as a node does: the newest snapshot's manifest, then the log after it. Runs until killed.
+// without Raft. It appends commands with several saves in flight, applies each to the object store once
+// its save is durable; for a put of a kept object (~4 KiB) it prints "ack <id> <sha256 hex>". A third of
+// the entries put scratch objects and another third delete them SCRATCH_LIFE entries later, after
+// snapshots put them in packs: packs lose half their bytes and are compacted and collected. Every
+// SNAPSHOT_EVERY entries it takes an (incremental) snapshot in the background as Snapshots.take does
+// (write, commit, move objects onto the new pack, compact, collect packs), printing "snap <index>" when it
+// starts and "snapped <index>" when it is done, while appends go on. It first recovers as a node does:
+// the newest snapshot's manifest and its packs, then the log after it, then collects packs. Runs until
+// killed.
 // usage: node snapshots-crash-child.js <dir> <term>
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { SnapshotMeta } from '../raft/types.js';
 import { DurableLog } from '../storage/durable-log.js';
-import { decodeCommand, encodeCommand, type PutCommand } from './commands.js';
+import { decodeCommand, encodeCommand, type Command, type PutCommand } from './commands.js';
 import { ObjectStore } from './object-store.js';
 
 const [dir, termArg] = process.argv.slice(2);
 const term = Number(termArg);
 const SNAPSHOT_EVERY = 300;
+const SCRATCH_LIFE = 3 * 130;
 const CONCURRENCY = 8;
 
 const fail = (what: string) => (err: unknown) => {
@@ -23,15 +28,22 @@ const fail = (what: string) => (err: unknown) => {
 };
 
 const { log, state } = await DurableLog.open(path.join(dir!, 'raft'), { fsyncDeadlineMs: 10_000, segmentBytes: 1 << 20, logger: { warn: () => undefined } });
-const store = await ObjectStore.open();
+const store = await ObjectStore.open({ packsDir: path.join(dir!, 'raft', 'packs') });
 const latest = log.latestSnapshot();
 if (latest) await store.loadFromSnapshot(latest.path);
 for (const e of state.entries) store.apply(decodeCommand(e.data));
+await store.collectGarbage(() => log.snapshots());
 let next = log.lastIndex() + 1;
 let taking = false;
 
-function objectFor(index: number): PutCommand {
-  const id = `t${term}-i${index}`;
+/** Entry `index`: a kept object, a scratch object, or the delete of the scratch object SCRATCH_LIFE earlier. */
+function commandFor(index: number): Command {
+  if (index % 3 === 1) return objectFor(index, `t${term}-s${index}`);
+  if (index % 3 === 2) return { kind: 'delete', id: `t${term}-s${index - 1 - SCRATCH_LIFE}` };
+  return objectFor(index, `t${term}-i${index}`);
+}
+
+function objectFor(index: number, id: string): PutCommand {
   const bytes = Buffer.alloc(2048 + (index % 4096));
   let block = createHash('sha256').update(id).digest();
   for (let off = 0; off < bytes.length; off += block.length) {
@@ -43,12 +55,12 @@ function objectFor(index: number): PutCommand {
 
 function startOne(): void {
   const index = next++;
-  const cmd = objectFor(index);
+  const cmd = commandFor(index);
   log.save({ term, vote: 'n1', commit: index - 1 }, [{ index, term, type: 'normal', data: encodeCommand(cmd) }]).then(() => {
     // saves resolve in call order, so objects are applied in log order
     store.apply(cmd);
     // stdout to a pipe is synchronous on Linux: once written, the parent sees it even after SIGKILL
-    process.stdout.write(`ack ${cmd.id} ${Buffer.from(cmd.sha256).toString('hex')}\n`);
+    if (cmd.kind === 'put' && cmd.id.includes('-i')) process.stdout.write(`ack ${cmd.id} ${Buffer.from(cmd.sha256).toString('hex')}\n`);
     if (index % SNAPSHOT_EVERY === 0) snapshot(index);
     startOne();
   }, fail(`save ${index}`));
@@ -66,6 +78,7 @@ function snapshot(index: number): void {
     const info = await pending.commit();
     await store.snapshotCommitted(info.path, meta);
     await log.compact(index - 50);
+    await store.collectGarbage(() => log.snapshots());
     process.stdout.write(`snapped ${index}\n`);
     taking = false;
   };

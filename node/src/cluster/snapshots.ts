@@ -1,8 +1,8 @@
 // The driver's snapshots: when to take one (entries, bytes or time since the last), taking it (the object
 // store writes its state beside the durable log, which then compacts), sending one to a lagging follower
-// from its file, and staging and installing one received from the leader. The driver (raft-node.ts) calls
+// (the store renders its newest as a self-contained file), and staging and installing one received from
+// the leader. The driver (raft-node.ts) calls
 // in at fixed points of its Ready cycle and owns everything else; this class owns the snapshot state.
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { RaftMetrics } from '../metrics/raft.js';
@@ -13,7 +13,7 @@ import type { ConfState, Entry, NodeId, SnapshotMeta } from '../raft/types.js';
 import type { DurableLog } from '../storage/durable-log.js';
 import { StorageError } from '../storage/errors.js';
 import type { Transport } from '../transport/types.js';
-import type { ObjectStore } from './object-store.js';
+import type { ObjectStore, SnapshotStream } from './object-store.js';
 
 /** When to snapshot and what to keep behind one (NodeConfig documents each). */
 export interface SnapshotPolicy {
@@ -145,12 +145,14 @@ export class Snapshots {
   }
 
   /**
-   * A snapshot rewrites the whole state (every object), so by entry count alone its cost per write grows
-   * with the store: 10,000 small writes into a store of 50,000 objects rewrote ~60 MB on every node, i.e.
-   * ~6 KB written and ~30 µs of CPU per 1 KiB write on every node, and on all three at the same moment. The
-   * entry trigger therefore also waits until the log written since the last snapshot holds at least
-   * half as many bytes as that snapshot: a snapshot then writes at most three bytes per byte of log. The
-   * byte and time triggers are unchanged, so the log held in memory stays bounded by snapshotBytes.
+   * A snapshot writes the objects applied since the last one, but also a manifest of every object
+   * (~250 bytes each) and, when it compacts packs, their live objects: by entry count alone its cost per
+   * write can still grow with the store (when every snapshot rewrote every object, 10,000 small writes
+   * into a store of 50,000 objects rewrote ~60 MB on every node). The entry trigger therefore also waits
+   * until the log written since the last snapshot holds at least half as many bytes as that snapshot
+   * (its file: manifest and the bytes it copied, not the packs it names): a snapshot then writes at most
+   * three bytes per byte of log. The byte and time triggers are unchanged, so the log held in memory
+   * stays bounded by snapshotBytes.
    */
   private logCoversSnapshotCost(): boolean {
     const last = this.parts.log.latestSnapshot()?.size ?? 0;
@@ -187,6 +189,18 @@ export class Snapshots {
       await log.compact(compactTo);
     }
     logger.info({ index: meta.index, term: meta.term, bytes: size, ms: Date.now() - started, compacted_through: compactTo }, 'snapshot taken');
+    await this.collectPacks();
+  }
+
+  /** Deletes the packs no retained snapshot needs any more; a failure only leaves them for the next time. */
+  private async collectPacks(): Promise<void> {
+    const { log, store, logger } = this.parts;
+    try {
+      const removed = await store.collectGarbage(() => log.snapshots());
+      if (removed.length > 0) logger.info({ packs: removed }, 'packs no snapshot needs deleted');
+    } catch (e) {
+      logger.warn({ err: (e as Error).message }, 'packs not collected');
+    }
   }
 
   /**
@@ -211,39 +225,42 @@ export class Snapshots {
   }
 
   /**
-   * The core asked to send a snapshot (a `snap` message): its file is streamed first, then the message
-   * itself, which the follower steps once the staged file is there. One transfer per follower at a time.
+   * The core asked to send a snapshot (a `snap` message): the store's newest committed snapshot is
+   * streamed first, rendered as one self-contained file from the packs, then the message itself (with
+   * that snapshot's meta, which may be newer than the one the core asked for), which the follower steps
+   * once the staged file is there. One transfer per follower at a time.
    */
   send(m: Message): void {
     void this.sendFile(m);
   }
 
   private async sendFile(m: Message): Promise<void> {
-    const { log, raw, transport, logger, metrics } = this.parts;
+    const { store, raw, transport, logger, metrics } = this.parts;
     const to = m.to;
-    const meta = m.snapshot;
-    if (!meta || this.sending.has(to)) return;
-    const info = log.snapshots().find((s) => s.meta.index === meta.index && s.meta.term === meta.term) ?? log.latestSnapshot();
-    if (!info) {
-      raw.reportSnapshot(to, false);
-      return;
-    }
+    if (!m.snapshot || this.sending.has(to)) return;
     this.sending.add(to);
     const started = Date.now();
+    let source: SnapshotStream | undefined;
     try {
-      await transport.sendSnapshot(to, info.meta, { size: info.size, open: (offset) => createReadStream(info.path, { start: offset }) });
+      source = await store.snapshotSource();
+      if (!source) {
+        raw.reportSnapshot(to, false);
+        return;
+      }
+      await transport.sendSnapshot(to, source.meta, source);
       if (this.driver.halted()) return;
-      transport.send({ ...m, snapshot: info.meta } as never);
+      transport.send({ ...m, snapshot: source.meta } as never);
       raw.reportSnapshot(to, true);
       metrics?.snapshots.inc({ event: 'sent' });
       metrics?.snapshotSeconds.observe({ event: 'sent' }, (Date.now() - started) / 1000);
-      logger.info({ to, index: info.meta.index, bytes: info.size, ms: Date.now() - started }, 'snapshot sent');
+      logger.info({ to, index: source.meta.index, bytes: source.size, ms: Date.now() - started }, 'snapshot sent');
     } catch (e) {
       if (this.driver.halted()) return;
-      logger.warn({ to, index: info.meta.index, err: (e as Error).message }, 'snapshot send failed');
+      logger.warn({ to, index: source?.meta.index, err: (e as Error).message }, 'snapshot send failed');
       raw.reportSnapshot(to, false);
       raw.reportUnreachable(to);
     } finally {
+      source?.close();
       this.sending.delete(to);
       this.driver.kick();
     }
@@ -279,6 +296,7 @@ export class Snapshots {
     metrics?.snapshots.inc({ event: 'installed' });
     metrics?.snapshotSeconds.observe({ event: 'installed' }, (Date.now() - started) / 1000);
     logger.info({ index: meta.index, term: meta.term, objects: store.size, ms: Date.now() - started }, 'snapshot installed');
+    await this.collectPacks();
   }
 
   private discardStagedUpTo(index: number): void {
