@@ -1,8 +1,10 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { decodeCommand, encodeCommand, type PutCommand } from './commands.js';
 import { ObjectStore, readManifest, SnapshotFormatError } from './object-store.js';
 import { packName } from './snapshot-format.js';
@@ -267,6 +269,27 @@ describe('cluster/ObjectStore', () => {
     expect((await s.read('l1'))!.toString()).to.equal('leader object');
     await s.close();
     await leader.close();
+  });
+
+  it('when E kept another copy for the same (index, term), objects stay put and that copy is what followers get', async () => {
+    const s = await ObjectStore.open({ packsDir: path.join(dir, 'packs') });
+    s.apply(put('o1', 'one'));
+    const tmp = path.join(dir, 'tmp');
+    await s.writeSnapshot(tmp, meta(1));
+    const published = path.join(dir, 'published');
+    await fs.copyFile(tmp, published); // the same state in another file (inode)
+    await s.snapshotCommitted(published, meta(1));
+    expect(s.inMemory).to.equal(1);
+    const source = (await s.snapshotSource())!;
+    expect(source.meta.index).to.equal(1);
+    const sent = path.join(dir, 'sent');
+    await pipeline(source.open(0), createWriteStream(sent));
+    source.close();
+    const r = await ObjectStore.open({ packsDir: path.join(dir, 'packs-r') });
+    await r.restore(sent);
+    expect((await r.read('o1'))!.toString()).to.equal('one');
+    await r.close();
+    await s.close();
   });
 
   it('refuses a file that is not a snapshot, or a truncated one', async () => {

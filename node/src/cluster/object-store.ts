@@ -466,9 +466,13 @@ export class ObjectStore {
     const name = packName(capture.meta.index, capture.meta.term);
     await linkPack(this.packsDirOrThrow(), name, file);
     const [pack] = await this.openPacks([name]);
-    // E kept the copy it had already published for this (index, term), whose layout may differ: the
-    // objects stay where they are (memory or their packs) and the next snapshot writes them again
-    if (pack!.ino !== capture.ino) return;
+    if (pack!.ino !== capture.ino) {
+      // E kept the copy it had already published for this (index, term), whose layout may differ: the
+      // objects stay where they are (memory or their packs, the next snapshot writes them again), and
+      // that copy is what followers are sent
+      this.setView((await this.openSnapshot(file)).view);
+      return;
+    }
     // a slice at a time, like the capture; switches, loads and collections never interleave
     const locs = new Array<FileLocation>(capture.records.length);
     const packs = new Set<Pack>();
@@ -501,38 +505,45 @@ export class ObjectStore {
   }
 
   private async load(file: string): Promise<SnapshotManifest> {
-    const dir = this.packsDirOrThrow();
-    const read = await readManifest(file);
-    const { manifest } = read;
-    const self = packName(manifest.index, manifest.term);
-    await linkPack(dir, self, file);
-    const [own, ...named] = await this.openPacks([self, ...read.packs]);
-    for (const o of manifest.objects) {
-      const pack = o.pack === undefined ? undefined : named[o.pack]!;
-      if (pack && o.offset + o.size > pack.size) throw new SnapshotFormatError(`${file}: object ${o.id} lies beyond the end of pack ${pack.name}`);
-    }
+    const { manifest, view } = await this.openSnapshot(file);
     this.generation++;
     this.written = undefined;
     for (const p of this.packs.values()) p.liveObjects = p.liveBytes = 0;
     this.objects = new Map();
     this.keyIndex = new Map();
     this.ownerBytes = new Map();
+    for (const rec of view.records) this.insert(rec);
+    this.memberAddrs = new Map(manifest.members);
+    this.removedIds = new Set(Array.isArray(manifest.removed) ? manifest.removed.filter((id) => typeof id === 'string') : []);
+    this.setView(view);
+    return manifest;
+  }
+
+  /**
+   * Reads a committed snapshot file for use: links it as a pack if it is not yet, opens every pack it
+   * names (a missing one is corruption) and returns its manifest and its view, whose records point into
+   * those packs.
+   */
+  private async openSnapshot(file: string): Promise<{ manifest: SnapshotManifest; view: SnapshotView }> {
+    const read = await readManifest(file);
+    const { manifest } = read;
+    const self = packName(manifest.index, manifest.term);
+    await linkPack(this.packsDirOrThrow(), self, file);
+    const [own, ...named] = await this.openPacks([self, ...read.packs]);
     const records = new Array<StoredObject>(manifest.objects.length);
     const locs = new Array<FileLocation>(manifest.objects.length);
     const packs = new Set<Pack>();
     manifest.objects.forEach((o, i) => {
       const loc = o.pack === undefined ? { file: own!, offset: read.dataStart + o.offset } : { file: named[o.pack]!, offset: o.offset };
+      if (loc.offset + o.size > loc.file.size) throw new SnapshotFormatError(`${file}: object ${o.id} lies beyond the end of pack ${loc.file.name}`);
       records[i] = { meta: placementless(o), loc };
       locs[i] = loc;
       packs.add(loc.file);
-      this.insert(records[i]);
     });
-    this.memberAddrs = new Map(manifest.members);
-    this.removedIds = new Set(Array.isArray(manifest.removed) ? manifest.removed.filter((id) => typeof id === 'string') : []);
     const meta: SnapshotMeta = { index: manifest.index, term: manifest.term, conf: manifest.conf };
-    const open = manifestOpen({ ...meta, members: manifest.members, removed: [...this.removedIds].sort() });
-    this.setView({ meta, open, records, locs, packs });
-    return manifest;
+    const removed = Array.isArray(manifest.removed) ? manifest.removed.filter((id) => typeof id === 'string').sort() : [];
+    const open = manifestOpen({ ...meta, members: manifest.members, removed });
+    return { manifest, view: { meta, open, records, locs, packs } };
   }
 
   /**
