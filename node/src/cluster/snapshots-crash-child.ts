@@ -5,7 +5,8 @@
 // snapshots put them in packs: packs lose half their bytes and are compacted and collected. Every
 // SNAPSHOT_EVERY entries it takes an (incremental) snapshot in the background as Snapshots.take does
 // (write, commit, move objects onto the new pack, compact, collect packs), printing "snap <index>" when it
-// starts and "snapped <index>" when it is done, while appends go on. It first recovers as a node does:
+// starts, "phase <written|published|switched>" as it goes and "snapped <index>" when it is done, while
+// appends go on. It first recovers as a node does:
 // the newest snapshot's manifest and its packs, then the log after it, then collects packs. Runs until
 // killed.
 // usage: node snapshots-crash-child.js <dir> <term>
@@ -75,8 +76,11 @@ function snapshot(index: number): void {
   const pending = log.createSnapshot(meta);
   const run = async () => {
     await store.writeSnapshot(pending.path, meta);
+    process.stdout.write(`phase written\n`);
     const info = await pending.commit();
+    process.stdout.write(`phase published\n`);
     await store.snapshotCommitted(info.path, meta);
+    process.stdout.write(`phase switched\n`);
     await log.compact(index - 50);
     await store.collectGarbage(() => log.snapshots());
     process.stdout.write(`snapped ${index}\n`);

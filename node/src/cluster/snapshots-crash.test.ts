@@ -19,6 +19,8 @@ interface Round {
   acks: Map<string, string>;
   /** The kill landed between "snap" and "snapped". */
   midSnapshot: boolean;
+  /** The last phase of the snapshot reached before the kill ("snap": still writing its data). */
+  phase: string;
 }
 
 /**
@@ -30,6 +32,7 @@ function runAndKill(dir: string, term: number, delayMs: number): Promise<Round> 
     const child = spawn(process.execPath, [CHILD, dir, String(term)], { stdio: ['ignore', 'pipe', 'pipe'] });
     const acks = new Map<string, string>();
     let snapping = false;
+    let phase = 'snap';
     let started = 0;
     let pending = '';
     let stderr = '';
@@ -45,8 +48,9 @@ function runAndKill(dir: string, term: number, delayMs: number): Promise<Round> 
       for (const l of lines) {
         const [kind, a, b] = l.split(' ');
         if (kind === 'ack') acks.set(a!, b!);
-        else if (kind === 'snap') snapping = true;
-        else if (kind === 'snapped') snapping = false;
+        else if (kind === 'snap') [snapping, phase] = [true, 'snap'];
+        else if (kind === 'phase') phase = a!;
+        else if (kind === 'snapped') [snapping, phase] = [false, 'snapped'];
         if (kind === 'snap' && ++started === 2) {
           setTimeout(() => child.kill('SIGKILL'), delayMs);
         }
@@ -55,7 +59,7 @@ function runAndKill(dir: string, term: number, delayMs: number): Promise<Round> 
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       // the last line may be cut by the kill; a cut ack was never fully reported, so it is not counted
-      if (signal === 'SIGKILL') resolve({ acks, midSnapshot: snapping });
+      if (signal === 'SIGKILL') resolve({ acks, midSnapshot: snapping, phase });
       else reject(new Error(`child exited early (code ${code}); stderr: ${stderr}`));
     });
   });
@@ -71,11 +75,13 @@ describe('cluster: kill -9 while a snapshot is written in the background', funct
     const acked = new Map<string, string>();
     let mid = 0;
     let packsSeen = 0;
+    const phases: string[] = [];
     const rounds = 6;
     for (let term = 1; term <= rounds; term++) {
-      const round = await runAndKill(dir, term, Math.floor(Math.random() * 40));
+      const round = await runAndKill(dir, term, Math.floor(Math.random() * 120));
       for (const [id, sha] of round.acks) acked.set(id, sha);
       if (round.midSnapshot) mid++;
+      phases.push(round.phase);
 
       // what a restarting node does: the newest snapshot's manifest, then the log after it
       const { log, state } = await DurableLog.open(path.join(dir, 'raft'), { fsyncDeadlineMs: 5000, logger: { warn: () => undefined } });
@@ -96,7 +102,7 @@ describe('cluster: kill -9 while a snapshot is written in the background', funct
     }
     // the kills are timed from the start of a snapshot: most land while it is being written
     expect(mid, 'kills that landed mid-snapshot').to.be.at.least(1);
-    if (process.env.STORAGE_TEST_VERBOSE) console.log(`      kills mid-snapshot: ${mid}/${rounds}, acknowledged objects: ${acked.size}, most packs: ${packsSeen}`);
+    if (process.env.STORAGE_TEST_VERBOSE) console.log(`      kills mid-snapshot: ${mid}/${rounds} (after ${phases.join(', ')}), acknowledged objects: ${acked.size}, most packs: ${packsSeen}`);
     // at least SNAPSHOT_EVERY = 300 entries per round, one in three an acknowledged put
     expect(acked.size).to.be.greaterThan(rounds * 100);
     expect(packsSeen, 'packs on disk after a restart and its collection').to.be.within(1, 17);

@@ -296,7 +296,8 @@ export class Snapshots {
     metrics?.snapshots.inc({ event: 'installed' });
     metrics?.snapshotSeconds.observe({ event: 'installed' }, (Date.now() - started) / 1000);
     logger.info({ index: meta.index, term: meta.term, objects: store.size, ms: Date.now() - started }, 'snapshot installed');
-    await this.collectPacks();
+    // not awaited: the Ready cycle installing this must not wait for the unlinks of large packs
+    void this.collectPacks();
   }
 
   private discardStagedUpTo(index: number): void {
