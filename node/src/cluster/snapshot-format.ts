@@ -64,9 +64,9 @@ export function isPackName(name: string): boolean {
   return PACK_NAME.test(name);
 }
 
-export const MAGIC = Buffer.from('STEGOSNP', 'ascii');
-export const SELF_CONTAINED = 1;
-export const INCREMENTAL = 2;
+const MAGIC = Buffer.from('STEGOSNP', 'ascii');
+const SELF_CONTAINED = 1;
+const INCREMENTAL = 2;
 const V1_HEADER_BYTES = MAGIC.length + 8;
 const V2_HEADER_BYTES = MAGIC.length + 12;
 
@@ -117,7 +117,7 @@ export function entryTail(offset: number, pack?: number): string {
   return pack === undefined ? `${offset}}` : `${offset},"pack":${pack}}`;
 }
 
-export async function readHead(fh: fs.FileHandle, file: string): Promise<SnapshotHead> {
+async function readHead(fh: fs.FileHandle, file: string): Promise<SnapshotHead> {
   const head = Buffer.alloc(V2_HEADER_BYTES);
   const { bytesRead } = await fh.read(head, 0, V2_HEADER_BYTES, 0);
   if (bytesRead < V1_HEADER_BYTES || !head.subarray(0, MAGIC.length).equals(MAGIC)) {
