@@ -257,6 +257,19 @@ describe('cluster: incremental snapshots (packs)', function () {
     await s.close();
   });
 
+  it('a start removes packs no retained snapshot names (left by a crash before their collection)', async () => {
+    const s = await ObjectStore.open({ packsDir });
+    for (let i = 0; i < 5; i++) apply(s, put(`o${i}`, 50_000));
+    await take(s, 5);
+    const stray = path.join(packsDir, `${packName(3, 1)}.pack`);
+    await fs.writeFile(stray, 'a pack whose snapshot was pruned before the crash');
+    const again = await restart(s);
+    expect(((await fs.access(stray).catch((e: unknown) => e)) as NodeJS.ErrnoException).code).to.equal('ENOENT');
+    expect(await fs.readdir(packsDir)).to.deep.equal([`${packName(5, 1)}.pack`]);
+    await expectAll(again);
+    await again.close();
+  });
+
   it('refuses to load a snapshot whose pack is missing, instead of dropping its objects', async () => {
     const s = await ObjectStore.open({ packsDir });
     for (let i = 0; i < 5; i++) apply(s, put(`o${i}`, 50_000));
