@@ -352,15 +352,8 @@ export class ObjectStore {
   }
 
   private insert(rec: StoredObject): void {
-    this.objects.set(rec.meta.id, rec);
+    index({ objects: this.objects, keyIndex: this.keyIndex, ownerBytes: this.ownerBytes }, rec);
     count(rec.loc, rec.meta.size, 1);
-    const { owner, idempotencyKey } = rec.meta;
-    if (owner === undefined) return;
-    this.ownerBytes.set(owner, this.bytesOwnedBy(owner) + rec.meta.size);
-    if (idempotencyKey === undefined) return;
-    const slot = keySlot(owner, idempotencyKey);
-    const prior = this.objects.get(this.keyIndex.get(slot) ?? '');
-    if (!prior || prior.meta.createdAt <= rec.meta.createdAt) this.keyIndex.set(slot, rec.meta.id);
   }
 
   /** Resolves once switches, loads and collections in progress are done (no object I/O is pending otherwise). */
@@ -506,13 +499,30 @@ export class ObjectStore {
 
   private async load(file: string): Promise<SnapshotManifest> {
     const { manifest, view } = await this.openSnapshot(file);
+    // the new index is built a slice at a time beside the current state, which it then replaces in one
+    // synchronous step: reads and applies in between see the old state whole, and captures taken in
+    // between are stale (generation)
+    const next: Index = { objects: new Map(), keyIndex: new Map(), ownerBytes: new Map() };
+    const live = new Map<Pack, { objects: number; bytes: number }>();
+    const slice = new TimeSlice();
+    for (let i = 0; i < view.records.length; i++) {
+      if ((i & 255) === 0) await slice.maybeYield();
+      const rec = view.records[i]!;
+      index(next, rec);
+      const file = view.locs[i]!.file;
+      let n = live.get(file);
+      if (!n) live.set(file, (n = { objects: 0, bytes: 0 }));
+      n.objects++;
+      n.bytes += rec.meta.size;
+    }
     this.generation++;
     this.written = undefined;
     for (const p of this.packs.values()) p.liveObjects = p.liveBytes = 0;
-    this.objects = new Map();
-    this.keyIndex = new Map();
-    this.ownerBytes = new Map();
-    for (const rec of view.records) this.insert(rec);
+    for (const [p, n] of live) {
+      p.liveObjects = n.objects;
+      p.liveBytes = n.bytes;
+    }
+    ({ objects: this.objects, keyIndex: this.keyIndex, ownerBytes: this.ownerBytes } = next);
     this.memberAddrs = new Map(manifest.members);
     this.removedIds = new Set(Array.isArray(manifest.removed) ? manifest.removed.filter((id) => typeof id === 'string') : []);
     this.setView(view);
@@ -522,7 +532,8 @@ export class ObjectStore {
   /**
    * Reads a committed snapshot file for use: links it as a pack if it is not yet, opens every pack it
    * names (a missing one is corruption) and returns its manifest and its view, whose records point into
-   * those packs.
+   * those packs. The manifest is read and parsed a slice at a time (readManifest), and so are the records
+   * built from it.
    */
   private async openSnapshot(file: string): Promise<{ manifest: SnapshotManifest; view: SnapshotView }> {
     const read = await readManifest(file);
@@ -533,13 +544,16 @@ export class ObjectStore {
     const records = new Array<StoredObject>(manifest.objects.length);
     const locs = new Array<FileLocation>(manifest.objects.length);
     const packs = new Set<Pack>();
-    manifest.objects.forEach((o, i) => {
+    const slice = new TimeSlice();
+    for (let i = 0; i < manifest.objects.length; i++) {
+      if ((i & 255) === 0) await slice.maybeYield();
+      const o = manifest.objects[i]!;
       const loc = o.pack === undefined ? { file: own!, offset: read.dataStart + o.offset } : { file: named[o.pack]!, offset: o.offset };
       if (loc.offset + o.size > loc.file.size) throw new SnapshotFormatError(`${file}: object ${o.id} lies beyond the end of pack ${loc.file.name}`);
       records[i] = { meta: placementless(o), loc };
       locs[i] = loc;
       packs.add(loc.file);
-    });
+    }
     const meta: SnapshotMeta = { index: manifest.index, term: manifest.term, conf: manifest.conf };
     const removed = Array.isArray(manifest.removed) ? manifest.removed.filter((id) => typeof id === 'string').sort() : [];
     const open = manifestOpen({ ...meta, members: manifest.members, removed });
@@ -656,6 +670,25 @@ export class ObjectStore {
   private sortedRecords(): StoredObject[] {
     return [...this.objects.values()].sort((a, b) => a.meta.createdAt - b.meta.createdAt || a.meta.id.localeCompare(b.meta.id));
   }
+}
+
+/** The store's indexes of its objects: by id, by (owner, idempotency key), bytes per owner. */
+interface Index {
+  objects: Map<string, StoredObject>;
+  keyIndex: Map<string, string>;
+  ownerBytes: Map<string, number>;
+}
+
+/** Adds an object to the indexes (not to its pack's live counts: see count). */
+function index(into: Index, rec: StoredObject): void {
+  into.objects.set(rec.meta.id, rec);
+  const { owner, idempotencyKey } = rec.meta;
+  if (owner === undefined) return;
+  into.ownerBytes.set(owner, (into.ownerBytes.get(owner) ?? 0) + rec.meta.size);
+  if (idempotencyKey === undefined) return;
+  const slot = keySlot(owner, idempotencyKey);
+  const prior = into.objects.get(into.keyIndex.get(slot) ?? '');
+  if (!prior || prior.meta.createdAt <= rec.meta.createdAt) into.keyIndex.set(slot, rec.meta.id);
 }
 
 /** Adds (or removes) an object's bytes to the live counts of the pack it is in, if any. */

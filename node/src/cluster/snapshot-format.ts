@@ -12,6 +12,7 @@
 // without parsing a manifest of tens of MB.
 import fs from 'node:fs/promises';
 import type { ConfState, NodeId } from '../raft/types.js';
+import { TimeSlice } from '../storage/yielding.js';
 
 /** An object's metadata, as the store serves it and as the manifest records it. */
 export interface ObjectMeta {
@@ -168,20 +169,47 @@ export interface ReadSnapshot extends SnapshotHead {
 /**
  * Reads and checks a snapshot's header and manifest (not its object bytes): the data section must hold
  * every object the file holds itself, and every pack reference must name a listed pack.
+ *
+ * It runs on the consensus thread (start-up, installs from the leader) and a manifest may be ~100 MB of
+ * JSON, so it is never parsed in one go: the manifest is read MANIFEST_CHUNK bytes at a time and a
+ * scanner of JSON structure (ManifestScanner) cuts the `objects` array into its entries, which are parsed
+ * in batches of about ENTRY_BATCH bytes, a TimeSlice at a time. Everything else in the manifest (index,
+ * term, conf, members, removed: small) is parsed as one JSON text with `objects` left empty.
  */
 export async function readManifest(file: string): Promise<ReadSnapshot> {
   const fh = await fs.open(file, 'r');
   try {
     const head = await readHead(fh, file);
-    const json = await readExactly(fh, file, head.manifestStart, head.manifestBytes, 'manifest');
-    const manifest = JSON.parse(json.toString('utf8')) as SnapshotManifest;
+    const objects: ManifestObject[] = [];
     let dataEnd = 0;
-    for (const o of manifest.objects) {
+    const check = (value: unknown): void => {
+      const o = manifestObject(value, file);
       if (o.pack === undefined) dataEnd = Math.max(dataEnd, o.offset + o.size);
-      else if (head.version !== INCREMENTAL || !Number.isInteger(o.pack) || o.pack < 0 || o.pack >= head.packs.length) {
+      else if (head.version !== INCREMENTAL || o.pack >= head.packs.length) {
         throw new SnapshotFormatError(`${file}: object ${o.id} refers to pack ${o.pack}, which the file does not list`);
       }
+      objects.push(o);
+    };
+    const scanner = new ManifestScanner(file, (batch) => {
+      let entries: unknown;
+      try {
+        entries = JSON.parse(`[${batch}]`);
+      } catch {
+        throw new SnapshotFormatError(`${file}: manifest entry unreadable`);
+      }
+      for (const e of entries as unknown[]) check(e);
+    });
+    const chunk = Buffer.alloc(Math.min(MANIFEST_CHUNK, head.manifestBytes));
+    const slice = new TimeSlice();
+    for (let at = 0; at < head.manifestBytes; ) {
+      const want = Math.min(chunk.length, head.manifestBytes - at);
+      const { bytesRead } = await fh.read(chunk, 0, want, head.manifestStart + at);
+      if (bytesRead === 0) throw new SnapshotFormatError(`${file}: manifest truncated`);
+      at += bytesRead;
+      await scanner.push(chunk.subarray(0, bytesRead), slice);
     }
+    const manifest = scanner.end();
+    manifest.objects = objects;
     const st = await fh.stat();
     if (st.size < head.dataStart + dataEnd) {
       throw new SnapshotFormatError(`${file}: data truncated (${st.size} < ${head.dataStart + dataEnd} bytes)`);
@@ -189,6 +217,222 @@ export async function readManifest(file: string): Promise<ReadSnapshot> {
     return { ...head, manifest };
   } finally {
     await fh.close();
+  }
+}
+
+/** How much of a manifest is read at a time. */
+const MANIFEST_CHUNK = 1 << 20;
+/** About how many bytes of object entries are handed to one JSON.parse (well under a millisecond). */
+const ENTRY_BATCH = 64 << 10;
+/** Bytes scanned between two chances to yield, when no batch completes (a long entry or header). */
+const SCAN_STEP = 256 << 10;
+
+const isNonNegativeInteger = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isOptionalString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+
+/** An object entry as the store reads it, or SnapshotFormatError. */
+function manifestObject(value: unknown, file: string): ManifestObject {
+  const o = value as Partial<ManifestObject> | null;
+  if (
+    typeof o !== 'object' || o === null || Array.isArray(o) ||
+    typeof o.id !== 'string' || typeof o.sha256 !== 'string' || !isNonNegativeInteger(o.size) ||
+    typeof o.contentType !== 'string' || typeof o.createdAt !== 'number' || !isNonNegativeInteger(o.offset) ||
+    !(o.pack === undefined || isNonNegativeInteger(o.pack)) ||
+    !isOptionalString(o.owner) || !isOptionalString(o.idempotencyKey) || !isOptionalString(o.fingerprint)
+  ) {
+    throw new SnapshotFormatError(`${file}: invalid manifest entry ${JSON.stringify(value)?.slice(0, 200)}`);
+  }
+  return o as ManifestObject;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+const OBJECTS_KEY = Buffer.from('objects', 'ascii');
+
+/**
+ * Cuts a manifest's JSON text, fed a piece at a time, into the entries of its top-level `objects` array
+ * (handed to `onBatch` as the text of several entries joined by commas) and the rest of the manifest,
+ * kept as JSON text with `"objects":[]` and parsed by end(). It follows the structure only as far as
+ * needed to find those boundaries: string and escape state (a `{`, `}` or `"` inside a string is text),
+ * nesting depth, and between entries the separators themselves (an element of `objects` that is not an
+ * object, a missing or extra comma, is refused). The syntax inside an entry and of the rest is left to
+ * JSON.parse. UTF-8 is scanned as bytes: no byte of a multi-byte sequence is ASCII.
+ */
+class ManifestScanner {
+  /** Nesting depth of objects and arrays; the manifest itself is depth 1, `objects` 2, an entry 3. */
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  /** Inside `objects`, between entries: what may come next. */
+  private expect: 'entry' | 'entry-or-end' | 'comma-or-end' = 'entry-or-end';
+  private inObjects = false;
+  private objectsSeen = false;
+  /** The manifest outside `objects`, as JSON text. */
+  private rest: Buffer[] = [];
+  /** A depth-1 string in progress or just closed: its length and whether it could be `"objects"`. */
+  private keyLength = 0;
+  private keyMatches = false;
+  /** A depth-1 key `"objects"` followed by `:`: its value is the array to stream. */
+  private state: 'none' | 'key' | 'colon' = 'none';
+  /** Where the current piece starts in the manifest. */
+  private pieceStart = 0;
+  /** Where the batch of entries being collected starts (the `{` of its first entry), or -1. */
+  private batchStart = -1;
+  /** Where its last complete entry ends, or -1 while none is complete. */
+  private batchEnd = -1;
+  /** The batch's bytes from earlier pieces (the current one may be reused once push resolves). */
+  private carry: Buffer[] = [];
+
+  constructor(
+    private readonly file: string,
+    private readonly onBatch: (entries: string) => void,
+  ) {}
+
+  /** Scans the next piece of the manifest (it may be reused once this resolves), yielding as `slice` says. */
+  async push(piece: Buffer, slice: TimeSlice): Promise<void> {
+    for (let from = 0; from < piece.length; ) {
+      const to = Math.min(piece.length, from + SCAN_STEP);
+      this.scan(piece, from, to);
+      from = to;
+      await slice.maybeYield();
+    }
+    if (this.batchStart >= 0) this.carry.push(Buffer.from(piece.subarray(Math.max(0, this.batchStart - this.pieceStart))));
+    this.pieceStart += piece.length;
+  }
+
+  /** The manifest without its objects (`objects` is empty), once every piece was pushed. */
+  end(): SnapshotManifest {
+    if (this.depth > 0 || this.inString || this.inObjects) throw new SnapshotFormatError(`${this.file}: manifest truncated`);
+    if (!this.objectsSeen) throw new SnapshotFormatError(`${this.file}: manifest lists no objects`);
+    let manifest: unknown;
+    try {
+      manifest = JSON.parse(Buffer.concat(this.rest).toString('utf8'));
+    } catch {
+      throw new SnapshotFormatError(`${this.file}: manifest unreadable`);
+    }
+    const m = manifest as Partial<SnapshotManifest> | null;
+    if (typeof m !== 'object' || m === null || !Number.isSafeInteger(m.index) || !Number.isSafeInteger(m.term) || typeof m.conf !== 'object' || m.conf === null || !Array.isArray(m.members)) {
+      throw new SnapshotFormatError(`${this.file}: invalid manifest`);
+    }
+    return m as SnapshotManifest;
+  }
+
+  private scan(piece: Buffer, from: number, to: number): void {
+    let restFrom = this.inObjects ? -1 : from;
+    let i = from;
+    while (i < to) {
+      if (this.inObjects) {
+        i = this.scanObjects(piece, i, to);
+        if (!this.inObjects) restFrom = i; // its `]` is part of the rest, scanned below
+        continue;
+      }
+      const c = piece[i]!;
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === BACKSLASH) this.escaped = true;
+        else if (c === QUOTE) this.inString = false;
+        if (this.depth === 1) this.keyCharacter(c);
+      } else if (c === QUOTE) {
+        this.inString = true;
+        if (this.depth === 1) {
+          this.keyLength = 0;
+          this.keyMatches = true;
+        }
+        this.state = 'none';
+      } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+        if (c === OPEN_BRACKET && this.depth === 1 && this.state === 'colon') {
+          if (this.objectsSeen) throw new SnapshotFormatError(`${this.file}: manifest lists objects twice`);
+          this.objectsSeen = this.inObjects = true;
+          this.expect = 'entry-or-end';
+          this.rest.push(Buffer.from(piece.subarray(restFrom, i + 1)));
+          restFrom = -1;
+        }
+        this.depth++;
+        this.state = 'none';
+      } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+        this.depth--;
+        this.state = 'none';
+      } else if (c === COLON && this.depth === 1 && this.state === 'key') {
+        this.state = 'colon';
+      } else if (!isSpace(c)) {
+        this.state = 'none';
+      }
+      i++;
+    }
+    if (restFrom >= 0 && restFrom < to) this.rest.push(Buffer.from(piece.subarray(restFrom, to)));
+  }
+
+  /** Follows a depth-1 string, which closed if `inString` is now false: was it the key `"objects"`? */
+  private keyCharacter(c: number): void {
+    if (this.inString) {
+      if (this.keyLength >= OBJECTS_KEY.length || OBJECTS_KEY[this.keyLength] !== c) this.keyMatches = false;
+      this.keyLength++;
+    } else {
+      this.state = this.keyMatches && this.keyLength === OBJECTS_KEY.length ? 'key' : 'none';
+    }
+  }
+
+  /**
+   * Scans inside `objects` from `i` until `to` or the array's closing `]` (left for scan()); returns
+   * where it stopped. Complete entries are handed over about ENTRY_BATCH bytes at a time, as the text
+   * from the first one's `{` to the last one's `}` (the separators between them were checked here).
+   */
+  private scanObjects(piece: Buffer, i: number, to: number): number {
+    for (; i < to; i++) {
+      const c = piece[i]!;
+      if (this.depth > 2) {
+        if (this.inString) {
+          if (this.escaped) this.escaped = false;
+          else if (c === BACKSLASH) this.escaped = true;
+          else if (c === QUOTE) this.inString = false;
+        } else if (c === QUOTE) {
+          this.inString = true;
+        } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+          this.depth++;
+        } else if ((c === CLOSE_BRACE || c === CLOSE_BRACKET) && --this.depth === 2) {
+          this.batchEnd = this.pieceStart + i + 1;
+          this.expect = 'comma-or-end';
+          if (this.batchEnd - this.batchStart >= ENTRY_BATCH) this.flush(piece);
+        }
+      } else if (isSpace(c)) {
+        // between entries
+      } else if (c === OPEN_BRACE && this.expect !== 'comma-or-end') {
+        this.depth++;
+        if (this.batchStart < 0) this.batchStart = this.pieceStart + i;
+      } else if (c === COMMA && this.expect === 'comma-or-end') {
+        this.expect = 'entry';
+      } else if (c === CLOSE_BRACKET && this.expect !== 'entry') {
+        this.flush(piece);
+        this.inObjects = false;
+        return i;
+      } else {
+        throw new SnapshotFormatError(`${this.file}: manifest objects unreadable at byte ${this.pieceStart + i}`);
+      }
+    }
+    return i;
+  }
+
+  /** Hands over the complete entries collected (all of them: flush is called right after one ends, or at `]`). */
+  private flush(piece: Buffer): void {
+    if (this.batchEnd < 0) return;
+    const end = this.batchEnd - this.pieceStart;
+    let text: string;
+    if (this.carry.length === 0) {
+      text = piece.toString('utf8', this.batchStart - this.pieceStart, end);
+    } else {
+      const bytes = Buffer.concat([...this.carry, piece.subarray(0, Math.max(0, end))]);
+      text = bytes.toString('utf8', 0, this.batchEnd - this.batchStart);
+    }
+    this.carry = [];
+    this.batchStart = this.batchEnd = -1;
+    this.onBatch(text);
   }
 }
 
