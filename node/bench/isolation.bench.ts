@@ -5,7 +5,8 @@
 //
 //   npm run bench:isolation -- [--cases a,b,c,d,e] [--targets leader,follower] [--scale 1]
 //
-// --scale < 1 shrinks the sizes and durations (not the concurrency) for a quick look.
+// --scale < 1 shrinks the sizes and durations (not the concurrency) for a quick look. STEGO_ISO_DUMP=FILE
+// writes every node's whole log there at the end (snapshots, installs, links: what preceded an election).
 
 import { loadavg } from 'node:os';
 import { FULL_SIZES, formatResults, runIsolationCases, type CaseName, type CaseSizes } from '../test/cluster/isolation.js';

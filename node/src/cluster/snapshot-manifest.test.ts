@@ -134,9 +134,12 @@ describe('cluster/snapshot manifest reading', () => {
     expect(await readManifest(file).catch((e: unknown) => (e as Error).message)).to.match(/refers to pack 1/);
   });
 
-  it('loads a manifest of 100,000 objects without holding the event loop', async function () {
-    this.timeout(30_000);
-    const n = 100_000;
+  // One JSON.parse of this manifest held the loop ~600 ms on the 2-core dev machine; sliced, the longest
+  // stall is a garbage collection of tens of ms. The bound sits between the two, far from both, so a
+  // loaded CI machine does not trip it and a return to parsing in one go does.
+  it('loads a manifest of 200,000 objects without holding the event loop', async function () {
+    this.timeout(60_000);
+    const n = 200_000;
     const parts: string[] = [];
     for (let i = 0; i < n; i++) parts.push(JSON.stringify(entry(i, { owner: `t${i % 10}`, idempotencyKey: `key-${i}` })));
     const file = path.join(dir, 'big');
@@ -157,11 +160,11 @@ describe('cluster/snapshot manifest reading', () => {
       clearInterval(timer);
     }
     expect(s.size).to.equal(n);
-    const { offset: _offset, ...meta } = entry(99_999, { owner: 't9', idempotencyKey: 'key-99999' });
-    expect(s.get('o99999')).to.deep.equal(meta);
+    const { offset: _offset, ...meta } = entry(199_999, { owner: 't9', idempotencyKey: 'key-199999' });
+    expect(s.get('o199999')).to.deep.equal(meta);
     expect(s.bytesOwnedBy('t3')).to.equal(n / 10);
     expect((await s.read('o12345'))!.toString()).to.equal('a');
     await s.close();
-    expect(longest, `longest stall ${longest.toFixed(1)} ms`).to.be.lessThan(50);
+    expect(longest, `longest stall ${longest.toFixed(1)} ms`).to.be.lessThan(150);
   });
 });

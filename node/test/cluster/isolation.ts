@@ -446,6 +446,7 @@ export async function runIsolationCases(opts: RunOptions): Promise<CaseResult[]>
     console.error(`isolation cases failed (${(e as Error).message}); election, link and warning lines:\n${lines.slice(-120).join('\n')}`);
     throw e;
   } finally {
+    if (process.env['STEGO_ISO_DUMP']) (await import('node:fs')).writeFileSync(process.env['STEGO_ISO_DUMP'], cluster.dumpLogs());
     await cluster.stop();
   }
   return results;
