@@ -43,6 +43,47 @@ export async function stopChild(c: ChildProcess | null): Promise<void> {
   clearTimeout(t);
 }
 
+/**
+ * Spawns a server process with its stdout and stderr kept in `output`, and waits until `ready` holds. A
+ * process that exits first fails at once, and either failure carries the process's last lines, so a test
+ * that could not start a server says why.
+ */
+export async function spawnServer(
+  what: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv | undefined,
+  output: string[],
+  ready: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<ChildProcess> {
+  const child = spawn(command, args, { ...(env ? { env } : {}), stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const s of [child.stdout, child.stderr]) {
+    s?.setEncoding('utf8');
+    s?.on('data', (d: string) => output.push(...d.split('\n').filter(Boolean)));
+  }
+  const tail = (): string => (output.length ? `; its last lines:\n${output.slice(-20).join('\n')}` : '; it printed nothing');
+  let onExit: (() => void) | undefined;
+  const exited = new Promise<never>((_, reject) => {
+    onExit = () => reject(new Error(`${what} exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready${tail()}`));
+    // 'close' comes after the output streams ended, so the message has the last lines
+    child.once('close', onExit);
+  });
+  try {
+    await Promise.race([until(what, ready, timeoutMs, 50), exited]);
+  } catch (err) {
+    if (child.exitCode === null && child.signalCode === null) {
+      await stopChild(child);
+      throw new Error(`${err instanceof Error ? err.message : String(err)}${tail()}`, { cause: err });
+    }
+    throw err;
+  } finally {
+    if (onExit) child.off('close', onExit);
+    exited.catch(() => undefined);
+  }
+  return child;
+}
+
 /** GET <base>/metrics: the exposition text (throws on a non-2xx answer). */
 export async function scrapeMetrics(base: string): Promise<string> {
   const r = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
@@ -112,7 +153,8 @@ export class PrometheusServer {
     }
     writeFileSync(join(this.dir, 'prometheus.yml'), dump(config));
     this.port = await freePort();
-    const child = spawn(
+    this.child = await spawnServer(
+      'prometheus',
       bin,
       [
         `--config.file=${join(this.dir, 'prometheus.yml')}`,
@@ -122,14 +164,11 @@ export class PrometheusServer {
         '--query.lookback-delta=30s',
         '--log.level=warn',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      undefined,
+      this.output,
+      async () => (await fetch(`${this.url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok,
+      30_000,
     );
-    this.child = child;
-    for (const s of [child.stdout, child.stderr]) {
-      s?.setEncoding('utf8');
-      s?.on('data', (d: string) => this.output.push(...d.split('\n').filter(Boolean)));
-    }
-    await until('prometheus ready', async () => (await fetch(`${this.url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok, 30_000, 100);
   }
 
   private async api<T>(path: string, params: Record<string, string>): Promise<T> {
@@ -193,8 +232,11 @@ export class SingleNode {
   async start(mainJs: string): Promise<void> {
     this.httpPort = await freePort();
     const raftPort = await freePort();
-    const child = spawn(process.execPath, [mainJs], {
-      env: {
+    this.child = await spawnServer(
+      'the single node',
+      process.execPath,
+      [mainJs],
+      {
         ...process.env,
         NODE_ID: 'n1',
         PEERS: `n1=127.0.0.1:${raftPort}`,
@@ -206,21 +248,12 @@ export class SingleNode {
         STEGO_LOG_LEVEL: 'warn',
         STEGO_API_TOKENS: `metrics-test ${this.apiToken} read,write,delete`,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    for (const s of [child.stdout, child.stderr]) {
-      s?.setEncoding('utf8');
-      s?.on('data', (d: string) => this.output.push(...d.split('\n').filter(Boolean)));
-    }
-    await until(
-      'the single node to lead',
+      this.output,
       async () => {
         const r = await fetch(`${this.url}/cluster/status`, { signal: AbortSignal.timeout(1000) });
         return r.ok && ((await r.json()) as { leader_id: string | null }).leader_id === 'n1';
       },
       20_000,
-      50,
     );
   }
 
@@ -284,8 +317,11 @@ export class OperatorProcess {
     if (!this.port) this.port = await freePort();
     const kubeconfig = this.opts.kubeconfig ?? (await this.standbyKubeconfig());
     const namespace = this.opts.watchNamespace ?? 'stego-system';
-    const child = spawn(process.execPath, [mainJs], {
-      env: {
+    this.child = await spawnServer(
+      'the operator',
+      process.execPath,
+      [mainJs],
+      {
         ...process.env,
         KUBECONFIG: kubeconfig,
         PROBE_PORT: String(this.port),
@@ -295,14 +331,10 @@ export class OperatorProcess {
         POD_NAME: this.opts.identity ?? 'metrics-test',
         LOG_LEVEL: 'warn',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    for (const s of [child.stdout, child.stderr]) {
-      s?.setEncoding('utf8');
-      s?.on('data', (d: string) => this.output.push(...d.split('\n').filter(Boolean)));
-    }
-    await until('the operator to serve /metrics', async () => (await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(1000) })).ok, 20_000, 50);
+      this.output,
+      async () => (await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(1000) })).ok,
+      20_000,
+    );
   }
 
   async scrape(): Promise<string> {

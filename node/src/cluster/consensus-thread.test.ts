@@ -4,7 +4,6 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -13,17 +12,8 @@ import { silentLogger } from '../log.js';
 import type { PutClient } from './api.js';
 import { ConsensusThread } from './consensus-thread.js';
 import { ClusterError } from './errors.js';
+import { freePort } from '../../test/ports.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, deadlineMs = 20_000): Promise<void> {
   const end = Date.now() + deadlineMs;

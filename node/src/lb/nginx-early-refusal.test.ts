@@ -13,15 +13,8 @@ import { startTestServer, type TestServer } from '../http/testing.js';
 import { photoPng } from '../stego/png/synthetic.js';
 import { STREAM_LOCATION } from './nginx-config.js';
 import { findNginx, NginxProcess } from './nginx-process.js';
+import { freePort } from '../../test/ports.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface HostileUpload {
   status: number;

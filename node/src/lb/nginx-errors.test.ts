@@ -1,21 +1,13 @@
 // The real nginx in front of nodes that are down, and with a body over the limit: what a client gets is
 // the API's JSON error shape, never nginx's HTML page.
 import { expect } from 'chai';
-import { createServer as createNetServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findNginx, NginxProcess } from './nginx-process.js';
+import { freePort } from '../../test/ports.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function send(port: number, method: string, headers: Record<string, string>, body?: Buffer, path = '/api/objects'): Promise<{ status: number; type: string; retryAfter?: string; json: { error: { code: string; message: string } } }> {
   return new Promise((resolve, reject) => {

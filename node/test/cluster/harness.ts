@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../ports.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -213,18 +213,7 @@ function installExitHook(): void {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (typeof addr !== 'object' || addr === null) return reject(new Error('no address'));
-      srv.close(() => resolvePort(addr.port));
-    });
-  });
-}
+export { freePort } from '../ports.js';
 
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,7 @@
 // told not to restart (STEGO_RESTART=never), multipart bodies for the API, and a guaranteed cleanup.
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort, freePortBlock } from '../ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,34 +29,7 @@ export function form(fields: Record<string, string | Buffer>): FormData {
   return f;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A block of `n` consecutive free ports (node ports are base+i). */
-export async function freePortBlock(n: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const ok = await Promise.all(
-      Array.from({ length: n }, (_, i) =>
-        new Promise<boolean>((res) => {
-          const s = createServer();
-          s.once('error', () => res(false));
-          s.listen(base + i, '127.0.0.1', () => s.close(() => res(true)));
-        }),
-      ),
-    );
-    if (ok.every(Boolean)) return base;
-  }
-  throw new Error('no block of free ports found');
-}
+export { freePort, freePortBlock } from '../ports.js';
 
 export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15000, everyMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs;
