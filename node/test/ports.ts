@@ -4,7 +4,8 @@
 // `listen(0)` comes from that range, which is also where every outgoing connection gets its source port:
 // between the moment a test learns the port and the moment the child process binds it, a connection made by
 // anything on the machine (the kube-apiserver to etcd, Prometheus scraping, nginx to a node) can take it,
-// and the child dies with EADDRINUSE. Below the range only another listener can take it.
+// and the child dies with EADDRINUSE. Below the range only another listener can take it. Ports are also
+// kept below Kubernetes' NodePort range.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -20,7 +21,9 @@ function ephemeralStart(): number {
 }
 
 const LOW = 10_000;
-const HIGH = ephemeralStart();
+/** Kubernetes' NodePort range starts at 30000: kube-proxy's rules take traffic to those ports on the local Kubernetes. */
+const NODE_PORTS = 30_000;
+const HIGH = Math.min(ephemeralStart(), NODE_PORTS);
 
 function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
