@@ -28,6 +28,8 @@ export interface NodeConfig {
   linkLostRankMs: number;
   /** Entries kept behind a snapshot so a slightly lagging follower catches up from the log. */
   snapshotTrailingEntries: number;
+  /** Rate cap of a snapshot streamed to a lagging follower, bytes per second (0: none). */
+  snapshotSendBytesPerSecond: number;
   maxObjectBytes: number;
   bodyLimitBytes: number;
   logLevel: string;
@@ -72,6 +74,13 @@ interface VarSpec {
 }
 
 const MiB = 1024 * 1024;
+/**
+ * A snapshot streamed to a lagging follower is hashed and framed on the leader's consensus thread and
+ * hashed and written on the follower's, about 2 ms of CPU per MiB on both sides together here. Unpaced, a
+ * multi-GB transfer keeps both threads busy for as long as it runs; at 64 MiB/s it takes at most an eighth
+ * of a core, and 1 GB still arrives in 16 s. (CockroachDB caps its snapshot sends the same way.)
+ */
+const SNAPSHOT_SEND_BYTES_PER_S = 64 * MiB;
 
 export const VARS: readonly VarSpec[] = [
   { name: 'NODE_ID', default: '(required)', help: 'this member\'s id, e.g. n1 ([A-Za-z0-9_.-]{1,64})' },
@@ -92,6 +101,7 @@ export const VARS: readonly VarSpec[] = [
   { name: 'STEGO_SNAPSHOT_BYTES', default: String(256 * MiB), help: 'or after this many bytes of log' },
   { name: 'STEGO_SNAPSHOT_INTERVAL_MS', default: String(60 * 60 * 1000), help: 'or this long after the last snapshot when entries were applied since (0: off)' },
   { name: 'STEGO_SNAPSHOT_TRAILING_ENTRIES', default: 'min(5000, STEGO_SNAPSHOT_ENTRIES/2)', help: 'log entries kept behind a snapshot for slow followers' },
+  { name: 'STEGO_SNAPSHOT_SEND_BYTES_PER_S', default: String(SNAPSHOT_SEND_BYTES_PER_S), help: 'rate cap of a snapshot streamed to a lagging follower (0: none)' },
   { name: 'STEGO_MAX_OBJECT_BYTES', default: String(16 * MiB), help: 'largest stego object accepted by POST /api/objects' },
   { name: 'STEGO_BODY_LIMIT_BYTES', default: String(50 * MiB), help: 'largest HTTP request body (nginx client_max_body_size is rendered from the same number)' },
   { name: 'STEGO_API_TOKENS_FILE', default: '(unset)', help: 'API tokens file, JSON or lines (docs/http-api.md); object routes need a token' },
@@ -263,6 +273,7 @@ export function loadConfig(env: Env): NodeConfig {
     snapshotBytes: r.int('STEGO_SNAPSHOT_BYTES', 256 * MiB, 1024),
     snapshotIntervalMs: r.int('STEGO_SNAPSHOT_INTERVAL_MS', 60 * 60 * 1000, 0),
     snapshotTrailingEntries: r.int('STEGO_SNAPSHOT_TRAILING_ENTRIES', Math.min(5000, Math.floor(snapshotEntries / 2)), 0),
+    snapshotSendBytesPerSecond: r.int('STEGO_SNAPSHOT_SEND_BYTES_PER_S', SNAPSHOT_SEND_BYTES_PER_S, 0),
     maxObjectBytes: r.int('STEGO_MAX_OBJECT_BYTES', 16 * MiB, 1),
     bodyLimitBytes: r.int('STEGO_BODY_LIMIT_BYTES', 50 * MiB, 1),
     logLevel,

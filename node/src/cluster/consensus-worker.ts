@@ -86,6 +86,7 @@ async function start(): Promise<void> {
     peers: new Map([...cfg.peers].filter(([id]) => id !== cfg.nodeId)),
     secret: cfg.clusterSecret,
     maxInflightBytes: cfg.maxInflightBytes,
+    snapshotBytesPerSecond: cfg.snapshotSendBytesPerSecond,
     snapshotStagingDir: stagingDir,
     logger: logger.child({ component: 'transport' }),
     metrics: metrics.transport.events(),

@@ -334,18 +334,17 @@ class ManifestScanner {
         continue;
       }
       const c = piece[i]!;
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === BACKSLASH) this.escaped = true;
-        else if (c === QUOTE) this.inString = false;
-        if (this.depth === 1) this.keyCharacter(c);
-      } else if (c === QUOTE) {
-        this.inString = true;
-        if (this.depth === 1) {
-          this.keyLength = 0;
-          this.keyMatches = true;
+      const continued = this.inString;
+      if (this.stringByte(c)) {
+        if (continued) {
+          if (this.depth === 1) this.keyCharacter(c);
+        } else {
+          if (this.depth === 1) {
+            this.keyLength = 0;
+            this.keyMatches = true;
+          }
+          this.state = 'none';
         }
-        this.state = 'none';
       } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
         if (c === OPEN_BRACKET && this.depth === 1 && this.state === 'colon') {
           if (this.objectsSeen) throw new SnapshotFormatError(`${this.file}: manifest lists objects twice`);
@@ -369,6 +368,22 @@ class ManifestScanner {
     if (restFrom >= 0 && restFrom < to) this.rest.push(Buffer.from(piece.subarray(restFrom, to)));
   }
 
+  /**
+   * Follows JSON strings, for both scans: true when `c` is part of a string (its quotes included), which
+   * makes it nothing structural; false when the caller has to look at it.
+   */
+  private stringByte(c: number): boolean {
+    if (this.inString) {
+      if (this.escaped) this.escaped = false;
+      else if (c === BACKSLASH) this.escaped = true;
+      else if (c === QUOTE) this.inString = false;
+      return true;
+    }
+    if (c !== QUOTE) return false;
+    this.inString = true;
+    return true;
+  }
+
   /** Follows a depth-1 string, which closed if `inString` is now false: was it the key `"objects"`? */
   private keyCharacter(c: number): void {
     if (this.inString) {
@@ -388,12 +403,8 @@ class ManifestScanner {
     for (; i < to; i++) {
       const c = piece[i]!;
       if (this.depth > 2) {
-        if (this.inString) {
-          if (this.escaped) this.escaped = false;
-          else if (c === BACKSLASH) this.escaped = true;
-          else if (c === QUOTE) this.inString = false;
-        } else if (c === QUOTE) {
-          this.inString = true;
+        if (this.stringByte(c)) {
+          // inside an entry's string: nothing structural
         } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
           this.depth++;
         } else if ((c === CLOSE_BRACE || c === CLOSE_BRACKET) && --this.depth === 2) {

@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import type { Message } from '../raft/message.js';
 import { RemoteError } from './errors.js';
 import { InMemoryNetwork, type InMemoryTransport } from './in-memory.js';
@@ -101,7 +100,12 @@ describe('InMemoryTransport', function () {
     nodes['b']!.on('snapshot', (from, meta, path) => got.push(`${from}:${meta.index}:${path}`));
     const content = Buffer.from('x'.repeat(100_000));
     const meta = { index: 10, term: 2, conf: { voters: ['a', 'b', 'c'], learners: [] } };
-    const res = await nodes['a']!.sendSnapshot('b', meta, { size: content.length, open: () => Readable.from([content]) });
+    const res = await nodes['a']!.sendSnapshot('b', meta, {
+      size: content.length,
+      async *read() {
+        yield content;
+      },
+    });
     expect(res).to.deep.equal({ resumedFrom: 0, bytesSent: content.length });
     await waitFor('snapshot event', () => got.length === 1);
     const path = got[0]!.split(':').slice(2).join(':');

@@ -2,9 +2,8 @@
 // delivery, linkUp/linkDown, counted drops, RPC, snapshot files in a staging dir), plus hooks to drop,
 // delay and partition. Messages go through the real codec so nothing is shared between nodes.
 import { EventEmitter } from 'node:events';
-import { promises as fsp, createWriteStream } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import { decodeFrame, encodeFrame, payloadBytesOf } from './codec.js';
 import { RemoteError, TransportError } from './errors.js';
@@ -285,9 +284,10 @@ export class InMemoryTransport extends EventEmitter<TransportEvents> implements 
     const dir = this.opts.snapshotStagingDir;
     if (!dir) throw new RemoteError('no_staging_dir', `${this.id} has no snapshotStagingDir`, this.id);
     const tmp = join(dir, `${snapshotBaseName(from, meta)}-${source.size}.partial`);
-    await pipeline(source.open(0), createWriteStream(tmp));
-    const fd = await fsp.open(tmp, 'r+');
+    const fd = await fsp.open(tmp, 'w+');
     try {
+      // one piece at a time: the source may reuse a piece's buffer once the next is asked for
+      for await (const piece of source.read()) await fd.write(piece);
       const { size } = await fd.stat();
       if (size !== source.size) throw new RemoteError('size_mismatch', `received ${size} of ${source.size} bytes`, this.id);
       await fd.sync();

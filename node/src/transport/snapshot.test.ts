@@ -3,11 +3,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
 import type { Message } from '../raft/message.js';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import { RemoteError, TransportError } from './errors.js';
 import { Harness, heartbeat, waitFor } from './test-helpers.js';
+import { Pacer } from './snapshot.js';
 import type { SnapshotSource } from './types.js';
 import type { WsTransport } from './ws-transport.js';
 
@@ -26,22 +26,29 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/**
+ * The file as a SnapshotSource that reads it into one buffer, reused for every piece, as the object store's
+ * does: a sender that kept a piece past asking for the next would send the wrong bytes, and the receiver's
+ * sha256 check would refuse them.
+ */
 function fileSource(path: string, size: number, onBytes?: (total: number) => void): SnapshotSource {
   return {
     size,
-    open(offset) {
-      const stream = createReadStream(path, { start: offset, highWaterMark: 256 << 10 });
-      if (!onBytes) return stream;
-      let total = offset;
-      return stream.pipe(
-        new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            total += chunk.length;
-            onBytes(total);
-            done(null, chunk);
-          },
-        }),
-      );
+    async *read() {
+      const fd = await fsp.open(path, 'r');
+      const buf = Buffer.allocUnsafe(256 << 10);
+      let total = 0;
+      try {
+        for (;;) {
+          const { bytesRead } = await fd.read(buf, 0, buf.length, null);
+          if (bytesRead === 0) return;
+          total += bytesRead;
+          onBytes?.(total);
+          yield buf.subarray(0, bytesRead);
+        }
+      } finally {
+        await fd.close();
+      }
     },
   };
 }
@@ -170,14 +177,67 @@ describe('WsTransport snapshot streaming', function () {
     expect((await fsp.readFile(received[0]!.path)).equals(content)).to.equal(true);
   });
 
+  it('paces a snapshot to the configured rate: no faster than the rate after a window-sized burst', async () => {
+    const a = await h.node('a', { snapshotBytesPerSecond: 16 * MiB, snapshotWindowBytes: 4 * MiB });
+    const b = await h.node('b');
+    h.mesh(a, b);
+    await h.linked(a, b);
+    const received: Received[] = [];
+    b.on('snapshot', (from, meta, path) => received.push({ from, meta, path }));
+    const content = randomBytes(20 * MiB);
+    const small = join(dirname(file), 'paced.bin');
+    await fsp.writeFile(small, content);
+    const started = performance.now();
+    await a.sendSnapshot('b', META, fileSource(small, content.length));
+    const ms = performance.now() - started;
+    // 4 MiB of burst, then 16 MiB at 16 MiB/s: at least a second, however fast the machine
+    expect(ms).to.be.at.least(950);
+    await waitFor('snapshot event', () => received.length === 1);
+    expect((await fsp.readFile(received[0]!.path)).equals(content)).to.equal(true);
+  });
+
   it('runs one snapshot per peer at a time and reports a source shorter than announced', async () => {
     const { a } = await pair();
     const first = a.sendSnapshot('b', META, fileSource(file, size));
     const second = await a.sendSnapshot('b', META, fileSource(file, size)).catch((e: unknown) => e);
     expect(second).to.include({ code: 'busy' });
     await first;
-    const short: SnapshotSource = { size: 1000, open: () => Readable.from([Buffer.alloc(400)]) };
+    const short: SnapshotSource = {
+      size: 1000,
+      async *read() {
+        yield Buffer.alloc(400);
+      },
+    };
     const err = await a.sendSnapshot('b', { ...META, index: 1300 }, short).catch((e: unknown) => e);
     expect(err).to.include({ code: 'source_size_mismatch' });
+  });
+});
+
+describe('Pacer', () => {
+  it('lets a burst through at once, then spaces bytes at the rate', () => {
+    const p = new Pacer(1000, 500); // 1000 B/s, bursts of 500
+    expect(p.take(500, 0)).to.equal(0);
+    expect(p.take(100, 0)).to.equal(100); // 100 B owed at 1000 B/s
+    expect(p.take(100, 100)).to.equal(100); // the first 100 B were paid for by the wait
+    expect(p.take(100, 300)).to.equal(0); // 100 ms idle bought them
+  });
+
+  it('saves no more than one burst while idle', () => {
+    const p = new Pacer(1000, 500);
+    expect(p.take(500, 0)).to.equal(0);
+    expect(p.take(500, 60_000)).to.equal(0); // a minute idle: one burst, not 60,000 B
+    expect(p.take(200, 60_000)).to.equal(200);
+  });
+
+  it('over any span sends at most burst + rate × time', () => {
+    const p = new Pacer(4096, 1024);
+    let now = 0;
+    let sent = 0;
+    for (let i = 0; i < 1000; i++) {
+      now += p.take(300, now);
+      sent += 300;
+      expect(sent).to.be.at.most(1024 + (4096 * now) / 1000 + 300);
+    }
+    expect(sent / (now / 1000)).to.be.within(4096 * 0.95, 4096 * 1.05);
   });
 });

@@ -20,6 +20,8 @@ import type { SnapshotSendResult, SnapshotSource } from './types.js';
 export interface SnapshotTuning {
   chunkBytes: number;
   windowBytes: number;
+  /** Sending rate cap (0: none); the window is also the largest burst. */
+  bytesPerSecond: number;
   /** No acknowledgement for this long aborts the transfer. */
   stallMs: number;
 }
@@ -64,8 +66,7 @@ export class SnapshotSender {
     this.throwIfRefused();
     const resumedFrom = Math.min(this.accepted!, source.size);
     const hash = createHash('sha256');
-    if (resumedFrom > 0) await hashPrefix(source, resumedFrom, hash);
-    const end = await this.streamFrom(source, resumedFrom, hash);
+    const end = await this.stream(source, resumedFrom, hash);
     if (end !== source.size) {
       throw new TransportError('source_size_mismatch', `snapshot source yielded ${end} bytes, announced ${source.size}`);
     }
@@ -75,29 +76,36 @@ export class SnapshotSender {
     return { resumedFrom, bytesSent: end - resumedFrom };
   }
 
-  private async streamFrom(source: SnapshotSource, start: number, hash: Hash): Promise<number> {
-    const stream = source.open(start);
-    let offset = start;
-    const pending = new ChunkAccumulator(this.tuning.chunkBytes);
-    try {
-      for await (const piece of stream as AsyncIterable<Buffer>) {
-        for (const chunk of pending.push(piece)) offset = await this.sendChunk(chunk, offset, hash);
+  /**
+   * Reads the source once from its first byte: every byte is hashed, the ones from `from` on are sent in
+   * chunks of at most `chunkBytes` (views of the source's pieces, never copied here). Returns the bytes read.
+   */
+  private async stream(source: SnapshotSource, from: number, hash: Hash): Promise<number> {
+    const pacer = this.tuning.bytesPerSecond > 0 ? new Pacer(this.tuning.bytesPerSecond, this.tuning.windowBytes) : undefined;
+    let read = 0;
+    for await (const piece of source.read()) {
+      // paced as read, not as sent: hashing the prefix of a resumed transfer is the same CPU work
+      const wait = pacer?.take(piece.length, Date.now()) ?? 0;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      hash.update(piece);
+      // the receiver already holds the first `from` bytes: hashed above, not sent
+      for (let at = Math.max(0, from - read); at < piece.length; ) {
+        const n = Math.min(this.tuning.chunkBytes, piece.length - at);
+        await this.sendChunk(piece.subarray(at, at + n), read + at);
+        at += n;
       }
-      const rest = pending.flush();
-      if (rest) offset = await this.sendChunk(rest, offset, hash);
-    } finally {
-      stream.destroy();
+      read += piece.length;
     }
-    return offset;
+    if (read < from) throw new TransportError('source_size_mismatch', `snapshot source ended at ${read} bytes, before the resume offset ${from}`);
+    return read;
   }
 
-  private async sendChunk(chunk: Buffer, offset: number, hash: Hash): Promise<number> {
+  private async sendChunk(chunk: Uint8Array, offset: number): Promise<void> {
     await this.until(() => offset + chunk.length - this.acked <= this.tuning.windowBytes);
-    hash.update(chunk);
     // Awaiting the write keeps at most one chunk queued in user space, so a heartbeat sent on the
-    // same link waits behind at most one chunk (plus what the kernel already holds).
+    // same link waits behind at most one chunk (plus what the kernel already holds). It also ends this
+    // module's use of the chunk's bytes, which the source may then reuse.
     await this.write({ t: 'snapChunk', sid: this.sid, offset, data: chunk });
-    return offset + chunk.length;
   }
 
   private throwIfRefused(): void {
@@ -131,48 +139,30 @@ export class SnapshotSender {
   }
 }
 
-class ChunkAccumulator {
-  private parts: Buffer[] = [];
-  private bytes = 0;
-  constructor(private readonly chunkBytes: number) {}
+/**
+ * Paces a transfer to a byte rate, so a snapshot streamed to a lagging follower takes a bounded share of
+ * the consensus thread (hashing, framing) and of the receiver's, instead of all the CPU it can get while
+ * heartbeats and the leader's appends wait for it. A token bucket: `burstBytes` may go at once after a
+ * pause, beyond that bytes go at `bytesPerSecond`. Pure: the caller passes the clock.
+ */
+export class Pacer {
+  private tokens: number;
+  private at: number | undefined;
 
-  push(piece: Buffer): Buffer[] {
-    this.parts.push(piece);
-    this.bytes += piece.length;
-    const out: Buffer[] = [];
-    while (this.bytes >= this.chunkBytes) {
-      const all = Buffer.concat(this.parts, this.bytes);
-      out.push(all.subarray(0, this.chunkBytes));
-      const rest = all.subarray(this.chunkBytes);
-      this.parts = rest.length ? [rest] : [];
-      this.bytes = rest.length;
-    }
-    return out;
+  constructor(
+    private readonly bytesPerSecond: number,
+    private readonly burstBytes: number,
+  ) {
+    this.tokens = burstBytes;
   }
 
-  flush(): Buffer | undefined {
-    if (this.bytes === 0) return undefined;
-    const all = Buffer.concat(this.parts, this.bytes);
-    this.parts = [];
-    this.bytes = 0;
-    return all;
+  /** Takes `bytes` at time `nowMs`; returns how many ms to wait before sending them (0: at once). */
+  take(bytes: number, nowMs: number): number {
+    if (this.at !== undefined) this.tokens = Math.min(this.burstBytes, this.tokens + ((nowMs - this.at) * this.bytesPerSecond) / 1000);
+    this.at = nowMs;
+    this.tokens -= bytes;
+    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens * 1000) / this.bytesPerSecond);
   }
-}
-
-async function hashPrefix(source: SnapshotSource, length: number, hash: Hash): Promise<void> {
-  const stream = source.open(0);
-  let remaining = length;
-  try {
-    for await (const piece of stream as AsyncIterable<Buffer>) {
-      const take = piece.subarray(0, remaining);
-      hash.update(take);
-      remaining -= take.length;
-      if (remaining === 0) return;
-    }
-  } finally {
-    stream.destroy();
-  }
-  throw new TransportError('source_size_mismatch', `snapshot source ended before the resume offset ${length}`);
 }
 
 /** One snapshot being received from one peer. */

@@ -1,6 +1,5 @@
 // The transport's public vocabulary: the interface both WsTransport and InMemoryTransport implement.
 import type { EventEmitter } from 'node:events';
-import type { Readable } from 'node:stream';
 import type { Message } from '../raft/message.js';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 
@@ -10,10 +9,16 @@ import type { NodeId, SnapshotMeta } from '../raft/types.js';
 export type { Message } from '../raft/message.js';
 
 export interface SnapshotSource {
-  /** Total number of bytes `open(0)` yields. */
+  /** Total number of bytes `read()` yields. */
   size: number;
-  /** A fresh stream of the snapshot bytes starting at `offset` (the receiver may already hold a prefix). */
-  open(offset: number): Readable;
+  /**
+   * The snapshot's bytes from the first, a piece at a time, each fetched only when the consumer asks for
+   * it. A piece may be a view of a buffer the source reuses: it is valid until the consumer asks for the
+   * next one, and a consumer that keeps it copies it. There is no read from an offset: a resumed transfer
+   * still hashes the bytes the receiver holds (its checksum covers the whole file), so it reads them once
+   * and sends only the rest.
+   */
+  read(): AsyncIterable<Uint8Array>;
 }
 
 export type RequestHandler = (from: NodeId, body: Uint8Array) => Promise<Uint8Array>;

@@ -70,6 +70,8 @@ export interface WsTransportOptions {
   snapshotChunkBytes?: number;
   snapshotWindowBytes?: number;
   snapshotStallMs?: number;
+  /** Rate cap of a snapshot sent to a peer, bytes per second (0: none). */
+  snapshotBytesPerSecond?: number;
 }
 
 const DEFAULTS = {
@@ -84,6 +86,7 @@ const DEFAULTS = {
   snapshotChunkBytes: 1 << 20,
   snapshotWindowBytes: 4 << 20,
   snapshotStallMs: 30_000,
+  snapshotBytesPerSecond: 0,
 };
 
 const CLOSE_DUPLICATE = 4000;
@@ -329,6 +332,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
       chunkBytes: this.cfg.snapshotChunkBytes,
       windowBytes: this.cfg.snapshotWindowBytes,
       stallMs: this.cfg.snapshotStallMs,
+      bytesPerSecond: this.cfg.snapshotBytesPerSecond,
     });
     p.snapshotOut = { link, sender };
     try {
