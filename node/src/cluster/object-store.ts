@@ -466,7 +466,7 @@ export class ObjectStore {
     await linkPack(this.packsDirOrThrow(), name, file);
     const [pack] = await this.openPacks([name]);
     if (pack!.ino !== capture.ino) {
-      // E kept the copy it had already published for this (index, term), whose layout may differ: the
+      // the durable log kept the copy it had already published for this (index, term), whose layout may differ: the
       // objects stay where they are (memory or their packs, the next snapshot writes them again), and
       // that copy is what followers are sent
       this.setView((await this.openSnapshot(file)).view);
