@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { Writable } from 'node:stream';
+import { createLogger } from '../log.js';
 import { fakePng, pollUntil, TestCluster } from './test-cluster.js';
 import { ClusterError } from './errors.js';
 import { encodeCommand } from './commands.js';
@@ -122,7 +124,8 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
   }
 
   it('a follower that was down past a compaction catches up through a streamed snapshot', async () => {
-    c = await TestCluster.start({ overrides: { snapshotEntries: 20, snapshotTrailingEntries: 5 } });
+    // a log budget (a quarter of snapshotBytes) of a few entries: the leader cannot keep what the follower lacks
+    c = await TestCluster.start({ overrides: { snapshotEntries: 20, snapshotTrailingEntries: 5, snapshotBytes: 8192 } });
     const leader = await c.waitForLeader();
     const lagging = [...c.members.keys()].find((id) => id !== leader)!;
     await c.crash(lagging);
@@ -141,6 +144,29 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     const again = await c.restart(lagging, ['n1', 'n2', 'n3']);
     await pollUntil('restarted node to replay its log', 5000, () => again.node.readiness().ready);
     expect(again.node.store.size).to.equal(ids.length);
+  });
+
+  it('a leader compacts no further than a lagging follower needs, within its log budget: the follower catches up from the log', async () => {
+    const sent: unknown[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n')) if (l.includes('"snapshot sent"')) sent.push(JSON.parse(l));
+        done();
+      },
+    });
+    c = await TestCluster.start({ overrides: { snapshotEntries: 20, snapshotTrailingEntries: 5 }, logger: createLogger({ nodeId: 'test', level: 'info', destination: sink }) });
+    const leader = await c.waitForLeader();
+    const lagging = [...c.members.keys()].find((id) => id !== leader)!;
+    const matched = c.member(leader).node.progressOf(lagging)!.match;
+    await c.crash(lagging);
+    const ids = await writeMany(c, leader, 60, 'kept');
+    await pollUntil('leader to take a snapshot', 5000, () => c!.member(leader).node.status().snapshot_index > 20);
+    // entries after the follower's match are all still there, though the trailing count alone would drop them
+    expect(c.member(leader).node.status().snapshot_index - 5).to.be.greaterThan(matched);
+    const back = await c.restart(lagging, ['n1', 'n2', 'n3']);
+    await pollUntil('lagging node to catch up', 10_000, () => back.node.appliedIndex >= c!.member(leader).node.commitIndex);
+    expect(back.node.store.size).to.equal(ids.length);
+    expect(sent).to.deep.equal([]);
   });
 
   it('adds a member as learner, promotes it once caught up, then removes it; removing the leader hands over first', async () => {

@@ -54,7 +54,8 @@ export class Snapshots {
   private latestIndex: number;
   /** Snapshot files received from the leader and not yet installed, by "index/term". */
   private readonly staged = new Map<string, string>();
-  private readonly sending = new Set<NodeId>();
+  /** Followers being sent a snapshot, with its index once known (0 before). */
+  private readonly sending = new Map<NodeId, number>();
   private taking = false;
   /** When the last snapshot was started (or the node started): the time trigger counts from here. */
   private lastTakenAt = performance.now();
@@ -204,13 +205,22 @@ export class Snapshots {
   }
 
   /**
-   * Keeps snapshotTrailingEntries behind the snapshot for slow followers, but never more than a quarter
-   * of snapshotBytes of them: with multi-MB objects the entry count alone would keep gigabytes in memory.
+   * Keeps snapshotTrailingEntries behind the snapshot for slow followers and, on a leader, every entry a
+   * follower still lacks: above its match index, or above the snapshot it is being sent. But never more
+   * than a quarter of snapshotBytes of them: with multi-MB objects the entry count alone would keep
+   * gigabytes in memory.
+   *
+   * Without the followers' part, a follower sent a snapshot of a large store while clients wrote found the
+   * entries after it compacted by the time it arrived, and was sent the whole store again (bench:isolation
+   * (e) with 3 GB: two and three full transfers, docs/benchmarks.md, eighth session). CockroachDB's raft
+   * log truncation weighs followers' progress against the log's size the same way.
    */
   private compactionPoint(snapIndex: number): number {
-    const { mem } = this.parts;
+    const { mem, raw } = this.parts;
     const budget = this.policy.snapshotBytes / 4;
-    let point = Math.max(snapIndex - this.policy.snapshotTrailingEntries, mem.firstIndex() - 1);
+    let wanted = snapIndex - this.policy.snapshotTrailingEntries;
+    for (const [id, p] of Object.entries(raw.status().progress)) wanted = Math.min(wanted, Math.max(p.match, this.sending.get(id) ?? 0));
+    let point = Math.max(wanted, mem.firstIndex() - 1);
     if (point >= snapIndex) return snapIndex;
     let bytes = 0;
     const kept = mem.entries(point + 1, snapIndex + 1);
@@ -238,7 +248,7 @@ export class Snapshots {
     const { store, raw, transport, logger, metrics } = this.parts;
     const to = m.to;
     if (!m.snapshot || this.sending.has(to)) return;
-    this.sending.add(to);
+    this.sending.set(to, 0);
     const started = Date.now();
     let source: SnapshotStream | undefined;
     try {
@@ -247,6 +257,7 @@ export class Snapshots {
         raw.reportSnapshot(to, false);
         return;
       }
+      this.sending.set(to, source.meta.index);
       await transport.sendSnapshot(to, source.meta, source);
       if (this.driver.halted()) return;
       transport.send({ ...m, snapshot: source.meta } as never);
