@@ -205,25 +205,25 @@ export class Snapshots {
   }
 
   /**
-   * Keeps snapshotTrailingEntries behind the snapshot for slow followers and, on a leader, every entry a
-   * follower still lacks: above its match index, or above the snapshot it is being sent. But never more
-   * than a quarter of snapshotBytes of them: with multi-MB objects the entry count alone would keep
-   * gigabytes in memory.
+   * Keeps snapshotTrailingEntries behind the snapshot for slow followers, the newest of them within a
+   * budget of a quarter of snapshotBytes (with multi-MB objects the entry count alone would keep gigabytes
+   * in memory). On a leader, if the entries the furthest follower lacks (above its match index, or above
+   * the snapshot it is being sent) fit in that budget, all of them are kept; a part of them would not
+   * spare it a snapshot.
    *
-   * Without the followers' part, a follower sent a snapshot of a large store while clients wrote found the
-   * entries after it compacted by the time it arrived, and was sent the whole store again (bench:isolation
-   * (e) with 3 GB: two and three full transfers, docs/benchmarks.md, eighth session). CockroachDB's raft
-   * log truncation weighs followers' progress against the log's size the same way.
+   * Without the followers' part, a follower sent a snapshot of a large store while clients wrote could
+   * find the entries after it compacted by the time it arrived, and be sent the whole store again
+   * (bench:isolation (e) with 3 GB, docs/benchmarks.md, eighth session). CockroachDB's raft log
+   * truncation weighs followers' progress against the log's size the same way.
    */
   private compactionPoint(snapIndex: number): number {
     const { mem, raw } = this.parts;
     const budget = this.policy.snapshotBytes / 4;
-    let wanted = snapIndex - this.policy.snapshotTrailingEntries;
-    for (const [id, p] of Object.entries(raw.status().progress)) wanted = Math.min(wanted, Math.max(p.match, this.sending.get(id) ?? 0));
-    let point = Math.max(wanted, mem.firstIndex() - 1);
+    const first = mem.firstIndex() - 1;
+    let point = Math.max(snapIndex - this.policy.snapshotTrailingEntries, first);
     if (point >= snapIndex) return snapIndex;
-    let bytes = 0;
     const kept = mem.entries(point + 1, snapIndex + 1);
+    let bytes = 0;
     for (let i = kept.length - 1; i >= 0; i--) {
       bytes += kept[i]!.data.byteLength;
       if (bytes > budget) {
@@ -231,7 +231,12 @@ export class Snapshots {
         break;
       }
     }
-    return point;
+    let lagging = point;
+    for (const [id, p] of Object.entries(raw.status().progress)) lagging = Math.min(lagging, Math.max(p.match, this.sending.get(id) ?? 0));
+    if (lagging >= point || lagging < first) return point;
+    let lacking = 0;
+    for (const e of mem.entries(lagging + 1, snapIndex + 1)) lacking += e.data.byteLength;
+    return lacking <= budget ? lagging : point;
   }
 
   /**
