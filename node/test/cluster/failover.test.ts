@@ -7,6 +7,12 @@ import { makeCover } from './fixtures.js';
 import { verifyObjects } from './workload.js';
 
 const SNAPSHOT_ENTRIES = 20;
+/**
+ * A log budget (a quarter of this) of a few small objects: a leader keeps the entries a lagging follower
+ * lacks when they fit in it, so with the default (64 MiB) a follower that missed 60 writes would catch up
+ * from the log and the snapshot test below would prove nothing.
+ */
+const SNAPSHOT_BYTES = 16 * 1024;
 const SNAPSHOT_LINE = /snapshot/i;
 
 async function writeObjects(cluster: Cluster, n: number, tag: string, concurrency = 4): Promise<ObjectAck[]> {
@@ -48,7 +54,7 @@ describe('cluster (3 processes): leader crash, restart, catch-up', function () {
     this.timeout(60_000);
     cluster = await Cluster.start({
       size: 3,
-      env: { STEGO_SNAPSHOT_ENTRIES: String(SNAPSHOT_ENTRIES) },
+      env: { STEGO_SNAPSHOT_ENTRIES: String(SNAPSHOT_ENTRIES), STEGO_SNAPSHOT_BYTES: String(SNAPSHOT_BYTES) },
       keepPatterns: [SNAPSHOT_LINE],
     });
   });
@@ -147,7 +153,8 @@ describe('cluster (3 processes): leader crash, restart, catch-up', function () {
     await cluster.kill(follower, 'SIGKILL');
     const node = cluster.node(follower);
     const matchedBefore = node.matched.length;
-    // Far more entries than the snapshot threshold: the leader must have compacted past the follower's log.
+    // Far more entries than the snapshot threshold, and more bytes than the log budget: the leader must have
+    // compacted past the follower's log.
     const acks = await writeObjects(cluster, SNAPSHOT_ENTRIES * 3, 'compacted');
     await cluster.restart(follower);
     await pollUntil(`${follower} to serve every object after the snapshot`, async () => {
