@@ -140,10 +140,10 @@ export class SnapshotSender {
 }
 
 /**
- * Paces a transfer to a byte rate, so a snapshot streamed to a lagging follower takes a bounded share of
- * the consensus thread (hashing, framing) and of the receiver's, instead of all the CPU it can get while
- * heartbeats and the leader's appends wait for it. A token bucket: `burstBytes` may go at once after a
- * pause, beyond that bytes go at `bytesPerSecond`. Pure: the caller passes the clock.
+ * Paces a transfer to a byte rate, for links a snapshot shares with client traffic. (Pacing to spare the
+ * consensus threads' CPU was measured and did not help: a slower transfer is more often outlived by the
+ * log and repeated; docs/transport.md.) A token bucket: `burstBytes` may go at once after a pause,
+ * beyond that bytes go at `bytesPerSecond`. Pure: the caller passes the clock.
  */
 export class Pacer {
   private tokens: number;
