@@ -128,8 +128,8 @@ interface SnapshotView {
   packs: Set<Pack>;
   /**
    * The view as a self-contained v1 file (layout and size), computed by the first transfer to a follower
-   * and reused by the next ones: two passes over every record, which for 400,000 objects are a few hundred
-   * ms of the consensus loop's time, sliced.
+   * and reused by the next ones: two sliced passes over every record of the consensus loop's time, not
+   * repeated per transfer.
    */
   rendered?: Promise<{ layout: Layout; size: number }>;
 }
@@ -466,9 +466,9 @@ export class ObjectStore {
     await linkPack(this.packsDirOrThrow(), name, file);
     const [pack] = await this.openPacks([name]);
     if (pack!.ino !== capture.ino) {
-      // the durable log kept the copy it had already published for this (index, term), whose layout may differ: the
-      // objects stay where they are (memory or their packs, the next snapshot writes them again), and
-      // that copy is what followers are sent
+      // the durable log kept the copy it had already published for this (index, term), whose layout may
+      // differ: the objects stay where they are (memory or their packs, the next snapshot writes them
+      // again), and that copy is what followers are sent
       this.setView((await this.openSnapshot(file)).view);
       return;
     }
@@ -733,7 +733,6 @@ async function ownLayout(records: StoredObject[], locs: Location[], kept: Set<Pa
   return { own, bytes };
 }
 
-/** The manifest's length in bytes; serialises the entries of records that have none yet. */
 /** A view's layout as a self-contained v1 file: every object in the file's own data section. */
 async function renderV1(view: SnapshotView): Promise<{ layout: Layout; size: number }> {
   const { own, bytes } = await ownLayout(view.records, view.locs, new Set());
@@ -743,6 +742,7 @@ async function renderV1(view: SnapshotView): Promise<{ layout: Layout; size: num
   return { layout: { head, open: view.open, records: view.records, locs: view.locs, own, tail }, size: head.length + manifestBytes + bytes };
 }
 
+/** The manifest's length in bytes; serialises the entries of records that have none yet. */
 async function manifestLength(open: Buffer, records: StoredObject[], tail: (i: number) => string): Promise<number> {
   let bytes = open.length + MANIFEST_CLOSE.length;
   const slice = new TimeSlice();
