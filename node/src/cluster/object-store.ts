@@ -128,8 +128,8 @@ interface SnapshotView {
   packs: Set<Pack>;
   /**
    * The view as a self-contained v1 file (layout and size), computed by the first transfer to a follower
-   * and reused by the next ones: two sliced passes over every record of the consensus loop's time, not
-   * repeated per transfer.
+   * and reused by the next ones: two passes over every record on the consensus loop (sliced), done once
+   * per snapshot rather than once per transfer.
    */
   rendered?: Promise<{ layout: Layout; size: number }>;
 }
