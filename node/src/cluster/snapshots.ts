@@ -220,23 +220,19 @@ export class Snapshots {
     const { mem, raw } = this.parts;
     const budget = this.policy.snapshotBytes / 4;
     const first = mem.firstIndex() - 1;
-    let point = Math.max(snapIndex - this.policy.snapshotTrailingEntries, first);
-    if (point >= snapIndex) return snapIndex;
-    const kept = mem.entries(point + 1, snapIndex + 1);
+    const trailing = Math.max(snapIndex - this.policy.snapshotTrailingEntries, first);
+    if (trailing >= snapIndex) return snapIndex;
+    let lagging = trailing;
+    for (const [id, p] of Object.entries(raw.status().progress)) lagging = Math.min(lagging, Math.max(p.match, this.sending.get(id) ?? 0));
+    if (lagging < first) lagging = trailing; // what it lacks is gone already: a snapshot either way
+    // one walk back from the snapshot: past the budget, only the trailing entries within it are kept
+    const kept = mem.entries(lagging + 1, snapIndex + 1);
     let bytes = 0;
     for (let i = kept.length - 1; i >= 0; i--) {
       bytes += kept[i]!.data.byteLength;
-      if (bytes > budget) {
-        point = kept[i]!.index;
-        break;
-      }
+      if (bytes > budget) return Math.max(kept[i]!.index, trailing);
     }
-    let lagging = point;
-    for (const [id, p] of Object.entries(raw.status().progress)) lagging = Math.min(lagging, Math.max(p.match, this.sending.get(id) ?? 0));
-    if (lagging >= point || lagging < first) return point;
-    let lacking = 0;
-    for (const e of mem.entries(lagging + 1, snapIndex + 1)) lacking += e.data.byteLength;
-    return lacking <= budget ? lagging : point;
+    return lagging;
   }
 
   /**

@@ -11,6 +11,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import { newNonce } from './auth.js';
 import type { Frame, FrameOf } from './codec.js';
@@ -86,7 +87,7 @@ export class SnapshotSender {
     for await (const piece of source.read()) {
       // paced as read, not as sent: hashing the prefix of a resumed transfer is the same CPU work
       const wait = pacer?.take(piece.length, Date.now()) ?? 0;
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (wait > 0) await sleep(wait);
       hash.update(piece);
       // the receiver already holds the first `from` bytes: hashed above, not sent
       for (let at = Math.max(0, from - read); at < piece.length; ) {
