@@ -224,7 +224,10 @@ export class Snapshots {
     if (trailing >= snapIndex) return snapIndex;
     let lagging = trailing;
     for (const [id, p] of Object.entries(raw.status().progress)) lagging = Math.min(lagging, Math.max(p.match, this.sending.get(id) ?? 0));
-    if (lagging < first) lagging = trailing; // what it lacks is gone already: a snapshot either way
+    // A match below the log's start is a follower the leader has not heard from yet (match 0 until its
+    // first answer, though every member starts with the bootstrap snapshot) or one that needs a snapshot
+    // anyway: either may still use the entries from the log's start, so they are kept within the budget.
+    lagging = Math.max(lagging, first);
     // one walk back from the snapshot: past the budget, only the trailing entries within it are kept
     const kept = mem.entries(lagging + 1, snapIndex + 1);
     let bytes = 0;
