@@ -7,6 +7,8 @@
 //
 // --scale < 1 shrinks the sizes and durations (not the concurrency) for a quick look. STEGO_ISO_DUMP=FILE
 // writes every node's whole log there at the end (snapshots, installs, links: what preceded an election).
+// --cpu-prof DIR starts the nodes with `--cpu-prof` and stops them gracefully at the end, so every thread
+// of every node (the consensus thread included) writes its CPU profile to DIR.
 
 import { loadavg } from 'node:os';
 import { FULL_SIZES, formatResults, runIsolationCases, type CaseName, type CaseSizes } from '../test/cluster/isolation.js';
@@ -24,6 +26,7 @@ const sizes: CaseSizes = {
 };
 const cases = arg('cases', 'a,b,c,d,e').split(',') as CaseName[];
 const targets = arg('targets', 'leader,follower').split(',') as ('leader' | 'follower')[];
+const cpuProfDir = arg('cpu-prof', '');
 
 const started = new Date();
 process.stdout.write(`bench:isolation ${started.toISOString()} load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} scale ${scale}\n`);
@@ -32,7 +35,11 @@ const results = await runIsolationCases({
   cases,
   targets,
   // the 45 MB object must fit; nothing else is changed from the defaults
-  env: { STEGO_MAX_OBJECT_BYTES: String(64 * 1024 * 1024) },
+  env: {
+    STEGO_MAX_OBJECT_BYTES: String(64 * 1024 * 1024),
+    ...(cpuProfDir ? { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --cpu-prof --cpu-prof-dir=${cpuProfDir}`.trim() } : {}),
+  },
+  stopGracefully: cpuProfDir !== '',
   log: (l) => process.stdout.write(`${l}\n`),
 });
 process.stdout.write(`\n${formatResults(results)}\n`);

@@ -323,13 +323,6 @@ function cpuSeconds(pids: (number | undefined)[]): number {
   return ticks / 100; // USER_HZ is 100 on Linux
 }
 
-/** A graceful stop (SIGTERM) lets every thread of the nodes write its CPU profile; the harness would SIGKILL. */
-async function stopForProfiles(cluster: Cluster): Promise<void> {
-  const ids = cluster.liveIds();
-  for (const id of ids) cluster.node(id).signal('SIGTERM');
-  await Promise.all(ids.map((id) => cluster.node(id).exited()));
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const cover = makeCover(16, 16, 42);
@@ -421,7 +414,7 @@ async function main(): Promise<void> {
   } finally {
     keepAlive.destroy();
     etcdClient?.close();
-    if (stego && args.cpuProfDir) await stopForProfiles(stego);
+    if (stego && args.cpuProfDir) await stego.stopGracefully();
     await stego?.stop();
     await etcd?.stop();
   }

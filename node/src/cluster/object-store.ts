@@ -23,6 +23,7 @@ import { Readable } from 'node:stream';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import type { Command } from './commands.js';
 import { ClusterError } from './errors.js';
+import { writevSliced } from '../storage/sliced-io.js';
 import { TimeSlice } from '../storage/yielding.js';
 import { ensurePacksDir, linkPack, listPacks, Pack, packPath } from './packs.js';
 import {
@@ -936,16 +937,10 @@ async function writeSynced(file: string, groups: AsyncIterable<Buffer[]>, expect
   try {
     let position = 0;
     let unsynced = 0;
-    for await (let group of groups) {
-      let left = 0;
-      for (const b of group) left += b.length;
-      while (left > 0) {
-        const { bytesWritten } = await fh.writev(group, position);
-        position += bytesWritten;
-        unsynced += bytesWritten;
-        left -= bytesWritten;
-        if (left > 0) group = dropWritten(group, bytesWritten);
-      }
+    for await (const group of groups) {
+      const bytesWritten = await writevSliced(fh, group, position);
+      position += bytesWritten;
+      unsynced += bytesWritten;
       if (unsynced >= SNAPSHOT_SYNC_BYTES) {
         await fh.datasync();
         unsynced = 0;
@@ -956,13 +951,6 @@ async function writeSynced(file: string, groups: AsyncIterable<Buffer[]>, expect
   } finally {
     await fh.close();
   }
-}
-
-/** What is left of `group` after a short writev of `n` bytes. */
-function dropWritten(group: Buffer[], n: number): Buffer[] {
-  let i = 0;
-  while (n >= group[i]!.length) n -= group[i++]!.length;
-  return [group[i]!.subarray(n), ...group.slice(i + 1)];
 }
 
 function snapKey(meta: SnapshotMeta): string {

@@ -6,6 +6,7 @@
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { syncDir } from '../storage/fsutil.js';
+import { readSliced } from '../storage/sliced-io.js';
 import { isPackName, SnapshotFormatError } from './snapshot-format.js';
 
 const SUFFIX = '.pack';
@@ -76,12 +77,8 @@ export class Pack {
 
   /** Fills `buf` from `position` (call between acquire and release); returns it. */
   async readInto(buf: Buffer, position: number): Promise<Buffer> {
-    let done = 0;
-    while (done < buf.length) {
-      const { bytesRead } = await this.handle.read(buf, done, buf.length - done, position + done);
-      if (bytesRead === 0) throw new SnapshotFormatError(`${this.path}: unexpected end of file at ${position + done}`);
-      done += bytesRead;
-    }
+    const done = await readSliced(this.handle, buf, position);
+    if (done < buf.length) throw new SnapshotFormatError(`${this.path}: unexpected end of file at ${position + done}`);
     return buf;
   }
 

@@ -12,6 +12,7 @@
 // without parsing a manifest of tens of MB.
 import fs from 'node:fs/promises';
 import type { ConfState, NodeId } from '../raft/types.js';
+import { readSliced } from '../storage/sliced-io.js';
 import { TimeSlice } from '../storage/yielding.js';
 
 /** An object's metadata, as the store serves it and as the manifest records it. */
@@ -449,7 +450,7 @@ class ManifestScanner {
 
 async function readExactly(fh: fs.FileHandle, file: string, position: number, length: number, what: string): Promise<Buffer> {
   const buf = Buffer.alloc(length);
-  const { bytesRead } = await fh.read(buf, 0, length, position);
+  const bytesRead = await readSliced(fh, buf, position);
   if (bytesRead !== length) throw new SnapshotFormatError(`${file}: ${what} truncated`);
   return buf;
 }

@@ -21,6 +21,7 @@ import { syncDir, syncDirSync, writeFileAtomic } from './fsutil.js';
 import { DEFAULT_FSYNC_DEADLINE_MS, DEFAULT_SEGMENT_BYTES, type DurableLogOptions, type StorageFaults, type StorageLogger } from './options.js';
 import { encodeEntryYielding, encodeHardState } from './record.js';
 import { COMPACT_FILE, replayWal, segmentName, type CompactPoint, type SegmentState } from './replay.js';
+import { IO_SLICE_BYTES, writevSliced } from './sliced-io.js';
 import { SnapshotStore, type PendingSnapshot, type SnapshotInfo } from './snapshots.js';
 
 export interface RecoveredState {
@@ -443,10 +444,12 @@ export class DurableLog {
     for (const b of bufs) bytes += b.length;
     await this.faults?.beforeWrite?.({ file: seg.path, bytes });
     // An O_DSYNC write makes only its own range durable: after unsynced writes, write and fdatasync the file.
-    const durableWrite = sync && !this.unsynced;
+    // A record larger than one slice is written a slice per call (sliced-io.ts) and then fdatasync'd once:
+    // O_DSYNC would flush every slice on its own.
+    const durableWrite = sync && !this.unsynced && bytes <= IO_SLICE_BYTES;
     if (durableWrite) await this.faults?.beforeSync?.({ file: seg.path, bytes });
     const fh = durableWrite ? this.dsyncFh! : this.fh!;
-    const { bytesWritten } = await fh.writev(bufs, seg.size);
+    const bytesWritten = await writevSliced(fh, bufs, seg.size);
     if (bytesWritten !== bytes) throw new StorageFailedError(`short write to ${seg.path}: ${bytesWritten} of ${bytes} bytes`);
     seg.size += bytes;
     if (!sync) {

@@ -6,6 +6,7 @@ import { StorageCorruptError } from './errors.js';
 import { syncDirSync } from './fsutil.js';
 import type { StorageLogger } from './options.js';
 import { findIntactRecordAfter, parseRecord, RecordType } from './record.js';
+import { readFileSlicedSync } from './sliced-io.js';
 
 export const COMPACT_FILE = 'compact.json';
 const SEGMENT = /^(\d{16})\.wal$/;
@@ -59,7 +60,7 @@ export function replayWal(walDir: string, logger: StorageLogger | undefined): Re
 
   seqs.forEach((seq, i) => {
     const file = path.join(walDir, segmentName(seq));
-    const buf = readFileSync(file);
+    const buf = readFileSlicedSync(file);
     const isLast = i === seqs.length - 1;
     let off = 0;
     let maxIndex = 0;

@@ -363,6 +363,8 @@ export interface RunOptions {
    * machine, and only a repetition without it says something about the node. Default 1: report what ran.
    */
   starvedAttempts?: number;
+  /** Stop the nodes gracefully at the end, so those started with `--cpu-prof` write their profiles. */
+  stopGracefully?: boolean;
 }
 
 /** A consensus thread that waited this long for a CPU during a case could miss an election timeout. */
@@ -447,6 +449,7 @@ export async function runIsolationCases(opts: RunOptions): Promise<CaseResult[]>
     throw e;
   } finally {
     if (process.env['STEGO_ISO_DUMP']) (await import('node:fs')).writeFileSync(process.env['STEGO_ISO_DUMP'], cluster.dumpLogs());
+    if (opts.stopGracefully) await cluster.stopGracefully();
     await cluster.stop();
   }
   return results;
