@@ -24,6 +24,11 @@ describe('config', () => {
     expect(() => loadConfig({ ...base, STEGO_CONSENSUS_NICE: '-21' })).to.throw(ConfigError, 'STEGO_CONSENSUS_NICE');
   });
 
+  it('STEGO_GC is single-threaded or parallel', () => {
+    expect(() => loadConfig({ ...base, STEGO_GC: 'parallel' })).not.to.throw();
+    expect(() => loadConfig({ ...base, STEGO_GC: 'concurrent' })).to.throw(ConfigError, 'STEGO_GC');
+  });
+
   it('reports every problem at once with the variable names', () => {
     let err: unknown;
     try {
