@@ -49,6 +49,16 @@ describe('storage/DurableLog', () => {
     await again.close();
   });
 
+  it('replayed entries do not keep the preallocated tail of their segment in memory', async () => {
+    const segmentBytes = 8 * 1024 * 1024;
+    const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, segmentBytes });
+    await log.save({ term: 1, vote: 'n1', commit: 0 }, range(1, 40, 1));
+    const { log: again, state } = await reopen(log, { segmentBytes });
+    expectEntries(state.entries, range(1, 40, 1));
+    for (const e of state.entries) expect(e.data.buffer.byteLength, `memory behind entry ${e.index}`).to.be.below(64 * 1024);
+    await again.close();
+  });
+
   it('overwrites a conflicting suffix, also across segments', async () => {
     const { log } = await DurableLog.open(t.dir, { fsyncDeadlineMs: 5000, segmentBytes: 4096 });
     await log.save(undefined, range(1, 30, 1));
