@@ -29,6 +29,11 @@ describe('config', () => {
     expect(() => loadConfig({ ...base, STEGO_GC: 'concurrent' })).to.throw(ConfigError, 'STEGO_GC');
   });
 
+  it('STEGO_COMPILE is eager or lazy', () => {
+    expect(() => loadConfig({ ...base, STEGO_COMPILE: 'lazy' })).not.to.throw();
+    expect(() => loadConfig({ ...base, STEGO_COMPILE: 'jit' })).to.throw(ConfigError, 'STEGO_COMPILE');
+  });
+
   it('reports every problem at once with the variable names', () => {
     let err: unknown;
     try {

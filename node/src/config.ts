@@ -117,6 +117,7 @@ export const VARS: readonly VarSpec[] = [
   { name: 'STEGO_MAX_ANCILLARY_BYTES', default: String(8 * MiB), help: 'most bytes in ancillary PNG chunks (413 ancillary_too_large)' },
   { name: 'STEGO_CONSENSUS_NICE', default: '-20', help: 'nice value of the consensus thread (-20..19; 0: unchanged; raising it needs CAP_SYS_NICE)' },
   { name: 'STEGO_GC', default: 'single-threaded', help: "V8 garbage collection: single-threaded (each thread collects its own heap, at its own priority) or parallel (V8's default)" },
+  { name: 'STEGO_COMPILE', default: 'eager', help: "V8 compilation: eager (every function compiled at start-up and kept, so a new leader's first writes do not wait for it) or lazy (V8's default)" },
   { name: 'STEGO_LOG_LEVEL', default: 'info', help: 'pino level: trace|debug|info|warn|error|fatal|silent' },
   { name: 'STEGO_FSYNC_DEADLINE_MS', default: '2000', help: 'an fsync slower than this steps the node down' },
   { name: 'STEGO_REQUEST_TIMEOUT_MS', default: '10000', help: 'how long a write or linearizable read waits for the cluster' },
@@ -255,9 +256,11 @@ export function loadConfig(env: Env): NodeConfig {
   const snapshotEntries = r.int('STEGO_SNAPSHOT_ENTRIES', 10_000, 2);
   const logLevel = r.str('STEGO_LOG_LEVEL', 'info');
   if (!LOG_LEVELS.has(logLevel)) r.problems.push(`STEGO_LOG_LEVEL=${logLevel} is not a pino level`);
-  // read by single-threaded-gc.ts before anything else runs; checked here so a typo is not ignored
+  // read by v8-flags.ts before anything else runs; checked here so a typo is not ignored
   const gc = r.str('STEGO_GC', 'single-threaded');
   if (gc !== 'single-threaded' && gc !== 'parallel') r.problems.push(`STEGO_GC=${gc} must be single-threaded or parallel`);
+  const compile = r.str('STEGO_COMPILE', 'eager');
+  if (compile !== 'eager' && compile !== 'lazy') r.problems.push(`STEGO_COMPILE=${compile} must be eager or lazy`);
 
   const cfg: NodeConfig = {
     nodeId,

@@ -3,7 +3,7 @@
 // (cluster/consensus-worker.ts) runs Raft, the log and the peer links on an event loop that does nothing
 // else, so client load cannot delay a heartbeat. Everything comes from the environment (see `--help`);
 // logs are JSON lines on stdout.
-import './single-threaded-gc.js';
+import './v8-flags.js';
 import './cluster/uv-threadpool.js';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
