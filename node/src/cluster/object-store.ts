@@ -14,8 +14,10 @@
 //
 // Garbage is bounded: a pack whose live objects fill less than half of it, or one beyond the MAX_PACKS
 // newest-densest, is folded into the next snapshot's own data section, so the packs hold at most about
-// twice the live bytes and a manifest names at most MAX_PACKS - 1 of them. A lagging follower is sent a
-// self-contained v1 file rendered on the fly from the newest committed snapshot (snapshotSource).
+// twice the live bytes and a manifest names at most MAX_PACKS - 1 of them. A lagging follower is sent the
+// newest committed snapshot rendered on the fly (snapshotSource): as a self-contained v1 file, or as a
+// delta without the objects of packs it already holds, which it completes against its own packs before
+// installing it (prepareInstall).
 // Formats: snapshot-format.ts and docs/cluster.md.
 
 import fs from 'node:fs/promises';
@@ -27,10 +29,14 @@ import { writevSliced } from '../storage/sliced-io.js';
 import { TimeSlice } from '../storage/yielding.js';
 import { ensurePacksDir, linkPack, listPacks, Pack, packPath } from './packs.js';
 import {
+  deltaHeader,
   entryTail,
+  HELD_TAIL,
+  isDelta,
   manifestEntry,
   manifestOpen,
   MANIFEST_CLOSE,
+  packIndex,
   packName,
   readManifest,
   readPackList,
@@ -133,6 +139,13 @@ interface SnapshotView {
    * per snapshot rather than once per transfer.
    */
   rendered?: Promise<{ layout: Layout; size: number }>;
+}
+
+/** A received snapshot file ready to install, and what keeps the packs it names until then. */
+export interface PreparedSnapshot {
+  path: string;
+  /** Releases the packs it names to garbage collection: after its install, or once it is dropped. */
+  release(): void;
 }
 
 /** A retained snapshot, as the durable log lists them. */
@@ -555,6 +568,7 @@ export class ObjectStore {
     for (let i = 0; i < manifest.objects.length; i++) {
       if ((i & 255) === 0) await slice.maybeYield();
       const o = manifest.objects[i]!;
+      if (o.held) throw new SnapshotFormatError(`${file}: a delta is installed only once completed (prepareInstall)`);
       const loc = o.pack === undefined ? { file: own!, offset: read.dataStart + o.offset } : { file: named[o.pack]!, offset: o.offset };
       if (loc.offset + o.size > loc.file.size) throw new SnapshotFormatError(`${file}: object ${o.id} lies beyond the end of pack ${loc.file.name}`);
       records[i] = { meta: placementless(o), loc };
@@ -610,23 +624,107 @@ export class ObjectStore {
   }
 
   /**
-   * The newest committed snapshot as the self-contained v1 file a follower installs, rendered on the fly
-   * from the packs (undefined before the first one). Its size is known up front and any suffix can be
-   * streamed, as the transport's resumable transfer needs; the packs stay open until `close()`.
+   * The newest committed snapshot as a file for a follower, rendered on the fly from the packs (undefined
+   * before the first one). Its size is known up front and any suffix can be streamed, as the transport's
+   * resumable transfer needs; the packs stay open until `close()`.
+   *
+   * `heldThrough` is the index the follower has applied through. The objects of every pack of a snapshot
+   * at or below it are then left out (a snapshot at index i holds only objects entries up to i created,
+   * and the follower applied those entries): the file is a delta (v3) listing them as held, which the
+   * follower completes from its own store (prepareInstall). Without such a pack it is the self-contained
+   * v1 file. A follower that installed a large snapshot and was then outrun by the log is thus sent what
+   * was written since, not the store again.
    */
-  async snapshotSource(): Promise<SnapshotStream | undefined> {
+  async snapshotSource(heldThrough = 0): Promise<SnapshotStream | undefined> {
     const view = this.view;
     if (!view || this.closed) return undefined;
+    const held = new Set([...view.packs].filter((p) => packIndex(p.name) <= heldThrough));
     for (const p of view.packs) p.acquire();
     try {
-      view.rendered ??= renderV1(view);
-      const { layout, size } = await view.rendered;
-      return new SnapshotStream(view.meta, layout, size, view.packs);
+      let rendered: { layout: Layout; size: number };
+      if (held.size > 0) {
+        rendered = await renderFlat(view, held);
+      } else {
+        view.rendered ??= renderFlat(view, held);
+        rendered = await view.rendered;
+      }
+      return new SnapshotStream(view.meta, rendered.layout, rendered.size, view.packs, held.size > 0);
     } catch (e) {
       for (const p of view.packs) p.release();
-      view.rendered = undefined; // the next transfer tries again
+      if (held.size === 0) view.rendered = undefined; // the next transfer tries again
       throw e;
     }
+  }
+
+  /**
+   * Readies a snapshot file received from a leader for install. A v1 file is installable as it is. A
+   * delta (v3) lists objects this store holds without their bytes: it becomes a v2 file beside it
+   * whose manifest names this store's packs for those objects and whose data section holds the bytes the
+   * leader sent, plus those of held objects still in memory or in sparse packs (the choice a snapshot of
+   * our own makes, packsToKeep). The packs it names are pinned until `release()`. The delta is deleted.
+   *
+   * A held object this store lacks, or holds with other bytes, is SnapshotFormatError: nothing is
+   * installed, and the leader is to send a whole file. Which objects are held is captured in one
+   * synchronous step, pins included, so no collection can remove a pack between the two.
+   */
+  async prepareInstall(file: string): Promise<PreparedSnapshot> {
+    const read = await readManifest(file);
+    if (!isDelta(read)) return { path: file, release: () => undefined };
+    const { manifest } = read;
+    const delta = await Pack.openFile(file, 'delta');
+    const out = `${file.replace(/\.snap$/, '')}-completed.snap`;
+    let pins: Set<string> | undefined;
+    const used = new Set<Pack>([delta]);
+    for (const p of used) p.acquire();
+    try {
+      const records = new Array<StoredObject>(manifest.objects.length);
+      const locs = new Array<Location>(manifest.objects.length);
+      const mine = new Set<Pack>();
+      for (let i = 0; i < manifest.objects.length; i++) {
+        const o = manifest.objects[i]!;
+        let loc: Location;
+        if (o.held) {
+          const rec = this.objects.get(o.id);
+          if (!rec || rec.meta.sha256 !== o.sha256 || rec.meta.size !== o.size) {
+            throw new SnapshotFormatError(`${file}: object ${o.id} is marked held, but this member does not hold it`);
+          }
+          loc = rec.loc;
+          if ('file' in loc) mine.add(loc.file);
+        } else {
+          loc = { file: delta, offset: read.dataStart + o.offset };
+          if (loc.offset + o.size > delta.size) throw new SnapshotFormatError(`${file}: object ${o.id} lies beyond the end of the file`);
+        }
+        records[i] = { meta: placementless(o), loc };
+        locs[i] = loc;
+      }
+      const kept = packsToKeep(mine);
+      const names = [...kept].map((p) => p.name).sort();
+      pins = new Set(names);
+      this.pins.add(pins);
+      for (const p of mine) if (!used.has(p)) (used.add(p), p.acquire());
+      // the rest is a snapshot of our own, written as writeSnapshot writes one
+      const { own, bytes } = await ownLayout(records, locs, kept);
+      const packAt = new Map(names.map((name, i) => [name, i]));
+      const tail = (i: number): string => {
+        const loc = locs[i]!;
+        return own[i]! >= 0 || !('file' in loc) ? entryTail(own[i]!) : entryTail(loc.offset, packAt.get(loc.file.name));
+      };
+      const removed = Array.isArray(manifest.removed) ? manifest.removed : [];
+      const open = manifestOpen({ index: manifest.index, term: manifest.term, conf: manifest.conf, members: manifest.members, removed });
+      const manifestBytes = await manifestLength(open, records, tail);
+      const head = v2Header(names, manifestBytes);
+      await writeSynced(out, snapshotPieces({ head, open, records, locs, own, tail }), head.length + manifestBytes + bytes);
+    } catch (e) {
+      if (pins) this.pins.delete(pins);
+      await fs.rm(out, { force: true });
+      throw e;
+    } finally {
+      for (const p of used) p.release();
+      delta.supersede();
+    }
+    await fs.rm(file, { force: true });
+    const held = pins;
+    return { path: out, release: () => void this.pins.delete(held) };
   }
 
   /** Names of the packs current objects are read from. */
@@ -734,12 +832,15 @@ async function ownLayout(records: StoredObject[], locs: Location[], kept: Set<Pa
   return { own, bytes };
 }
 
-/** A view's layout as a self-contained v1 file: every object in the file's own data section. */
-async function renderV1(view: SnapshotView): Promise<{ layout: Layout; size: number }> {
-  const { own, bytes } = await ownLayout(view.records, view.locs, new Set());
-  const tail = (i: number): string => entryTail(own[i]!);
+/**
+ * A view's layout as one file for a follower: every object in the file's own data section but those of
+ * `held` packs, listed as held (a delta, v3); with no held pack, the self-contained v1 file.
+ */
+async function renderFlat(view: SnapshotView, held: Set<Pack>): Promise<{ layout: Layout; size: number }> {
+  const { own, bytes } = await ownLayout(view.records, view.locs, held);
+  const tail = (i: number): string => (own[i]! >= 0 ? entryTail(own[i]!) : HELD_TAIL);
   const manifestBytes = await manifestLength(view.open, view.records, tail);
-  const head = v1Header(manifestBytes);
+  const head = held.size > 0 ? deltaHeader(manifestBytes) : v1Header(manifestBytes);
   return { layout: { head, open: view.open, records: view.records, locs: view.locs, own, tail }, size: head.length + manifestBytes + bytes };
 }
 
@@ -758,7 +859,7 @@ async function manifestLength(open: Buffer, records: StoredObject[], tail: (i: n
 
 
 /**
- * A committed snapshot rendered as a self-contained v1 file for a lagging follower: the manifest is
+ * A committed snapshot rendered as one file (v1, or a v3 delta) for a lagging follower: the manifest is
  * assembled from the cached entries with offsets back to back, the object bytes are read from the packs
  * a chunk at a time as the consumer asks for them, never a whole object.
  * Holds a reference on every pack until close().
@@ -772,6 +873,8 @@ export class SnapshotStream {
     /** Total bytes of the file. */
     readonly size: number,
     private readonly packs: Set<Pack>,
+    /** A delta: objects the follower holds are listed but not in the file. */
+    readonly delta = false,
   ) {}
 
   /**
@@ -959,6 +1062,6 @@ function snapKey(meta: SnapshotMeta): string {
 
 /** The object's metadata without where the manifest placed it. */
 function placementless(o: ManifestObject): ObjectMeta {
-  const { offset: _offset, pack: _pack, ...meta } = o;
+  const { offset: _offset, pack: _pack, held: _held, ...meta } = o;
   return meta;
 }

@@ -38,7 +38,11 @@ export class Pack {
 
   /** Opens an existing pack; a missing one is corruption (a snapshot refers to it). */
   static async open(dir: string, name: string): Promise<Pack> {
-    const file = packPath(dir, name);
+    return Pack.openFile(packPath(dir, name), name);
+  }
+
+  /** Opens a snapshot file that is not (yet) a pack, to read objects from it: a delta being completed. */
+  static async openFile(file: string, name: string): Promise<Pack> {
     let handle: FileHandle;
     try {
       handle = await fs.open(file, 'r');

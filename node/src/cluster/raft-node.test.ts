@@ -169,6 +169,41 @@ describe('cluster: snapshots, membership and storage failure (in-process)', func
     expect(sent).to.deep.equal([]);
   });
 
+  it('a follower that holds part of the store is sent only the packs it lacks, and completes them from its own', async () => {
+    const sent: { to: string; bytes: number; delta: boolean }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n')) if (l.includes('"snapshot sent"')) sent.push(JSON.parse(l));
+        done();
+      },
+    });
+    // a log budget of a few entries: the follower cannot catch up from the log
+    c = await TestCluster.start({ overrides: { snapshotEntries: 20, snapshotTrailingEntries: 5, snapshotBytes: 8192 }, logger: createLogger({ nodeId: 'test', level: 'info', destination: sink }) });
+    const leader = await c.waitForLeader();
+    const lagging = [...c.members.keys()].find((id) => id !== leader)!;
+    const old = await writeMany(c, leader, 40, 'old');
+    await pollUntil('every member to snapshot the old objects', 5000, () => [...c!.members.values()].every((m) => m.node.status().snapshot_index > 20));
+    await pollUntil('the follower to apply them', 5000, () => c!.member(lagging).node.appliedIndex >= c!.member(leader).node.commitIndex);
+    await c.crash(lagging);
+    const leaderSnapshot = c.member(leader).node.status().snapshot_index;
+    const added = await writeMany(c, leader, 40, 'new');
+    await pollUntil('leader to compact past the follower', 5000, () => c!.member(leader).node.status().snapshot_index > leaderSnapshot + 20);
+    const back = await c.restart(lagging, ['n1', 'n2', 'n3']);
+    await pollUntil('lagging node to catch up', 10_000, () => back.node.appliedIndex >= c!.member(leader).node.commitIndex);
+    const toLagging = sent.filter((s) => s.to === lagging);
+    expect(toLagging).to.have.length.greaterThan(0);
+    // the new objects' bytes and a manifest of 80 entries (~34 KB), not the old objects' bytes too (~53 KB)
+    for (const s of toLagging) expect(s.delta).to.equal(true);
+    expect(toLagging.at(-1)!.bytes).to.be.lessThan(80 * 512);
+    expect(back.node.store.size).to.equal(80);
+    for (const id of [...old, ...added]) expect((await back.service.getObject(id, true))?.bytes.length, id).to.equal(512);
+    await c.crash(lagging);
+    const again = await c.restart(lagging, ['n1', 'n2', 'n3']);
+    await pollUntil('restarted node to replay its log', 5000, () => again.node.readiness().ready);
+    expect(again.node.store.size).to.equal(80);
+    for (const id of old.slice(0, 3)) expect((await again.service.getObject(id, true))?.bytes.length, id).to.equal(512);
+  });
+
   it('adds a member as learner, promotes it once caught up, then removes it; removing the leader hands over first', async () => {
     c = await TestCluster.start({ overrides: { snapshotEntries: 10, snapshotTrailingEntries: 2 } });
     const leader = await c.waitForLeader();

@@ -576,7 +576,7 @@ export class RaftNode {
       this.raw.peerLinkLost(peer);
       this.kick();
     });
-    this.transport.on('snapshot', (from, meta, file) => this.snapshots.stage(from, meta, file));
+    this.transport.handleSnapshots((from, meta, file) => this.snapshots.stage(from, meta, file));
   }
 
   private onMessage(m: Message): void {

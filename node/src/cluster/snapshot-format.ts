@@ -1,7 +1,10 @@
 // The snapshot file format (docs/cluster.md, "Commands and the snapshot format"):
 //
-//   v1 (self-contained; what a follower is always sent, and what older versions wrote):
+//   v1 (self-contained; what a follower is sent when it holds none of the objects, and what older
+//   versions wrote):
 //     "STEGOSNP" | u32 BE 1 | u32 BE manifest length | manifest JSON | object bytes back to back
+//   v3 (a delta; only ever sent to a follower, which turns it into a v2 file before installing it):
+//     "STEGOSNP" | u32 BE 3 | u32 BE manifest length | manifest JSON | object bytes back to back
 //   v2 (incremental; only ever written to the local disk):
 //     "STEGOSNP" | u32 BE 2 | u32 BE pack list length | u32 BE manifest length | pack list JSON | manifest JSON
 //     | object bytes back to back
@@ -9,7 +12,9 @@
 // A v2 manifest object without `pack` is in this file's data section at `offset`; one with `pack: k` is
 // at byte `offset` of the file of pack `packs[k]` (an earlier snapshot's data file, see packs.ts). The
 // pack list sits before the manifest so that garbage collection can read which packs a snapshot needs
-// without parsing a manifest of tens of MB.
+// without parsing a manifest of tens of MB. A v3 manifest lists every object too, but one with
+// `held: true` has no bytes in the file: the follower it was made for already holds that object (same id
+// and sha256), as it had applied the entry that created it (ObjectStore.snapshotSource).
 import fs from 'node:fs/promises';
 import type { ConfState, NodeId } from '../raft/types.js';
 import { readSliced } from '../storage/sliced-io.js';
@@ -34,6 +39,8 @@ export interface ManifestObject extends ObjectMeta {
   offset: number;
   /** v2 only: index into the snapshot's pack list; absent when the bytes are in the file itself. */
   pack?: number;
+  /** v3 only: the receiver already holds the object; its bytes are not in the file (`offset` is 0). */
+  held?: true;
 }
 
 export interface SnapshotManifest {
@@ -62,6 +69,14 @@ export function packName(index: number, term: number): string {
   return `${pad(index)}-${pad(term)}`;
 }
 
+/**
+ * The index of the snapshot whose data file a pack is. A snapshot at index i holds only objects that
+ * entries up to i created, so a member that has applied i holds every object of the pack still current.
+ */
+export function packIndex(name: string): number {
+  return Number(name.slice(0, 20));
+}
+
 export function isPackName(name: string): boolean {
   return PACK_NAME.test(name);
 }
@@ -69,6 +84,7 @@ export function isPackName(name: string): boolean {
 const MAGIC = Buffer.from('STEGOSNP', 'ascii');
 const SELF_CONTAINED = 1;
 const INCREMENTAL = 2;
+const DELTA = 3;
 const V1_HEADER_BYTES = MAGIC.length + 8;
 const V2_HEADER_BYTES = MAGIC.length + 12;
 
@@ -83,11 +99,24 @@ export interface SnapshotHead {
 }
 
 export function v1Header(manifestBytes: number): Buffer {
+  return flatHeader(SELF_CONTAINED, manifestBytes);
+}
+
+/** The header of a delta (v3): laid out as v1's. */
+export function deltaHeader(manifestBytes: number): Buffer {
+  return flatHeader(DELTA, manifestBytes);
+}
+
+function flatHeader(version: number, manifestBytes: number): Buffer {
   const head = Buffer.alloc(V1_HEADER_BYTES);
   MAGIC.copy(head, 0);
-  head.writeUInt32BE(SELF_CONTAINED, MAGIC.length);
+  head.writeUInt32BE(version, MAGIC.length);
   head.writeUInt32BE(manifestBytes, MAGIC.length + 4);
   return head;
+}
+
+export function isDelta(head: SnapshotHead): boolean {
+  return head.version === DELTA;
 }
 
 /** The v2 header followed by the pack list: everything before the manifest. */
@@ -119,6 +148,9 @@ export function entryTail(offset: number, pack?: number): string {
   return pack === undefined ? `${offset}}` : `${offset},"pack":${pack}}`;
 }
 
+/** What follows the `"offset":` of a v3 entry whose object the receiver holds. */
+export const HELD_TAIL = '0,"held":true}';
+
 async function readHead(fh: fs.FileHandle, file: string): Promise<SnapshotHead> {
   const head = Buffer.alloc(V2_HEADER_BYTES);
   const { bytesRead } = await fh.read(head, 0, V2_HEADER_BYTES, 0);
@@ -126,7 +158,7 @@ async function readHead(fh: fs.FileHandle, file: string): Promise<SnapshotHead> 
     throw new SnapshotFormatError(`${file} is not a StegoCluster snapshot`);
   }
   const version = head.readUInt32BE(MAGIC.length);
-  if (version === SELF_CONTAINED) {
+  if (version === SELF_CONTAINED || version === DELTA) {
     const manifestBytes = head.readUInt32BE(MAGIC.length + 4);
     return { version, packs: [], manifestStart: V1_HEADER_BYTES, manifestBytes, dataStart: V1_HEADER_BYTES + manifestBytes };
   }
@@ -185,7 +217,9 @@ export async function readManifest(file: string): Promise<ReadSnapshot> {
     let dataEnd = 0;
     const check = (value: unknown): void => {
       const o = manifestObject(value, file);
-      if (o.pack === undefined) dataEnd = Math.max(dataEnd, o.offset + o.size);
+      if (o.held) {
+        if (head.version !== DELTA) throw new SnapshotFormatError(`${file}: object ${o.id} is marked held outside a delta`);
+      } else if (o.pack === undefined) dataEnd = Math.max(dataEnd, o.offset + o.size);
       else if (head.version !== INCREMENTAL || o.pack >= head.packs.length) {
         throw new SnapshotFormatError(`${file}: object ${o.id} refers to pack ${o.pack}, which the file does not list`);
       }
@@ -238,7 +272,7 @@ function manifestObject(value: unknown, file: string): ManifestObject {
     typeof o !== 'object' || o === null || Array.isArray(o) ||
     typeof o.id !== 'string' || typeof o.sha256 !== 'string' || !isNonNegativeInteger(o.size) ||
     typeof o.contentType !== 'string' || typeof o.createdAt !== 'number' || !isNonNegativeInteger(o.offset) ||
-    !(o.pack === undefined || isNonNegativeInteger(o.pack)) ||
+    !(o.pack === undefined || isNonNegativeInteger(o.pack)) || !(o.held === undefined || o.held === true) ||
     !isOptionalString(o.owner) || !isOptionalString(o.idempotencyKey) || !isOptionalString(o.fingerprint)
   ) {
     throw new SnapshotFormatError(`${file}: invalid manifest entry ${JSON.stringify(value)?.slice(0, 200)}`);

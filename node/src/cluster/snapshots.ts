@@ -1,7 +1,7 @@
 // The driver's snapshots: when to take one (entries, bytes or time since the last), taking it (the object
 // store writes its state beside the durable log, which then compacts), sending one to a lagging follower
-// (the store renders its newest as a self-contained file), and staging and installing one received from
-// the leader. The driver (raft-node.ts) calls
+// (the store renders its newest as one file, a delta when the follower already holds some of its packs),
+// and readying and installing one received from the leader. The driver (raft-node.ts) calls
 // in at fixed points of its Ready cycle and owns everything else; this class owns the snapshot state.
 import fs from 'node:fs/promises';
 import type { Logger } from '../log.js';
@@ -13,7 +13,17 @@ import type { ConfState, Entry, NodeId, SnapshotMeta } from '../raft/types.js';
 import type { DurableLog } from '../storage/durable-log.js';
 import { StorageError } from '../storage/errors.js';
 import type { Transport } from '../transport/types.js';
-import type { ObjectStore, SnapshotStream } from './object-store.js';
+import type { ObjectStore, PreparedSnapshot, SnapshotStream } from './object-store.js';
+
+/** The RPC a leader asks a follower with, before sending it a snapshot, what it holds (SnapshotBase). */
+export const RPC_SNAPSHOT_BASE = 'snapshotBase';
+/** How long a leader waits for that answer before it sends the whole snapshot. */
+const SNAPSHOT_BASE_TIMEOUT_MS = 2000;
+
+/** A follower's answer: it has applied every entry up to `heldThrough` (0: send everything). */
+interface SnapshotBase {
+  heldThrough: number;
+}
 
 /** When to snapshot and what to keep behind one (NodeConfig documents each). */
 export interface SnapshotPolicy {
@@ -52,8 +62,10 @@ export interface SnapshotParts {
 export class Snapshots {
   /** Index of the newest snapshot this node holds (taken or installed). */
   private latestIndex: number;
-  /** Snapshot files received from the leader and not yet installed, by "index/term". */
-  private readonly staged = new Map<string, string>();
+  /** Snapshot files received from the leader, ready and not yet installed, by "index/term". */
+  private readonly staged = new Map<string, PreparedSnapshot>();
+  /** A delta could not be completed here: the next snapshot is asked for whole (reset by an install). */
+  private wantWhole = false;
   /** Followers being sent a snapshot, with its index once known (0 before). */
   private readonly sending = new Map<NodeId, number>();
   private taking = false;
@@ -68,6 +80,10 @@ export class Snapshots {
     index: number,
   ) {
     this.latestIndex = index;
+    parts.transport.handle(RPC_SNAPSHOT_BASE, async () => {
+      const base: SnapshotBase = { heldThrough: this.wantWhole ? 0 : this.driver.applied() };
+      return Buffer.from(JSON.stringify(base));
+    });
   }
 
   get index(): number {
@@ -79,14 +95,35 @@ export class Snapshots {
     for (const e of entries) this.bytesSinceLast += e.data.byteLength;
   }
 
-  /** The transport finished receiving a snapshot file: it waits here until the core installs it. */
-  stage(from: NodeId, meta: SnapshotMeta, file: string): void {
+  /**
+   * The transport finished receiving a snapshot file: it is readied for install (a delta is completed
+   * against this member's packs, ObjectStore.prepareInstall) and waits here until the core installs it.
+   * The leader hears of success or failure only once this settles, so the `snap` message it sends next
+   * finds the file staged. A delta that cannot be completed is refused: the leader is then told to send
+   * the whole snapshot.
+   */
+  async stage(from: NodeId, meta: SnapshotMeta, file: string): Promise<void> {
     const key = snapKey(meta);
+    let prepared: PreparedSnapshot;
+    try {
+      prepared = await this.parts.store.prepareInstall(file);
+    } catch (e) {
+      await fs.rm(file, { force: true }).catch(() => undefined);
+      this.wantWhole = true;
+      this.parts.logger.warn({ from, index: meta.index, err: (e as Error).message }, 'received snapshot not staged; the whole snapshot is asked for next');
+      throw e;
+    }
     const old = this.staged.get(key);
-    if (old && old !== file) void fs.rm(old, { force: true }).catch(() => undefined);
-    this.staged.set(key, file);
+    if (old) this.drop(old, prepared.path);
+    this.staged.set(key, prepared);
     this.parts.metrics?.snapshots.inc({ event: 'received' });
-    this.parts.logger.info({ from, index: meta.index, term: meta.term }, 'snapshot received and staged');
+    this.parts.logger.info({ from, index: meta.index, term: meta.term, completed_delta: prepared.path !== file }, 'snapshot received and staged');
+  }
+
+  /** Forgets a staged file: its packs are released and it is deleted (unless it is `keep`, its replacement). */
+  private drop(staged: PreparedSnapshot, keep?: string): void {
+    staged.release();
+    if (staged.path !== keep) void fs.rm(staged.path, { force: true }).catch(() => undefined);
   }
 
   isStaged(meta: SnapshotMeta): boolean {
@@ -256,7 +293,8 @@ export class Snapshots {
     const started = Date.now();
     let source: SnapshotStream | undefined;
     try {
-      source = await store.snapshotSource();
+      const heldThrough = await this.heldThrough(to);
+      source = await store.snapshotSource(heldThrough);
       if (!source) {
         raw.reportSnapshot(to, false);
         return;
@@ -268,7 +306,7 @@ export class Snapshots {
       raw.reportSnapshot(to, true);
       metrics?.snapshots.inc({ event: 'sent' });
       metrics?.snapshotSeconds.observe({ event: 'sent' }, (Date.now() - started) / 1000);
-      logger.info({ to, index: source.meta.index, bytes: source.size, ms: Date.now() - started }, 'snapshot sent');
+      logger.info({ to, index: source.meta.index, bytes: source.size, delta: source.delta, ms: Date.now() - started }, 'snapshot sent');
     } catch (e) {
       if (this.driver.halted()) return;
       logger.warn({ to, index: source?.meta.index, err: (e as Error).message }, 'snapshot send failed');
@@ -281,6 +319,19 @@ export class Snapshots {
     }
   }
 
+  /** What the follower holds (SnapshotBase); 0, so the whole snapshot, if it does not answer in time or at all. */
+  private async heldThrough(to: NodeId): Promise<number> {
+    try {
+      const body = await this.parts.transport.request(to, RPC_SNAPSHOT_BASE, new Uint8Array(0), SNAPSHOT_BASE_TIMEOUT_MS);
+      const base = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<SnapshotBase>;
+      return Number.isSafeInteger(base.heldThrough) && base.heldThrough! > 0 ? base.heldThrough! : 0;
+    } catch (e) {
+      // a member of an older version has no such handler: it gets the self-contained file, as before
+      this.parts.logger.debug({ to, err: (e as Error).message }, 'follower did not say what it holds; sending the whole snapshot');
+      return 0;
+    }
+  }
+
   /**
    * Installs the staged snapshot the core handed over in a Ready: moves its file into the durable
    * snapshot store, restores the object store from it and installs it in MemoryStorage. The driver then
@@ -289,12 +340,12 @@ export class Snapshots {
   async install(meta: SnapshotMeta): Promise<void> {
     const { log, mem, store, logger, metrics } = this.parts;
     const key = snapKey(meta);
-    const stagedFile = this.staged.get(key);
-    if (!stagedFile) throw new Error(`core asked to install snapshot ${key} but no staged file exists`);
+    const staged = this.staged.get(key);
+    if (!staged) throw new Error(`core asked to install snapshot ${key} but no staged file exists`);
     const started = Date.now();
     const pending = log.createSnapshot(meta);
     try {
-      await moveFile(stagedFile, pending.path);
+      await moveFile(staged.path, pending.path);
       await pending.commit();
     } catch (e) {
       await pending.abort().catch(() => undefined);
@@ -303,7 +354,12 @@ export class Snapshots {
     this.staged.delete(key);
     const info = log.latestSnapshot();
     if (!info || info.meta.index !== meta.index) throw new Error(`snapshot ${key} committed but not the latest`);
-    await store.restore(info.path);
+    try {
+      await store.restore(info.path);
+    } finally {
+      staged.release(); // the packs it names are the store's current ones now (or the node halts)
+    }
+    this.wantWhole = false;
     mem.applySnapshot(meta);
     this.latestIndex = meta.index;
     this.bytesSinceLast = 0;
@@ -316,10 +372,10 @@ export class Snapshots {
   }
 
   private discardStagedUpTo(index: number): void {
-    for (const [key, file] of this.staged) {
+    for (const [key, staged] of this.staged) {
       if (Number(key.split('/')[0]) > index) continue;
       this.staged.delete(key);
-      void fs.rm(file, { force: true }).catch(() => undefined);
+      this.drop(staged);
     }
   }
 }

@@ -97,7 +97,7 @@ describe('InMemoryTransport', function () {
 
   it('writes a received snapshot into the staging dir and emits it', async () => {
     const got: string[] = [];
-    nodes['b']!.on('snapshot', (from, meta, path) => got.push(`${from}:${meta.index}:${path}`));
+    nodes['b']!.handleSnapshots(async (from, meta, path) => void got.push(`${from}:${meta.index}:${path}`));
     const content = Buffer.from('x'.repeat(100_000));
     const meta = { index: 10, term: 2, conf: { voters: ['a', 'b', 'c'], learners: [] } };
     const res = await nodes['a']!.sendSnapshot('b', meta, {

@@ -9,7 +9,7 @@ import { decodeFrame, encodeFrame, payloadBytesOf } from './codec.js';
 import { RemoteError, TransportError } from './errors.js';
 import { PendingRequests } from './pending.js';
 import { snapshotBaseName } from './snapshot.js';
-import type { LinkStats, Message, RequestHandler, SnapshotSendResult, SnapshotSource, Transport, TransportEvents } from './types.js';
+import type { LinkStats, Message, RequestHandler, SnapshotHandler, SnapshotSendResult, SnapshotSource, Transport, TransportEvents } from './types.js';
 
 export interface InMemoryTransportOptions {
   /** Where received snapshots are written; required only if this node receives snapshots. */
@@ -130,6 +130,7 @@ export class InMemoryTransport extends EventEmitter<TransportEvents> implements 
   running = false;
   private readonly counters = new Map<NodeId, PeerCounters>();
   private readonly handlers = new Map<string, RequestHandler>();
+  private snapshotHandler: SnapshotHandler | undefined;
   private readonly pending = new PendingRequests();
   private readonly snapshotsOut = new Set<NodeId>();
   private peersWanted = new Map<NodeId, string>();
@@ -198,7 +199,7 @@ export class InMemoryTransport extends EventEmitter<TransportEvents> implements 
     try {
       await target.receiveSnapshot(this.id, meta, source);
       if (!this.isConnected(to)) throw new TransportError('link_lost', `link to ${to} closed during the snapshot`);
-      target.emitSnapshotReceived(this.id, meta);
+      await target.snapshotReceived(this.id, meta);
       return { resumedFrom: 0, bytesSent: source.size };
     } finally {
       this.snapshotsOut.delete(to);
@@ -223,6 +224,10 @@ export class InMemoryTransport extends EventEmitter<TransportEvents> implements 
 
   handle(kind: string, fn: RequestHandler): void {
     this.handlers.set(kind, fn);
+  }
+
+  handleSnapshots(fn: SnapshotHandler): void {
+    this.snapshotHandler = fn;
   }
 
   linkStats(): Map<NodeId, LinkStats> {
@@ -297,9 +302,15 @@ export class InMemoryTransport extends EventEmitter<TransportEvents> implements 
     await fsp.rename(tmp, this.snapshotPath(from, meta));
   }
 
-  /** @internal */
-  emitSnapshotReceived(from: NodeId, meta: SnapshotMeta): void {
-    if (this.running) this.emit('snapshot', from, meta, this.snapshotPath(from, meta));
+  /** @internal Hands the received file to the handler; its rejection is the sender's, as over a real link. */
+  async snapshotReceived(from: NodeId, meta: SnapshotMeta): Promise<void> {
+    if (!this.running) return;
+    try {
+      await this.snapshotHandler?.(from, meta, this.snapshotPath(from, meta));
+    } catch (e) {
+      const err = e as { code?: unknown; message?: unknown };
+      throw new RemoteError(typeof err.code === 'string' ? err.code : 'snapshot_refused', String(err.message ?? e), this.id);
+    }
   }
 
   private snapshotPath(from: NodeId, meta: SnapshotMeta): string {

@@ -76,7 +76,7 @@ describe('WsTransport snapshot streaming', function () {
     h.mesh(a, b);
     await h.linked(a, b);
     const received: Received[] = [];
-    b.on('snapshot', (from, meta, path) => received.push({ from, meta, path }));
+    b.handleSnapshots(async (from, meta, path) => void received.push({ from, meta, path }));
     return { a, b, received };
   }
 
@@ -183,7 +183,7 @@ describe('WsTransport snapshot streaming', function () {
     h.mesh(a, b);
     await h.linked(a, b);
     const received: Received[] = [];
-    b.on('snapshot', (from, meta, path) => received.push({ from, meta, path }));
+    b.handleSnapshots(async (from, meta, path) => void received.push({ from, meta, path }));
     const content = randomBytes(20 * MiB);
     const small = join(dirname(file), 'paced.bin');
     await fsp.writeFile(small, content);

@@ -6,7 +6,8 @@
 //   snapChunk {sid, offset, data}     →      appends at offset (in order), then
 //                                     ←      snapAck {sid, offset}      (bytes durable in the page cache)
 //   ... at most `windowBytes` unacknowledged, and each chunk waits for the previous one to reach the kernel
-//   snapEnd {sid, sha256 of all bytes} →     checks size + sha256, fsyncs, renames, fsyncs the dir
+//   snapEnd {sid, sha256 of all bytes} →     checks size + sha256, fsyncs, renames, fsyncs the dir, hands
+//                                            the file to the receiver's handler and waits for it
 //                                     ←      snapDone {sid, ok, code?, message?}
 import { createHash, type Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -182,7 +183,8 @@ interface Incoming {
   reply: (f: Frame) => void;
 }
 
-export type SnapshotCompleted = (from: NodeId, meta: SnapshotMeta, path: string) => void;
+/** Takes over a verified, fsync'd file; the sender is answered once it settles (see SnapshotHandler). */
+export type SnapshotCompleted = (from: NodeId, meta: SnapshotMeta, path: string) => Promise<void>;
 
 /**
  * The receiving side for all peers: at most one transfer per sending peer. Partial files survive link
@@ -298,7 +300,15 @@ export class SnapshotInbox {
     }
     this.active.delete(inc.from);
     inc.aborted = true;
-    this.completed(inc.from, inc.meta, finalPath);
+    try {
+      await this.completed(inc.from, inc.meta, finalPath);
+    } catch (err) {
+      // the handler refused the file (a delta it cannot complete, say): the sender hears why
+      await fsp.rm(finalPath, { force: true });
+      const e = err as { code?: unknown; message?: unknown };
+      inc.reply({ t: 'snapDone', sid: inc.sid, ok: false, code: typeof e.code === 'string' ? e.code : 'snapshot_refused', message: String(e.message ?? err) });
+      return;
+    }
     inc.reply({ t: 'snapDone', sid: inc.sid, ok: true });
   }
 

@@ -23,6 +23,13 @@ export interface SnapshotSource {
 
 export type RequestHandler = (from: NodeId, body: Uint8Array) => Promise<Uint8Array>;
 
+/**
+ * Takes over a snapshot file that was fully received, size- and sha256-verified and fsync'd: `path` is
+ * the handler's from then on. The sender's `sendSnapshot` resolves only once this does, and rejects with
+ * the error's `code` if this rejects: a receiver readies the file for install before the sender moves on.
+ */
+export type SnapshotHandler = (from: NodeId, meta: SnapshotMeta, path: string) => Promise<void>;
+
 export interface SnapshotSendResult {
   /** The offset the receiver already held (0 for a fresh transfer). */
   resumedFrom: number;
@@ -47,8 +54,6 @@ export interface TransportEvents {
   message: [m: Message];
   linkUp: [peer: NodeId];
   linkDown: [peer: NodeId];
-  /** A snapshot file was fully received, size- and sha256-verified and fsync'd; the listener owns `path`. */
-  snapshot: [from: NodeId, meta: SnapshotMeta, path: string];
 }
 
 export interface Transport extends EventEmitter<TransportEvents> {
@@ -59,10 +64,12 @@ export interface Transport extends EventEmitter<TransportEvents> {
   setPeers(peers: Map<NodeId, string>): void;
   /** Fire-and-forget; silently dropped (and counted) when the link is down or the in-flight cap is reached. */
   send(m: Message): void;
-  /** Resolves once the receiver has the whole snapshot fsync'd and verified (it then emits 'snapshot'). */
+  /** Resolves once the receiver has the whole snapshot fsync'd and verified, and its handler took it over. */
   sendSnapshot(to: NodeId, meta: SnapshotMeta, source: SnapshotSource): Promise<SnapshotSendResult>;
   request(to: NodeId, kind: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   handle(kind: string, fn: RequestHandler): void;
+  /** Where received snapshots go (without a handler a received file stays in the staging directory). */
+  handleSnapshots(fn: SnapshotHandler): void;
   linkStats(): Map<NodeId, LinkStats>;
   isConnected(peer: NodeId): boolean;
 }

@@ -15,7 +15,7 @@ import { decodeFrame, encodeFrame, encodeFrameSegments, encodePartInto, payloadB
 import { PendingRequests } from './pending.js';
 import { RemoteError, TransportError } from './errors.js';
 import { SnapshotInbox, SnapshotSender } from './snapshot.js';
-import type { LinkStats, Message, RequestHandler, SnapshotSendResult, SnapshotSource, Transport, TransportEvents } from './types.js';
+import type { LinkStats, Message, RequestHandler, SnapshotHandler, SnapshotSendResult, SnapshotSource, Transport, TransportEvents } from './types.js';
 
 /** pino-compatible subset. */
 export interface TransportLogger {
@@ -208,6 +208,7 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
   private readonly secret: Uint8Array;
   private readonly peers = new Map<NodeId, PeerState>();
   private readonly handlers = new Map<string, RequestHandler>();
+  private snapshotHandler: SnapshotHandler | undefined;
   private readonly pending = new PendingRequests();
   private readonly inbox: SnapshotInbox;
   private server: WebSocketServer | undefined;
@@ -220,7 +221,9 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
     this.id = opts.id;
     this.secret = typeof opts.secret === 'string' ? Buffer.from(opts.secret, 'utf8') : opts.secret;
     if (this.secret.byteLength === 0) throw new Error('WsTransport: the cluster secret must not be empty');
-    this.inbox = new SnapshotInbox(opts.snapshotStagingDir, (from, meta, path) => this.emitUnlessStopped('snapshot', from, meta, path));
+    this.inbox = new SnapshotInbox(opts.snapshotStagingDir, async (from, meta, path) => {
+      if (!this.stopped) await this.snapshotHandler?.(from, meta, path);
+    });
     for (const [peer, addr] of opts.peers) if (peer !== this.id) this.peerState(peer).addr = addr;
   }
 
@@ -356,6 +359,10 @@ export class WsTransport extends EventEmitter<TransportEvents> implements Transp
 
   handle(kind: string, fn: RequestHandler): void {
     this.handlers.set(kind, fn);
+  }
+
+  handleSnapshots(fn: SnapshotHandler): void {
+    this.snapshotHandler = fn;
   }
 
   linkStats(): Map<NodeId, LinkStats> {
