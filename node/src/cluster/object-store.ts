@@ -32,7 +32,7 @@ import {
   deltaHeader,
   entryTail,
   HELD_TAIL,
-  isDelta,
+  isDeltaFile,
   manifestEntry,
   manifestOpen,
   MANIFEST_CLOSE,
@@ -668,8 +668,9 @@ export class ObjectStore {
    * synchronous step, pins included, so no collection can remove a pack between the two.
    */
   async prepareInstall(file: string): Promise<PreparedSnapshot> {
+    // a whole file's manifest is read once, by the install
+    if (!(await isDeltaFile(file))) return { path: file, release: () => undefined };
     const read = await readManifest(file);
-    if (!isDelta(read)) return { path: file, release: () => undefined };
     const { manifest } = read;
     const delta = await Pack.openFile(file, 'delta');
     const out = `${file.replace(/\.snap$/, '')}-completed.snap`;

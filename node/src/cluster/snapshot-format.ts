@@ -115,7 +115,7 @@ function flatHeader(version: number, manifestBytes: number): Buffer {
   return head;
 }
 
-export function isDelta(head: SnapshotHead): boolean {
+function isDelta(head: SnapshotHead): boolean {
   return head.version === DELTA;
 }
 
@@ -183,6 +183,16 @@ function parsePackList(list: Buffer, file: string): string[] {
     throw new SnapshotFormatError(`${file}: invalid pack list`);
   }
   return packs as string[];
+}
+
+/** Whether a snapshot file is a delta (v3): reads only the header. */
+export async function isDeltaFile(file: string): Promise<boolean> {
+  const fh = await fs.open(file, 'r');
+  try {
+    return isDelta(await readHead(fh, file));
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The names of the packs a snapshot file refers to (none for v1): reads only the header. */
