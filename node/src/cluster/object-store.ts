@@ -32,7 +32,7 @@ import {
   deltaHeader,
   entryTail,
   HELD_TAIL,
-  isDeltaFile,
+  readDeltaBase,
   manifestEntry,
   manifestOpen,
   MANIFEST_CLOSE,
@@ -643,9 +643,9 @@ export class ObjectStore {
     try {
       let rendered: { layout: Layout; size: number };
       if (held.size > 0) {
-        rendered = await renderFlat(view, held);
+        rendered = await renderFlat(view, held, heldThrough);
       } else {
-        view.rendered ??= renderFlat(view, held);
+        view.rendered ??= renderFlat(view, held, 0);
         rendered = await view.rendered;
       }
       return new SnapshotStream(view.meta, rendered.layout, rendered.size, view.packs, held.size > 0);
@@ -669,7 +669,7 @@ export class ObjectStore {
    */
   async prepareInstall(file: string): Promise<PreparedSnapshot> {
     // a whole file's manifest is read once, by the install
-    if (!(await isDeltaFile(file))) return { path: file, release: () => undefined };
+    if ((await readDeltaBase(file)) === undefined) return { path: file, release: () => undefined };
     const read = await readManifest(file);
     const { manifest } = read;
     const delta = await Pack.openFile(file, 'delta');
@@ -837,11 +837,11 @@ async function ownLayout(records: StoredObject[], locs: Location[], kept: Set<Pa
  * A view's layout as one file for a follower: every object in the file's own data section but those of
  * `held` packs, listed as held (a delta, v3); with no held pack, the self-contained v1 file.
  */
-async function renderFlat(view: SnapshotView, held: Set<Pack>): Promise<{ layout: Layout; size: number }> {
+async function renderFlat(view: SnapshotView, held: Set<Pack>, heldThrough: number): Promise<{ layout: Layout; size: number }> {
   const { own, bytes } = await ownLayout(view.records, view.locs, held);
   const tail = (i: number): string => (own[i]! >= 0 ? entryTail(own[i]!) : HELD_TAIL);
   const manifestBytes = await manifestLength(view.open, view.records, tail);
-  const head = held.size > 0 ? deltaHeader(manifestBytes) : v1Header(manifestBytes);
+  const head = held.size > 0 ? deltaHeader(manifestBytes, heldThrough) : v1Header(manifestBytes);
   return { layout: { head, open: view.open, records: view.records, locs: view.locs, own, tail }, size: head.length + manifestBytes + bytes };
 }
 

@@ -168,6 +168,7 @@ export class RaftNode {
       {
         halted: () => this.halted(),
         applied: () => this.applied,
+        waitApplied: (index, timeoutMs) => this.appliedWaiters.wait(index, timeoutMs),
         confState: () => this.confState(),
         saveCommitIndex: () => this.saveCommitIndex(),
         fatal: (e) => this.onFatal(e),

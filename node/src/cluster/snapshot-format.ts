@@ -4,7 +4,8 @@
 //   versions wrote):
 //     "STEGOSNP" | u32 BE 1 | u32 BE manifest length | manifest JSON | object bytes back to back
 //   v3 (a delta; only ever sent to a follower, which turns it into a v2 file before installing it):
-//     "STEGOSNP" | u32 BE 3 | u32 BE manifest length | manifest JSON | object bytes back to back
+//     "STEGOSNP" | u32 BE 3 | u32 BE manifest length | u64 BE held-through index | manifest JSON
+//     | object bytes back to back
 //   v2 (incremental; only ever written to the local disk):
 //     "STEGOSNP" | u32 BE 2 | u32 BE pack list length | u32 BE manifest length | pack list JSON | manifest JSON
 //     | object bytes back to back
@@ -87,6 +88,7 @@ const INCREMENTAL = 2;
 const DELTA = 3;
 const V1_HEADER_BYTES = MAGIC.length + 8;
 const V2_HEADER_BYTES = MAGIC.length + 12;
+const DELTA_HEADER_BYTES = V1_HEADER_BYTES + 8;
 
 /** The fixed part of a file, enough to find its sections. */
 export interface SnapshotHead {
@@ -96,27 +98,27 @@ export interface SnapshotHead {
   manifestStart: number;
   manifestBytes: number;
   dataStart: number;
+  /** v3 only: the index the receiver had applied through when it was made (objects held). */
+  heldThrough?: number;
 }
 
 export function v1Header(manifestBytes: number): Buffer {
   return flatHeader(SELF_CONTAINED, manifestBytes);
 }
 
-/** The header of a delta (v3): laid out as v1's. */
-export function deltaHeader(manifestBytes: number): Buffer {
-  return flatHeader(DELTA, manifestBytes);
+/** The header of a delta (v3): v1's, then the index the receiver holds objects through. */
+export function deltaHeader(manifestBytes: number, heldThrough: number): Buffer {
+  const head = flatHeader(DELTA, manifestBytes, DELTA_HEADER_BYTES);
+  head.writeBigUInt64BE(BigInt(heldThrough), V1_HEADER_BYTES);
+  return head;
 }
 
-function flatHeader(version: number, manifestBytes: number): Buffer {
-  const head = Buffer.alloc(V1_HEADER_BYTES);
+function flatHeader(version: number, manifestBytes: number, bytes = V1_HEADER_BYTES): Buffer {
+  const head = Buffer.alloc(bytes);
   MAGIC.copy(head, 0);
   head.writeUInt32BE(version, MAGIC.length);
   head.writeUInt32BE(manifestBytes, MAGIC.length + 4);
   return head;
-}
-
-function isDelta(head: SnapshotHead): boolean {
-  return head.version === DELTA;
 }
 
 /** The v2 header followed by the pack list: everything before the manifest. */
@@ -152,15 +154,21 @@ export function entryTail(offset: number, pack?: number): string {
 export const HELD_TAIL = '0,"held":true}';
 
 async function readHead(fh: fs.FileHandle, file: string): Promise<SnapshotHead> {
-  const head = Buffer.alloc(V2_HEADER_BYTES);
-  const { bytesRead } = await fh.read(head, 0, V2_HEADER_BYTES, 0);
+  const head = Buffer.alloc(Math.max(V2_HEADER_BYTES, DELTA_HEADER_BYTES));
+  const { bytesRead } = await fh.read(head, 0, head.length, 0);
   if (bytesRead < V1_HEADER_BYTES || !head.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new SnapshotFormatError(`${file} is not a StegoCluster snapshot`);
   }
   const version = head.readUInt32BE(MAGIC.length);
-  if (version === SELF_CONTAINED || version === DELTA) {
+  if (version === SELF_CONTAINED) {
     const manifestBytes = head.readUInt32BE(MAGIC.length + 4);
     return { version, packs: [], manifestStart: V1_HEADER_BYTES, manifestBytes, dataStart: V1_HEADER_BYTES + manifestBytes };
+  }
+  if (version === DELTA) {
+    if (bytesRead < DELTA_HEADER_BYTES) throw new SnapshotFormatError(`${file}: header truncated`);
+    const manifestBytes = head.readUInt32BE(MAGIC.length + 4);
+    const heldThrough = Number(head.readBigUInt64BE(V1_HEADER_BYTES));
+    return { version, packs: [], manifestStart: DELTA_HEADER_BYTES, manifestBytes, dataStart: DELTA_HEADER_BYTES + manifestBytes, heldThrough };
   }
   if (version !== INCREMENTAL) throw new SnapshotFormatError(`${file}: unsupported snapshot version ${version}`);
   if (bytesRead < V2_HEADER_BYTES) throw new SnapshotFormatError(`${file}: header truncated`);
@@ -185,11 +193,11 @@ function parsePackList(list: Buffer, file: string): string[] {
   return packs as string[];
 }
 
-/** Whether a snapshot file is a delta (v3): reads only the header. */
-export async function isDeltaFile(file: string): Promise<boolean> {
+/** The index a delta (v3) was made against, or undefined for any other file: reads only the header. */
+export async function readDeltaBase(file: string): Promise<number | undefined> {
   const fh = await fs.open(file, 'r');
   try {
-    return isDelta(await readHead(fh, file));
+    return (await readHead(fh, file)).heldThrough;
   } finally {
     await fh.close();
   }

@@ -14,13 +14,24 @@ import type { DurableLog } from '../storage/durable-log.js';
 import { StorageError } from '../storage/errors.js';
 import type { Transport } from '../transport/types.js';
 import type { ObjectStore, PreparedSnapshot, SnapshotStream } from './object-store.js';
+import { readDeltaBase } from './snapshot-format.js';
 
 /** The RPC a leader asks a follower with, before sending it a snapshot, what it holds (SnapshotBase). */
 export const RPC_SNAPSHOT_BASE = 'snapshotBase';
 /** How long a leader waits for that answer before it sends the whole snapshot. */
 const SNAPSHOT_BASE_TIMEOUT_MS = 2000;
+/**
+ * How long a follower waits, before completing a delta, for the snapshot it staged to be installed (the
+ * delta is made against it, see SnapshotBase); past this it refuses the delta and asks for a whole file.
+ */
+const DELTA_BASE_WAIT_MS = 10_000;
 
-/** A follower's answer: it has applied every entry up to `heldThrough` (0: send everything). */
+/**
+ * A follower's answer: it holds every object created up to `heldThrough` (0: send everything): what it
+ * has applied, or the snapshot it has staged if that is newer. A leader whose log a follower's install
+ * outran asks again at once, while the follower is still installing the snapshot it was just sent; the
+ * delta is then made against that snapshot, and the follower completes it once it is installed.
+ */
 interface SnapshotBase {
   heldThrough: number;
 }
@@ -39,6 +50,8 @@ export interface SnapshotDriver {
   halted(): boolean;
   applied(): number;
   confState(): ConfState;
+  /** Resolves once entries up to `index` are applied (or a snapshot past it installed); rejects after `timeoutMs`. */
+  waitApplied(index: number, timeoutMs: number): Promise<void>;
   /** Makes the current commit index durable: the core refuses a stored commit below a snapshot's index. */
   saveCommitIndex(): Promise<void>;
   /** A storage failure while snapshotting halts the node. */
@@ -72,6 +85,8 @@ export class Snapshots {
   /** When the last snapshot was started (or the node started): the time trigger counts from here. */
   private lastTakenAt = performance.now();
   private bytesSinceLast = 0;
+  /** Bytes counted towards the byte trigger once, at start and after an install: see bytesDue. */
+  private byteLead: number;
 
   constructor(
     private readonly parts: SnapshotParts,
@@ -80,8 +95,9 @@ export class Snapshots {
     index: number,
   ) {
     this.latestIndex = index;
+    this.byteLead = this.phase(policy.snapshotBytes);
     parts.transport.handle(RPC_SNAPSHOT_BASE, async () => {
-      const base: SnapshotBase = { heldThrough: this.wantWhole ? 0 : this.driver.applied() };
+      const base: SnapshotBase = { heldThrough: this.wantWhole ? 0 : Math.max(this.driver.applied(), this.newestStaged()) };
       return Buffer.from(JSON.stringify(base));
     });
   }
@@ -106,6 +122,8 @@ export class Snapshots {
     const key = snapKey(meta);
     let prepared: PreparedSnapshot;
     try {
+      const base = await readDeltaBase(file);
+      if (base !== undefined && base > this.driver.applied()) await this.driver.waitApplied(base, DELTA_BASE_WAIT_MS);
       prepared = await this.parts.store.prepareInstall(file);
     } catch (e) {
       await fs.rm(file, { force: true }).catch(() => undefined);
@@ -118,6 +136,12 @@ export class Snapshots {
     this.staged.set(key, prepared);
     this.parts.metrics?.snapshots.inc({ event: 'received' });
     this.parts.logger.info({ from, index: meta.index, term: meta.term, completed_delta: prepared.path !== file }, 'snapshot received and staged');
+  }
+
+  private newestStaged(): number {
+    let newest = 0;
+    for (const key of this.staged.keys()) newest = Math.max(newest, Number(key.split('/')[0]));
+    return newest;
   }
 
   /** Forgets a staged file: its packs are released and it is deleted (unless it is `keep`, its replacement). */
@@ -137,7 +161,7 @@ export class Snapshots {
     const interval = this.policy.snapshotIntervalMs ?? 0;
     const due =
       this.entriesDue(applied) ||
-      this.bytesSinceLast >= this.policy.snapshotBytes ||
+      this.bytesDue() ||
       (interval > 0 && performance.now() - this.lastTakenAt >= interval);
     if (!due) return;
     this.taking = true;
@@ -148,6 +172,7 @@ export class Snapshots {
     void this.take(meta)
       .then(() => {
         this.bytesSinceLast = Math.max(0, this.bytesSinceLast - bytesAtStart);
+        this.byteLead = 0;
       })
       .catch((e: unknown) => {
         if (e instanceof StorageError && (e.code === 'storage_stalled' || e.code === 'storage_failed')) this.driver.fatal(e);
@@ -167,12 +192,25 @@ export class Snapshots {
    * moment: a leader and the follower it needed for a quorum were then busy with one together. With it
    * the members snapshot snapshotEntries / voters entries apart (Raft lets each member choose when to
    * snapshot), and a member on its grid still snapshots every snapshotEntries. Where pacing by size
-   * decides, the members' snapshots stay apart by themselves: each is paced from its own last snapshot.
+   * decides, see bytesDue.
    */
   private entriesDue(applied: number): boolean {
     const every = this.policy.snapshotEntries;
     const grid = applied - mod(applied - this.phase(every), every); // the newest grid index ≤ applied
     return grid > this.latestIndex + every / 2 && this.logCoversSnapshotCost();
+  }
+
+  /**
+   * The byte trigger: snapshotBytes logged since the last snapshot. Each member is paced from its own
+   * last snapshot, but members that start together, or a follower that installs the snapshot its leader
+   * has just taken, would then meet it at the same entry every time: bench:isolation (e) showed a leader
+   * and the follower it had just sent a delta to taking five 85–150 MB snapshots within 0.1–0.9 s of
+   * each other (docs/benchmarks.md, eleventh session). So the first one after a start or an install
+   * comes early by this member's phase, rank × snapshotBytes / voters (byteLead), which staggers the
+   * members by snapshotBytes / voters from then on. Snapshotting early only lowers the log's size.
+   */
+  private bytesDue(): boolean {
+    return this.bytesSinceLast + this.byteLead >= this.policy.snapshotBytes;
   }
 
   /** This member's offset into each stretch of `every` entries: 0 for a single voter or a non-voter. */
@@ -363,6 +401,7 @@ export class Snapshots {
     mem.applySnapshot(meta);
     this.latestIndex = meta.index;
     this.bytesSinceLast = 0;
+    this.byteLead = this.phase(this.policy.snapshotBytes);
     this.discardStagedUpTo(meta.index);
     metrics?.snapshots.inc({ event: 'installed' });
     metrics?.snapshotSeconds.observe({ event: 'installed' }, (Date.now() - started) / 1000);
