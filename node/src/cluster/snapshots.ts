@@ -85,8 +85,8 @@ export class Snapshots {
   /** When the last snapshot was started (or the node started): the time trigger counts from here. */
   private lastTakenAt = performance.now();
   private bytesSinceLast = 0;
-  /** Bytes counted towards the byte trigger once, at start and after an install: see bytesDue. */
-  private byteLead: number;
+  /** How much earlier than its thresholds the first snapshot after a start or an install comes: see early. */
+  private earlyBy: number;
 
   constructor(
     private readonly parts: SnapshotParts,
@@ -95,7 +95,7 @@ export class Snapshots {
     index: number,
   ) {
     this.latestIndex = index;
-    this.byteLead = this.phase(policy.snapshotBytes);
+    this.earlyBy = this.rankFraction();
     parts.transport.handle(RPC_SNAPSHOT_BASE, async () => {
       const base: SnapshotBase = { heldThrough: this.wantWhole ? 0 : Math.max(this.driver.applied(), this.newestStaged()) };
       return Buffer.from(JSON.stringify(base));
@@ -172,7 +172,7 @@ export class Snapshots {
     void this.take(meta)
       .then(() => {
         this.bytesSinceLast = Math.max(0, this.bytesSinceLast - bytesAtStart);
-        this.byteLead = 0;
+        this.earlyBy = 0;
       })
       .catch((e: unknown) => {
         if (e instanceof StorageError && (e.code === 'storage_stalled' || e.code === 'storage_failed')) this.driver.fatal(e);
@@ -192,7 +192,7 @@ export class Snapshots {
    * moment: a leader and the follower it needed for a quorum were then busy with one together. With it
    * the members snapshot snapshotEntries / voters entries apart (Raft lets each member choose when to
    * snapshot), and a member on its grid still snapshots every snapshotEntries. Where pacing by size
-   * decides, see bytesDue.
+   * decides (the byte trigger, or the cost guard of logCoversSnapshotCost), see early.
    */
   private entriesDue(applied: number): boolean {
     const every = this.policy.snapshotEntries;
@@ -200,24 +200,34 @@ export class Snapshots {
     return grid > this.latestIndex + every / 2 && this.logCoversSnapshotCost();
   }
 
-  /**
-   * The byte trigger: snapshotBytes logged since the last snapshot. Each member is paced from its own
-   * last snapshot, but members that start together, or a follower that installs the snapshot its leader
-   * has just taken, would then meet it at the same entry every time: bench:isolation (e) showed a leader
-   * and the follower it had just sent a delta to taking five 85–150 MB snapshots within 0.1–0.9 s of
-   * each other (docs/benchmarks.md, eleventh session). So the first one after a start or an install
-   * comes early by this member's phase, rank × snapshotBytes / voters (byteLead), which staggers the
-   * members by snapshotBytes / voters from then on. Snapshotting early only lowers the log's size.
-   */
+  /** The byte trigger: snapshotBytes logged since the last snapshot (less at first, see early). */
   private bytesDue(): boolean {
-    return this.bytesSinceLast + this.byteLead >= this.policy.snapshotBytes;
+    return this.bytesSinceLast >= this.early(this.policy.snapshotBytes);
+  }
+
+  /**
+   * A threshold in bytes of log, lowered for the first snapshot after a start or an install by this
+   * member's rank fraction (rank / voters). Pacing by size counts from each member's own last snapshot,
+   * but members that start together, or a follower that installs the snapshot its leader has just
+   * taken, then meet it at the same entry every time: bench:isolation (e) showed a leader and the
+   * follower it had just sent a delta to taking five 85–150 MB snapshots within 0.1 s of each other
+   * (docs/benchmarks.md, eleventh session). Lowered once, the members stay apart by that fraction of a
+   * cycle from then on. Snapshotting early only makes the log smaller.
+   */
+  private early(threshold: number): number {
+    return threshold * (1 - this.earlyBy);
   }
 
   /** This member's offset into each stretch of `every` entries: 0 for a single voter or a non-voter. */
   private phase(every: number): number {
+    return Math.floor(this.rankFraction() * every);
+  }
+
+  /** This member's rank among the voters, as a fraction of their number: 0 for the first, a single voter or a non-voter. */
+  private rankFraction(): number {
     const voters = [...this.driver.confState().voters].sort();
     const rank = voters.indexOf(this.parts.id);
-    return rank <= 0 ? 0 : Math.floor((rank * every) / voters.length);
+    return rank <= 0 ? 0 : rank / voters.length;
   }
 
   /**
@@ -228,11 +238,11 @@ export class Snapshots {
    * until the log written since the last snapshot holds at least half as many bytes as that snapshot
    * (its file: manifest and the bytes it copied, not the packs it names): a snapshot then writes at most
    * three bytes per byte of log. The byte and time triggers are unchanged, so the log held in memory
-   * stays bounded by snapshotBytes.
+   * stays bounded by snapshotBytes. The first snapshot after a start or an install waits for less (early).
    */
   private logCoversSnapshotCost(): boolean {
     const last = this.parts.log.latestSnapshot()?.size ?? 0;
-    return 2 * this.bytesSinceLast >= last;
+    return 2 * this.bytesSinceLast >= this.early(last);
   }
 
   private async take(meta: SnapshotMeta): Promise<void> {
@@ -401,7 +411,7 @@ export class Snapshots {
     mem.applySnapshot(meta);
     this.latestIndex = meta.index;
     this.bytesSinceLast = 0;
-    this.byteLead = this.phase(this.policy.snapshotBytes);
+    this.earlyBy = this.rankFraction();
     this.discardStagedUpTo(meta.index);
     metrics?.snapshots.inc({ event: 'installed' });
     metrics?.snapshotSeconds.observe({ event: 'installed' }, (Date.now() - started) / 1000);
