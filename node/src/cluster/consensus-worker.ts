@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LevelWithSilent } from 'pino';
 import { createLogger } from '../log.js';
+import { observeGcPauses } from '../metrics/gc-pauses.js';
 import { createConsensusThreadMetrics } from '../metrics/node.js';
 import { createRegistry } from '../metrics/registry.js';
 import { WsTransport } from '../transport/ws-transport.js';
@@ -76,6 +77,7 @@ async function start(): Promise<void> {
   // raft and transport metrics only: the consensus loop's lateness is stego_consensus_loop_delay_seconds,
   // the HTTP loop's stego_event_loop_delay_seconds stays on the main registry
   const metrics = createConsensusThreadMetrics(registry);
+  observeGcPauses(metrics.raft.gcPauseSeconds, logger);
   const stagingDir = path.join(cfg.dataDir, 'snapshot-staging');
   await removeStaleStagedSnapshots(stagingDir);
   let node: RaftNode | undefined;

@@ -42,6 +42,8 @@ export class RaftMetrics {
   readonly electionEvents: Counter<'event'>;
   /** How late the consensus event loop ran a raft tick. */
   readonly loopDelaySeconds: Histogram;
+  /** The consensus thread's garbage-collection pauses, by kind (what a late tick may be waiting for). */
+  readonly gcPauseSeconds: Histogram<'kind'>;
   /** Leader: send of an empty heartbeat → its response, per peer. */
   readonly heartbeatRttSeconds: Histogram<'peer'>;
   /** Leader: send of an append carrying entries → the peer's acknowledgement, per peer. */
@@ -139,6 +141,11 @@ export class RaftMetrics {
     this.loopDelaySeconds = new Histogram({
       name: 'stego_consensus_loop_delay_seconds', help: 'how late the consensus event loop ran a raft tick', registers,
       buckets: [0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1],
+    });
+    this.gcPauseSeconds = new Histogram({
+      name: 'stego_consensus_gc_pause_seconds', help: "the consensus thread's garbage-collection pauses, by kind (minor, major, incremental, weakcb)",
+      labelNames: ['kind'], registers,
+      buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.3, 0.5, 1],
     });
     // Whether a late tick is the machine's doing: how long the consensus thread was runnable but waited
     // for a CPU (Linux schedstat of the thread that renders these metrics, which is the consensus thread).
