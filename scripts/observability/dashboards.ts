@@ -272,6 +272,14 @@ export function overviewDashboard(): Dashboard {
       'How late the HTTP loop ran a 20 ms timer, and how late the consensus thread ran a Raft tick. Heartbeats (50 ms) need the consensus loop well under the election timeout.',
     ),
   );
+  b.withPanel(
+    timeseries(
+      'Consensus GC pauses p99',
+      's',
+      [q(`histogram_quantile(0.99, sum by (instance, kind, le) (rate(stego_consensus_gc_pause_seconds_bucket{${S}}[${RATE}])))`, '{{kind}} {{instance}}')],
+      "The consensus thread's garbage-collection pauses by kind. A late Raft tick beside a long pause is the heap's doing; a pause near the 150 ms election timeout can cost the leader (pauses of 50 ms or more are also logged).",
+    ),
+  );
   b.withPanel(timeseries('Resident memory', 'bytes', [q(`max by (instance) (stego_process_resident_memory_bytes{${S}})`, '{{instance}}')], 'Process RSS per node.'));
   b.withPanel(timeseries('CPU', 'percentunit', [q(`sum by (instance) (rate(stego_process_cpu_seconds_total{${S}}[${RATE}]))`, '{{instance}}')], 'CPU cores used per node.'));
 

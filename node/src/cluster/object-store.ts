@@ -702,7 +702,11 @@ export class ObjectStore {
       const names = [...kept].map((p) => p.name).sort();
       pins = new Set(names);
       this.pins.add(pins);
-      for (const p of mine) if (!used.has(p)) (used.add(p), p.acquire());
+      for (const p of mine) {
+        if (used.has(p)) continue;
+        used.add(p);
+        p.acquire();
+      }
       // the rest is a snapshot of our own, written as writeSnapshot writes one
       const { own, bytes } = await ownLayout(records, locs, kept);
       const packAt = new Map(names.map((name, i) => [name, i]));

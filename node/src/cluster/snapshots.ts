@@ -210,7 +210,7 @@ export class Snapshots {
    * member's rank fraction (rank / voters). Pacing by size counts from each member's own last snapshot,
    * but members that start together, or a follower that installs the snapshot its leader has just
    * taken, then meet it at the same entry every time: bench:isolation (e) showed a leader and the
-   * follower it had just sent a delta to taking five 85–150 MB snapshots within 0.1 s of each other
+   * follower it had just sent a delta to taking five 85–150 MB snapshots within 0.4 s of each other
    * (docs/benchmarks.md, eleventh session). Lowered once, the members stay apart by that fraction of a
    * cycle from then on. Snapshotting early only makes the log smaller.
    */
