@@ -2,7 +2,6 @@
 // every pack at or below the index the follower has applied through, and the follower completes the file
 // against its own packs and memory before installing it. Real files, two stores with their own logs.
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,23 +10,10 @@ import { DurableLog } from '../storage/durable-log.js';
 import type { PutCommand } from './commands.js';
 import { ObjectStore, readManifest } from './object-store.js';
 import { packName, readPackList } from './snapshot-format.js';
+import { put } from './test-objects.js';
 
 const meta = (index: number): SnapshotMeta => ({ index, term: 1, conf: { voters: ['n1'], learners: [] } });
 
-function bytesFor(id: string, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  let block = createHash('sha256').update(id).digest();
-  for (let off = 0; off < size; off += block.length) {
-    block.copy(out, off);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
-
-function put(id: string, size: number): PutCommand {
-  const bytes = bytesFor(id, size);
-  return { kind: 'put', id, sha256: createHash('sha256').update(bytes).digest(), createdAt: 1_700_000_000_000, contentType: 'image/png', bytes };
-}
 
 async function drainTo(pieces: AsyncIterable<Uint8Array>, file: string): Promise<number> {
   const parts: Buffer[] = [];

@@ -3,7 +3,6 @@
 // collected, a follower is sent a self-contained file rendered from the packs, and the data directories
 // of the version that rewrote every object on every snapshot still load.
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,24 +11,10 @@ import { DurableLog } from '../storage/durable-log.js';
 import type { PutCommand } from './commands.js';
 import { ObjectStore, readManifest } from './object-store.js';
 import { manifestEntry, packName, readPackList, v1Header } from './snapshot-format.js';
+import { bytesFor, put } from './test-objects.js';
 
 const meta = (index: number): SnapshotMeta => ({ index, term: 1, conf: { voters: ['n1'], learners: [] } });
 
-/** Deterministic bytes, different for every id. */
-function bytesFor(id: string, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  let block = createHash('sha256').update(id).digest();
-  for (let off = 0; off < size; off += block.length) {
-    block.copy(out, off);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
-
-function put(id: string, size: number): PutCommand {
-  const bytes = bytesFor(id, size);
-  return { kind: 'put', id, sha256: createHash('sha256').update(bytes).digest(), createdAt: 1_700_000_000_000, contentType: 'image/png', bytes };
-}
 
 /** Every piece copied as it comes: the source reuses a piece's buffer for the next. */
 async function drainTo(pieces: AsyncIterable<Uint8Array>): Promise<Buffer> {

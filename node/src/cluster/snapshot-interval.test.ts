@@ -87,7 +87,10 @@ describe('cluster: snapshots by entry count are paced by the size of the last sn
 
 // Every member applies the same entries; with one entry threshold they all snapshotted at the same index,
 // so the leader and the follower it needed for a quorum wrote their snapshots at the same moment. Each
-// member's entry trigger is offset by its rank among the voters.
+// member's entry trigger is offset by its rank among the voters. Pacing by size counts from each member's
+// own last snapshot, but members that start together (or a follower that installs the snapshot its leader
+// just took) met it at the same entry every time: the first one after a start or an install comes early
+// by the member's rank.
 describe('cluster: members snapshot at different indexes', function () {
   let c: TestCluster | undefined;
   afterEach(async () => {
@@ -95,21 +98,26 @@ describe('cluster: members snapshot at different indexes', function () {
     c = undefined;
   });
 
+  /** Writes `n` objects of 1 KiB one at a time, so every member's applied index passes each index on its own; returns the commit index and each member's newest snapshot. */
+  async function writeOneAtATime(cluster: TestCluster, prefix: string, n: number): Promise<{ target: number; snaps: number[] }> {
+    const leader = await cluster.waitForLeader();
+    for (let i = 0; i < n; i++) {
+      const { png, sha256 } = fakePng(`${prefix}-${i}`, 1024);
+      await cluster.member(leader).service.putObject(png, sha256);
+    }
+    const members = [...cluster.members.values()];
+    const target = cluster.member(leader).node.status().commit_index;
+    await pollUntil('every member to apply every write', 10_000, () => members.every((m) => m.node.status().applied_index >= target));
+    await new Promise((r) => setTimeout(r, 300)); // let snapshots in progress finish
+    return { target, snaps: members.map((m) => m.node.status().snapshot_index) };
+  }
+
   it('three members snapshot a third of snapshotEntries apart, each still every snapshotEntries', async () => {
     const every = 30;
     c = await TestCluster.start({ overrides: { snapshotEntries: every, snapshotBytes: 1 << 30, snapshotIntervalMs: 0 } });
-    const leader = await c.waitForLeader();
-    // one write at a time, so every member's applied index passes each index on its own. Two thresholds'
-    // worth, so pacing by size (a store of N objects is snapshotted every N/2 writes at most) never decides.
-    for (let i = 0; i < 2 * every; i++) {
-      const { png, sha256 } = fakePng(`stagger-${i}`, 1024);
-      await c.member(leader).service.putObject(png, sha256);
-    }
-    const members = [...c.members.values()];
-    const target = c.member(leader).node.status().commit_index;
-    await pollUntil('every member to apply every write', 10_000, () => members.every((m) => m.node.status().applied_index >= target));
-    await new Promise((r) => setTimeout(r, 300)); // let snapshots in progress finish
-    const snaps = members.map((m) => m.node.status().snapshot_index);
+    // two thresholds' worth, so pacing by size (a store of N objects is snapshotted every N/2 writes at
+    // most) never decides
+    const { target, snaps } = await writeOneAtATime(c, 'stagger', 2 * every);
     for (const [i, s] of snaps.entries()) {
       // on its grid a member snapshots every `every` entries (not every 2 × every)
       expect(target - s, `member ${i}: snapshot ${s}, applied ${target}`).to.be.below(every + 5);
@@ -119,31 +127,11 @@ describe('cluster: members snapshot at different indexes', function () {
       }
     }
   });
-});
 
-// The byte trigger counts from each member's own last snapshot, but members that start together (or a
-// follower that installs the snapshot its leader just took) met it at the same entry every time. The
-// first one after a start or an install comes early by the member's phase.
-describe('cluster: members paced by size snapshot at different indexes', function () {
-  let c: TestCluster | undefined;
-  afterEach(async () => {
-    await c?.stop();
-    c = undefined;
-  });
-
-  it('three members snapshot about a third of snapshotBytes apart', async () => {
+  it('three members paced by size snapshot about a third of snapshotBytes apart', async () => {
     c = await TestCluster.start({ overrides: { snapshotEntries: 1_000_000, snapshotBytes: 40 * 1024, snapshotIntervalMs: 0 } });
-    const leader = await c.waitForLeader();
     // ~37 entries of ~1.1 KiB per snapshot: the members' snapshots ~12 entries apart
-    for (let i = 0; i < 100; i++) {
-      const { png, sha256 } = fakePng(`bytes-${i}`, 1024);
-      await c.member(leader).service.putObject(png, sha256);
-    }
-    const members = [...c.members.values()];
-    const target = c.member(leader).node.status().commit_index;
-    await pollUntil('every member to apply every write', 10_000, () => members.every((m) => m.node.status().applied_index >= target));
-    await new Promise((r) => setTimeout(r, 300)); // let snapshots in progress finish
-    const snaps = members.map((m) => m.node.status().snapshot_index);
+    const { snaps } = await writeOneAtATime(c, 'bytes', 100);
     for (const [i, s] of snaps.entries()) {
       expect(s, `member ${i} snapshotted`).to.be.greaterThan(1);
       for (const t of snaps.slice(i + 1)) expect(Math.abs(s - t), `snapshot indexes ${snaps.join(', ')}`).to.be.at.least(5);
