@@ -419,25 +419,13 @@ export class ObjectStore {
     const files = new Set<Pack>();
     for (const loc of locs) if ('file' in loc) files.add(loc.file);
     for (const f of files) f.acquire();
-    let size: number;
     try {
-      const { own, bytes } = await ownLayout(records, locs, kept);
-      const packIndex = new Map(names.map((name, i) => [name, i]));
-      const tail = (i: number): string => {
-        const loc = locs[i]!;
-        return own[i]! >= 0 || !('file' in loc) ? entryTail(own[i]!) : entryTail(loc.offset, packIndex.get(loc.file.name));
-      };
-      const manifestBytes = await manifestLength(open, records, tail);
-      const head = v2Header(names, manifestBytes);
-      const layout: Layout = { head, open, records, locs, own, tail };
-      const dataStart = head.length + manifestBytes;
-      size = dataStart + bytes;
-      const ino = await writeSynced(file, snapshotPieces(layout), size);
-      this.written = { ...layout, key: snapKey(meta), meta, generation, ino, dataStart, pins };
+      const written = await writeV2(file, open, records, locs, names, kept);
+      this.written = { ...written, key: snapKey(meta), meta, generation, pins };
+      return written.size;
     } finally {
       for (const f of files) f.release();
     }
-    return size;
   }
 
   /**
@@ -707,18 +695,10 @@ export class ObjectStore {
         used.add(p);
         p.acquire();
       }
-      // the rest is a snapshot of our own, written as writeSnapshot writes one
-      const { own, bytes } = await ownLayout(records, locs, kept);
-      const packAt = new Map(names.map((name, i) => [name, i]));
-      const tail = (i: number): string => {
-        const loc = locs[i]!;
-        return own[i]! >= 0 || !('file' in loc) ? entryTail(own[i]!) : entryTail(loc.offset, packAt.get(loc.file.name));
-      };
+      // the rest is a snapshot of our own
       const removed = Array.isArray(manifest.removed) ? manifest.removed : [];
       const open = manifestOpen({ index: manifest.index, term: manifest.term, conf: manifest.conf, members: manifest.members, removed });
-      const manifestBytes = await manifestLength(open, records, tail);
-      const head = v2Header(names, manifestBytes);
-      await writeSynced(out, snapshotPieces({ head, open, records, locs, own, tail }), head.length + manifestBytes + bytes);
+      await writeV2(out, open, records, locs, names, kept);
     } catch (e) {
       if (pins) this.pins.delete(pins);
       await fs.rm(out, { force: true });
@@ -835,6 +815,34 @@ async function ownLayout(records: StoredObject[], locs: Location[], kept: Set<Pa
     }
   }
   return { own, bytes };
+}
+
+/**
+ * Writes an incremental (v2) snapshot of `records`: the objects of `kept` packs named by (pack, offset),
+ * every other one's bytes in the file's own data section. `names` are the kept packs' names, sorted: the
+ * file's pack list. Returns its layout, where its data section starts, its size and its inode.
+ */
+async function writeV2(
+  file: string,
+  open: Buffer,
+  records: StoredObject[],
+  locs: Location[],
+  names: string[],
+  kept: Set<Pack>,
+): Promise<Layout & { dataStart: number; size: number; ino: number }> {
+  const { own, bytes } = await ownLayout(records, locs, kept);
+  const packAt = new Map(names.map((name, i) => [name, i]));
+  const tail = (i: number): string => {
+    const loc = locs[i]!;
+    return own[i]! >= 0 || !('file' in loc) ? entryTail(own[i]!) : entryTail(loc.offset, packAt.get(loc.file.name));
+  };
+  const manifestBytes = await manifestLength(open, records, tail);
+  const head = v2Header(names, manifestBytes);
+  const layout: Layout = { head, open, records, locs, own, tail };
+  const dataStart = head.length + manifestBytes;
+  const size = dataStart + bytes;
+  const ino = await writeSynced(file, snapshotPieces(layout), size);
+  return { ...layout, dataStart, size, ino };
 }
 
 /**
